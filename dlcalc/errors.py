@@ -1,0 +1,22 @@
+"""The two ways dlcalc talks back about a problem.
+
+`DlcalcError` is the user's mistake (bad number, unknown function, invalid probability...):
+the core and the parsers raise it with a message meant for the user, and the CLI turns it into
+one `error: ...` line on stderr and exit code 2, in exactly one place (`dlcalc.cli.main`).
+
+`NumericWarning` explains a result that is NaN or infinite (for example infinite logits of
+equal sign). The core emits it with `warnings.warn`; the CLI prints each one once as a
+`warning: ...` line on stderr. The core itself never prints.
+"""
+
+
+class DlcalcError(Exception):
+    """A problem with the user's input; the message names the offending value."""
+
+
+class EnvironmentFailure(Exception):
+    """A failure of the environment (an unwritable file, a full device): exit code 1."""
+
+
+class NumericWarning(UserWarning):
+    """Why a result is NaN or infinite."""
