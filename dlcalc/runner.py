@@ -1,0 +1,185 @@
+"""Running a vector command: one vector from the command line, or a batch from stdin.
+
+A vector command is two functions:
+
+- `compute(vectors, operands)` — vectorised over rows: `vectors` is (rows, n) in the chosen
+  dtype, `operands` the second operand per row, shape (rows, m), or None;
+- `present(result, row)` — the `Report` for one row of that result.
+
+This module owns what is the same for every such command: where the input comes from, one
+NumPy call per group of equal-length lines, the line-numbered errors of batch mode, warnings
+on stderr (each said once), the output format, and the exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, TextIO
+
+import numpy as np
+
+from dlcalc import output
+from dlcalc.batch import Group, parse_chunk, read_lines
+from dlcalc.errors import DlcalcError, NumericWarning
+from dlcalc.output import Report
+from dlcalc.vectors import parse_vector
+
+Compute = Callable[[np.ndarray, "np.ndarray | None"], Any]
+Present = Callable[[Any, int], Report]
+
+
+@dataclass
+class Style:
+    """How to print: the format, digits for people, the dtype, colour."""
+
+    fmt: str = "plain"
+    precision: int = 6
+    dtype: str = "float64"
+    color: bool = False
+
+
+class Warnings:
+    """Collects NumericWarnings from the core and prints each distinct message once."""
+
+    def __init__(self, err: TextIO):
+        self.err = err
+        self.said: set[str] = set()
+
+    def say(self, message: str) -> None:
+        if message not in self.said:
+            self.said.add(message)
+            print(f"warning: {message}", file=self.err)
+
+    def run(self, function: Callable[[], Any]) -> tuple[Any, bool]:
+        """Call `function`, reporting its NumericWarnings; also tell whether there were any."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = function()
+        numeric = [w for w in caught if issubclass(w.category, NumericWarning)]
+        for warning in numeric:
+            self.say(str(warning.message))
+        return result, bool(numeric)
+
+    def check_finite(self, report: Report, explained: bool, source: np.ndarray) -> None:
+        """A generic explanation for a NaN or infinite result the core did not explain."""
+        if explained:
+            return
+        values = [v for v in report.plain if isinstance(v, (float, np.floating))]
+        if not values or np.all(np.isfinite(values)):
+            return
+        kind = "nan" if np.any(np.isnan(values)) else "infinite values"
+        cause = " because the input does" if not np.all(np.isfinite(source)) else ""
+        self.say(f"the result contains {kind}{cause}")
+
+
+def wants_stdin(tokens: list[str] | None, stdin: TextIO) -> bool:
+    """Read stdin when the vector is `-`, or absent and stdin is not a terminal."""
+    if tokens == ["-"]:
+        return True
+    return not tokens and not _isatty(stdin)
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def run_vector_command(tokens: list[str] | None, compute: Compute, present: Present, style: Style,
+                       *, operand: np.ndarray | None = None, what: str = "vector",
+                       stdin: TextIO | None = None, out: TextIO | None = None,
+                       err: TextIO | None = None) -> int:
+    """Run a vector command on argv tokens or on stdin; returns the exit code."""
+    stdin = stdin if stdin is not None else sys.stdin
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
+    said = Warnings(err)
+    if not wants_stdin(tokens, stdin):
+        if not tokens:
+            raise DlcalcError(f"no {what} given: type the numbers (for example 2 1 0.1) "
+                              "or pipe them on standard input")
+        vector = parse_vector(tokens, what).astype(style.dtype)[np.newaxis, :]
+        operands = None if operand is None else operand.astype(style.dtype)[np.newaxis, :]
+        result, explained = said.run(lambda: compute(vector, operands))
+        report = present(result, 0)
+        said.check_finite(report, explained, vector)
+        text = output.render(report, style.fmt, precision=style.precision, dtype=style.dtype,
+                             color=style.color)
+        if text:
+            print(text, file=out)
+        return 0
+    return _run_batch(compute, present, style, operand, what, stdin, out, err, said)
+
+
+def _run_batch(compute: Compute, present: Present, style: Style, operand: np.ndarray | None,
+               what: str, stdin: Any, out: TextIO, err: TextIO, said: Warnings) -> int:
+    stream = getattr(stdin, "buffer", stdin)
+    seen_any = failed = False
+    csv_header_done = False
+    for lines in read_lines(stream):
+        chunk = parse_chunk(lines)
+        reports: dict[int, Report] = {}
+        errors: dict[int, str] = {bad.number: bad.message for bad in chunk.bad}
+        for group in chunk.groups:
+            reports.update(_present_group(group, compute, present, style, operand, said, errors))
+        for number in sorted(reports.keys() | errors.keys()):
+            if number in errors:
+                failed = True
+                out.flush()
+                print(f"error: line {number}: {errors[number]}", file=err)
+                continue
+            if style.fmt == "csv" and not csv_header_done:
+                print(output.csv_header(reports[number], ["line"]), file=out)
+                csv_header_done = True
+            print(_render_batch(reports[number], number, style), file=out)
+        seen_any = seen_any or bool(reports) or bool(errors)
+        out.flush()
+    if not seen_any:
+        raise DlcalcError(f"no {what} given: standard input had no numbers")
+    return 2 if failed else 0
+
+
+def _present_group(group: Group, compute: Compute, present: Present, style: Style,
+                   cli_operand: np.ndarray | None, said: Warnings,
+                   errors: dict[int, str]) -> dict[int, Report]:
+    """Reports for a group of lines: one vectorised call, or line by line if one is bad."""
+    vectors = group.matrix().astype(style.dtype)
+    operands = group.operand_matrix()
+    if operands is None and cli_operand is not None:
+        operands = np.broadcast_to(cli_operand, (len(group.numbers), cli_operand.size))
+    if operands is not None:
+        operands = operands.astype(style.dtype)
+    try:
+        result, explained = said.run(lambda: compute(vectors, operands))
+    except DlcalcError as error:
+        if len(group.numbers) == 1:
+            errors[group.numbers[0]] = str(error)
+            return {}
+        reports: dict[int, Report] = {}
+        for row, number in enumerate(group.numbers):
+            single = Group([number], [group.vectors[row]],
+                           [group.operands[row]] if group.operands else [])
+            reports.update(_present_group(single, compute, present, style, cli_operand, said, errors))
+        return reports
+    reports = {}
+    for row, number in enumerate(group.numbers):
+        reports[number] = present(result, row)
+        said.check_finite(reports[number], explained, vectors[row])
+    return reports
+
+
+def _render_batch(report: Report, number: int, style: Style) -> str:
+    if style.fmt == "json":
+        return output.dumps_json({"line": number, **output._json_object(report)}, style.dtype)
+    if style.fmt == "csv":
+        return output.render_csv(report, style.dtype, header=False, prefix=[("line", number)])
+    if style.fmt == "plain":
+        return output.render_plain(report, style.dtype)
+    heading = f"line {number}:" if style.fmt == "table" else f"**line {number}**"
+    if style.fmt == "latex":
+        heading = f"% line {number}"
+    return heading + "\n" + output.render(report, style.fmt, precision=style.precision,
+                                          dtype=style.dtype, color=style.color) + "\n"

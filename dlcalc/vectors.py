@@ -1,0 +1,74 @@
+"""Reading numbers and vectors as users type them.
+
+A vector arrives as separate tokens (`2 1 0.1`), as one comma-separated token (`2,1,0.1`), as
+a bracketed list (`[2, 1, 0.1]`, whether the shell keeps it in one token or splits it), or as
+any mix of these. Numbers are integers, decimals, scientific notation and inf/-inf/nan in any
+case. Anything else is a `DlcalcError` naming the token and what would be accepted.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from dlcalc.errors import DlcalcError
+
+# Stricter than float(): no underscores ("1_000"), no "infinity", no embedded spaces.
+_NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|nan)", re.IGNORECASE)
+_SEPARATORS = re.compile(r"[,\s]+")
+
+ACCEPTED = "a number such as 2, -0.5, 1e-3, inf, -inf or nan"
+
+
+def parse_number(token: str, what: str = "number") -> float:
+    """One number; `what` names it in the error (for example "--temperature")."""
+    text = token.strip()
+    if not _NUMBER.fullmatch(text):
+        raise DlcalcError(f"cannot read {_quote(token)} as a {what}; expected {ACCEPTED}")
+    return float(text)
+
+
+def split_vector_text(text: str) -> list[str]:
+    """The number tokens of one vector written with spaces, tabs, commas and brackets."""
+    body = text.strip()
+    if body.startswith("["):
+        if not body.endswith("]"):
+            raise DlcalcError(f"unbalanced bracket in {_quote(text)}; write a list as [2, 1, 0.1]")
+        body = body[1:-1]
+    elif body.endswith("]"):
+        raise DlcalcError(f"unbalanced bracket in {_quote(text)}; write a list as [2, 1, 0.1]")
+    body = body.strip().strip(",").strip()
+    if not body:
+        return []
+    if re.search(r",\s*,", body):
+        raise DlcalcError(f"empty element between commas in {_quote(text)}")
+    return _SEPARATORS.split(body)
+
+
+def parse_vector(tokens: list[str] | tuple[str, ...], what: str = "vector") -> np.ndarray:
+    """A float64 vector from command-line tokens; an empty vector is an error."""
+    words = split_vector_text(" ".join(tokens))
+    if not words:
+        raise DlcalcError(f"empty {what}: give at least one number, for example 2 1 0.1")
+    return np.array([parse_number(word) for word in words], dtype=np.float64)
+
+
+def parse_assignments(text: str, what: str = "--at") -> dict[str, float]:
+    """`x=1,y=2` (or `x=1 y=2`) as a dict; used by `-p NAME=VALUE` and `grad --at`."""
+    values: dict[str, float] = {}
+    for item in _SEPARATORS.split(text.strip()):
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise DlcalcError(f"{what} takes NAME=VALUE pairs such as x=1; got {_quote(item)}")
+        values[name.strip()] = parse_number(value, f"value of {name.strip()}")
+    if not values:
+        raise DlcalcError(f"{what} takes NAME=VALUE pairs such as x=1")
+    return values
+
+
+def _quote(token: str, limit: int = 40) -> str:
+    shown = token if len(token) <= limit else token[:limit] + "..."
+    return repr(shown)

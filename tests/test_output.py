@@ -1,0 +1,77 @@
+"""Output formats (SPEC §1 "Numbers out")."""
+
+import json
+import math
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dlcalc import output
+from dlcalc.output import Report, plain_number, render
+
+
+def report():
+    return Report(columns={"x": np.array([-1.0, 0.0, 2.5]), "f(x)": np.array([0.1, math.nan, math.inf])},
+                  plain=np.array([0.1, math.nan, math.inf]),
+                  data={"x": np.array([-1.0, 0.0, 2.5]), "y": np.array([0.1, math.nan, -math.inf])},
+                  footer=[("logsumexp", 2.4170300162778335)])
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_plain_numbers_round_trip_exactly(value):
+    assert float(plain_number(value)) == value
+
+
+@given(st.floats(width=32, allow_nan=False, allow_infinity=False))
+def test_plain_float32_numbers_are_shortest_and_round_trip_in_float32(value):
+    text = plain_number(np.float32(value), "float32")
+    assert np.float32(text) == np.float32(value)
+    assert len(text) <= len(repr(float(np.float32(value)))) + 1
+
+
+def test_plain_prints_integral_values_without_a_decimal_point():
+    assert [plain_number(v) for v in (0.0, -0.0, 2.0, 1e16, 0.5)] == ["0", "-0", "2", "1e+16", "0.5"]
+
+
+def test_plain_is_the_primary_result_separated_by_single_spaces():
+    assert render(report(), "plain") == "0.1 nan inf"
+
+
+def test_json_is_strict_with_non_finite_numbers_as_strings():
+    text = render(report(), "json")
+    data = json.loads(text, parse_constant=lambda name: (_ for _ in ()).throw(ValueError(name)))
+    assert data["y"] == [0.1, "nan", "-inf"]
+    assert "\n" not in text
+
+
+def test_csv_has_a_header_then_one_row_per_element():
+    assert render(report(), "csv").splitlines() == ["x,f(x)", "-1,0.1", "0,nan", "2.5,inf"]
+
+
+def test_table_aligns_columns_uses_precision_and_shows_the_footer():
+    lines = render(report(), "table", precision=3).splitlines()
+    assert lines[0].split() == ["x", "f(x)"]
+    assert lines[2].split() == ["-1", "0.1"]
+    assert lines[-1] == "logsumexp: 2.42"
+
+
+def test_table_colour_only_when_asked():
+    assert "\033[" not in render(report(), "table", color=False)
+    assert "\033[1m" in render(report(), "table", color=True)
+
+
+def test_markdown_is_a_github_table_with_footer():
+    text = render(report(), "markdown", precision=4)
+    assert "| x | f(x) |" in text and "|---:|---:|" in text and "**logsumexp**: 2.417" in text
+
+
+def test_latex_renders_numbers_and_infinities():
+    text = render(report(), "latex")
+    assert r"\infty" in text and r"\mathrm{NaN}" in text and r"\begin{array}" in text
+
+
+def test_matrices_render_in_every_format():
+    rep = Report(columns={}, plain=[1.0], data={"m": np.eye(2)}, matrices=[("J", np.eye(2), ["a", "b"])])
+    assert "J" in render(rep, "table") and r"\begin{bmatrix} 1 & 0 \\ 0 & 1 \end{bmatrix}" in render(rep, "latex")
+    assert json.loads(render(rep, "json"))["m"] == [[1.0, 0.0], [0.0, 1.0]]
