@@ -1,0 +1,577 @@
+"""Figures for `dlcalc plot`: activations and their derivatives, softmax temperatures, cross-entropy.
+
+This module draws; it computes nothing. The caller (the CLI, reading the activation registry
+or the symbolic engine) hands it the numbers: sampled x, f(x), f'(x), the saturation zones and
+the derivative's maximum. Keeping the maths out of here means a plot can never disagree with
+`dlcalc activate` or `dlcalc activate --props`.
+
+matplotlib is imported only inside the functions that draw, and pyplot never: figures are plain
+`matplotlib.figure.Figure` objects on an Agg canvas, so there is no global figure state, no GUI
+backend is ever looked up, and the commands that do not plot never pay for matplotlib.
+
+Output is reproducible: every figure is built and saved under one fixed style (matplotlib's
+defaults plus ours, whatever the user's matplotlibrc says), with no timestamps and no random ids
+in the files, so the same command gives byte-identical PNG, SVG and PDF files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+
+from dlcalc.errors import DlcalcError, EnvironmentFailure
+
+if TYPE_CHECKING:  # pragma: no cover - typing only; matplotlib is imported lazily
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "Curve",
+    "FORMATS",
+    "default_path",
+    "plot_cross_entropy",
+    "plot_functions",
+    "plot_softmax_temperatures",
+    "save_figure",
+]
+
+#: File formats `save_figure` writes, chosen by the path's extension.
+FORMATS = ("png", "svg", "pdf")
+
+#: Highest --dpi accepted: a 10 x 4 in figure at 1000 dpi is already 40 megapixels.
+MAX_DPI = 1000
+
+# Okabe & Ito's colour-blind-safe palette (yellow left out: unreadable as a line on white).
+_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+# Line styles carry the identity of a curve when the colours are lost (greyscale print-outs).
+_LINESTYLES = ("-", "--", "-.", ":", (0, (6, 2, 1, 2, 1, 2)), (0, (1, 1)))
+# Hatches do the same for the shaded saturation zones and for the softmax bars.
+_HATCHES = ("//", "\\\\", "..", "xx", "--", "||")
+
+# Applied on top of matplotlib's defaults while a figure is built and while it is saved.
+_STYLE = {
+    "font.size": 11,
+    "axes.titlesize": 13,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 12,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "legend.fontsize": 10,
+    "legend.framealpha": 0.9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.35,
+    "grid.linewidth": 0.6,
+    "lines.linewidth": 2.0,
+    "lines.solid_capstyle": "round",
+    "lines.dash_capstyle": "round",
+    "hatch.linewidth": 0.6,
+    # SVG element ids are hashes salted with this instead of a random uuid per save.
+    "svg.hashsalt": "dlcalc",
+}
+
+# What each format would otherwise stamp into the file that changes from run to run.
+_UNSTABLE_METADATA = {
+    "png": {"Software": None},
+    "svg": {"Date": None},
+    "pdf": {"CreationDate": None, "ModDate": None},
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Curve:
+    """One function to draw, sampled by the caller.
+
+    label:          the legend text, as the user typed it ("sigmoid", "x*sigmoid(x)").
+    x, y:           the samples x and f(x), 1-D and of equal length.
+    dy:             f'(x) at the same x, when the derivative panel is drawn.
+    saturation:     the x-intervals where |f'| is below 1% of its maximum (or the caller's
+                    threshold); ends may be ±inf and are clipped to the axis range.
+    max_derivative: (x, f'(x)) of the derivative's maximum, e.g. (0.0, 0.25) for sigmoid.
+    """
+
+    label: str
+    x: np.ndarray
+    y: np.ndarray
+    dy: np.ndarray | None = None
+    saturation: tuple[tuple[float, float], ...] = ()
+    max_derivative: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        # A mismatch here is a bug in the caller, not a user error: ValueError, not DlcalcError.
+        x, y = np.asarray(self.x, dtype=float), np.asarray(self.y, dtype=float)
+        if x.ndim != 1 or x.shape != y.shape:
+            raise ValueError(f"curve {self.label!r}: x and y must be 1-D of equal length, "
+                             f"got shapes {x.shape} and {y.shape}")
+        object.__setattr__(self, "x", x)
+        object.__setattr__(self, "y", y)
+        if self.dy is not None:
+            dy = np.asarray(self.dy, dtype=float)
+            if dy.shape != x.shape:
+                raise ValueError(f"curve {self.label!r}: dy must match x, "
+                                 f"got shapes {dy.shape} and {x.shape}")
+            object.__setattr__(self, "dy", dy)
+        zones = tuple((float(a), float(b)) for a, b in self.saturation)
+        object.__setattr__(self, "saturation", zones)
+        if self.max_derivative is not None:
+            at, value = self.max_derivative
+            object.__setattr__(self, "max_derivative", (float(at), float(value)))
+
+
+# --------------------------------------------------------------------------------------------
+# Functions of x
+
+
+def plot_functions(curves: list[Curve], *, derivatives: bool, annotate: bool,
+                   title: str | None = None, dpi: int = 150) -> Figure:
+    """Draw functions of x, and with `derivatives` their derivatives in a second panel.
+
+    Like the notes' figure "Sigmoid & Tanh" / "Their Derivatives": functions on the left,
+    derivatives on the right, the same x range in both. Each curve keeps one colour and one
+    line style in both panels, so it can be told apart in greyscale too.
+
+    With `annotate`, each curve's saturation zones are shaded in its colour (on the derivative
+    panel if there is one, else on the function panel), and its derivative's maximum is marked
+    with a dot and a label ("max 0.25 at x = 0"); without a derivative panel the dot sits on
+    the function, where its slope is steepest.
+
+    `title` replaces the function panel's title ("Sigmoid & Tanh" by default).
+    """
+    if not curves:
+        raise ValueError("plot_functions needs at least one curve")
+    if derivatives:
+        missing = [c.label for c in curves if c.dy is None]
+        if missing:
+            raise ValueError(f"derivatives requested but not given for {', '.join(missing)}")
+    _check_dpi(dpi)
+
+    with _style():
+        fig = _new_figure((10.0, 4.2) if derivatives else (6.4, 4.2), dpi)
+        if derivatives:
+            ax_f, ax_d = fig.subplots(1, 2, sharex=True)
+        else:
+            ax_f, ax_d = fig.subplots(1, 1), None
+
+        for i, curve in enumerate(curves):
+            style = _line_style(i)
+            line = ax_f.plot(curve.x, _drawable(curve.y), label=_legend_label(curve.label),
+                             **style)[0]
+            line.set_gid(f"function-{i}")
+            if ax_d is not None:
+                line = ax_d.plot(curve.x, _drawable(curve.dy),
+                                 label=_legend_label(_derivative_label(curve.label)), **style)[0]
+                line.set_gid(f"derivative-{i}")
+
+        xmin, xmax = _x_range(curves)
+        ax_f.set_xlim(xmin, xmax)
+
+        if annotate:
+            for i, curve in enumerate(curves):
+                _shade_saturation(ax_d if ax_d is not None else ax_f, curve, i, xmin, xmax)
+                _mark_max_derivative(ax_f, ax_d, curve, i, xmin, xmax)
+            if ax_d is not None and any(c.max_derivative is not None for c in curves):
+                # Room above the highest maximum for its label.
+                ylo, yhi = ax_d.get_ylim()
+                ax_d.set_ylim(ylo, yhi + 0.08 * (yhi - ylo))
+
+        names = " & ".join(_display_name(c.label) for c in curves)
+        _finish_axes(ax_f, title=_safe_text(title) if title else names, ylabel="f(x)")
+        if ax_d is not None:
+            _finish_axes(ax_d, title="Their Derivatives" if len(curves) > 1 else "Its Derivative",
+                         ylabel="f'(x)")
+    return fig
+
+
+def _line_style(i: int) -> dict:
+    return {"color": _COLOURS[i % len(_COLOURS)], "linestyle": _LINESTYLES[i % len(_LINESTYLES)],
+            "zorder": 3}
+
+
+def _drawable(values: np.ndarray) -> np.ndarray:
+    """±inf drawn as a gap (like NaN) instead of wrecking the axis limits."""
+    if np.isfinite(values).all():
+        return values
+    return np.where(np.isinf(values), np.nan, values)
+
+
+def _x_range(curves: list[Curve]) -> tuple[float, float]:
+    xs = np.concatenate([c.x[np.isfinite(c.x)] for c in curves])
+    if xs.size == 0:
+        raise ValueError("no finite x to plot")
+    lo, hi = float(xs.min()), float(xs.max())
+    if lo == hi:  # a single point: give it some room rather than a singular axis
+        lo, hi = lo - 1.0, hi + 1.0
+    return lo, hi
+
+
+def _shade_saturation(ax: Axes, curve: Curve, i: int, xmin: float, xmax: float) -> None:
+    colour = _COLOURS[i % len(_COLOURS)]
+    label = _legend_label(f"{curve.label} saturates")
+    for k, (a, b) in enumerate(curve.saturation):
+        lo, hi = max(min(a, b), xmin), min(max(a, b), xmax)
+        if not lo < hi:  # outside the plotted range, or empty
+            continue
+        span = ax.axvspan(lo, hi, facecolor=_with_alpha(colour, 0.10),
+                          edgecolor=_with_alpha(colour, 0.45), hatch=_HATCHES[i % len(_HATCHES)],
+                          linewidth=0, zorder=0.5, label=label)
+        span.set_gid(f"saturation-{i}-{k}")
+        label = "_nolegend_"  # one legend entry per curve, however many zones
+
+
+def _mark_max_derivative(ax_f: Axes, ax_d: Axes | None, curve: Curve, i: int,
+                         xmin: float, xmax: float) -> None:
+    if curve.max_derivative is None:
+        return
+    at, slope = curve.max_derivative
+    if not (np.isfinite(at) and np.isfinite(slope) and xmin <= at <= xmax):
+        return
+    text = f"max {_number(slope)} at x = {_number(at)}"
+    if ax_d is not None:
+        ax, y = ax_d, slope
+    else:
+        # No derivative panel: put the dot on the function, at its steepest point.
+        ax, y, text = ax_f, _value_at(curve, at), f"max slope {_number(slope)} at x = {_number(at)}"
+        if not np.isfinite(y):
+            return
+    # On the derivative panel the label goes above the dot, where the curve (at its maximum)
+    # cannot be; on the function panel below it, away from a rising curve. Sideways it starts
+    # at the dot in the left half, is centred on it further right (clear of a legend in the
+    # upper left) and ends at it near the right edge, so that it stays inside the axes.
+    where = (at - xmin) / (xmax - xmin)
+    ha = "left" if where < 0.55 else "center" if where <= 0.8 else "right"
+    above = ax is ax_d
+    offset = ({"left": 7, "center": 0, "right": -7}[ha], 6 if above else -4)
+    colour = _COLOURS[i % len(_COLOURS)]
+    dot = ax.plot([at], [y], linestyle="none", marker="o", markersize=7, color=colour,
+                  markeredgecolor="white", markeredgewidth=1.2, zorder=5, label="_nolegend_")[0]
+    dot.set_gid(f"max-derivative-{i}")
+    note = ax.annotate(text, xy=(at, y), xytext=offset, textcoords="offset points",
+                       ha=ha, va="bottom" if above else "top",
+                       fontsize=10, color=colour, zorder=6,
+                       bbox={"boxstyle": "round,pad=0.2", "facecolor": "white",
+                             "edgecolor": "none", "alpha": 0.8})
+    note.set_gid(f"max-derivative-label-{i}")
+
+
+def _value_at(curve: Curve, at: float) -> float:
+    """f at `at`, read off the caller's samples (for placing a marker, not for maths)."""
+    ok = np.isfinite(curve.x) & np.isfinite(curve.y)
+    x, y = curve.x[ok], curve.y[ok]
+    if x.size == 0:
+        return float("nan")
+    order = np.argsort(x, kind="stable")
+    return float(np.interp(at, x[order], y[order]))
+
+
+def _finish_axes(ax: Axes, *, title: str, ylabel: str) -> None:
+    ax.set_title(title)
+    ax.set_xlabel("x")
+    ax.set_ylabel(ylabel)
+    ax.set_axisbelow(True)
+    # The axes through the origin, when the origin's coordinate is on screen.
+    (xlo, xhi), (ylo, yhi) = ax.get_xlim(), ax.get_ylim()
+    if ylo < 0 < yhi:
+        ax.axhline(0.0, color="0.35", linewidth=0.9, zorder=2).set_gid("y=0")
+    if xlo < 0 < xhi:
+        ax.axvline(0.0, color="0.35", linewidth=0.9, zorder=2).set_gid("x=0")
+    ax.set_ylim(ylo, yhi)
+    ax.legend(loc="best")
+
+
+# --------------------------------------------------------------------------------------------
+# Softmax and cross-entropy
+
+
+def plot_softmax_temperatures(logits: np.ndarray, temperatures: list[float],
+                              probabilities: np.ndarray, *, title: str | None = None,
+                              dpi: int = 150) -> Figure:
+    """Grouped bars of softmax(z / T): one group per class, one bar per temperature.
+
+    `probabilities[k]` is softmax(logits / temperatures[k]), computed by the caller. Small T
+    sharpens the distribution towards the largest logit, large T flattens it towards uniform;
+    bars are ordered by T within each group and shaded from dark (sharp) to light (soft).
+    """
+    z = np.asarray(logits, dtype=float)
+    probs = np.asarray(probabilities, dtype=float)
+    temps = [float(t) for t in temperatures]
+    if z.ndim != 1 or z.size == 0:
+        raise ValueError(f"logits must be a non-empty 1-D array, got shape {z.shape}")
+    if probs.shape != (len(temps), z.size):
+        raise ValueError(f"probabilities must have shape {(len(temps), z.size)} "
+                         f"(temperatures x classes), got {probs.shape}")
+    _check_dpi(dpi)
+
+    n, m = z.size, len(temps)
+    with _style():
+        from matplotlib import colormaps
+
+        fig = _new_figure((min(16.0, max(6.4, 1.4 + 0.35 * n * max(m, 2))), 4.2), dpi)
+        ax = fig.subplots(1, 1)
+        cmap = colormaps["viridis"]
+        group = np.arange(n, dtype=float)
+        width = 0.8 / max(m, 1)
+        for k, temperature in enumerate(temps):
+            shade = cmap(0.12 + 0.76 * k / (m - 1)) if m > 1 else cmap(0.35)
+            bars = ax.bar(group - 0.4 + width * (k + 0.5), np.nan_to_num(probs[k], nan=0.0),
+                          width=width * 0.92, color=shade, edgecolor="0.15", linewidth=0.6,
+                          hatch=_HATCHES[k % len(_HATCHES)] if k else None,
+                          label=f"T = {_number(temperature)}", zorder=3)
+            for i, bar in enumerate(bars):
+                bar.set_gid(f"temperature-{k}-class-{i}")
+            if n * m <= 30:
+                ax.bar_label(bars, labels=[_number(p, 2, fixed=True) for p in probs[k]],
+                             padding=2, fontsize=8.5)
+        ax.set_xticks(group, [f"$z_{{{i}}}$ = {_number(v)}" for i, v in enumerate(z)],
+                      rotation=45 if n > 8 else 0, ha="right" if n > 8 else "center")
+        ax.set_xlim(-0.6, n - 0.4)
+        ax.set_ylim(0.0, 1.1)
+        ax.set_yticks(np.linspace(0.0, 1.0, 6))
+        ax.grid(axis="x", visible=False)
+        ax.set_axisbelow(True)
+        ax.set_xlabel("class (logit)")
+        ax.set_ylabel("softmax(z / T)")
+        ax.set_title(_safe_text(title) if title else "Softmax with temperature: low T sharp, high T soft")
+        ax.legend(loc="upper right", title="temperature")
+    return fig
+
+
+def plot_cross_entropy(p: np.ndarray, loss: np.ndarray, *, title: str | None = None,
+                       dpi: int = 150) -> Figure:
+    """The cross-entropy −log p of a one-hot target against p, the probability of the true class.
+
+    `loss` is computed by the caller. The two ends are labelled: the loss is low near p = 1
+    (a confident right answer costs almost nothing) and explodes near p = 0 (a confident wrong
+    answer costs without bound).
+    """
+    p = np.asarray(p, dtype=float)
+    loss = np.asarray(loss, dtype=float)
+    if p.ndim != 1 or p.shape != loss.shape or p.size == 0:
+        raise ValueError(f"p and loss must be non-empty 1-D arrays of equal length, "
+                         f"got shapes {p.shape} and {loss.shape}")
+    _check_dpi(dpi)
+
+    with _style():
+        fig = _new_figure((6.4, 4.2), dpi)
+        ax = fig.subplots(1, 1)
+        line = ax.plot(p, _drawable(loss), color=_COLOURS[0], label="−log p", zorder=3)[0]
+        line.set_gid("cross-entropy")
+        finite = np.isfinite(p) & np.isfinite(loss)
+        ax.set_xlim(min(0.0, float(np.min(p[finite], initial=0.0))),
+                    max(1.0, float(np.max(p[finite], initial=1.0))))
+        ax.set_ylim(bottom=min(0.0, float(np.min(loss[finite], initial=0.0))))
+        if finite.any():
+            order = np.argsort(p[finite], kind="stable")
+            ps, ls = p[finite][order], loss[finite][order]
+            # Point at the curve where it is already steep but still on screen.
+            near_zero = min(int(np.searchsorted(ps, 0.04)), ps.size - 1)
+            ax.annotate("explodes near 0", xy=(ps[near_zero], ls[near_zero]),
+                        xytext=(0.2, 0.82), textcoords="axes fraction", ha="left",
+                        fontsize=11, color=_COLOURS[1], zorder=6,
+                        arrowprops={"arrowstyle": "->", "color": _COLOURS[1], "lw": 1.3},
+                        ).set_gid("explodes-near-0")
+            near_one = min(int(np.searchsorted(ps, 0.95)), ps.size - 1)
+            ax.annotate("low near 1", xy=(ps[near_one], ls[near_one]),
+                        xytext=(0.62, 0.35), textcoords="axes fraction", ha="left",
+                        fontsize=11, color=_COLOURS[2], zorder=6,
+                        arrowprops={"arrowstyle": "->", "color": _COLOURS[2], "lw": 1.3},
+                        ).set_gid("low-near-1")
+        ax.set_axisbelow(True)
+        ax.set_xlabel("p = predicted probability of the true class")
+        ax.set_ylabel("loss = −log p")
+        ax.set_title(_safe_text(title) if title else "Cross-entropy for a one-hot target")
+        ax.legend(loc="upper right")
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+
+
+def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
+    """Write `fig` to `path` atomically and reproducibly; return the path written.
+
+    The format comes from the extension (.png, .svg, .pdf); the parent folder is created if
+    missing. The figure is written to a temporary file in the same folder, which then replaces
+    `path` in one rename (`os.replace`), so a failed run leaves neither a partial file nor the
+    temporary one, and an existing file is either kept or wholly replaced.
+
+    Raises DlcalcError for an unsupported extension, EnvironmentFailure when the file cannot be
+    written (read-only or missing folder, path under a regular file, full device).
+    """
+    target = Path(path)
+    fmt = _format_of(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise EnvironmentFailure(f"cannot write {os.fspath(path)}: {_reason(error)}") from error
+
+    temporary: str | None = None
+    try:
+        fd, temporary = _create_temporary(target)
+        with os.fdopen(fd, "wb") as stream:
+            with _style():
+                fig.savefig(stream, format=fmt, metadata=_UNSTABLE_METADATA[fmt])
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, target)
+        temporary = None
+    except OSError as error:
+        raise EnvironmentFailure(f"cannot write {os.fspath(path)}: {_reason(error)}") from error
+    finally:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+    return target
+
+
+def default_path(names: list[str], derivatives: bool) -> Path:
+    """plots/<names joined by _>[_deriv].png, each name made safe for a file name.
+
+    An expression keeps its words and numbers and spells its operators: "x*sigmoid(x)" gives
+    "x_sigmoid_x", "x**2 - 1" gives "x_pow_2_minus_1". Very long names are cut short and made
+    unique by a hash of the full names.
+    """
+    stem = "_".join(part for part in (_filename_part(n) for n in names) if part) or "plot"
+    if len(stem) > 100:
+        digest = hashlib.sha256("\0".join(names).encode()).hexdigest()[:10]
+        stem = f"{stem[:90].rstrip('_.-')}_{digest}"
+    return Path("plots") / f"{stem}{'_deriv' if derivatives else ''}.png"
+
+
+_OPERATOR_WORDS = (("**", "_pow_"), ("^", "_pow_"), ("+", "_plus_"), ("-", "_minus_"),
+                   ("/", "_div_"))
+
+
+def _filename_part(name: str) -> str:
+    text = name
+    for operator, word in _OPERATOR_WORDS:
+        text = text.replace(operator, word)
+    # Anything else (*, parentheses, commas, spaces, non-ASCII) is a separator.
+    text = re.sub(r"[^A-Za-z0-9.]+", "_", text)
+    text = re.sub(r"_+", "_", text)
+    return text.strip("_.")
+
+
+def _format_of(path: Path) -> str:
+    suffix = path.suffix.lower().lstrip(".")
+    accepted = ", ".join(f".{f}" for f in FORMATS)
+    if not suffix:
+        raise DlcalcError(f"cannot tell the plot format of {os.fspath(path)}: "
+                          f"it has no extension (accepted: {accepted})")
+    if suffix not in FORMATS:
+        raise DlcalcError(f"unsupported plot format '.{suffix}' in {os.fspath(path)} "
+                          f"(accepted: {accepted})")
+    return suffix
+
+
+def _create_temporary(target: Path) -> tuple[int, str]:
+    """Open a new hidden file beside `target`, with the permissions a normal file would get."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        name = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(name, flags, 0o666), os.fspath(name)
+        except FileExistsError:
+            continue
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or str(error) or type(error).__name__
+
+
+# --------------------------------------------------------------------------------------------
+# Shared helpers
+
+
+@contextlib.contextmanager
+def _style() -> Iterator[None]:
+    """matplotlib's defaults plus `_STYLE`, whatever the user's matplotlibrc says."""
+    import matplotlib
+
+    with matplotlib.rc_context():
+        matplotlib.rcdefaults()
+        matplotlib.rcParams.update(_STYLE)
+        yield
+
+
+def _new_figure(size: tuple[float, float], dpi: int) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _check_dpi(dpi: int) -> None:
+    if not (isinstance(dpi, (int, float)) and np.isfinite(dpi) and 1 <= dpi <= MAX_DPI):
+        raise DlcalcError(f"invalid dpi {dpi!r}: give a number from 1 to {MAX_DPI} (default 150)")
+
+
+_DISPLAY_NAMES = {
+    "relu": "ReLU", "relu6": "ReLU6", "leaky_relu": "Leaky ReLU", "elu": "ELU", "selu": "SELU",
+    "celu": "CELU", "gelu": "GELU", "gelu_tanh": "GELU (tanh)", "silu": "SiLU", "swish": "Swish",
+    "logsigmoid": "LogSigmoid", "tanhshrink": "Tanhshrink", "softshrink": "Softshrink",
+    "hardshrink": "Hardshrink", "hardtanh": "Hardtanh", "hardsigmoid": "Hardsigmoid",
+    "hardswish": "Hardswish", "softplus": "Softplus", "softsign": "Softsign",
+}
+
+
+def _display_name(label: str) -> str:
+    """Title-case a registry name as the notes do ("Sigmoid & Tanh"); leave expressions alone."""
+    if label in _DISPLAY_NAMES:
+        return _DISPLAY_NAMES[label]
+    if re.fullmatch(r"[a-z][a-z0-9_]*", label):
+        return label.replace("_", " ").capitalize()
+    return _safe_text(label)
+
+
+def _derivative_label(label: str) -> str:
+    return f"{label}'" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", label) else f"({label})'"
+
+
+def _legend_label(label: str) -> str:
+    # matplotlib hides legend entries whose label starts with "_".
+    text = _safe_text(label)
+    return f" {text}" if text.startswith("_") else text
+
+
+def _safe_text(text: str) -> str:
+    """`text` as matplotlib will draw it: $...$ mathtext if it parses, else literal dollars.
+
+    A title such as "$\\sigma$ vs $\\tanh$" is rendered as maths; one that does not parse
+    ("costs $5") would otherwise fail only when the figure is saved.
+    """
+    if "$" not in text:
+        return text
+    from matplotlib.mathtext import MathTextParser
+
+    try:
+        MathTextParser("path").parse(text)
+    except ValueError:
+        return text.replace("\\$", "$").replace("$", "\\$")
+    return text
+
+
+def _with_alpha(colour: str, alpha: float) -> tuple[float, float, float, float]:
+    from matplotlib.colors import to_rgba
+
+    return to_rgba(colour, alpha)
+
+
+def _number(value: float, digits: int = 3, *, fixed: bool = False) -> str:
+    """Short, readable numbers for labels: 0.25, 1, -2, 0.659; never "-0"."""
+    value = float(value) + 0.0  # -0.0 + 0.0 is 0.0
+    if not np.isfinite(value):
+        return str(value)
+    text = f"{value:.{digits}f}" if fixed else f"{value:.{digits}g}"
+    return text.lstrip("-") if text.strip("-0.") == "" else text  # "-0.00" -> "0.00"
