@@ -1,0 +1,353 @@
+r"""Softmax, log-softmax, log-sum-exp and their Jacobians, over the last axis of a batch.
+
+Every function takes logits of shape ``(..., n)`` (one row per input vector) and reduces over
+the last axis, computing in the input's dtype (float32 stays float32; anything else becomes
+float64). The core never prints: bad input raises :class:`~dlcalc.errors.DlcalcError`, and a
+result that is NaN or infinite comes with a :class:`~dlcalc.errors.NumericWarning` saying why.
+For a batch, the error or warning instance carries ``.row`` (the index of the offending row in
+the flattened leading axes; ``None`` for a single vector) so a caller can report line numbers.
+
+Notes on stability (why these are accurate to a few ulp, not merely free of overflow)
+------------------------------------------------------------------------------------
+With ``m = max_j z_j`` at index ``k`` and ``s = Σ_{j≠k} e^{z_j − m}`` (every term ≤ 1, so
+nothing overflows), the max term is kept out of the sum (Blanchard, Higham & Higham 2021):
+
+    logsumexp(z) = m + log1p(s)
+    log_softmax(z)_i = (z_i − m) − log1p(s)        (two terms of equal sign: no cancellation)
+    softmax(z)_i = e^{z_i − m} / (1 + s)
+
+``z_i − m`` is rounded when the two are far apart, and ``exp`` multiplies that rounding error
+by ``|z_i − m|`` (up to 745): the rounding error ``e`` is recovered exactly with Knuth's
+two-sum and applied as ``e^{z_i − m} ≈ e^{d}·(1 + e)``, so the exponentials are correct to
+about one ulp. ``1 − softmax_k`` at the argmax is ``s / (1 + s)``, not a cancelling
+subtraction, which keeps the Jacobians' diagonals accurate when one class dominates.
+
+Edge cases (the values chosen, all with a NumericWarning where the result is not finite)
+-------------------------------------------------------------------------------------
+* A single logit: softmax ``[1]``, log-softmax ``[0]``.
+* ``−inf`` logits: probability 0, log-probability ``−inf``.
+* Exactly one ``+inf`` logit: the mathematical limit, probability 1 there and 0 elsewhere
+  (log-probabilities 0 and ``−inf``), logsumexp ``+inf``. PyTorch returns NaN here.
+* Two or more ``+inf`` logits (∞/∞) or all logits ``−inf`` (0/0): softmax and log-softmax are
+  NaN for the whole row. logsumexp is still defined: ``+inf`` and ``−inf`` respectively.
+* Any NaN logit: the whole row is NaN.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from dlcalc.errors import DlcalcError, NumericWarning
+
+__all__ = [
+    "SoftmaxResult",
+    "as_float_array",
+    "logsumexp",
+    "softmax",
+    "log_softmax",
+    "softmax_all",
+    "softmax_jacobian",
+    "log_softmax_jacobian",
+    "validate_temperature",
+    "format_value",
+]
+
+
+# ----------------------------------------------------------------------------------------------
+# small shared helpers (also used by dlcalc.losses)
+
+
+def format_value(x: float) -> str:
+    """A number as a user reads it in a message: shortest repr, ``inf``, ``-inf``, ``nan``."""
+    x = float(x)
+    if np.isnan(x):
+        return "nan"
+    if np.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if x == int(x) and abs(x) < 1e16:
+        return str(int(x))
+    return repr(x)
+
+
+def as_float_array(x, name: str = "z") -> np.ndarray:
+    """``x`` as a float array of shape ``(..., n)``, n ≥ 1: float32 stays float32, else float64."""
+    arr = np.asarray(x)
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        try:
+            arr = np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DlcalcError(f"{name} must be a vector of numbers, got {x!r}") from None
+    if arr.dtype != np.float32:
+        arr = arr.astype(np.float64)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.shape[-1] == 0:
+        raise DlcalcError(f"{name} is empty; give at least one number")
+    return arr
+
+
+def validate_temperature(temperature) -> float:
+    """The temperature must be a finite number > 0 (the logits are divided by it)."""
+    try:
+        t = float(temperature)
+    except (TypeError, ValueError):
+        raise DlcalcError(f"temperature {temperature!r} is not a number; expected a number > 0") from None
+    if not np.isfinite(t) or t <= 0:
+        raise DlcalcError(f"temperature {format_value(t)} is invalid; expected a finite number > 0")
+    return t
+
+
+def _warn(message: str, row) -> None:
+    w = NumericWarning(message)
+    w.row = row
+    warnings.warn(w, stacklevel=3)
+
+
+def _rows(shape):
+    """Iterate (row index for messages, index tuple) over the leading axes."""
+    lead = shape[:-1]
+    if not lead:
+        yield None, ()
+        return
+    for r, idx in enumerate(np.ndindex(*lead)):
+        yield r, idx
+
+
+def _two_diff(a, b):
+    """d = fl(a − b) and the exact rounding error e, so that a − b = d + e (Knuth's two-sum)."""
+    d = a - b
+    bv = d - a
+    e = (a - (d - bv)) + (-b - bv)
+    # non-finite operands make e meaningless (inf − inf); there is no rounding error to fix
+    return d, np.where(np.isfinite(e), e, 0).astype(d.dtype, copy=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# the core: one pass gives everything, special rows are patched after
+
+
+class _Core:
+    """All the pieces of softmax for a batch of logits (already divided by the temperature)."""
+
+    def __init__(self, z: np.ndarray):
+        self.z = z
+        n = z.shape[-1]
+        dt = z.dtype
+        with np.errstate(all="ignore"):
+            nan = np.isnan(z)
+            posinf = np.isposinf(z)
+            neginf = np.isneginf(z)
+            self.row_nan = nan.any(axis=-1)
+            self.n_posinf = posinf.sum(axis=-1)
+            self.row_allneg = neginf.all(axis=-1)
+            self.row_nan_or_multi = self.row_nan | (self.n_posinf >= 2) | self.row_allneg
+            self.row_one_posinf = (self.n_posinf == 1) & ~self.row_nan
+
+            zc = np.where(nan, -np.inf, z)  # so argmax/max ignore NaN; those rows are patched
+            k = np.argmax(zc, axis=-1)
+            m = np.take_along_axis(zc, k[..., None], axis=-1)
+            m_safe = np.where(np.isfinite(m), m, 0).astype(dt, copy=False)
+            d, e = _two_diff(zc, m_safe)
+            ex = np.exp(d)
+            ex = ex + ex * e  # e^{d + e} to first order; |e| ≤ ulp(d)/2 so e² is negligible
+            onehot_k = np.zeros(z.shape, dtype=bool)
+            np.put_along_axis(onehot_k, k[..., None], True, axis=-1)
+            s = np.where(onehot_k, 0, ex).sum(axis=-1, keepdims=True, dtype=dt)
+            l1s = np.log1p(s)
+
+            self.k = k
+            self.onehot_k = onehot_k
+            self.lse = (m_safe + l1s)[..., 0]
+            self.log_softmax = (d - l1s) + e
+            self.softmax = ex / (1 + s)
+            # 1 − ŷ_i: at the argmax as s/(1+s) (exact form), elsewhere ŷ_i ≤ 1/2 so 1 − ŷ_i is exact
+            self.complement = np.where(onehot_k, s / (1 + s), 1 - self.softmax)
+
+            # special rows
+            one = self.row_one_posinf[..., None]
+            hot = posinf
+            self.softmax = np.where(one, hot.astype(dt), self.softmax)
+            self.complement = np.where(one, (~hot).astype(dt), self.complement)
+            self.log_softmax = np.where(one, np.where(hot, 0, -np.inf).astype(dt), self.log_softmax)
+            self.lse = np.where(self.n_posinf >= 1, np.inf, self.lse).astype(dt, copy=False)
+            self.lse = np.where(self.row_allneg, -np.inf, self.lse).astype(dt, copy=False)
+            bad = self.row_nan_or_multi[..., None]
+            self.softmax = np.where(bad, np.nan, self.softmax).astype(dt, copy=False)
+            self.complement = np.where(bad, np.nan, self.complement).astype(dt, copy=False)
+            self.log_softmax = np.where(bad, np.nan, self.log_softmax).astype(dt, copy=False)
+            self.lse = np.where(self.row_nan, np.nan, self.lse).astype(dt, copy=False)
+        self.n = n
+
+    # why a row's result is not finite, in the user's words
+    def reason(self, idx, what: str) -> str | None:
+        z = self.z[idx]
+        name = "z"
+        nan_i = np.flatnonzero(np.isnan(z))
+        pos_i = np.flatnonzero(np.isposinf(z))
+        neg_i = np.flatnonzero(np.isneginf(z))
+        if nan_i.size:
+            return f"{name}[{nan_i[0]}] = nan: {what} is nan"
+        if pos_i.size >= 2:
+            eq = " = ".join(f"{name}[{i}]" for i in pos_i)
+            if what == "logsumexp":
+                return f"{eq} = inf: logsumexp is inf"
+            return f"infinite logits of equal sign: {eq} = inf, so {what} is inf/inf, undefined (nan)"
+        if neg_i.size == z.size:
+            if what == "logsumexp":
+                return f"all logits are -inf: logsumexp = log 0 = -inf"
+            return f"all logits are -inf, so {what} is 0/0, undefined (nan)"
+        if pos_i.size == 1:
+            if what == "logsumexp":
+                return f"{name}[{pos_i[0]}] = inf: logsumexp is inf"
+            if what == "log-softmax" and z.size > 1:
+                return (
+                    f"{name}[{pos_i[0]}] = inf takes all the probability (the limit; PyTorch gives nan): "
+                    f"the other log-probabilities are -inf"
+                )
+            return None
+        if neg_i.size and what == "log-softmax":
+            items = ", ".join(f"{name}[{i}]" for i in neg_i)
+            return f"{items} = -inf: probability 0, log-probability -inf"
+        return None
+
+    def warn(self, out: np.ndarray, what: str, temperature: float = 1.0) -> None:
+        lead_out = out if out.ndim == self.z.ndim - 1 else out.reshape(out.shape[: self.z.ndim - 1] + (-1,))
+        for row, idx in _rows(self.z.shape):
+            vals = lead_out[idx]
+            if np.all(np.isfinite(vals)):
+                continue
+            msg = self.reason(idx, what)
+            if msg is not None:
+                _warn(msg, row)
+
+
+def _prepare(z, temperature) -> tuple[np.ndarray, float]:
+    z = as_float_array(z, "z")
+    t = validate_temperature(temperature)
+    if t != 1.0:
+        with np.errstate(all="ignore"):
+            z = z / z.dtype.type(t)
+    return z, t
+
+
+# ----------------------------------------------------------------------------------------------
+# public API
+
+
+def logsumexp(z, axis: int = -1) -> np.ndarray:
+    r"""log Σ_j e^{z_j} over ``axis``, stably: ``m + log1p(Σ_{j≠k} e^{z_j − m})``, m = z_k = max.
+
+    Returns shape ``z.shape`` without ``axis``. Never overflows for finite logits:
+    ``logsumexp([1000, 0, -1000]) = 1000 + log1p(e^{-1000} + e^{-2000}) = 1000``.
+    ``+inf`` in a row gives ``inf``, all ``-inf`` gives ``-inf``, NaN gives NaN (each with a
+    NumericWarning). Oracle-tested against mpmath at 200 bits, scipy.special.logsumexp and
+    torch.logsumexp.
+    """
+    z = as_float_array(z, "z")
+    if axis not in (-1, z.ndim - 1):
+        z = np.moveaxis(z, axis, -1)
+    core = _Core(z)
+    core.warn(core.lse, "logsumexp")
+    return core.lse
+
+
+@dataclass(frozen=True)
+class SoftmaxResult:
+    """softmax, log_softmax (shape (..., n)) and logsumexp (shape (...,)) of ``z / T``."""
+
+    softmax: np.ndarray
+    log_softmax: np.ndarray
+    logsumexp: np.ndarray
+    temperature: float
+
+
+def softmax_all(z, temperature: float = 1.0) -> SoftmaxResult:
+    """softmax, log-softmax and logsumexp of ``z / T`` in one pass, each warning given once.
+
+    This is what ``dlcalc softmax`` shows in its table; see the module notes for the edge cases.
+    logsumexp is that of the tempered logits ``z / T``.
+    """
+    z, t = _prepare(z, temperature)
+    core = _Core(z)
+    # one warning per row, from the most informative output
+    combined = np.concatenate([core.softmax, core.log_softmax, core.lse[..., None]], axis=-1)
+    for row, idx in _rows(z.shape):
+        if np.all(np.isfinite(combined[idx])):
+            continue
+        what = "softmax" if not np.all(np.isfinite(core.softmax[idx])) else "log-softmax"
+        msg = core.reason(idx, what)
+        if msg is None and not np.isfinite(core.lse[idx]):
+            msg = core.reason(idx, "logsumexp")
+        if msg is not None:
+            _warn(msg, row)
+    return SoftmaxResult(core.softmax, core.log_softmax, core.lse, t)
+
+
+def softmax(z, temperature: float = 1.0) -> np.ndarray:
+    r"""softmax(z / T)_i = e^{z_i/T} / Σ_j e^{z_j/T}, over the last axis.
+
+    Computed as ``e^{z_i − m} / (1 + Σ_{j≠k} e^{z_j − m})`` with the max ``m = z_k`` shifted out,
+    so ``softmax([1000, 0, -1000]) = [1, e^{-1000}, e^{-2000}] / (1 + ...)`` — exactly
+    ``[1, 0, 0]`` in float64 — with no overflow. One ``+inf`` logit gives the limit (1 there,
+    0 elsewhere) where PyTorch gives nan; two ``+inf`` or all ``-inf`` give nan with a
+    NumericWarning.
+    """
+    z, _ = _prepare(z, temperature)
+    core = _Core(z)
+    core.warn(core.softmax, "softmax")
+    return core.softmax
+
+
+def log_softmax(z, temperature: float = 1.0) -> np.ndarray:
+    r"""log softmax(z / T)_i = z_i − log Σ_j e^{z_j}, as ``(z_i − m) − log1p(Σ_{j≠k} e^{z_j − m})``.
+
+    Both terms are ≤ 0, so nothing cancels: ``log_softmax([-1e300, 1e300]) = [-2e300, 0]``.
+    ``-inf`` logits give ``-inf``; one ``+inf`` gives 0 there and ``-inf`` elsewhere (the limit);
+    two ``+inf`` or all ``-inf`` give nan (each non-finite row with a NumericWarning).
+    """
+    z, _ = _prepare(z, temperature)
+    core = _Core(z)
+    core.warn(core.log_softmax, "log-softmax")
+    return core.log_softmax
+
+
+def softmax_jacobian(z, temperature: float = 1.0) -> np.ndarray:
+    r"""∂softmax(z/T)_i / ∂z_k = (ŷ_i·δ_ik − ŷ_i·ŷ_k) / T, shape ``(..., n, n)``.
+
+    With respect to the original logits ``z`` (hence the ``1/T``). The diagonal
+    ``ŷ_i (1 − ŷ_i)`` uses the accurate complement ``1 − ŷ_k = s/(1+s)`` at the argmax, so it
+    stays correct to the last digits when one class dominates (e.g. ``ŷ_k = 1 − 1e-20``).
+    """
+    z, t = _prepare(z, temperature)
+    core = _Core(z)
+    core.warn(core.softmax, "softmax")
+    y = core.softmax
+    jac = -y[..., :, None] * y[..., None, :]
+    diag = y * core.complement
+    idx = np.arange(core.n)
+    jac[..., idx, idx] = diag
+    if t != 1.0:
+        jac = jac / z.dtype.type(t)
+    return jac
+
+
+def log_softmax_jacobian(z, temperature: float = 1.0) -> np.ndarray:
+    r"""∂ log softmax(z/T)_i / ∂z_k = (δ_ik − ŷ_k) / T, shape ``(..., n, n)``.
+
+    As in the notes: ``1 − ŷ_i`` on the diagonal, ``−ŷ_k`` off it (every row of the matrix is
+    ``−ŷ`` plus the identity), times ``1/T`` for a temperature.
+    """
+    z, t = _prepare(z, temperature)
+    core = _Core(z)
+    core.warn(core.softmax, "softmax")
+    y = core.softmax
+    n = core.n
+    jac = np.broadcast_to(-y[..., None, :], y.shape[:-1] + (n, n)).copy()
+    idx = np.arange(n)
+    jac[..., idx, idx] = core.complement
+    if t != 1.0:
+        jac = jac / z.dtype.type(t)
+    return jac
