@@ -1,0 +1,286 @@
+"""softmax, log_softmax, logsumexp and Jacobians against mpmath (200 bits), SciPy, PyTorch,
+the notes' worked numbers and hypothesis properties."""
+
+import warnings
+
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from dlcalc.errors import DlcalcError, NumericWarning
+from dlcalc.softmax import (
+    log_softmax,
+    log_softmax_jacobian,
+    logsumexp,
+    softmax,
+    softmax_all,
+    softmax_jacobian,
+)
+
+INF = np.inf
+NAN = np.nan
+
+
+def exact_softmax(z):
+    """softmax, log_softmax and logsumexp at 200 bits (mpmath): the oracle for accuracy."""
+    with mpmath.workprec(200):
+        zs = [mpmath.mpf(float(v)) for v in z]
+        m = max(zs)
+        # shifted first, so that 1e300 + log 2 does not lose log 2 even at 200 bits
+        k = zs.index(m)  # the max term kept out of the sum, so log1p keeps e^{-1000}-size terms
+        log_sum = mpmath.log1p(mpmath.fsum(mpmath.exp(v - m) for j, v in enumerate(zs) if j != k))
+        lsm = [(v - m) - log_sum for v in zs]
+        return [float(mpmath.exp(v)) for v in lsm], [float(v) for v in lsm], float(m + log_sum)
+
+
+def rel_err(got, exact):
+    got, exact = np.asarray(got, float), np.asarray(exact, float)
+    with np.errstate(all="ignore"):
+        err = np.where(exact == got, 0.0, np.abs(got - exact) / np.abs(exact))
+    return float(np.max(err))
+
+
+EXTREME = [
+    [1000.0, 0.0, -1000.0],
+    [-1e300, 1e300],
+    [1e300, 1e300, -1e300],
+    [1e308, -1e308, 0.0],
+    [-1000.0, -1000.5, -1001.0],
+    [700.0, 709.5, 710.0, 1e-300],
+    [3.7, -600.123, 0.3],
+    [-745.1, 0.0, 1e-20, -1e-20],
+    [1e10, 1e10 + 1e-5, 1e10 - 3.0],
+    [2.0, 1.0, 0.1],
+    [40.0, 0.0],
+]
+
+
+# ---------------------------------------------------------------- the notes' worked numbers
+
+
+def test_softmax_of_notes_example_matches_worked_numbers_and_exact_value():
+    got = softmax([2.0, 1.0, 0.1])
+    # the notes' step-by-step numbers (0.659, 0.242, 0.0986) ...
+    np.testing.assert_allclose(got, [0.659, 0.242, 0.0986], atol=6e-4)
+    # ... and the brief's 17-digit values; 0.24243297070471392 is the correctly rounded exact
+    # value (mpmath), one ulp above the naive-formula 0.2424329707047139 quoted in the brief
+    np.testing.assert_allclose(got, [0.6590011388859679, 0.2424329707047139, 0.09856589040931818], rtol=3e-16)
+    assert rel_err(got, exact_softmax([2.0, 1.0, 0.1])[0]) <= 2.3e-16
+
+
+def test_log_softmax_and_logsumexp_of_notes_example():
+    np.testing.assert_allclose(log_softmax([2.0, 1.0, 0.1]), [-0.417, -1.417, -2.317], atol=5e-4)
+    assert logsumexp([2.0, 1.0, 0.1]) == pytest.approx(2.417, abs=5e-4)
+    # log-softmax identity of the notes: z_i − log Σ e^{z_j}
+    np.testing.assert_allclose(log_softmax([2.0, 1.0, 0.1]), np.array([2.0, 1.0, 0.1]) - np.log(np.exp([2, 1, 0.1]).sum()))
+
+
+# ---------------------------------------------------------------- exact values (mpmath)
+
+
+@pytest.mark.parametrize("z", EXTREME)
+def test_softmax_family_is_within_a_few_ulp_of_mpmath_on_extreme_logits(z):
+    sm, lsm, lse = exact_softmax(z)
+    assert rel_err(softmax(z), sm) < 4.5e-16
+    assert rel_err(log_softmax(z), lsm) < 4.5e-16
+    assert rel_err(logsumexp(z), lse) < 4.5e-16
+
+
+def test_softmax_family_accuracy_on_random_logits_against_mpmath():
+    rng = np.random.default_rng(0)
+    worst = 0.0
+    for _ in range(200):
+        n = int(rng.integers(1, 8))
+        z = rng.normal(0, 10 ** rng.uniform(-2, 2.8), n)
+        sm, lsm, lse = exact_softmax(z)
+        worst = max(worst, rel_err(softmax(z), sm), rel_err(log_softmax(z), lsm))
+        if abs(lse) > 1.0:  # lse ≈ 0 is ill-conditioned (m and log Σ cancel): checked absolutely
+            worst = max(worst, rel_err(logsumexp(z), lse))
+        else:
+            assert abs(logsumexp(z) - lse) < 4 * np.spacing(max(np.max(np.abs(z)), 1.0))
+    assert worst < 1e-15
+
+
+def test_notes_extreme_examples_do_not_overflow():
+    assert np.array_equal(softmax([1000.0, 0.0, -1000.0]), [1.0, 0.0, 0.0])
+    np.testing.assert_array_equal(log_softmax([1000.0, 0.0, -1000.0]), [0.0, -1000.0, -2000.0])
+    assert logsumexp([1000.0, 0.0, -1000.0]) == 1000.0
+    np.testing.assert_array_equal(log_softmax([-1e300, 1e300]), [-2e300, 0.0])
+
+
+# ---------------------------------------------------------------- SciPy and PyTorch oracles
+
+
+def test_logsumexp_matches_scipy_on_random_batches():
+    from scipy.special import logsumexp as scipy_lse
+
+    rng = np.random.default_rng(1)
+    z = rng.normal(0, 30, (50, 7))
+    np.testing.assert_allclose(logsumexp(z), scipy_lse(z, axis=-1), rtol=1e-14)
+
+
+def test_softmax_and_log_softmax_match_torch_float64():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(2)
+    z = np.concatenate([rng.normal(0, 5, (20, 6)), rng.normal(0, 400, (20, 6))])
+    t = torch.tensor(z, dtype=torch.float64)
+    np.testing.assert_allclose(softmax(z), F.softmax(t, -1).numpy(), rtol=1e-13, atol=1e-300)
+    # torch loses the tiny log-probabilities of a dominant class (max − lse cancels): absolute check
+    np.testing.assert_allclose(log_softmax(z), F.log_softmax(t, -1).numpy(), rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(logsumexp(z), torch.logsumexp(t, -1).numpy(), rtol=1e-13)
+    np.testing.assert_allclose(softmax(z, 2.5), F.softmax(t / 2.5, -1).numpy(), rtol=1e-13, atol=1e-300)
+
+
+def test_jacobians_match_torch_autograd_jacobian_with_temperature():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(3)
+    for T in (1.0, 0.5, 3.0):
+        z = rng.normal(0, 3, 5)
+        t = torch.tensor(z, dtype=torch.float64)
+        js = torch.autograd.functional.jacobian(lambda x: F.softmax(x / T, -1), t).numpy()
+        jl = torch.autograd.functional.jacobian(lambda x: F.log_softmax(x / T, -1), t).numpy()
+        np.testing.assert_allclose(softmax_jacobian(z, T), js, rtol=1e-12, atol=1e-16)
+        np.testing.assert_allclose(log_softmax_jacobian(z, T), jl, rtol=1e-12, atol=1e-16)
+
+
+def test_log_softmax_jacobian_is_identity_minus_probabilities_as_in_notes():
+    y = softmax([2.0, 1.0, 0.1])
+    J = log_softmax_jacobian([2.0, 1.0, 0.1])
+    np.testing.assert_allclose(np.diag(J), 1 - y)  # 1 − ŷ_i on the diagonal
+    np.testing.assert_allclose(J[0, 1], -y[1])  # −ŷ_k off it
+    np.testing.assert_allclose(J, np.eye(3) - y[None, :])
+
+
+def test_jacobian_diagonal_is_accurate_when_one_class_dominates():
+    # exact: ŷ0(1 − ŷ0) = e^{-40}/(1+e^{-40})^2; the naive 1 − ŷ0 would be 0 or 1.1e-16
+    with mpmath.workprec(200):
+        s = mpmath.exp(-40)
+        exact = float(s / (1 + s) ** 2)
+    J = softmax_jacobian([40.0, 0.0])
+    assert rel_err(J[0, 0], exact) < 4.5e-16
+    assert rel_err(-J[0, 1], exact) < 4.5e-16
+
+
+def test_jacobians_match_central_finite_differences():
+    rng = np.random.default_rng(4)
+    z = rng.normal(0, 2, 4)
+    h = 1e-6
+    for f, jac in ((softmax, softmax_jacobian), (log_softmax, log_softmax_jacobian)):
+        fd = np.stack([(f(z + h * e, 1.7) - f(z - h * e, 1.7)) / (2 * h) for e in np.eye(4)], axis=1)
+        np.testing.assert_allclose(jac(z, 1.7), fd, atol=1e-8)
+
+
+# ---------------------------------------------------------------- edge cases
+
+
+def test_single_logit_gives_probability_one_and_log_probability_zero():
+    assert softmax([3.5]).tolist() == [1.0]
+    assert log_softmax([-7.0]).tolist() == [0.0]
+    assert logsumexp([-7.0]) == -7.0
+
+
+def test_minus_inf_logits_get_probability_zero_and_log_probability_minus_inf():
+    with pytest.warns(NumericWarning, match=r"z\[1\] = -inf"):
+        lsm = log_softmax([0.0, -INF, 0.0])
+    np.testing.assert_array_equal(lsm, [-np.log(2), -INF, -np.log(2)])
+    np.testing.assert_array_equal(softmax([0.0, -INF, 0.0]), [0.5, 0.0, 0.5])
+
+
+def test_one_plus_inf_logit_gives_the_limit_where_torch_gives_nan():
+    np.testing.assert_array_equal(softmax([1.0, INF, -INF, 5.0]), [0.0, 1.0, 0.0, 0.0])
+    with pytest.warns(NumericWarning, match=r"z\[1\] = inf"):
+        lsm = log_softmax([1.0, INF, 5.0])
+    np.testing.assert_array_equal(lsm, [-INF, 0.0, -INF])
+    np.testing.assert_array_equal(softmax_jacobian([1.0, INF]), np.zeros((2, 2)))
+
+
+def test_two_plus_inf_logits_give_nan_with_a_warning_naming_them():
+    with pytest.warns(NumericWarning, match=r"infinite logits of equal sign: z\[0\] = z\[2\] = inf"):
+        out = softmax([INF, 1.0, INF])
+    assert np.isnan(out).all()
+    with pytest.warns(NumericWarning):
+        assert logsumexp([INF, 1.0, INF]) == INF
+
+
+def test_all_minus_inf_logits_give_nan_and_logsumexp_minus_inf():
+    with pytest.warns(NumericWarning, match="all logits are -inf"):
+        assert np.isnan(softmax([-INF, -INF])).all()
+    with pytest.warns(NumericWarning, match="all logits are -inf"):
+        assert logsumexp([-INF, -INF]) == -INF
+
+
+def test_nan_logit_gives_nan_row_with_warning_naming_it_and_other_rows_untouched():
+    with pytest.warns(NumericWarning, match=r"z\[1\] = nan") as rec:
+        out = softmax([[1.0, NAN], [0.0, 0.0]])
+    assert np.isnan(out[0]).all()
+    np.testing.assert_array_equal(out[1], [0.5, 0.5])
+    assert rec[0].message.row == 0
+
+
+def test_finite_inputs_raise_no_warnings_at_all():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        softmax_all([[1e308, -1e308, 0.0], [1000.0, 0.0, -1000.0]])
+        softmax_jacobian([1e308, -1e308])
+
+
+def test_softmax_all_gives_all_three_consistently():
+    r = softmax_all([2.0, 1.0, 0.1], temperature=2.0)
+    np.testing.assert_array_equal(r.softmax, softmax([2.0, 1.0, 0.1], 2.0))
+    np.testing.assert_array_equal(r.log_softmax, log_softmax([2.0, 1.0, 0.1], 2.0))
+    assert r.logsumexp == logsumexp([1.0, 0.5, 0.05])
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: softmax([]), "empty"),
+        (lambda: softmax([1.0, 2.0], temperature=0), "temperature 0 is invalid"),
+        (lambda: softmax([1.0, 2.0], temperature=-1.5), r"temperature -1.5 is invalid.*> 0"),
+        (lambda: softmax([1.0], temperature=INF), "temperature inf"),
+        (lambda: softmax(["a", 1]), "vector of numbers"),
+    ],
+)
+def test_invalid_input_raises_dlcalc_error_naming_the_value(call, match):
+    with pytest.raises(DlcalcError, match=match):
+        call()
+
+
+# ---------------------------------------------------------------- batch and dtype
+
+
+def test_batch_gives_the_same_as_row_by_row():
+    rng = np.random.default_rng(5)
+    z = rng.normal(0, 50, (9, 4))
+    for f in (softmax, log_softmax, logsumexp, softmax_jacobian, log_softmax_jacobian):
+        np.testing.assert_array_equal(f(z), np.stack([f(row) for row in z]))
+
+
+def test_float32_in_gives_float32_out_and_float32_accuracy():
+    z = np.array([[2.0, 1.0, 0.1], [100.0, -100.0, 0.0]], dtype=np.float32)
+    for f in (softmax, log_softmax, logsumexp, softmax_jacobian):
+        assert f(z).dtype == np.float32
+    np.testing.assert_allclose(softmax(z)[0], [0.6590011388859679, 0.2424329707047139, 0.09856589040931818], rtol=2e-7)
+
+
+# ---------------------------------------------------------------- properties
+
+finite_logits = arrays(np.float64, st.integers(1, 8), elements=st.floats(-1e6, 1e6))
+
+
+@settings(max_examples=150, deadline=None)
+@given(finite_logits)
+def test_softmax_sums_to_one_and_log_softmax_is_nonpositive(z):
+    assert abs(softmax(z).sum() - 1) < 1e-14
+    assert np.all(log_softmax(z) <= 0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(arrays(np.float64, st.integers(1, 8), elements=st.floats(-100, 100)), st.floats(-100, 100))
+def test_softmax_is_shift_invariant(z, c):
+    np.testing.assert_allclose(softmax(z + c), softmax(z), rtol=1e-12, atol=1e-300)
