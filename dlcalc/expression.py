@@ -1,0 +1,421 @@
+"""A safe parser for the expression language of `dlcalc grad` and expressions in x (SPEC §6).
+
+User text never reaches eval, exec, sympify or parse_expr (all of which evaluate Python). The
+text is parsed by `ast.parse(..., mode="eval")` into a syntax tree that is only read; a
+whitelist of node kinds is accepted and the SymPy expression is built from it here, node by
+node, with checks that keep any input from hanging the program or exhausting memory.
+
+Language: numbers, variables (identifiers), + - * / ** ^ (`^` is power), parentheses, the
+functions in `FUNCTIONS` and the constants e and pi. For text pasted from dlcalc's own output,
+`·` and `×` are read as `*`, `−` as `-`, and `²`, `³` as `**2`, `**3`.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+
+import sympy as sp
+
+from dlcalc.errors import DlcalcError
+from dlcalc.symbolic import ACTIVATIONS
+
+# Limits: each keeps a hostile or accidental input from hanging or exhausting memory.
+MAX_LENGTH = 2_000  # characters of input
+MAX_NESTING = 100  # depth of parentheses, and of the syntax tree (see MAX_TREE_DEPTH)
+MAX_TREE_DEPTH = 200  # depth of the syntax tree (a sum of n terms is n deep)
+MAX_NODES = 1_000  # nodes of the syntax tree
+MAX_INTEGER_DIGITS = 300  # digits of an integer literal
+MAX_NUMBER_BITS = 10_000  # size of an exact rational built by arithmetic (about 3,000 digits)
+MAX_SYMBOLIC_EXPONENT = 1_000  # |n| in u**n when u is not a plain number
+
+_ONE_ARGUMENT = (1, 1)
+
+
+def _log(*args):
+    return sp.log(*args)
+
+
+# name -> (builder, (fewest, most) arguments; most None for any number)
+FUNCTIONS: dict[str, tuple[object, tuple[int, int | None]]] = {
+    "exp": (sp.exp, _ONE_ARGUMENT),
+    "log": (_log, (1, 2)),
+    "ln": (sp.log, _ONE_ARGUMENT),
+    "log2": (lambda x: sp.log(x, 2), _ONE_ARGUMENT),
+    "log10": (lambda x: sp.log(x, 10), _ONE_ARGUMENT),
+    "sqrt": (sp.sqrt, _ONE_ARGUMENT),
+    "abs": (sp.Abs, _ONE_ARGUMENT),
+    "sin": (sp.sin, _ONE_ARGUMENT),
+    "cos": (sp.cos, _ONE_ARGUMENT),
+    "tan": (sp.tan, _ONE_ARGUMENT),
+    "sec": (sp.sec, _ONE_ARGUMENT),
+    "asin": (sp.asin, _ONE_ARGUMENT),
+    "acos": (sp.acos, _ONE_ARGUMENT),
+    "atan": (sp.atan, _ONE_ARGUMENT),
+    "sinh": (sp.sinh, _ONE_ARGUMENT),
+    "cosh": (sp.cosh, _ONE_ARGUMENT),
+    "tanh": (sp.tanh, _ONE_ARGUMENT),
+    "erf": (sp.erf, _ONE_ARGUMENT),
+    **{name: (cls, _ONE_ARGUMENT) for name, cls in ACTIVATIONS.items()},
+    "min": (sp.Min, (2, None)),
+    "max": (sp.Max, (2, None)),
+}
+
+CONSTANTS: dict[str, sp.Expr] = {"e": sp.E, "pi": sp.pi}
+
+_FUNCTION_LIST = ", ".join(FUNCTIONS)
+_LANGUAGE = (
+    "expressions use numbers, variables, + - * / ^ (or **), parentheses, "
+    f"the constants e and pi and the functions {_FUNCTION_LIST}"
+)
+
+# Characters rewritten before parsing, with what they become (`^` is power, not Python's xor).
+_REWRITES = {"^": "**", "·": "*", "×": "*", "−": "-", "²": "**2", "³": "**3"}
+
+_NODE_NAMES = {
+    ast.Attribute: "'.' (attribute access)",
+    ast.Subscript: "'[...]' (subscript)",
+    ast.Lambda: "'lambda'",
+    ast.ListComp: "a list comprehension",
+    ast.SetComp: "a set comprehension",
+    ast.DictComp: "a dict comprehension",
+    ast.GeneratorExp: "a generator expression",
+    ast.JoinedStr: "an f-string",
+    ast.FormattedValue: "an f-string",
+    ast.List: "'[...]' (a list)",
+    ast.Tuple: "',' (a tuple)",
+    ast.Set: "'{...}' (a set)",
+    ast.Dict: "'{...}' (a dict)",
+    ast.Compare: "a comparison",
+    ast.BoolOp: "'and'/'or'",
+    ast.IfExp: "'if ... else'",
+    ast.Starred: "'*' (unpacking)",
+    ast.NamedExpr: "':=' (assignment)",
+    ast.Await: "'await'",
+    ast.Yield: "'yield'",
+    ast.YieldFrom: "'yield from'",
+    ast.Slice: "':' (a slice)",
+}
+
+_OPERATOR_NAMES = {
+    ast.FloorDiv: "'//'",
+    ast.Mod: "'%'",
+    ast.MatMult: "'@'",
+    ast.LShift: "'<<'",
+    ast.RShift: "'>>'",
+    ast.BitOr: "'|'",
+    ast.BitAnd: "'&'",
+    ast.BitXor: "'^'",
+    ast.Invert: "'~'",
+    ast.Not: "'not'",
+}
+
+
+class _Source:
+    """The rewritten text handed to `ast`, and the way back to the user's columns."""
+
+    def __init__(self, text: str):
+        pieces: list[str] = []
+        self.original_index: list[int] = []  # rewritten char index -> user's char index
+        for i, ch in enumerate(text):
+            if ch in "\t\r\n":
+                ch = " "  # one line, same columns
+            piece = _REWRITES.get(ch, ch)
+            pieces.append(piece)
+            self.original_index.extend([i] * len(piece))
+        self.original_index.append(len(text))
+        self.text = "".join(pieces)
+        self.user_text = text
+        self._utf8 = self.text.encode("utf-8")
+
+    def column_of_char(self, char_index: int) -> int:
+        """1-based column in the user's text of a 0-based character index of `self.text`."""
+        char_index = max(0, min(char_index, len(self.original_index) - 1))
+        return self.original_index[char_index] + 1
+
+    def column(self, node: ast.AST) -> int:
+        """1-based column in the user's text of a node (ast counts UTF-8 bytes)."""
+        byte_offset = getattr(node, "col_offset", 0)
+        char_index = len(self._utf8[:byte_offset].decode("utf-8", errors="ignore"))
+        return self.column_of_char(char_index)
+
+    def token(self, node: ast.AST) -> str:
+        start = self.column(node) - 1
+        end_offset = getattr(node, "end_col_offset", None)
+        if end_offset is None:
+            return self.user_text[start : start + 1]
+        end_char = len(self._utf8[:end_offset].decode("utf-8", errors="ignore"))
+        end = self.original_index[min(end_char, len(self.original_index) - 1)]
+        return self.user_text[start:end]
+
+
+def parse_expression(text: str) -> sp.Expr:
+    """Parse `text` into a SymPy expression, safely.
+
+    Variables become real SymPy symbols. Raises DlcalcError naming the offending token and its
+    1-based column, and what the language accepts, for anything outside the language or beyond
+    the limits (length, nesting, tree size, number size, exponent size).
+    """
+    if not isinstance(text, str):
+        raise DlcalcError("the expression must be text")
+    if len(text) > MAX_LENGTH:
+        raise DlcalcError(
+            f"the expression is {len(text):,} characters long; at most {MAX_LENGTH:,} are accepted"
+        )
+    if not text.strip():
+        raise DlcalcError(f"the expression is empty; {_LANGUAGE}")
+    for i, ch in enumerate(text):
+        if not ch.isprintable() and ch not in "\t\r\n":
+            raise DlcalcError(
+                f"character {ch!r} at column {i + 1} is not part of the expression language"
+            )
+    _check_parentheses(text)
+    source = _Source(text)
+    try:
+        tree = ast.parse(source.text, mode="eval")
+    except SyntaxError as error:
+        raise _syntax_error(source, error) from None
+    except (RecursionError, MemoryError):
+        raise DlcalcError(f"the expression is nested too deeply (at most {MAX_NESTING} levels)")
+    _check_tree_size(source, tree)
+    builder = _Builder(source)
+    try:
+        expr = builder.build(tree.body)
+    except RecursionError:
+        raise DlcalcError(
+            f"the expression is nested too deeply (at most {MAX_NESTING} levels)"
+        ) from None
+    if expr.has(sp.zoo, sp.nan):
+        raise DlcalcError("the expression is undefined (it divides by zero)")
+    return expr
+
+
+def _check_parentheses(text: str) -> None:
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise DlcalcError(
+                    f"'{ch}' at column {i + 1} nests parentheses more than {MAX_NESTING} deep"
+                )
+        elif ch in ")]}":
+            depth -= 1
+
+
+def _syntax_error(source: _Source, error: SyntaxError) -> DlcalcError:
+    offset = error.offset or 1
+    column = source.column_of_char(offset - 1)
+    user = source.user_text
+    token = user[column - 1] if 0 < column <= len(user) else ""
+    if not token or token.isspace():
+        where = f"at column {column}" if column <= len(user) else "at the end"
+    else:
+        where = f"at column {column} ({token!r})"
+    reason = (error.msg or "invalid syntax").split(".")[0]
+    if reason.startswith("invalid syntax"):
+        reason = "invalid syntax"
+    return DlcalcError(f"{reason} {where}; {_LANGUAGE}")
+
+
+def _check_tree_size(source: _Source, tree: ast.AST) -> None:
+    count = 0
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise DlcalcError(f"the expression is too large (more than {MAX_NODES} parts)")
+        if depth > MAX_TREE_DEPTH:
+            raise DlcalcError(
+                f"the expression is nested too deeply at column {source.column(node)} "
+                f"(at most {MAX_TREE_DEPTH} levels of operators)"
+            )
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
+class _Builder:
+    """Builds SymPy objects from a whitelisted syntax tree; everything else is an error."""
+
+    def __init__(self, source: _Source):
+        self.source = source
+        self.symbols: dict[str, sp.Symbol] = {}
+
+    def fail(self, node: ast.AST, what: str) -> DlcalcError:
+        return DlcalcError(
+            f"{what} at column {self.source.column(node)} is not part of the expression "
+            f"language; {_LANGUAGE}"
+        )
+
+    def build(self, node: ast.AST) -> sp.Expr:
+        if isinstance(node, ast.Constant):
+            return self.number(node)
+        if isinstance(node, ast.Name):
+            return self.name(node)
+        if isinstance(node, ast.UnaryOp):
+            if isinstance(node.op, ast.USub):
+                return self.checked(node, -self.build(node.operand))
+            if isinstance(node.op, ast.UAdd):
+                return self.build(node.operand)
+            raise self.fail(node, _OPERATOR_NAMES.get(type(node.op), "this operator"))
+        if isinstance(node, ast.BinOp):
+            return self.binary(node)
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        raise self.fail(node, _NODE_NAMES.get(type(node), f"'{self.source.token(node)}'"))
+
+    def number(self, node: ast.Constant) -> sp.Expr:
+        value = node.value
+        column = self.source.column(node)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            kind = {str: "a string", bytes: "a string", complex: "an imaginary number"}.get(
+                type(value), f"'{self.source.token(node)}'"
+            )
+            raise self.fail(node, kind)
+        if isinstance(value, int):
+            if len(self.source.token(node)) > MAX_INTEGER_DIGITS:
+                raise DlcalcError(
+                    f"the number at column {column} has more than {MAX_INTEGER_DIGITS} digits"
+                )
+            return sp.Integer(value)
+        if not math.isfinite(value):
+            raise DlcalcError(
+                f"the number {self.source.token(node)!r} at column {column} is too large for "
+                "float64"
+            )
+        return sp.Float(value)
+
+    def name(self, node: ast.Name) -> sp.Expr:
+        name = node.id
+        column = self.source.column(node)
+        if name.startswith("__") or name.startswith("_"):
+            raise DlcalcError(
+                f"'{name}' at column {column} is not a valid variable name (names may not "
+                f"start with '_'); {_LANGUAGE}"
+            )
+        if name in CONSTANTS:
+            return CONSTANTS[name]
+        if name in FUNCTIONS:
+            raise DlcalcError(
+                f"'{name}' at column {column} is a function; call it as {name}(...) "
+                f"or choose another variable name"
+            )
+        if name not in self.symbols:
+            self.symbols[name] = sp.Symbol(name, real=True)
+        return self.symbols[name]
+
+    def binary(self, node: ast.BinOp) -> sp.Expr:
+        op = type(node.op)
+        if op not in (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow):
+            raise DlcalcError(
+                f"{_OPERATOR_NAMES.get(op, 'this operator')} at column "
+                f"{self._operator_column(node)} is not part of the expression language; "
+                f"{_LANGUAGE}"
+            )
+        left = self.build(node.left)
+        right = self.build(node.right)
+        if op is ast.Add:
+            return self.checked(node, left + right)
+        if op is ast.Sub:
+            return self.checked(node, left - right)
+        if op is ast.Mult:
+            return self.checked(node, left * right)
+        if op is ast.Div:
+            if right.is_zero:
+                raise DlcalcError(
+                    f"division by zero at column {self._operator_column(node)}"
+                )
+            return self.checked(node, left / right)
+        self.check_power(node, left, right)
+        return self.checked(node, left**right)
+
+    def _operator_column(self, node: ast.BinOp) -> int:
+        # The operator sits between the operands; find it in the rewritten text.
+        start = getattr(node.left, "end_col_offset", node.col_offset)
+        utf8 = self.source.text.encode("utf-8")
+        char_index = len(utf8[:start].decode("utf-8", errors="ignore"))
+        text = self.source.text
+        while char_index < len(text) and (text[char_index].isspace() or text[char_index] == ")"):
+            char_index += 1
+        return self.source.column_of_char(char_index)
+
+    def check_power(self, node: ast.BinOp, base: sp.Expr, exponent: sp.Expr) -> None:
+        if not exponent.is_Number:
+            return
+        column = self._operator_column(node)
+        magnitude = abs(float(exponent)) if exponent.is_Float else abs(exponent)
+        if base.is_Rational:
+            if base in (0, 1, -1):
+                return
+            if exponent.is_Integer or exponent.is_Float:
+                bits = max(abs(base.p), abs(base.q)).bit_length()
+                if magnitude * bits > MAX_NUMBER_BITS:
+                    raise DlcalcError(
+                        f"the power at column {column} is too large: "
+                        f"{sp.sstr(base)}^{sp.sstr(exponent)} would have about "
+                        f"{int(min(magnitude * bits * 0.30103, 1e300)):,} digits; at most "
+                        f"{MAX_NUMBER_BITS * 3 // 10:,} are accepted"
+                    )
+            return
+        if base.is_Float:
+            if magnitude * abs(math.log2(abs(float(base)) or 1.0)) > 1000:
+                raise DlcalcError(f"the power at column {column} is too large for float64")
+            return
+        if magnitude > MAX_SYMBOLIC_EXPONENT:
+            raise DlcalcError(
+                f"the exponent {sp.sstr(exponent)} at column {column} is too large; "
+                f"at most {MAX_SYMBOLIC_EXPONENT} in absolute value is accepted"
+            )
+
+    def checked(self, node: ast.AST, result: sp.Expr) -> sp.Expr:
+        """Refuse exact numbers that grew beyond MAX_NUMBER_BITS (10**300 * 10**300 * ...)."""
+        if result.is_Rational and max(
+            abs(result.p).bit_length(), abs(result.q).bit_length()
+        ) > MAX_NUMBER_BITS:
+            raise DlcalcError(
+                f"the number computed at column {self.source.column(node)} is too large "
+                f"(more than {MAX_NUMBER_BITS * 3 // 10:,} digits)"
+            )
+        if result.is_Float and not math.isfinite(float(result)):
+            raise DlcalcError(
+                f"the number computed at column {self.source.column(node)} is too large for "
+                "float64"
+            )
+        return result
+
+    def call(self, node: ast.Call) -> sp.Expr:
+        if not isinstance(node.func, ast.Name):
+            if isinstance(node.func, ast.Attribute):
+                raise self.fail(node.func, _NODE_NAMES[ast.Attribute])
+            raise self.fail(node, "calling something other than a function name")
+        name = node.func.id
+        column = self.source.column(node)
+        if name not in FUNCTIONS:
+            if name in CONSTANTS:
+                raise DlcalcError(f"'{name}' at column {column} is a constant, not a function")
+            raise DlcalcError(
+                f"unknown function '{name}' at column {column}; functions: {_FUNCTION_LIST}"
+            )
+        if node.keywords:
+            keyword = node.keywords[0]
+            label = f"'{keyword.arg}='" if keyword.arg else "'**' (unpacking)"
+            raise self.fail(keyword, f"keyword argument {label}")
+        for argument in node.args:
+            if isinstance(argument, ast.Starred):
+                raise self.fail(argument, _NODE_NAMES[ast.Starred])
+        builder, (fewest, most) = FUNCTIONS[name]
+        count = len(node.args)
+        if count < fewest or (most is not None and count > most):
+            if fewest == most:
+                wanted = f"{fewest} argument" + ("s" if fewest != 1 else "")
+            elif most is None:
+                wanted = f"at least {fewest} arguments"
+            else:
+                wanted = f"{fewest} or {most} arguments"
+            raise DlcalcError(
+                f"{name} at column {column} takes {wanted}, got {count}"
+            )
+        args = [self.build(argument) for argument in node.args]
+        if name == "log" and len(args) == 2 and (args[1].is_zero or args[1] == 1):
+            raise DlcalcError(f"log at column {column}: the base must not be 0 or 1")
+        return self.checked(node, builder(*args))

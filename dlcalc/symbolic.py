@@ -1,0 +1,786 @@
+r"""The symbolic engine behind `dlcalc grad` and expressions in x (SPEC §6).
+
+Activation functions are SymPy functions of their own, so that derivatives keep their identity:
+d/dx sigmoid(x) is printed as sigmoid(x)·(1 − sigmoid(x)), not as a tower of exponentials.
+Each class carries, in one place, its derivative (`fdiff`), its closed form (for `evalf` and
+`rewrite`), its LaTeX, and (in `NUMPY_IMPLEMENTATIONS`) the stable NumPy code used by
+`numeric_function` and `evaluate_at`.
+
+SymPy is imported here at module level: this module is only imported on the grad/expression
+path, never by the commands that do not need it (SPEC §8).
+
+Time bound: symbolic work on one expression runs under `time_limit`, which uses
+`signal.setitimer` and SIGALRM. Signals can only be handled in the main thread of the main
+interpreter and not on Windows; elsewhere the limit is silently not enforced (the size limits of
+the parser still apply).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import signal
+import threading
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+import sympy as sp
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.str import StrPrinter
+
+from dlcalc.errors import DlcalcError, NumericWarning
+
+# Seconds allowed for differentiating one expression (and for evaluating it at a point).
+DIFFERENTIATE_SECONDS = 5.0
+# Seconds allowed for trying to simplify one derivative; past it the unsimplified form is kept.
+SIMPLIFY_SECONDS = 1.0
+# Derivatives bigger than this (SymPy's count_ops) are not even offered to `simplify`.
+SIMPLIFY_MAX_OPS = 60
+
+
+# --------------------------------------------------------------------------------------------
+# Time bound
+# --------------------------------------------------------------------------------------------
+
+
+class SymbolicTimeout(DlcalcError):
+    """Symbolic work on an expression took longer than its time limit."""
+
+
+def _alarm_usable() -> bool:
+    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+
+@contextmanager
+def time_limit(seconds: float, message: str) -> Iterator[None]:
+    """Raise `SymbolicTimeout(message)` if the body runs longer than `seconds`.
+
+    Uses SIGALRM via `signal.setitimer`, so it is enforced only in the main thread on POSIX
+    systems; elsewhere the body runs unbounded. Nested limits work: an enclosing timer is
+    restored afterwards with the time it had left.
+    """
+    if not _alarm_usable():
+        yield
+        return
+    outer_remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+    if outer_remaining:
+        seconds = min(seconds, outer_remaining)
+
+    def on_alarm(signum, frame):  # noqa: ARG001 - signal handler signature
+        raise SymbolicTimeout(message)
+
+    previous_handler = signal.signal(signal.SIGALRM, on_alarm)
+    started = time.monotonic()
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous_handler)
+        if outer_remaining:
+            left = outer_remaining - (time.monotonic() - started)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3))
+
+
+def _too_slow(what: str, seconds: float = DIFFERENTIATE_SECONDS) -> str:
+    return f"the expression took longer than {seconds:g} s to {what}; simplify it"
+
+
+# --------------------------------------------------------------------------------------------
+# Activation functions as SymPy functions
+# --------------------------------------------------------------------------------------------
+
+
+class _Activation(sp.Function):
+    """A one-argument function whose closed form is used only for numeric evaluation."""
+
+    nargs = 1
+    latex_name = ""
+
+    @classmethod
+    def closed_form(cls, x: sp.Expr) -> sp.Expr:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _eval_evalf(self, prec):
+        if not self.args[0].is_number:
+            return None
+        return self.closed_form(self.args[0])._eval_evalf(prec)
+
+    def _eval_is_extended_real(self):
+        return self.args[0].is_extended_real
+
+    def _latex(self, printer, exp=None):
+        body = rf"{self.latex_name}\left({printer._print(self.args[0])}\right)"
+        return body if exp is None else rf"{body}^{{{exp}}}"
+
+
+class sigmoid(_Activation):
+    r"""σ(x) = 1 / (1 + e^{−x});  σ'(x) = σ(x)·(1 − σ(x))."""
+
+    latex_name = r"\sigma"
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_zero:
+            return sp.S.Half
+        if x is sp.S.Infinity:
+            return sp.S.One
+        if x is sp.S.NegativeInfinity:
+            return sp.S.Zero
+        return None
+
+    def fdiff(self, argindex=1):
+        s = sigmoid(self.args[0])
+        return s * (1 - s)
+
+    @classmethod
+    def closed_form(cls, x):
+        return 1 / (1 + sp.exp(-x))
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return self.closed_form(x)
+
+
+class relu(_Activation):
+    r"""ReLU(x) = max(x, 0);  ReLU'(x) = H(x) with H(0) = 0, as PyTorch's autograd gives."""
+
+    latex_name = r"\operatorname{ReLU}"
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number:
+            return sp.Max(x, 0)
+        return None
+
+    def fdiff(self, argindex=1):
+        return sp.Heaviside(self.args[0], 0)
+
+    @classmethod
+    def closed_form(cls, x):
+        return sp.Max(x, 0)
+
+    def _eval_rewrite_as_Max(self, x, **kwargs):
+        return sp.Max(x, 0)
+
+
+class softplus(_Activation):
+    r"""softplus(x) = log(1 + e^x);  softplus'(x) = σ(x).
+
+    The smooth function itself (beta = 1), without PyTorch's linear branch above its threshold
+    of 20: a symbolic derivative needs one formula (the two differ by at most 2e-9 there).
+    """
+
+    latex_name = r"\operatorname{softplus}"
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_zero:
+            return sp.log(2)
+        return None
+
+    def fdiff(self, argindex=1):
+        return sigmoid(self.args[0])
+
+    @classmethod
+    def closed_form(cls, x):
+        return sp.log(1 + sp.exp(x))
+
+    def _eval_rewrite_as_log(self, x, **kwargs):
+        return self.closed_form(x)
+
+
+class Phi(_Activation):
+    r"""Φ(x) = ½·(1 + erf(x/√2)), the standard normal CDF;  Φ'(x) = φ(x)."""
+
+    latex_name = r"\Phi"
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_zero:
+            return sp.S.Half
+        if x is sp.S.Infinity:
+            return sp.S.One
+        if x is sp.S.NegativeInfinity:
+            return sp.S.Zero
+        return None
+
+    def fdiff(self, argindex=1):
+        return phi(self.args[0])
+
+    @classmethod
+    def closed_form(cls, x):
+        return sp.erfc(-x / sp.sqrt(2)) / 2
+
+    def _eval_rewrite_as_erf(self, x, **kwargs):
+        return (1 + sp.erf(x / sp.sqrt(2))) / 2
+
+
+class phi(_Activation):
+    r"""φ(x) = e^{−x²/2} / √(2π), the standard normal density;  φ'(x) = −x·φ(x)."""
+
+    latex_name = r"\phi"
+
+    def fdiff(self, argindex=1):
+        return -self.args[0] * phi(self.args[0])
+
+    @classmethod
+    def closed_form(cls, x):
+        return sp.exp(-(x**2) / 2) / sp.sqrt(2 * sp.pi)
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return self.closed_form(x)
+
+
+class gelu(_Activation):
+    r"""GELU(x) = x·Φ(x) (exact, PyTorch's default);  GELU'(x) = Φ(x) + x·φ(x)."""
+
+    latex_name = r"\operatorname{GELU}"
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_zero:
+            return sp.S.Zero
+        return None
+
+    def fdiff(self, argindex=1):
+        x = self.args[0]
+        return Phi(x) + x * phi(x)
+
+    @classmethod
+    def closed_form(cls, x):
+        return x * Phi.closed_form(x)
+
+    def _eval_rewrite_as_Phi(self, x, **kwargs):
+        return x * Phi(x)
+
+
+ACTIVATIONS: dict[str, type[sp.Function]] = {
+    "sigmoid": sigmoid,
+    "relu": relu,
+    "softplus": softplus,
+    "gelu": gelu,
+    "Phi": Phi,
+    "phi": phi,
+}
+
+
+# Stable NumPy forms, used by lambdify for the classes above.
+def _np_sigmoid(x):
+    from scipy.special import expit  # exp(-x) never overflows into inf/inf there
+
+    return expit(x)
+
+
+def _np_relu(x):
+    x = np.asarray(x)
+    return np.where(x > 0, x, np.zeros_like(x))
+
+
+def _np_softplus(x):
+    return np.logaddexp(0, x)  # log(1 + e^x) without overflow for large x
+
+
+def _np_Phi(x):
+    from scipy.special import ndtr  # uses erfc in the lower tail: no cancellation
+
+    return ndtr(x)
+
+
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+
+
+def _np_phi(x):
+    x = np.asarray(x)
+    return np.exp(-0.5 * x * x) * _INV_SQRT_2PI
+
+
+def _np_gelu(x):
+    return x * _np_Phi(x)
+
+
+NUMPY_IMPLEMENTATIONS: dict[str, Callable] = {
+    "sigmoid": _np_sigmoid,
+    "relu": _np_relu,
+    "softplus": _np_softplus,
+    "Phi": _np_Phi,
+    "phi": _np_phi,
+    "gelu": _np_gelu,
+}
+
+
+def _stable_for_numerics(expr: sp.Expr) -> sp.Expr:
+    """Rewrite forms that cancel in floating point into equal forms that do not.
+
+    1 − σ(u) becomes σ(−u), 1 − Φ(u) becomes Φ(−u), 1 − tanh²(u) becomes 1/cosh²(u): at
+    u = 50 the first form of σ' is 0 in float64 while the exact value is 1.9e-22.
+    """
+
+    def rewrite_add(add: sp.Add) -> sp.Expr:
+        terms = list(add.args)
+        if sp.S.One not in terms:
+            return add
+        for i, term in enumerate(terms):
+            coeff, rest = term.as_coeff_Mul()
+            if coeff != -1:
+                continue
+            replacement = None
+            if isinstance(rest, (sigmoid, Phi)):
+                replacement = rest.func(-rest.args[0])
+            elif rest.is_Pow and rest.exp == 2 and isinstance(rest.base, sp.tanh):
+                replacement = 1 / sp.cosh(rest.base.args[0]) ** 2
+            if replacement is not None:
+                others = [t for j, t in enumerate(terms) if j != i]
+                others.remove(sp.S.One)
+                return sp.Add(replacement, *others)
+        return add
+
+    return expr.replace(lambda e: e.is_Add, rewrite_add)
+
+
+def _lambdify(symbols: Sequence[sp.Symbol], expr) -> Callable:
+    modules = [NUMPY_IMPLEMENTATIONS, "scipy", "numpy"]
+    if isinstance(expr, (list, tuple)):
+        expr = [_stable_for_numerics(e) for e in expr]
+    else:
+        expr = _stable_for_numerics(expr)
+    return sp.lambdify(list(symbols), expr, modules=modules)
+
+
+# --------------------------------------------------------------------------------------------
+# Printing
+# --------------------------------------------------------------------------------------------
+
+_SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _factor_rank(factor: sp.Expr) -> int:
+    """Print numbers first, sums last: 2·x·sigmoid(x)·(1 − sigmoid(x)), as the notes write."""
+    if factor.is_Number:
+        return 0
+    if factor.is_Add or (factor.is_Pow and factor.base.is_Add and factor.exp.is_positive):
+        return 2
+    return 1
+
+
+def _reordered(mul: sp.Mul) -> sp.Mul:
+    return sp.Mul(*sorted(mul.as_ordered_factors(), key=_factor_rank), evaluate=False)
+
+
+def _print_reordered_mul(printer, print_mul, expr):
+    # SymPy's printers sort factors unless order is "none"; set it for this product only
+    # (sums inside it are printed in the user's order again by _print_add_in_user_order).
+    if not expr.is_Mul:  # LatexPrinter passes x**-1 to _print_Mul
+        return print_mul(expr)
+    printer._settings.setdefault("_user_order", printer._settings.get("order"))
+    printer._settings["order"] = "none"
+    try:
+        return print_mul(_reordered(expr))
+    finally:
+        printer._settings["order"] = printer._settings["_user_order"]
+
+
+def _print_add_in_user_order(printer, print_add, expr):
+    saved = printer._settings.get("order")
+    printer._settings["order"] = printer._settings.get("_user_order", saved)
+    try:
+        return print_add(expr)
+    finally:
+        printer._settings["order"] = saved
+
+
+class _PlainPrinter(StrPrinter):
+    """SymPy's str printer with shortest floats, sums last in products, and the language's
+    function names (abs, min, max, heaviside)."""
+
+    def _print_Mul(self, expr):
+        return _print_reordered_mul(self, super()._print_Mul, expr)
+
+    def _print_Add(self, expr, order=None):
+        return _print_add_in_user_order(self, super()._print_Add, expr)
+
+    def _print_Float(self, expr):
+        return repr(float(expr))
+
+    def _print_Heaviside(self, expr):
+        return f"heaviside({self._print(expr.args[0])})"
+
+    def _print_Abs(self, expr):
+        return f"abs({self._print(expr.args[0])})"
+
+    def _print_Max(self, expr):
+        return f"max({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Min(self, expr):
+        return f"min({', '.join(self._print(a) for a in expr.args)})"
+
+
+class _TextPrinter(_PlainPrinter):
+    """The plain printer with `^`, superscripts and e^x."""
+
+    def _print_Exp1(self, expr):
+        return "e"
+
+    def _print_exp(self, expr):
+        arg = expr.args[0]
+        if arg.is_Symbol or (arg.is_Integer and arg > 0):
+            return f"e^{self._print(arg)}"
+        return f"e^({self._print(arg)})"
+
+    def _print_Pow(self, expr, rational=False):
+        base, exponent = expr.as_base_exp()
+        if exponent is sp.S.Half or exponent == -sp.S.Half or exponent == -1:
+            return super()._print_Pow(expr, rational)
+        if exponent.is_Rational and exponent < 0:
+            return f"1/{self._print(sp.Pow(base, -exponent, evaluate=False))}"
+        plain_base = (base.is_Symbol or (base.is_Integer and base > 0)
+                      or (isinstance(base, sp.Function) and not isinstance(base, sp.exp)))
+        base_text = self._print(base) if plain_base else f"({self._print(base)})"
+        if exponent.is_Integer and 1 < exponent < 10:
+            return base_text + str(exponent).translate(_SUPERSCRIPTS)
+        exponent_text = self._print(exponent)
+        if not (exponent.is_Symbol or (exponent.is_Integer and exponent > 0)):
+            exponent_text = f"({exponent_text})"
+        return f"{base_text}^{exponent_text}"
+
+
+_MINUS = re.compile(r"(?<![0-9]e)-")
+
+
+def to_text(expr: sp.Expr) -> str:
+    """Readable Unicode: `2·x·y`, `x² + cos(y)`, `sigmoid(x)·(1 − sigmoid(x))`, `−e^(−x)`.
+
+    The output uses the notes' vocabulary and can be pasted back into `parse_expression`
+    (which accepts `·`, `−`, `²` and `³`), except for `heaviside` and `sign`, which only
+    appear in derivatives.
+    """
+    text = _TextPrinter({"order": None}).doprint(sp.sympify(expr))
+    text = text.replace("*", "·")
+    return _MINUS.sub("−", text)
+
+
+def to_plain(expr: sp.Expr) -> str:
+    """ASCII text with `*` and `**` that `parse_expression` reads back (for JSON and pipes)."""
+    return _PlainPrinter({"order": None}).doprint(sp.sympify(expr))
+
+
+class _LatexPrinter(LatexPrinter):
+    def _print_Mul(self, expr):
+        return _print_reordered_mul(self, super()._print_Mul, expr)
+
+    def _print_Add(self, expr, order=None):
+        return _print_add_in_user_order(self, super()._print_Add, expr)
+
+    def _print_Heaviside(self, expr, exp=None):
+        body = rf"H\left({self._print(expr.args[0])}\right)"
+        return body if exp is None else rf"{body}^{{{exp}}}"
+
+    def _print_Float(self, expr):
+        text = repr(float(expr))
+        if "e" in text:
+            mantissa, exponent = text.split("e")
+            return rf"{mantissa} \cdot 10^{{{int(exponent)}}}"
+        return text
+
+
+def to_latex(expr: sp.Expr) -> str:
+    r"""LaTeX without `$`: `\sigma\left(x\right) \left(1 - \sigma\left(x\right)\right)`."""
+    return _LatexPrinter().doprint(sp.sympify(expr))
+
+
+# --------------------------------------------------------------------------------------------
+# Differentiation
+# --------------------------------------------------------------------------------------------
+
+
+def _as_expression(expr) -> sp.Expr:
+    if isinstance(expr, str):
+        from dlcalc.expression import parse_expression
+
+        return parse_expression(expr)
+    return expr
+
+
+def _variable_names(expr: sp.Expr) -> list[str]:
+    return sorted(s.name for s in expr.free_symbols)
+
+
+def _symbol(expr: sp.Expr, name: str) -> sp.Symbol:
+    for s in expr.free_symbols:
+        if s.name == name:
+            return s
+    return sp.Symbol(name, real=True)
+
+
+def _functions_in(expr: sp.Expr) -> set[type]:
+    return {type(f) for f in expr.atoms(sp.Function)}
+
+
+def _integral_floats_to_integers(expr: sp.Expr) -> sp.Expr:
+    """1.0·x reads better as x: a float coefficient that is a whole number becomes exact."""
+    return expr.replace(
+        lambda e: e.is_Float and float(e).is_integer() and abs(float(e)) < 2**53,
+        lambda e: sp.Integer(int(float(e))),
+    )
+
+
+def _positive_sum(expr: sp.Expr) -> sp.Expr:
+    """2·(y − w1·x1 − w2·x2) becomes −2·(w1·x1 + w2·x2 − y): the sum as in the expression."""
+    if not expr.is_Mul:
+        return expr
+    coeff, rest = expr.as_coeff_Mul()
+    sums = [f for f in sp.Mul.make_args(rest) if f.is_Add]
+    if not (coeff.is_Number and len(sums) == 1):
+        return expr
+    total = sums[0]
+    flipped = sp.Add(*[-t for t in total.args])
+
+    def negatives(c, add):
+        leading = add.as_ordered_terms()[0]
+        return (sum(t.could_extract_minus_sign() for t in add.args) + bool(c < 0),
+                leading.could_extract_minus_sign())
+
+    if negatives(-coeff, flipped) < negatives(coeff, total):
+        others = [f for f in sp.Mul.make_args(rest) if f is not total]
+        return sp.Mul(-coeff, *others, flipped, evaluate=False)
+    return expr
+
+
+def tidy(derivative: sp.Expr) -> sp.Expr:
+    """Simplify a derivative with bounded effort, keeping it readable.
+
+    Common numeric factors are pulled out (18x + 24y − 30 becomes 6·(3x + 4y − 5), as in the
+    notes). `simplify` is tried only on small results, for at most SIMPLIFY_SECONDS, and its
+    answer is kept only if it is clearly shorter and brings in no function the derivative did
+    not already use (so e^(−x)/(1 + e^(−x))² does not turn into 1/(4·cosh²(x/2))).
+    """
+    best = sp.factor_terms(_integral_floats_to_integers(derivative), radical=False, clear=False)
+    if sp.count_ops(best) <= SIMPLIFY_MAX_OPS:
+        try:
+            with time_limit(SIMPLIFY_SECONDS, _too_slow("simplify", SIMPLIFY_SECONDS)):
+                candidate = sp.factor_terms(sp.simplify(best), radical=False, clear=False)
+        except (SymbolicTimeout, RecursionError):
+            candidate = best
+        if (sp.count_ops(candidate) < 0.75 * sp.count_ops(best)
+                and _functions_in(candidate) <= _functions_in(best)):
+            best = candidate
+    return _positive_sum(best)
+
+
+def differentiate(expr, variable: str) -> sp.Expr:
+    """∂expr/∂variable, tidied, within DIFFERENTIATE_SECONDS."""
+    expr = _as_expression(expr)
+    with time_limit(DIFFERENTIATE_SECONDS, _too_slow("differentiate")):
+        try:
+            return tidy(sp.diff(expr, _symbol(expr, variable)))
+        except RecursionError:
+            raise DlcalcError("the expression is nested too deeply to differentiate") from None
+
+
+@dataclass(frozen=True)
+class Gradient:
+    """The gradient of a scalar expression: one partial derivative per variable, in order."""
+
+    expression: sp.Expr
+    variables: tuple[str, ...]
+    partials: dict[str, sp.Expr]
+
+    def at(self, point: Mapping[str, float]) -> np.ndarray:
+        """The gradient vector at `point` (all variables of the expression must be given)."""
+        return evaluate_at(
+            [self.partials[v] for v in self.variables],
+            point,
+            variables=set(self.variables) | set(_variable_names(self.expression)),
+        )
+
+
+def _check_wrt(expr: sp.Expr, wrt: Iterable[str] | None) -> list[str]:
+    names = _variable_names(expr)
+    if wrt is None:
+        return names
+    wrt = [w.strip() for w in wrt]
+    for name in wrt:
+        if name not in names:
+            listing = ", ".join(names) if names else "none (the expression is constant)"
+            raise DlcalcError(
+                f"'{name}' is not a variable of the expression; its variables: {listing}"
+            )
+    duplicates = sorted({w for w in wrt if wrt.count(w) > 1})
+    if duplicates:
+        raise DlcalcError(f"variable '{duplicates[0]}' is given twice in --wrt")
+    return wrt
+
+
+def gradient(expr, wrt: Sequence[str] | None = None) -> Gradient:
+    """Partial derivatives of `expr` (a SymPy expression or text) with respect to `wrt`.
+
+    `wrt` chooses and orders the variables (default: all free variables, sorted by name); a
+    name that is not a variable of the expression is a DlcalcError.
+    """
+    expr = _as_expression(expr)
+    variables = _check_wrt(expr, wrt)
+    partials: dict[str, sp.Expr] = {}
+    with time_limit(DIFFERENTIATE_SECONDS, _too_slow("differentiate")):
+        for name in variables:
+            partials[name] = differentiate(expr, name)
+    return Gradient(expression=expr, variables=tuple(variables), partials=partials)
+
+
+def hessian(expr, variables: Sequence[str] | None = None) -> sp.Matrix:
+    """The matrix of second partials ∂²f/∂v_i∂v_j, in the order of `variables`."""
+    expr = _as_expression(expr)
+    names = _check_wrt(expr, variables)
+    symbols = [_symbol(expr, n) for n in names]
+    with time_limit(DIFFERENTIATE_SECONDS, _too_slow("differentiate")):
+        try:
+            first = [sp.diff(expr, s) for s in symbols]
+            rows = [[tidy(sp.diff(first[i], symbols[j])) for j in range(len(symbols))]
+                    for i in range(len(symbols))]
+        except RecursionError:
+            raise DlcalcError("the expression is nested too deeply to differentiate") from None
+    return sp.Matrix(rows) if rows else sp.Matrix(0, 0, [])
+
+
+# --------------------------------------------------------------------------------------------
+# Numeric evaluation
+# --------------------------------------------------------------------------------------------
+
+
+def _check_point(needed: set[str], point: Mapping[str, float]) -> None:
+    listing = ", ".join(sorted(needed)) if needed else "none"
+    missing = sorted(needed - set(point))
+    if missing:
+        raise DlcalcError(
+            f"no value for variable '{missing[0]}'; give a value for each of: {listing}"
+        )
+    extra = sorted(set(point) - needed)
+    if extra:
+        raise DlcalcError(
+            f"'{extra[0]}' is not a variable of the expression; its variables: {listing}"
+        )
+
+
+def evaluate_at(exprs, point: Mapping[str, float], variables: Iterable[str] | None = None
+                ) -> np.ndarray:
+    """Values (float64 array, one per expression) of `exprs` at `point`.
+
+    Every variable of the expressions (and of `variables`, the variables of the expression
+    they were derived from, so that ∂(x + y)/∂x = 1 still asks for y) must be given. A name
+    that is none of these is an error too rather than silently ignored: it is almost always a
+    typo or the wrong expression, and a wrong gradient printed without complaint is worse than
+    an error naming the stray variable.
+
+    Values are computed with mpmath at 30 significant digits and rounded once to float64;
+    where that gives no finite real number (poles, log of a negative number, infinite inputs)
+    the NumPy form is used and a NumericWarning explains the NaN or infinity.
+    """
+    single = isinstance(exprs, sp.Basic)
+    exprs = [exprs] if single else [sp.sympify(e) for e in exprs]
+    symbols = {s.name: s for e in exprs for s in e.free_symbols}
+    needed = set(symbols) | set(variables or ())
+    _check_point(needed, point)
+    values = {name: float(point[name]) for name in needed}
+    out = np.empty(len(exprs), dtype=np.float64)
+    with time_limit(DIFFERENTIATE_SECONDS, _too_slow("evaluate")):
+        for i, expr in enumerate(exprs):
+            out[i] = _evaluate_one(expr, symbols, values)
+    return out[0] if single else out
+
+
+def _evaluate_one(expr: sp.Expr, symbols: dict[str, sp.Symbol], values: dict[str, float]
+                  ) -> float:
+    free = sorted(expr.free_symbols, key=lambda s: s.name)
+    if all(math.isfinite(values[s.name]) for s in free):
+        try:
+            exact = expr.evalf(30, subs={s: sp.Float(values[s.name], 30) for s in free})
+        except (ArithmeticError, ValueError, TypeError):  # a pole: mpmath divides by zero
+            exact = sp.nan
+        if exact.is_Number and exact.is_finite and exact.is_extended_real:
+            value = float(exact)
+            if math.isfinite(value):
+                return value
+    with np.errstate(all="ignore"):
+        value = _lambdify(free, expr)(*[np.float64(values[s.name]) for s in free])
+        value = float(np.real(value)) if np.isreal(value) else math.nan
+    if not math.isfinite(value):
+        where = ", ".join(f"{s.name}={values[s.name]!r}" for s in free) or "any point"
+        warnings.warn(
+            NumericWarning(
+                f"{to_text(expr)} is {value} at {where}: a pole, a value beyond the float64 "
+                f"range, an infinite input, or a point outside the domain of log, sqrt, ..."
+            ),
+            stacklevel=3,
+        )
+    return value
+
+
+def finite_difference_check(expr, variables: Sequence[str] | None, point: Mapping[str, float]
+                            ) -> tuple[np.ndarray, float]:
+    """Central finite differences of `expr` at `point`, and their largest relative difference
+    from the symbolic gradient.
+
+    Step h_i = ε^(1/3)·max(1, |x_i|) (ε = 2.2e-16), which balances the O(h²) truncation error
+    of central differences against the rounding error ε·|f|/h. The difference of each component
+    is |symbolic − numeric| / max(1, |symbolic|, |numeric|): relative for values above 1,
+    absolute below, so a zero partial does not turn rounding noise into a 100% "error".
+    Components that are not finite are skipped; the result is NaN if none is finite. At a kink
+    (relu at 0) the central difference is the average slope and disagrees by design.
+    """
+    expr = _as_expression(expr)
+    names = _check_wrt(expr, variables)
+    grad = gradient(expr, names)
+    symbolic = grad.at(point)
+    all_names = sorted(set(names) | set(_variable_names(expr)))
+    _check_point(set(all_names), point)
+    symbols = [_symbol(expr, n) for n in all_names]
+    f = _lambdify(symbols, expr)
+    base = np.array([float(point[n]) for n in all_names], dtype=np.float64)
+    numeric = np.empty(len(names), dtype=np.float64)
+    with np.errstate(all="ignore"):
+        for k, name in enumerate(names):
+            i = all_names.index(name)
+            h = np.cbrt(np.finfo(np.float64).eps) * max(1.0, abs(base[i]))
+            plus, minus = base.copy(), base.copy()
+            plus[i] += h
+            minus[i] -= h
+            numeric[k] = (float(f(*plus)) - float(f(*minus))) / (plus[i] - minus[i])
+        scale = np.maximum(1.0, np.maximum(np.abs(symbolic), np.abs(numeric)))
+        differences = np.abs(symbolic - numeric) / scale
+    finite = differences[np.isfinite(differences)]
+    return numeric, (float(finite.max()) if finite.size else math.nan)
+
+
+def numeric_function(expr, variable: str = "x") -> tuple[Callable, Callable]:
+    """Vectorised NumPy callables f and f' for an expression in one variable.
+
+    Used by `activate` and `plot` for expressions such as "x*sigmoid(x)": the SymPy objects
+    built by the parser are compiled with lambdify to NumPy/SciPy code (activation functions map
+    to their stable NumPy forms), so evaluation on 10^6 points is one vectorised pass. Constant
+    expressions broadcast to the input's shape; floating inputs keep their dtype.
+    """
+    expr = _as_expression(expr)
+    others = sorted(n for n in _variable_names(expr) if n != variable)
+    if others:
+        raise DlcalcError(
+            f"expressions for activate/plot are functions of {variable}; found {others[0]}"
+        )
+    symbol = _symbol(expr, variable)
+    derivative = differentiate(expr, variable)
+    return _vectorised(_lambdify([symbol], expr)), _vectorised(_lambdify([symbol], derivative))
+
+
+def _vectorised(compiled: Callable) -> Callable:
+    def evaluate(x):
+        x = np.asarray(x)
+        if not np.issubdtype(x.dtype, np.floating):
+            x = x.astype(np.float64)
+        with np.errstate(all="ignore"):
+            y = np.asarray(compiled(x))
+        if y.shape != x.shape:
+            y = np.broadcast_to(y, x.shape)
+        return y.astype(x.dtype, copy=True) if y.dtype != x.dtype or not y.flags.writeable else y
+
+    return evaluate
