@@ -1,0 +1,1420 @@
+r"""The activation registry: every element-wise activation once, with its derivative beside it.
+
+Each entry holds the function, its analytic derivative, both formulas (Unicode and LaTeX), its
+parameters with PyTorch's names and defaults, aliases and the points where the derivative jumps.
+`dlcalc activate`, `--list`, `--props`, `plot` and the README table all read `REGISTRY`.
+
+Definitions are PyTorch's (``torch.nn.functional.*``), including its thresholds (softplus) and its
+autograd values at kinks (relu'(0) = 0, leaky_relu'(0) = negative_slope, hardswish'(-3) = 0, ...),
+plus JAX's squareplus, sparse_plus and sparse_sigmoid.
+
+Numerics: float64 results are the exact values of those definitions to a few ulp over the whole
+range. Each function is written in a stable form (the formula in its docstring, the stable form in
+its body): σ(x)·σ(−x) as e^(−|x|)/(1 + e^(−|x|))², sech² through e^(−2|x|), Φ through erfc and
+erfcx with e^(−x²/2) corrected for the rounding of x², softplus through log1p, x − tanh x by a
+series near 0. Where an argument of exp is a rounded product (β·x in softplus, the cubic inside
+gelu_tanh), it is carried as an unevaluated sum of two floats, because e^(u+δ) = e^u·(1 + δ) and a
+rounding error δ of u ≈ −600 would otherwise cost 600 ulp. float32 input is computed in float32
+and returned as float32. NaN in gives NaN out. SciPy is imported only by the functions needing it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dlcalc.errors import DlcalcError
+
+__all__ = [
+    "Activation",
+    "Interval",
+    "Parameter",
+    "Properties",
+    "REGISTRY",
+    "bind_parameters",
+    "evaluate",
+    "kink_points",
+    "lookup",
+    "properties",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Registry records
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str  # PyTorch's name, e.g. "negative_slope", "beta", "threshold", "lambd", "min_val"
+    default: float
+    description: str = ""
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Activation:
+    name: str  # canonical: PyTorch's functional name
+    function: Callable[..., np.ndarray]  # f(x, **params): same shape and dtype as x
+    derivative: Callable[..., np.ndarray]  # f'(x, **params), with autograd's values at kinks
+    formula: str
+    derivative_formula: str
+    latex: str
+    derivative_latex: str
+    parameters: tuple[Parameter, ...] = ()
+    aliases: tuple[str, ...] = ()
+    summary: str = ""
+    kinks: Callable[..., tuple[float, ...]] | tuple = ()  # where f' is discontinuous
+
+
+REGISTRY: dict[str, Activation] = {}
+
+
+def _elementwise(raw: Callable[..., np.ndarray], parameters: tuple[Parameter, ...]):
+    """Wrap a raw NumPy formula: float array in, same dtype and shape out, defaults filled in.
+
+    Intermediate infinities (e^(−x) for x = −1000, 0·∞ guarded later...) are expected and
+    harmless inside the stable forms, so NumPy's RuntimeWarnings are silenced here. NaN inputs
+    are passed through explicitly, because piecewise derivatives (np.where(x > 0, 1, slope))
+    would otherwise turn them into numbers.
+    """
+    defaults = {p.name: p.default for p in parameters}
+
+    @functools.wraps(raw)
+    def wrapped(x, **params):
+        x = _as_float_array(x)
+        values = {**defaults, **params}
+        with np.errstate(all="ignore"):
+            y = np.asarray(raw(x, **values), dtype=x.dtype)
+            if y.shape != x.shape:
+                y = np.broadcast_to(y, x.shape)
+            return np.where(np.isnan(x), x, y)
+
+    return wrapped
+
+
+def _register(
+    name, function, derivative, *, formula, derivative_formula, latex, derivative_latex,
+    parameters=(), aliases=(), summary="", kinks=(),
+):
+    REGISTRY[name] = Activation(
+        name=name,
+        function=_elementwise(function, parameters),
+        derivative=_elementwise(derivative, parameters),
+        formula=formula,
+        derivative_formula=derivative_formula,
+        latex=latex,
+        derivative_latex=derivative_latex,
+        parameters=parameters,
+        aliases=aliases,
+        summary=summary,
+        kinks=kinks,
+    )
+
+
+def _as_float_array(x) -> np.ndarray:
+    x = np.asarray(x)
+    if x.dtype in (np.float32, np.float64):
+        return x
+    if x.dtype == np.float16:
+        return x.astype(np.float32)
+    return x.astype(np.float64)
+
+
+# ---------------------------------------------------------------------------------------------
+# Numerical building blocks
+
+
+def _split(a):
+    """Dekker's split of a into a high and a low half, each exactly representable."""
+    factor = 134217729.0 if a.dtype == np.float64 else 4097.0  # 2^27 + 1 or 2^12 + 1
+    c = factor * a
+    high = c - (c - a)
+    return high, a - high
+
+
+def _two_product(a, b):
+    """a·b as p + e exactly (Dekker); e is 0 where p is not finite."""
+    a, b = np.broadcast_arrays(a, b)
+    p = a * b
+    a_high, a_low = _split(a)
+    b_high, b_low = _split(b)
+    e = ((a_high * b_high - p) + a_high * b_low + a_low * b_high) + a_low * b_low
+    return p, np.where(np.isfinite(e), e, 0.0)
+
+
+def _two_sum(a, b):
+    """a + b as s + e exactly (Knuth)."""
+    s = a + b
+    bb = s - a
+    e = (a - (s - bb)) + (b - bb)
+    return s, np.where(np.isfinite(e), e, 0.0)
+
+
+def _constant(high: float, low: float, dtype) -> tuple:
+    """A constant given as an unevaluated double-double sum, in the working precision."""
+    if dtype == np.float64:
+        return high, low
+    high32 = float(np.float32(high))
+    return high32, float(np.float32((high - high32) + low))
+
+
+def _mul_limit(a, b):
+    """a·b, but 0 where either factor is 0: the limit of (decaying)·(growing) at x = ±∞."""
+    product = a * b
+    return np.where((a == 0) | (b == 0), 0.0, product)
+
+
+def _exp_of_sum(high, low):
+    """e^(high + low) for a small correction low: e^high·(1 + low)."""
+    return np.exp(high) * (1.0 + low)
+
+
+def _sigmoid_of_sum(high, low):
+    """σ(high + low) without overflow: e^(−|v|) is in (0, 1], so the sum never cancels."""
+    z = np.exp(-np.abs(high)) * (1.0 - np.sign(high) * low)
+    return np.where(high >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
+
+
+def _sigmoid(x):
+    return _sigmoid_of_sum(x, 0.0)
+
+
+def _sigmoid_derivative(x):
+    # σ(x)·σ(−x) = e^(−|x|) / (1 + e^(−|x|))²: no 1 − σ(x), which is 0 in float64 for x > 37.
+    z = np.exp(-np.abs(x))
+    return z / ((1.0 + z) * (1.0 + z))
+
+
+def _softplus_of_sum(high, low):
+    """log(1 + e^v) for v = high + low: max(v, 0) + log1p(e^(−|v|))."""
+    z = np.exp(-np.abs(high)) * (1.0 - np.sign(high) * low)
+    return (np.maximum(high, 0.0) + np.where(high > 0, low, 0.0)) + np.log1p(z)
+
+
+def _exp_minus_half_square(x):
+    """e^(−x²/2), with the rounding error of x² put back: e^(−(s + e)/2) = e^(−s/2)·(1 − e/2)."""
+    square, error = _two_product(x, x)
+    return np.exp(-0.5 * square) * (1.0 - 0.5 * error)
+
+
+def _sech_squared(x):
+    # sech²x = 4e^(−2|x|)/(1 + e^(−2|x|))², not 1 − tanh²x (0 in float64 for |x| > 19).
+    z = np.exp(-2.0 * np.abs(x))
+    return 4.0 * z / ((1.0 + z) * (1.0 + z))
+
+
+_SQRT1_2 = 0.7071067811865476  # 1/√2
+_INV_SQRT_2PI = 0.3989422804014327  # 1/√(2π)
+
+
+def _normal_cdf_and_pdf(x):
+    """Φ(x) and φ(x), each to a few ulp of its own size.
+
+    Φ(x) = erfc(−x/√2)/2 loses digits for x ≪ 0, where the small relative error of −x/√2 is
+    magnified by 2z² in erfc(z); there Φ(x) = erfcx(−x/√2)·e^(−x²/2)/2 instead, because erfcx
+    is insensitive to its argument and e^(−x²/2) is computed with the exact error of x².
+    """
+    from scipy.special import erfc, erfcx
+
+    gauss = _exp_minus_half_square(x)
+    z = -x * _SQRT1_2
+    cdf = np.where(x < -1.0, 0.5 * erfcx(z) * gauss, 0.5 * erfc(z))
+    return cdf, _INV_SQRT_2PI * gauss
+
+
+# ---------------------------------------------------------------------------------------------
+# The activations, each function beside its derivative
+
+
+def sigmoid(x):
+    r"""σ(x) = 1 / (1 + e^(−x)).
+
+    Stable form: 1/(1 + e^(−x)) for x ≥ 0 and e^x/(1 + e^x) for x < 0, so e^(±x) never overflows.
+    """
+    return _sigmoid(x)
+
+
+def sigmoid_derivative(x):
+    r"""σ'(x) = σ(x)·σ(−x), computed as e^(−|x|)/(1 + e^(−|x|))² (σ'(50) = 1.93e-22, not 0)."""
+    return _sigmoid_derivative(x)
+
+
+_register(
+    "sigmoid", sigmoid, sigmoid_derivative,
+    formula="σ(x) = 1 / (1 + e^(−x))",
+    derivative_formula="σ'(x) = σ(x)·(1 − σ(x))",
+    latex=r"\sigma(x) = \frac{1}{1 + e^{-x}}",
+    derivative_latex=r"\sigma'(x) = \sigma(x)\,(1 - \sigma(x))",
+    aliases=("logistic",),
+    summary="logistic sigmoid, squashes to (0, 1)",
+)
+
+
+def tanh(x):
+    r"""tanh(x) = (e^x − e^(−x)) / (e^x + e^(−x))."""
+    return np.tanh(x)
+
+
+def tanh_derivative(x):
+    r"""tanh'(x) = 1 − tanh²(x) = sech²(x), computed from e^(−2|x|) (tanh'(20) = 1.70e-17, not 0)."""
+    return _sech_squared(x)
+
+
+_register(
+    "tanh", tanh, tanh_derivative,
+    formula="tanh(x) = (e^x − e^(−x)) / (e^x + e^(−x))",
+    derivative_formula="tanh'(x) = 1 − tanh²(x)",
+    latex=r"\tanh(x) = \frac{e^{x} - e^{-x}}{e^{x} + e^{-x}}",
+    derivative_latex=r"\tanh'(x) = 1 - \tanh^2(x)",
+    summary="hyperbolic tangent, zero-centred, squashes to (−1, 1)",
+)
+
+
+def relu(x):
+    r"""relu(x) = max(0, x)."""
+    return np.maximum(x, 0.0)
+
+
+def relu_derivative(x):
+    r"""relu'(x) = 1 if x > 0 else 0 (PyTorch: relu'(0) = 0)."""
+    return np.where(x > 0, 1.0, 0.0)
+
+
+_register(
+    "relu", relu, relu_derivative,
+    formula="relu(x) = max(0, x)",
+    derivative_formula="relu'(x) = 1 if x > 0, else 0",
+    latex=r"\mathrm{relu}(x) = \max(0, x)",
+    derivative_latex=r"\mathrm{relu}'(x) = \begin{cases} 1 & x > 0 \\ 0 & x \le 0 \end{cases}",
+    summary="rectified linear unit",
+    kinks=(0.0,),
+)
+
+
+def leaky_relu(x, negative_slope):
+    r"""leaky_relu(x) = x if x > 0 else negative_slope·x (the notes' α, 0.01 to 0.1)."""
+    return np.where(x > 0, x, negative_slope * x)
+
+
+def leaky_relu_derivative(x, negative_slope):
+    r"""leaky_relu'(x) = 1 if x > 0 else negative_slope (PyTorch: the slope at 0)."""
+    return np.where(x > 0, 1.0, negative_slope)
+
+
+_register(
+    "leaky_relu", leaky_relu, leaky_relu_derivative,
+    formula="leaky_relu(x) = x if x > 0, else α·x",
+    derivative_formula="leaky_relu'(x) = 1 if x > 0, else α",
+    latex=r"\mathrm{leaky\_relu}(x) = \begin{cases} x & x > 0 \\ \alpha x & x \le 0 \end{cases}",
+    derivative_latex=(
+        r"\mathrm{leaky\_relu}'(x) = \begin{cases} 1 & x > 0 \\ \alpha & x \le 0 \end{cases}"
+    ),
+    parameters=(
+        Parameter("negative_slope", 0.01, "slope α for x ≤ 0", aliases=("alpha", "slope")),
+    ),
+    aliases=("leakyrelu", "lrelu"),
+    summary="ReLU with a small slope α for negative inputs",
+    kinks=(0.0,),
+)
+
+
+def prelu(x, weight):
+    r"""prelu(x) = x if x > 0 else weight·x (one shared weight; 0.25 is PyTorch's init)."""
+    return np.where(x > 0, x, weight * x)
+
+
+def prelu_derivative(x, weight):
+    r"""prelu'(x) = 1 if x > 0 else weight (PyTorch: the weight at 0)."""
+    return np.where(x > 0, 1.0, weight)
+
+
+_register(
+    "prelu", prelu, prelu_derivative,
+    formula="prelu(x) = x if x > 0, else a·x",
+    derivative_formula="prelu'(x) = 1 if x > 0, else a",
+    latex=r"\mathrm{prelu}(x) = \begin{cases} x & x > 0 \\ a x & x \le 0 \end{cases}",
+    derivative_latex=r"\mathrm{prelu}'(x) = \begin{cases} 1 & x > 0 \\ a & x \le 0 \end{cases}",
+    parameters=(Parameter("weight", 0.25, "learned slope a (PyTorch's initial value)"),),
+    summary="leaky ReLU with a learned slope (evaluated at a given weight)",
+    kinks=(0.0,),
+)
+
+
+def rrelu(x, lower, upper):
+    r"""rrelu(x) = x if x > 0 else ((lower + upper)/2)·x: PyTorch's eval mode (training=False)."""
+    return np.where(x > 0, x, (0.5 * (lower + upper)) * x)
+
+
+def rrelu_derivative(x, lower, upper):
+    r"""rrelu'(x) = 1 if x > 0 else (lower + upper)/2."""
+    return np.where(x > 0, 1.0, 0.5 * (lower + upper))
+
+
+_register(
+    "rrelu", rrelu, rrelu_derivative,
+    formula="rrelu(x) = x if x > 0, else ((l + u)/2)·x   (eval mode)",
+    derivative_formula="rrelu'(x) = 1 if x > 0, else (l + u)/2",
+    latex=(
+        r"\mathrm{rrelu}(x) = \begin{cases} x & x > 0 \\ \frac{l + u}{2} x & x \le 0 \end{cases}"
+    ),
+    derivative_latex=(
+        r"\mathrm{rrelu}'(x) = \begin{cases} 1 & x > 0 \\ \frac{l + u}{2} & x \le 0 \end{cases}"
+    ),
+    parameters=(
+        Parameter("lower", 1.0 / 8.0, "lower bound l of the random slope"),
+        Parameter("upper", 1.0 / 3.0, "upper bound u of the random slope"),
+    ),
+    summary="randomized leaky ReLU, deterministic eval mode: slope (l + u)/2",
+    kinks=(0.0,),
+)
+
+
+def relu6(x):
+    r"""relu6(x) = min(max(0, x), 6)."""
+    return np.clip(x, 0.0, 6.0)
+
+
+def relu6_derivative(x):
+    r"""relu6'(x) = 1 if 0 < x < 6 else 0 (PyTorch: 0 at both kinks)."""
+    return np.where((x > 0) & (x < 6), 1.0, 0.0)
+
+
+_register(
+    "relu6", relu6, relu6_derivative,
+    formula="relu6(x) = min(max(0, x), 6)",
+    derivative_formula="relu6'(x) = 1 if 0 < x < 6, else 0",
+    latex=r"\mathrm{relu6}(x) = \min(\max(0, x), 6)",
+    derivative_latex=r"\mathrm{relu6}'(x) = \begin{cases} 1 & 0 < x < 6 \\ 0 & \text{otherwise} \end{cases}",
+    summary="ReLU capped at 6",
+    kinks=(0.0, 6.0),
+)
+
+
+def elu(x, alpha):
+    r"""elu(x) = x if x > 0 else α·(e^x − 1); expm1 keeps e^x − 1 accurate near 0."""
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+
+
+def elu_derivative(x, alpha):
+    r"""elu'(x) = 1 if x > 0 else α·e^x (PyTorch: α at 0)."""
+    return np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0.0)))
+
+
+_register(
+    "elu", elu, elu_derivative,
+    formula="elu(x) = x if x > 0, else α·(e^x − 1)",
+    derivative_formula="elu'(x) = 1 if x > 0, else α·e^x",
+    latex=r"\mathrm{elu}(x) = \begin{cases} x & x > 0 \\ \alpha (e^{x} - 1) & x \le 0 \end{cases}",
+    derivative_latex=(
+        r"\mathrm{elu}'(x) = \begin{cases} 1 & x > 0 \\ \alpha e^{x} & x \le 0 \end{cases}"
+    ),
+    parameters=(Parameter("alpha", 1.0, "value approached as x → −∞ is −α"),),
+    summary="exponential linear unit",
+    kinks=(0.0,),  # f' jumps there unless α = 1; even then f'' does
+)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+_SELU_SCALE_ALPHA = 1.7580993408473768  # scale·α of the decimal constants, correctly rounded
+
+
+def selu(x):
+    r"""selu(x) = scale·(x if x > 0 else α·(e^x − 1)), α ≈ 1.6733, scale ≈ 1.0507."""
+    return np.where(x > 0, _SELU_SCALE * x, _SELU_SCALE_ALPHA * np.expm1(np.minimum(x, 0.0)))
+
+
+def selu_derivative(x):
+    r"""selu'(x) = scale if x > 0 else scale·α·e^x (PyTorch: scale·α at 0)."""
+    return np.where(x > 0, _SELU_SCALE, _SELU_SCALE_ALPHA * np.exp(np.minimum(x, 0.0)))
+
+
+_register(
+    "selu", selu, selu_derivative,
+    formula="selu(x) = λ·x if x > 0, else λ·α·(e^x − 1)   (α ≈ 1.6733, λ ≈ 1.0507)",
+    derivative_formula="selu'(x) = λ if x > 0, else λ·α·e^x",
+    latex=(
+        r"\mathrm{selu}(x) = \lambda \begin{cases} x & x > 0 \\ \alpha (e^{x} - 1) & x \le 0 "
+        r"\end{cases}"
+    ),
+    derivative_latex=(
+        r"\mathrm{selu}'(x) = \lambda \begin{cases} 1 & x > 0 \\ \alpha e^{x} & x \le 0 \end{cases}"
+    ),
+    summary="scaled ELU with self-normalising constants",
+    kinks=(0.0,),
+)
+
+
+def _divide_exactly(x, alpha):
+    """x/α as q + r/α with the rounding error of the quotient, so that e^(x/α) stays exact."""
+    q = x / alpha
+    p, e = _two_product(q, np.asarray(alpha, dtype=x.dtype))
+    return q, np.where(np.isfinite(q), ((x - p) - e) / alpha, 0.0)
+
+
+def celu(x, alpha):
+    r"""celu(x) = max(0, x) + min(0, α·(e^(x/α) − 1))."""
+    q, q_low = _divide_exactly(np.minimum(x, 0.0), alpha)
+    negative = alpha * (np.expm1(q) + np.exp(q) * q_low)
+    return np.where(x > 0, x, negative)
+
+
+def celu_derivative(x, alpha):
+    r"""celu'(x) = 1 if x > 0 else e^(x/α) (1 at 0, as PyTorch)."""
+    q, q_low = _divide_exactly(np.minimum(x, 0.0), alpha)
+    return np.where(x > 0, 1.0, _exp_of_sum(q, q_low))
+
+
+_register(
+    "celu", celu, celu_derivative,
+    formula="celu(x) = max(0, x) + min(0, α·(e^(x/α) − 1))",
+    derivative_formula="celu'(x) = 1 if x > 0, else e^(x/α)",
+    latex=r"\mathrm{celu}(x) = \max(0, x) + \min\left(0, \alpha \left(e^{x/\alpha} - 1\right)\right)",
+    derivative_latex=(
+        r"\mathrm{celu}'(x) = \begin{cases} 1 & x > 0 \\ e^{x/\alpha} & x \le 0 \end{cases}"
+    ),
+    parameters=(Parameter("alpha", 1.0, "scale α of the negative part (not 0)"),),
+    summary="continuously differentiable ELU",
+    kinks=(0.0,),  # f' is continuous, f'' is not
+)
+
+
+def gelu(x):
+    r"""gelu(x) = x·Φ(x), Φ the standard normal CDF (exact GELU, approximate='none').
+
+    Φ from erfc, or from erfcx·e^(−x²/2) for x < −1 (gelu(−10) = −7.62e-23, not −0).
+    """
+    cdf, _ = _normal_cdf_and_pdf(x)
+    return _mul_limit(x, cdf)
+
+
+def gelu_derivative(x):
+    r"""gelu'(x) = Φ(x) + x·φ(x), φ the standard normal density.
+
+    For x < −1, Φ(x) + x·φ(x) = e^(−x²/2)·(erfcx(−x/√2)/2 + x/√(2π)): one Gaussian factor times
+    a bracket that does not cancel (its two terms differ by a factor x² ≥ 1).
+    """
+    from scipy.special import erfcx
+
+    cdf, pdf = _normal_cdf_and_pdf(x)
+    near = cdf + _mul_limit(x, pdf)
+    gauss = _exp_minus_half_square(x)
+    far = _mul_limit(gauss, 0.5 * erfcx(-x * _SQRT1_2) + _INV_SQRT_2PI * x)
+    return np.where(x < -1.0, far, near)
+
+
+_register(
+    "gelu", gelu, gelu_derivative,
+    formula="gelu(x) = x·Φ(x),  Φ(x) = (1 + erf(x/√2)) / 2",
+    derivative_formula="gelu'(x) = Φ(x) + x·φ(x),  φ(x) = e^(−x²/2) / √(2π)",
+    latex=r"\mathrm{gelu}(x) = x\,\Phi(x) = \frac{x}{2}\left(1 + \operatorname{erf}\frac{x}{\sqrt{2}}\right)",
+    derivative_latex=r"\mathrm{gelu}'(x) = \Phi(x) + x\,\varphi(x), \quad \varphi(x) = \frac{e^{-x^2/2}}{\sqrt{2\pi}}",
+    summary="Gaussian error linear unit, exact form x·Φ(x)",
+)
+
+
+_GELU_TWO_C = (1.5957691216057308, -9.96930880911092e-17)  # 2·√(2/π) as a double-double
+_GELU_KAPPA = (0.044715, 2.1960211427085595e-18)  # 0.044715 as a double-double
+
+
+def _gelu_tanh_argument(x):
+    """2u = 2·√(2/π)·(x + 0.044715·x³) as high + low, with every rounding error kept."""
+    two_c_high, two_c_low = _constant(*_GELU_TWO_C, x.dtype)
+    kappa_high, kappa_low = _constant(*_GELU_KAPPA, x.dtype)
+    square, square_low = _two_product(x, x)
+    k_square, k_square_low = _two_product(np.asarray(kappa_high, dtype=x.dtype), square)
+    k_square_low = k_square_low + kappa_high * square_low + kappa_low * square
+    inner, inner_low = _two_sum(np.asarray(1.0, dtype=x.dtype), k_square)
+    inner_low = inner_low + k_square_low
+    v, v_low = _two_product(x, inner)
+    v_low = v_low + x * inner_low
+    w, w_low = _two_product(np.asarray(two_c_high, dtype=x.dtype), v)
+    w_low = w_low + two_c_high * v_low + two_c_low * v
+    high = w + w_low
+    low = w_low - (high - w)
+    return high, np.where(np.isfinite(high), low, 0.0)
+
+
+def gelu_tanh(x):
+    r"""gelu_tanh(x) = x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (approximate='tanh').
+
+    Computed as x·σ(2u), since 1 + tanh(u) = 2σ(2u) does not cancel for u ≪ 0; 2u is carried
+    in double-double because e^(2u) magnifies its rounding error by |2u| (≈ 600 at x = −20).
+    """
+    high, low = _gelu_tanh_argument(x)
+    return _mul_limit(x, _sigmoid_of_sum(high, low))
+
+
+def gelu_tanh_derivative(x):
+    r"""gelu_tanh'(x) = σ(2u)·(1 + 2x·u'·σ(−2u)), u = √(2/π)(x + 0.044715x³), u' = √(2/π)(1 + 0.134145x²).
+
+    The same value as (1 + tanh u)/2 + x/2·(1 − tanh²u)·u', written without 1 − tanh.
+    """
+    high, low = _gelu_tanh_argument(x)
+    kappa = _GELU_KAPPA[0]
+    two_u_prime = _GELU_TWO_C[0] * (1.0 + 3.0 * kappa * x * x)
+    bracket = 1.0 + _mul_limit(x * two_u_prime, _sigmoid_of_sum(-high, -low))
+    return _mul_limit(_sigmoid_of_sum(high, low), bracket)
+
+
+_register(
+    "gelu_tanh", gelu_tanh, gelu_tanh_derivative,
+    formula="gelu_tanh(x) = x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³)))",
+    derivative_formula=(
+        "gelu_tanh'(x) = (1 + tanh u)/2 + x/2·(1 − tanh²u)·u',  "
+        "u = √(2/π)·(x + 0.044715·x³),  u' = √(2/π)·(1 + 0.134145·x²)"
+    ),
+    latex=(
+        r"\mathrm{gelu}_{\tanh}(x) = \frac{x}{2}\left(1 + \tanh\left(\sqrt{2/\pi}"
+        r"\,(x + 0.044715 x^3)\right)\right)"
+    ),
+    derivative_latex=(
+        r"\mathrm{gelu}_{\tanh}'(x) = \frac{1 + \tanh u}{2} + \frac{x}{2}(1 - \tanh^2 u)\,u',"
+        r"\quad u = \sqrt{2/\pi}\,(x + 0.044715 x^3)"
+    ),
+    aliases=("gelu_approximate", "gelu_approx", "approximate_gelu"),
+    summary="GELU, tanh approximation (PyTorch approximate='tanh')",
+)
+
+
+def silu(x):
+    r"""silu(x) = x·σ(x)."""
+    return _mul_limit(x, _sigmoid(x))
+
+
+def silu_derivative(x):
+    r"""silu'(x) = σ(x)·(1 + x·(1 − σ(x))), with 1 − σ(x) computed as σ(−x)."""
+    return _mul_limit(_sigmoid(x), 1.0 + _mul_limit(x, _sigmoid(-x)))
+
+
+_register(
+    "silu", silu, silu_derivative,
+    formula="silu(x) = x·σ(x)",
+    derivative_formula="silu'(x) = σ(x)·(1 + x·(1 − σ(x)))",
+    latex=r"\mathrm{silu}(x) = x\,\sigma(x)",
+    derivative_latex=r"\mathrm{silu}'(x) = \sigma(x)\left(1 + x\,(1 - \sigma(x))\right)",
+    aliases=("swish",),
+    summary="sigmoid-weighted linear unit (swish)",
+)
+
+
+def _tanh_softplus_terms(x):
+    """tanh(softplus(x)) and sech²(softplus(x)) without cancellation for any x.
+
+    With n = e^x·(e^x + 2): tanh(log(1 + e^x)) = n/(n + 2) and sech² = 4(1 + e^x)²/(n + 2)².
+    For x > 0 the same fractions are divided through by e^(2x), with t = e^(−x):
+    (1 + 2t)/(1 + 2t + 2t²) and 4t²(1 + t)²/(1 + 2t + 2t²)².
+    """
+    t = np.exp(-np.abs(x))
+    n = t * (t + 2.0)  # x ≤ 0
+    negative_tanh = n / (n + 2.0)
+    negative_sech2 = 4.0 * ((1.0 + t) / (n + 2.0)) ** 2
+    d = 1.0 + 2.0 * t + 2.0 * t * t  # x > 0
+    positive_tanh = (1.0 + 2.0 * t) / d
+    positive_sech2 = 4.0 * (t * (1.0 + t) / d) ** 2
+    positive = x > 0
+    return np.where(positive, positive_tanh, negative_tanh), np.where(
+        positive, positive_sech2, negative_sech2
+    )
+
+
+def mish(x):
+    r"""mish(x) = x·tanh(softplus(x)) = x·tanh(log(1 + e^x))."""
+    tanh_sp, _ = _tanh_softplus_terms(x)
+    return _mul_limit(x, tanh_sp)
+
+
+def mish_derivative(x):
+    r"""mish'(x) = tanh(softplus(x)) + x·sech²(softplus(x))·σ(x)."""
+    tanh_sp, sech2_sp = _tanh_softplus_terms(x)
+    return tanh_sp + _mul_limit(x, sech2_sp * _sigmoid(x))
+
+
+_register(
+    "mish", mish, mish_derivative,
+    formula="mish(x) = x·tanh(softplus(x))",
+    derivative_formula="mish'(x) = tanh(softplus(x)) + x·sech²(softplus(x))·σ(x)",
+    latex=r"\mathrm{mish}(x) = x \tanh\left(\ln(1 + e^{x})\right)",
+    derivative_latex=(
+        r"\mathrm{mish}'(x) = \tanh(\mathrm{sp}(x)) + x\,\operatorname{sech}^2(\mathrm{sp}(x))"
+        r"\,\sigma(x), \quad \mathrm{sp}(x) = \ln(1 + e^{x})"
+    ),
+    summary="self-regularised non-monotonic activation",
+)
+
+
+def softplus(x, beta, threshold):
+    r"""softplus(x) = (1/β)·log(1 + e^(β·x)), or x itself where β·x > threshold (as PyTorch).
+
+    Stable form: max(v, 0) + log1p(e^(−|v|)) with v = β·x carried in double-double.
+    The comparison β·x > threshold uses the rounded product, exactly like PyTorch.
+    """
+    v, v_low = _two_product(x, np.asarray(beta, dtype=x.dtype))
+    return np.where(v > threshold, x, _softplus_of_sum(v, v_low) / beta)
+
+
+def softplus_derivative(x, beta, threshold):
+    r"""softplus'(x) = σ(β·x), or 1 where β·x > threshold (PyTorch: σ at the threshold itself)."""
+    v, v_low = _two_product(x, np.asarray(beta, dtype=x.dtype))
+    return np.where(v > threshold, 1.0, _sigmoid_of_sum(v, v_low))
+
+
+_register(
+    "softplus", softplus, softplus_derivative,
+    formula="softplus(x) = (1/β)·log(1 + e^(β·x)), or x where β·x > threshold",
+    derivative_formula="softplus'(x) = σ(β·x), or 1 where β·x > threshold",
+    latex=r"\mathrm{softplus}(x) = \frac{1}{\beta}\log\left(1 + e^{\beta x}\right)",
+    derivative_latex=r"\mathrm{softplus}'(x) = \sigma(\beta x)",
+    parameters=(
+        Parameter("beta", 1.0, "sharpness β (> 0)"),
+        Parameter("threshold", 20.0, "above β·x > threshold the function is x itself"),
+    ),
+    summary="smooth ReLU, log(1 + e^x)",
+    kinks=lambda beta, threshold: (threshold / beta,),
+)
+
+
+def squareplus(x, b):
+    r"""squareplus(x) = (x + √(x² + b)) / 2 (JAX).
+
+    For x < 0 the sum cancels, so it is written as b / (2·(√(x² + b) − x)); √(x² + b) is
+    hypot(x, √b), which does not overflow for |x| up to the largest float.
+    """
+    s = np.hypot(x, math.sqrt(b))
+    return np.where(x < 0, b / (2.0 * (s - x)), 0.5 * x + 0.5 * s)
+
+
+def squareplus_derivative(x, b):
+    r"""squareplus'(x) = (1 + x/√(x² + b)) / 2, written as b / (2·s·(s − x)) for x < 0."""
+    s = np.hypot(x, math.sqrt(b))
+    ratio = np.where(np.isinf(x), np.sign(x), x / s)
+    return np.where(x < 0, b / (2.0 * s * (s - x)), 0.5 * (1.0 + ratio))
+
+
+_register(
+    "squareplus", squareplus, squareplus_derivative,
+    formula="squareplus(x) = (x + √(x² + b)) / 2",
+    derivative_formula="squareplus'(x) = (1 + x/√(x² + b)) / 2",
+    latex=r"\mathrm{squareplus}(x) = \frac{x + \sqrt{x^2 + b}}{2}",
+    derivative_latex=r"\mathrm{squareplus}'(x) = \frac{1}{2}\left(1 + \frac{x}{\sqrt{x^2 + b}}\right)",
+    parameters=(Parameter("b", 4.0, "smoothness b (> 0)"),),
+    aliases=("square_plus",),
+    summary="JAX's algebraic smooth ReLU",
+)
+
+
+def softsign(x):
+    r"""softsign(x) = x / (1 + |x|)."""
+    return np.where(np.isinf(x), np.sign(x), x / (1.0 + np.abs(x)))
+
+
+def softsign_derivative(x):
+    r"""softsign'(x) = 1 / (1 + |x|)²."""
+    return 1.0 / ((1.0 + np.abs(x)) * (1.0 + np.abs(x)))
+
+
+_register(
+    "softsign", softsign, softsign_derivative,
+    formula="softsign(x) = x / (1 + |x|)",
+    derivative_formula="softsign'(x) = 1 / (1 + |x|)²",
+    latex=r"\mathrm{softsign}(x) = \frac{x}{1 + |x|}",
+    derivative_latex=r"\mathrm{softsign}'(x) = \frac{1}{(1 + |x|)^2}",
+    aliases=("soft_sign",),
+    summary="algebraic squashing to (−1, 1)",
+)
+
+
+def logsigmoid(x):
+    r"""logsigmoid(x) = log σ(x) = −softplus(−x) = min(x, 0) − log1p(e^(−|x|))."""
+    return np.minimum(x, 0.0) - np.log1p(np.exp(-np.abs(x)))
+
+
+def logsigmoid_derivative(x):
+    r"""logsigmoid'(x) = 1 − σ(x) = σ(−x)."""
+    return _sigmoid(-x)
+
+
+_register(
+    "logsigmoid", logsigmoid, logsigmoid_derivative,
+    formula="logsigmoid(x) = log(1 / (1 + e^(−x)))",
+    derivative_formula="logsigmoid'(x) = 1 − σ(x)",
+    latex=r"\mathrm{logsigmoid}(x) = \log \frac{1}{1 + e^{-x}}",
+    derivative_latex=r"\mathrm{logsigmoid}'(x) = 1 - \sigma(x)",
+    aliases=("log_sigmoid",),
+    summary="log of the sigmoid, −softplus(−x)",
+)
+
+
+def hardsigmoid(x):
+    r"""hardsigmoid(x) = relu6(x + 3) / 6."""
+    return np.clip(x + 3.0, 0.0, 6.0) / 6.0
+
+
+def hardsigmoid_derivative(x):
+    r"""hardsigmoid'(x) = 1/6 if −3 < x < 3 else 0 (PyTorch: 0 at ±3; it rounds 1/6 to float32)."""
+    return np.where((x > -3) & (x < 3), 1.0 / 6.0, 0.0)
+
+
+_register(
+    "hardsigmoid", hardsigmoid, hardsigmoid_derivative,
+    formula="hardsigmoid(x) = min(max(0, x + 3), 6) / 6",
+    derivative_formula="hardsigmoid'(x) = 1/6 if −3 < x < 3, else 0",
+    latex=r"\mathrm{hardsigmoid}(x) = \frac{\min(\max(0, x + 3), 6)}{6}",
+    derivative_latex=(
+        r"\mathrm{hardsigmoid}'(x) = \begin{cases} 1/6 & -3 < x < 3 \\ 0 & \text{otherwise} "
+        r"\end{cases}"
+    ),
+    aliases=("hard_sigmoid",),
+    summary="piecewise-linear sigmoid",
+    kinks=(-3.0, 3.0),
+)
+
+
+def hardtanh(x, min_val, max_val):
+    r"""hardtanh(x) = min(max(x, min_val), max_val)."""
+    return np.clip(x, min_val, max_val)
+
+
+def hardtanh_derivative(x, min_val, max_val):
+    r"""hardtanh'(x) = 1 if min_val < x < max_val else 0 (PyTorch: 0 at both ends)."""
+    return np.where((x > min_val) & (x < max_val), 1.0, 0.0)
+
+
+_register(
+    "hardtanh", hardtanh, hardtanh_derivative,
+    formula="hardtanh(x) = min(max(x, min_val), max_val)",
+    derivative_formula="hardtanh'(x) = 1 if min_val < x < max_val, else 0",
+    latex=r"\mathrm{hardtanh}(x) = \min(\max(x, a), b)",
+    derivative_latex=r"\mathrm{hardtanh}'(x) = \begin{cases} 1 & a < x < b \\ 0 & \text{otherwise} \end{cases}",
+    parameters=(
+        Parameter("min_val", -1.0, "lower clip a"),
+        Parameter("max_val", 1.0, "upper clip b (> min_val)"),
+    ),
+    aliases=("hard_tanh",),
+    summary="piecewise-linear tanh (clip)",
+    kinks=lambda min_val, max_val: (min_val, max_val),
+)
+
+
+def hardswish(x):
+    r"""hardswish(x) = x·relu6(x + 3) / 6."""
+    return np.where(x <= -3, 0.0, np.where(x >= 3, x, x * (x + 3.0) / 6.0))
+
+
+def hardswish_derivative(x):
+    r"""hardswish'(x) = 0 if x ≤ −3, (2x + 3)/6 if −3 < x < 3, 1 if x ≥ 3 (PyTorch at ±3)."""
+    return np.where(x <= -3, 0.0, np.where(x >= 3, 1.0, (2.0 * x + 3.0) / 6.0))
+
+
+_register(
+    "hardswish", hardswish, hardswish_derivative,
+    formula="hardswish(x) = x·min(max(0, x + 3), 6) / 6",
+    derivative_formula="hardswish'(x) = 0 if x ≤ −3, (2x + 3)/6 if −3 < x < 3, 1 if x ≥ 3",
+    latex=r"\mathrm{hardswish}(x) = \frac{x \min(\max(0, x + 3), 6)}{6}",
+    derivative_latex=(
+        r"\mathrm{hardswish}'(x) = \begin{cases} 0 & x \le -3 \\ \frac{2x + 3}{6} & -3 < x < 3 "
+        r"\\ 1 & x \ge 3 \end{cases}"
+    ),
+    aliases=("hard_swish", "hard_silu", "hardsilu"),
+    summary="piecewise-quadratic swish",
+    kinks=(-3.0, 3.0),
+)
+
+
+# 2n/(2n+1)!, n = 1..14: x·cosh x − sinh x = Σ 2n·x^(2n+1)/(2n+1)!, all terms of one sign.
+_TANHSHRINK_SERIES = (
+    0.3333333333333333, 0.03333333333333333, 0.0011904761904761906, 2.2045855379188714e-05,
+    2.505210838544172e-07, 1.9270852604185937e-09, 1.0706029224547743e-11,
+    4.498331606952833e-14, 1.4797143443923793e-16, 3.9145882126782523e-19,
+    8.509974375387505e-22, 1.5472680682522736e-24, 2.387759364586842e-27,
+    3.166789608205361e-30,
+)
+
+
+def tanhshrink(x):
+    r"""tanhshrink(x) = x − tanh(x).
+
+    For |x| < 2, x − tanh x cancels; it is computed as (x·cosh x − sinh x)/cosh x with the
+    numerator's Taylor series, whose terms are all of one sign (tanhshrink(1e-8) = 3.3e-25).
+    """
+    square = x * x
+    series = np.zeros_like(x)
+    for coefficient in reversed(_TANHSHRINK_SERIES):
+        series = series * square + coefficient
+    near = x * square * series / np.cosh(np.minimum(np.abs(x), 2.0))
+    return np.where(np.abs(x) < 2.0, near, x - np.tanh(x))
+
+
+def tanhshrink_derivative(x):
+    r"""tanhshrink'(x) = 1 − sech²(x) = tanh²(x), with no cancellation near 0."""
+    t = np.tanh(x)
+    return t * t
+
+
+_register(
+    "tanhshrink", tanhshrink, tanhshrink_derivative,
+    formula="tanhshrink(x) = x − tanh(x)",
+    derivative_formula="tanhshrink'(x) = tanh²(x)",
+    latex=r"\mathrm{tanhshrink}(x) = x - \tanh(x)",
+    derivative_latex=r"\mathrm{tanhshrink}'(x) = \tanh^2(x)",
+    aliases=("tanh_shrink",),
+    summary="x minus tanh x",
+)
+
+
+def softshrink(x, lambd):
+    r"""softshrink(x) = x − λ if x > λ, x + λ if x < −λ, else 0."""
+    return np.where(x > lambd, x - lambd, np.where(x < -lambd, x + lambd, 0.0))
+
+
+def softshrink_derivative(x, lambd):
+    r"""softshrink'(x) = 1 if |x| > λ else 0 (PyTorch: 0 at ±λ)."""
+    return np.where((x > lambd) | (x < -lambd), 1.0, 0.0)
+
+
+_register(
+    "softshrink", softshrink, softshrink_derivative,
+    formula="softshrink(x) = x − λ if x > λ, x + λ if x < −λ, else 0",
+    derivative_formula="softshrink'(x) = 1 if |x| > λ, else 0",
+    latex=(
+        r"\mathrm{softshrink}(x) = \begin{cases} x - \lambda & x > \lambda \\ x + \lambda & "
+        r"x < -\lambda \\ 0 & \text{otherwise} \end{cases}"
+    ),
+    derivative_latex=(
+        r"\mathrm{softshrink}'(x) = \begin{cases} 1 & |x| > \lambda \\ 0 & \text{otherwise} "
+        r"\end{cases}"
+    ),
+    parameters=(Parameter("lambd", 0.5, "half-width λ of the dead zone (≥ 0)", ("lambda",)),),
+    aliases=("soft_shrink",),
+    summary="soft thresholding",
+    kinks=lambda lambd: (-lambd, lambd),
+)
+
+
+def hardshrink(x, lambd):
+    r"""hardshrink(x) = x if |x| > λ else 0."""
+    return np.where((x > lambd) | (x < -lambd), x, 0.0)
+
+
+def hardshrink_derivative(x, lambd):
+    r"""hardshrink'(x) = 1 if |x| > λ else 0 (PyTorch: 0 at ±λ)."""
+    return np.where((x > lambd) | (x < -lambd), 1.0, 0.0)
+
+
+_register(
+    "hardshrink", hardshrink, hardshrink_derivative,
+    formula="hardshrink(x) = x if |x| > λ, else 0",
+    derivative_formula="hardshrink'(x) = 1 if |x| > λ, else 0",
+    latex=r"\mathrm{hardshrink}(x) = \begin{cases} x & |x| > \lambda \\ 0 & \text{otherwise} \end{cases}",
+    derivative_latex=(
+        r"\mathrm{hardshrink}'(x) = \begin{cases} 1 & |x| > \lambda \\ 0 & \text{otherwise} "
+        r"\end{cases}"
+    ),
+    parameters=(Parameter("lambd", 0.5, "half-width λ of the dead zone (≥ 0)", ("lambda",)),),
+    aliases=("hard_shrink",),
+    summary="hard thresholding",
+    kinks=lambda lambd: (-lambd, lambd),
+)
+
+
+def threshold(x, threshold, value):
+    r"""threshold(x) = x if x > threshold else value.
+
+    PyTorch's F.threshold has no defaults; dlcalc uses threshold = 0 and value = 0 (then it is
+    relu).
+    """
+    return np.where(x > threshold, x, value)
+
+
+def threshold_derivative(x, threshold, value):
+    r"""threshold'(x) = 1 if x > threshold else 0 (PyTorch: 0 at the threshold)."""
+    return np.where(x > threshold, 1.0, 0.0)
+
+
+_register(
+    "threshold", threshold, threshold_derivative,
+    formula="threshold(x) = x if x > t, else v",
+    derivative_formula="threshold'(x) = 1 if x > t, else 0",
+    latex=r"\mathrm{threshold}(x) = \begin{cases} x & x > t \\ v & x \le t \end{cases}",
+    derivative_latex=r"\mathrm{threshold}'(x) = \begin{cases} 1 & x > t \\ 0 & x \le t \end{cases}",
+    parameters=(
+        Parameter("threshold", 0.0, "t: inputs above it pass (no default in PyTorch)"),
+        Parameter("value", 0.0, "v: the output at or below t (no default in PyTorch)"),
+    ),
+    summary="x above a threshold, a constant below",
+    kinks=lambda threshold, value: (threshold,),
+)
+
+
+def sparse_plus(x):
+    r"""sparse_plus(x) = 0 if x ≤ −1, (x + 1)²/4 if −1 < x < 1, x if x ≥ 1 (JAX)."""
+    return np.where(x <= -1, 0.0, np.where(x >= 1, x, 0.25 * (x + 1.0) * (x + 1.0)))
+
+
+def sparse_plus_derivative(x):
+    r"""sparse_plus'(x) = sparse_sigmoid(x) = clip((x + 1)/2, 0, 1) (continuous)."""
+    return 0.5 * np.clip(x + 1.0, 0.0, 2.0)
+
+
+_register(
+    "sparse_plus", sparse_plus, sparse_plus_derivative,
+    formula="sparse_plus(x) = 0 if x ≤ −1, (x + 1)²/4 if −1 < x < 1, x if x ≥ 1",
+    derivative_formula="sparse_plus'(x) = 0 if x ≤ −1, (x + 1)/2 if −1 < x < 1, 1 if x ≥ 1",
+    latex=(
+        r"\mathrm{sparse\_plus}(x) = \begin{cases} 0 & x \le -1 \\ \frac{(x + 1)^2}{4} & "
+        r"-1 < x < 1 \\ x & x \ge 1 \end{cases}"
+    ),
+    derivative_latex=(
+        r"\mathrm{sparse\_plus}'(x) = \begin{cases} 0 & x \le -1 \\ \frac{x + 1}{2} & "
+        r"-1 < x < 1 \\ 1 & x \ge 1 \end{cases}"
+    ),
+    aliases=("sparseplus",),
+    summary="JAX's piecewise-quadratic smooth ReLU",
+)
+
+
+def sparse_sigmoid(x):
+    r"""sparse_sigmoid(x) = clip((x + 1)/2, 0, 1) (JAX), the derivative of sparse_plus."""
+    return 0.5 * np.clip(x + 1.0, 0.0, 2.0)
+
+
+def sparse_sigmoid_derivative(x):
+    r"""sparse_sigmoid'(x) = 1/2 if −1 < x < 1 else 0 (0 at ±1, like PyTorch's hardtanh)."""
+    return np.where((x > -1) & (x < 1), 0.5, 0.0)
+
+
+_register(
+    "sparse_sigmoid", sparse_sigmoid, sparse_sigmoid_derivative,
+    formula="sparse_sigmoid(x) = min(max((x + 1)/2, 0), 1)",
+    derivative_formula="sparse_sigmoid'(x) = 1/2 if −1 < x < 1, else 0",
+    latex=r"\mathrm{sparse\_sigmoid}(x) = \min\left(\max\left(\frac{x + 1}{2}, 0\right), 1\right)",
+    derivative_latex=(
+        r"\mathrm{sparse\_sigmoid}'(x) = \begin{cases} \frac{1}{2} & -1 < x < 1 \\ 0 & "
+        r"\text{otherwise} \end{cases}"
+    ),
+    aliases=("sparsesigmoid",),
+    summary="JAX's piecewise-linear sigmoid",
+    kinks=(-1.0, 1.0),
+)
+
+
+def identity(x):
+    r"""identity(x) = x."""
+    return x.copy()
+
+
+def identity_derivative(x):
+    r"""identity'(x) = 1."""
+    return np.ones_like(x)
+
+
+_register(
+    "identity", identity, identity_derivative,
+    formula="identity(x) = x",
+    derivative_formula="identity'(x) = 1",
+    latex=r"\mathrm{identity}(x) = x",
+    derivative_latex=r"\mathrm{identity}'(x) = 1",
+    aliases=("linear",),
+    summary="the input unchanged",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Looking up names and binding parameters
+
+
+def _key(name: str) -> str:
+    return name.strip().lower().replace("-", "_")
+
+
+def _names() -> dict[str, str]:
+    """Every accepted spelling (canonical names and aliases) -> canonical name."""
+    names = {}
+    for activation in REGISTRY.values():
+        for spelling in (activation.name, *activation.aliases):
+            names[_key(spelling)] = activation.name
+    return names
+
+
+def lookup(name: str) -> Activation:
+    """The registry entry for a canonical name or alias (case-insensitive, '-' same as '_')."""
+    names = _names()
+    key = _key(name)
+    if key not in names:
+        compact = {spelling.replace("_", ""): canonical for spelling, canonical in names.items()}
+        if key.replace("_", "") in compact:
+            return REGISTRY[compact[key.replace("_", "")]]
+        close = difflib.get_close_matches(key, list(names), n=1, cutoff=0.6)
+        if close:
+            hint = f"did you mean '{names[close[0]]}'?"
+        else:
+            hint = "known: " + ", ".join(REGISTRY) + "."
+        raise DlcalcError(
+            f"unknown function '{name}'; {hint} (dlcalc activate --list shows all)"
+        )
+    return REGISTRY[names[key]]
+
+
+def _parameter_list(activation: Activation) -> str:
+    return ", ".join(
+        p.name + (f" (alias {', '.join(p.aliases)})" if p.aliases else "")
+        for p in activation.parameters
+    )
+
+
+def bind_parameters(activation: Activation, overrides: Mapping[str, float]) -> dict[str, float]:
+    """The activation's parameter defaults updated by `overrides` (names or aliases), validated."""
+    by_spelling = {}
+    for parameter in activation.parameters:
+        for spelling in (parameter.name, *parameter.aliases):
+            by_spelling[_key(spelling)] = parameter.name
+    values = {p.name: float(p.default) for p in activation.parameters}
+    given: dict[str, str] = {}
+    for spelling, raw in overrides.items():
+        key = _key(str(spelling))
+        if key not in by_spelling:
+            if not activation.parameters:
+                raise DlcalcError(
+                    f"{activation.name} takes no parameters (got '{spelling}')"
+                )
+            raise DlcalcError(
+                f"{activation.name} has no parameter '{spelling}'; "
+                f"valid: {_parameter_list(activation)}"
+            )
+        name = by_spelling[key]
+        if name in given and given[name] != spelling:
+            raise DlcalcError(
+                f"{activation.name} parameter '{name}' given twice ('{given[name]}' and "
+                f"'{spelling}')"
+            )
+        given[name] = spelling
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise DlcalcError(
+                f"{activation.name} parameter '{spelling}' must be a number, got '{raw}'"
+            ) from None
+        if not math.isfinite(value):
+            raise DlcalcError(
+                f"{activation.name} parameter '{spelling}' must be finite, got {value}"
+            )
+        values[name] = value
+    _validate(activation.name, values)
+    return values
+
+
+def _validate(name: str, values: dict[str, float]) -> None:
+    def fail(message):
+        raise DlcalcError(f"{name}: {message}")
+
+    if name == "softplus" and values["beta"] <= 0:
+        fail(f"beta must be > 0, got {values['beta']:g}")
+    if name == "celu" and values["alpha"] == 0:
+        fail("alpha must not be 0 (celu divides by it)")
+    if name == "hardtanh" and values["min_val"] >= values["max_val"]:
+        fail(
+            f"min_val must be < max_val, got min_val={values['min_val']:g}, "
+            f"max_val={values['max_val']:g}"
+        )
+    if name in ("softshrink", "hardshrink") and values["lambd"] < 0:
+        fail(f"lambd must be ≥ 0, got {values['lambd']:g}")
+    if name == "rrelu" and values["lower"] > values["upper"]:
+        fail(
+            f"lower must be ≤ upper, got lower={values['lower']:g}, upper={values['upper']:g}"
+        )
+    if name == "squareplus" and values["b"] <= 0:
+        fail(f"b must be > 0, got {values['b']:g}")
+
+
+def kink_points(activation: Activation, params: Mapping[str, float]) -> tuple[float, ...]:
+    """Points where the derivative is discontinuous, for bound parameters."""
+    kinks = activation.kinks
+    if callable(kinks):
+        kinks = kinks(**bind_parameters(activation, params))
+    return tuple(float(k) for k in kinks)
+
+
+def evaluate(
+    activation: Activation, x: np.ndarray, params: Mapping[str, float], derivative: bool = False
+) -> np.ndarray:
+    """f(x) or f'(x) element-wise; float32 stays float32, anything else is computed in float64."""
+    bound = bind_parameters(activation, params)
+    function = activation.derivative if derivative else activation.function
+    return function(_as_float_array(x), **bound)
+
+
+# ---------------------------------------------------------------------------------------------
+# Properties: the notes' comparison table, computed from the function and its derivative
+
+
+def _number_text(value: float) -> str:
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    if value == 0:
+        return "0"
+    return f"{value:.6g}".replace("-", "−")
+
+
+@dataclass(frozen=True)
+class Interval:
+    low: float
+    high: float
+    low_closed: bool
+    high_closed: bool
+
+    @property
+    def is_point(self) -> bool:
+        return self.low == self.high
+
+    def text(self) -> str:
+        """Interval notation: "(0, 1)", "[0, ∞)"; a point as "x = 0" (or "x → ∞")."""
+        if self.is_point:
+            if math.isinf(self.low):
+                return f"x → {_number_text(self.low)}"
+            return f"x = {_number_text(self.low)}"
+        left = "[" if self.low_closed else "("
+        right = "]" if self.high_closed else ")"
+        return f"{left}{_number_text(self.low)}, {_number_text(self.high)}{right}"
+
+    def condition_text(self) -> str:
+        """As a condition on x: "x > 0", "x ≤ −1", "−1 < x < 1", "x = 0"."""
+        if self.is_point:
+            return self.text()
+        low_op = "≤" if self.low_closed else "<"
+        high_op = "≤" if self.high_closed else "<"
+        if math.isinf(self.low) and math.isinf(self.high):
+            return "all x"
+        if math.isinf(self.low):
+            return f"x {high_op} {_number_text(self.high)}"
+        if math.isinf(self.high):
+            return f"x {'≥' if self.low_closed else '>'} {_number_text(self.low)}"
+        return f"{_number_text(self.low)} {low_op} x {high_op} {_number_text(self.high)}"
+
+    def as_dict(self) -> dict:
+        return {
+            "low": float(self.low),
+            "high": float(self.high),
+            "low_closed": self.low_closed,
+            "high_closed": self.high_closed,
+            "text": self.text(),
+        }
+
+
+@dataclass(frozen=True)
+class Properties:
+    name: str
+    output_range: Interval
+    zero_centred: bool
+    max_derivative: float
+    max_derivative_at: Interval  # the first place where f' reaches its maximum
+    saturation: tuple[Interval, ...]  # where |f'(x)| < ratio·max|f'|, ends to 2 decimals
+    saturation_ratio: float
+    params: dict = field(default_factory=dict)
+    max_derivative_where: tuple[Interval, ...] = ()  # every place (softshrink has two)
+
+    def as_dict(self) -> dict:
+        return {
+            "function": self.name,
+            "params": dict(self.params),
+            "output_range": self.output_range.as_dict(),
+            "zero_centred": self.zero_centred,
+            "max_derivative": float(self.max_derivative),
+            "max_derivative_at": self.max_derivative_at.as_dict(),
+            "max_derivative_where": [i.as_dict() for i in self.max_derivative_where],
+            "saturation": [i.as_dict() for i in self.saturation],
+            "saturation_ratio": float(self.saturation_ratio),
+        }
+
+
+_FAR = 1e150  # "x → ±∞" for limits: beyond every kink and overflow-free in every function
+
+
+def _limit(f, sign: float) -> float:
+    value = float(f(np.array([sign * _FAR]))[0])
+    if abs(value) > 1e100:
+        return math.copysign(math.inf, value)
+    if abs(value) < 1e-100:
+        return 0.0
+    return value
+
+
+def _golden_section(g, a: float, b: float, iterations: int = 80) -> float:
+    """The x in [a, b] maximising a unimodal g."""
+    ratio = (math.sqrt(5.0) - 1.0) / 2.0
+    c, d = b - ratio * (b - a), a + ratio * (b - a)
+    gc, gd = g(c), g(d)
+    for _ in range(iterations):
+        if gc >= gd:
+            b, d, gd = d, c, gc
+            c = b - ratio * (b - a)
+            gc = g(c)
+        else:
+            a, c, gc = c, d, gd
+            d = a + ratio * (b - a)
+            gd = g(d)
+    return (a + b) / 2.0
+
+
+def _bisect(predicate, outside: float, inside: float, iterations: int = 80) -> float:
+    """The boundary between a point where predicate is False and one where it is True."""
+    for _ in range(iterations):
+        middle = (outside + inside) / 2.0
+        if middle in (outside, inside):
+            break
+        if predicate(middle):
+            inside = middle
+        else:
+            outside = middle
+    return (outside + inside) / 2.0
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) index of every run of True in mask."""
+    padded = np.concatenate(([False], mask, [False])).astype(np.int8)
+    changes = np.flatnonzero(np.diff(padded))
+    return [(int(s), int(e) - 1) for s, e in zip(changes[::2], changes[1::2])]
+
+
+def _region(grid, first, last, predicate, kinks, round_to=None) -> Interval:
+    """The interval covered by a run grid[first..last] where predicate holds, ends refined.
+
+    An end at a kink is closed iff the predicate holds there; elsewhere the end is a crossing
+    found by bisection, where the strict predicate fails, so it is open. Runs touching the
+    grid's edge extend to ±∞.
+    """
+
+    def end(outside, inside):
+        between = [k for k in kinks if min(outside, inside) <= k <= max(outside, inside)]
+        if between:
+            k = between[0]
+            return k, bool(predicate(k))
+        return _bisect(predicate, outside, inside), False
+
+    if first == 0:
+        low, low_closed = -math.inf, False
+    else:
+        low, low_closed = end(grid[first - 1], grid[first])
+    if last == len(grid) - 1:
+        high, high_closed = math.inf, False
+    else:
+        high, high_closed = end(grid[last + 1], grid[last])
+    if round_to is not None:
+        low, high = (v if math.isinf(v) else round(v, round_to) for v in (low, high))
+    return Interval(float(low), float(high), low_closed, high_closed)
+
+
+def properties(
+    activation: Activation, params: Mapping[str, float], saturation: float = 0.01
+) -> Properties:
+    """Output range, zero-centring, maximum derivative and saturation zones, computed.
+
+    Method: f and f' on a fine grid over [−L, L] (L ≥ 20 and beyond every kink), limits at ±∞
+    from x = ±1e150, interior extrema refined by golden section, saturation boundaries by
+    bisection (or at a kink). A bound reached only as x → ±∞ is open (tanh(20) rounds to 1.0,
+    but tanh'(20) > 0, so 1 is not attained); a bound attained where f' = 0 on a flat piece
+    (relu's 0) or at an interior extremum (mish's minimum) is closed.
+    """
+    if not 0 < saturation < 1:
+        raise DlcalcError(f"saturation ratio must be between 0 and 1, got {saturation:g}")
+    bound = bind_parameters(activation, params)
+
+    def f(x):
+        return activation.function(np.asarray(x, dtype=np.float64), **bound)
+
+    def df(x):
+        return activation.derivative(np.asarray(x, dtype=np.float64), **bound)
+
+    def f1(x):
+        return float(f(np.array([x]))[0])
+
+    def df1(x):
+        return float(df(np.array([x]))[0])
+
+    kinks = sorted(set(kink_points(activation, bound)))
+    span = max([20.0] + [2.0 * abs(k) + 1.0 for k in kinks])
+    grid = np.union1d(np.linspace(-span, span, 40001), np.array(kinks + [0.0]))
+    values, slopes = f(grid), df(grid)
+    limits = (_limit(f, -1.0), _limit(f, 1.0))
+
+    def bound_of_range(sign: float) -> tuple[float, bool]:
+        # sign = −1 for the lower bound, +1 for the upper one (work on sign·f, find its max).
+        signed = sign * values
+        i = int(np.argmax(signed))
+        best, limit = signed[i], max(sign * limits[0], sign * limits[1])
+        if best > limit:  # an interior extremum: attained; refine it
+            if values[i] == values[max(i - 1, 0)] or values[i] == values[min(i + 1, len(grid) - 1)]:
+                return sign * best, True
+            lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
+            x_best = _golden_section(lambda x: sign * f1(x), lo, hi)
+            return sign * max(best, sign * f1(x_best)), True
+        if best == limit and slopes[i] == 0:  # the limit value is taken on a flat piece
+            return sign * best, True
+        return sign * limit, False
+
+    low, low_closed = bound_of_range(-1.0)
+    high, high_closed = bound_of_range(1.0)
+    output_range = Interval(float(low), float(high), low_closed, high_closed)
+    zero_centred = f1(0.0) == 0.0 and low < 0.0 < high
+
+    # Maximum derivative: on the grid, or only approached at ±∞ (squareplus' → 1).
+    derivative_limits = (_limit(df, -1.0), _limit(df, 1.0))
+    peak = float(np.max(slopes))
+    where: list[Interval] = []
+    if max(derivative_limits) > peak:
+        peak = max(derivative_limits)
+        for sign, value in zip((-1.0, 1.0), derivative_limits):
+            if value == peak:
+                where.append(Interval(sign * math.inf, sign * math.inf, False, False))
+    else:
+        for first, last in _runs(slopes == peak):
+            if first == last and grid[first] not in kinks and 0 < first < len(grid) - 1:
+                x_best = _golden_section(df1, grid[first - 1], grid[first + 1])
+                if df1(x_best) > peak:
+                    peak = df1(x_best)
+                else:
+                    x_best = grid[first]
+                x_best = round(x_best, 6) + 0.0
+                where.append(Interval(x_best, x_best, True, True))
+            elif first == last:
+                where.append(Interval(float(grid[first]), float(grid[first]), True, True))
+            else:
+                top = peak
+                region = _region(grid, first, last, lambda x: df1(x) == top, kinks)
+                ends_at_kinks = all(
+                    math.isinf(v) or v in kinks for v in (region.low, region.high)
+                ) or first == 0 and last == len(grid) - 1
+                if ends_at_kinks:
+                    where.append(region)
+                elif first == 0 or last == len(grid) - 1:
+                    # f' rounds to its supremum far out (tanhshrink' = tanh² → 1): a limit.
+                    infinity = -math.inf if first == 0 else math.inf
+                    where.append(Interval(infinity, infinity, False, False))
+                else:  # a peak so flat that f' rounds to its maximum over a short run
+                    middle = round((region.low + region.high) / 2.0, 6) + 0.0
+                    where.append(Interval(middle, middle, True, True))
+    largest = max(peak, float(np.max(np.abs(slopes))), *(abs(v) for v in derivative_limits))
+    level = saturation * largest
+
+    def saturated(x):
+        return abs(df1(x)) < level
+
+    zones = tuple(
+        _region(grid, first, last, saturated, kinks, round_to=2)
+        for first, last in _runs(np.abs(slopes) < level)
+    )
+    return Properties(
+        name=activation.name,
+        output_range=output_range,
+        zero_centred=zero_centred,
+        max_derivative=float(peak),
+        max_derivative_at=where[0],
+        saturation=zones,
+        saturation_ratio=float(saturation),
+        params=dict(bound),
+        max_derivative_where=tuple(where),
+    )
