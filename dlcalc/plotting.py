@@ -188,6 +188,7 @@ def plot_functions(curves: list[Curve], *, derivatives: bool, annotate: bool,
         if ax_d is not None:
             _finish_axes(ax_d, title="Their Derivatives" if len(curves) > 1 else "Its Derivative",
                          ylabel="f'(x)")
+        _freeze_layout(fig)
     return fig
 
 
@@ -341,6 +342,7 @@ def plot_softmax_temperatures(logits: np.ndarray, temperatures: list[float],
         ax.set_ylabel("softmax(z / T)")
         ax.set_title(_safe_text(title) if title else "Softmax with temperature: low T sharp, high T soft")
         ax.legend(loc="upper right", title="temperature")
+        _freeze_layout(fig)
     return fig
 
 
@@ -389,6 +391,7 @@ def plot_cross_entropy(p: np.ndarray, loss: np.ndarray, *, title: str | None = N
         ax.set_ylabel("loss = −log p")
         ax.set_title(_safe_text(title) if title else "Cross-entropy for a one-hot target")
         ax.legend(loc="upper right")
+        _freeze_layout(fig)
     return fig
 
 
@@ -510,6 +513,18 @@ def _new_figure(size: tuple[float, float], dpi: int) -> Figure:
     fig = Figure(figsize=size, dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+def _freeze_layout(fig: Figure) -> None:
+    """Lay the figure out once, then keep that layout.
+
+    Constrained layout starts from the current positions and runs again on every draw, so a
+    figure saved twice could move by a fraction of a pixel between saves (which changes PNG
+    pixels and SVG clip-path ids). Solving once and switching the engine off makes every save of
+    the figure identical.
+    """
+    fig.draw_without_rendering()
+    fig.set_layout_engine("none")
 
 
 def _check_dpi(dpi: int) -> None:
