@@ -1,0 +1,391 @@
+"""Cross-entropy, binary cross-entropy, entropy and KL against PyTorch (float64, autograd),
+SciPy, mpmath, the notes' worked numbers, finite differences and hypothesis properties."""
+
+import math
+import warnings
+
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dlcalc.errors import DlcalcError, NumericWarning
+from dlcalc.losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    cross_entropy_distributions,
+    cross_entropy_from_probs,
+    entropy,
+    kl_divergence,
+    kl_divergence_from_logits,
+    validate_distribution,
+)
+
+INF = np.inf
+LN2 = math.log(2)
+
+
+def t64(x, grad=False):
+    torch = pytest.importorskip("torch")
+    return torch.tensor(np.asarray(x, dtype=np.float64), dtype=torch.float64, requires_grad=grad)
+
+
+# ---------------------------------------------------------------- the notes' worked numbers
+
+
+def test_cross_entropy_of_notes_example_is_0_417_not_the_slip_0_342():
+    r = cross_entropy([2.0, 1.0, 0.1], target=0)
+    assert r.loss == pytest.approx(0.4170300162778335, rel=1e-15)
+    assert r.loss == pytest.approx(-math.log(0.6590011388859679), rel=1e-15)  # −log ŷ_true
+    np.testing.assert_allclose(r.grad, r.probs - [1, 0, 0], rtol=1e-15)  # ŷ − y
+
+
+def test_kl_of_notes_soft_targets_decomposes_into_cross_entropy_minus_entropy():
+    P, Q = [0.7, 0.2, 0.1], [0.6, 0.3, 0.1]
+    r = kl_divergence(P, Q)
+    h_pq = -sum(p * math.log(q) for p, q in zip(P, Q))
+    h_p = -sum(p * math.log(p) for p in P)
+    assert r.cross_entropy == pytest.approx(h_pq, rel=1e-15)
+    assert r.entropy == pytest.approx(h_p, rel=1e-15)
+    assert r.kl == pytest.approx(h_pq - h_p, rel=1e-13)
+    assert r.kl == pytest.approx(0.7 * math.log(7 / 6) + 0.2 * math.log(2 / 3), rel=1e-14)
+    np.testing.assert_allclose(r.terms, [0.7 * math.log(0.7 / 0.6), 0.2 * math.log(0.2 / 0.3), 0.0])
+
+
+def test_kl_equals_cross_entropy_for_one_hot_p_as_in_notes():
+    Q = [0.659, 0.242, 0.099]
+    r = kl_divergence([1, 0, 0], Q)
+    assert r.entropy == 0
+    assert r.kl == pytest.approx(r.cross_entropy, rel=1e-15)
+    assert r.kl == pytest.approx(-math.log(0.659), rel=1e-15)
+    assert cross_entropy_from_probs(Q, target=0).loss == pytest.approx(r.kl, rel=1e-15)
+
+
+# ---------------------------------------------------------------- PyTorch oracles
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1, 1.0])
+def test_cross_entropy_with_index_targets_matches_torch_and_autograd(eps):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 3, (12, 5))
+    target = rng.integers(0, 5, 12)
+    zt = t64(z, grad=True)
+    loss = torch.nn.functional.cross_entropy(zt, torch.tensor(target), label_smoothing=eps, reduction="sum")
+    loss.backward()
+    r = cross_entropy(z, target=target, label_smoothing=eps)
+    ref = torch.nn.functional.cross_entropy(t64(z), torch.tensor(target), label_smoothing=eps, reduction="none")
+    np.testing.assert_allclose(r.loss, ref.numpy(), rtol=1e-13)
+    np.testing.assert_allclose(r.grad, zt.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.25])
+def test_cross_entropy_with_probability_targets_matches_torch_and_autograd(eps):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    z = rng.normal(0, 3, (10, 4))
+    y = rng.dirichlet(np.ones(4), 10)
+    y[0] = [0, 1, 0, 0]
+    zt = t64(z, grad=True)
+    torch.nn.functional.cross_entropy(zt, t64(y), label_smoothing=eps, reduction="sum").backward()
+    r = cross_entropy(z, target_probs=y, label_smoothing=eps)
+    ref = torch.nn.functional.cross_entropy(t64(z), t64(y), label_smoothing=eps, reduction="none")
+    np.testing.assert_allclose(r.loss, ref.numpy(), rtol=1e-13)
+    np.testing.assert_allclose(r.grad, zt.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_cross_entropy_from_probs_matches_torch_nll_of_log_and_autograd():
+    torch = pytest.importorskip("torch")
+    p = np.array([[0.2, 0.5, 0.3], [0.9, 0.05, 0.05]])
+    pt = t64(p, grad=True)
+    torch.nn.functional.nll_loss(torch.log(pt), torch.tensor([1, 0]), reduction="sum").backward()
+    r = cross_entropy_from_probs(p, target=[1, 0])
+    np.testing.assert_allclose(r.loss, -np.log([0.5, 0.9]), rtol=1e-15)
+    np.testing.assert_allclose(r.grad, pt.grad.numpy(), rtol=1e-15)
+
+
+def test_binary_cross_entropy_with_logits_matches_torch_and_autograd():
+    torch = pytest.importorskip("torch")
+    z = np.array([-30.0, -3.0, -0.5, 0.0, 0.7, 5.0, 35.0])
+    y = np.array([1.0, 0.0, 0.3, 1.0, 0.0, 1.0, 0.0])
+    zt = t64(z, grad=True)
+    torch.nn.functional.binary_cross_entropy_with_logits(zt, t64(y), reduction="sum").backward()
+    ref = torch.nn.functional.binary_cross_entropy_with_logits(t64(z), t64(y), reduction="none").numpy()
+    r = binary_cross_entropy_with_logits(z, y)
+    np.testing.assert_allclose(r.losses, ref, rtol=1e-14)
+    assert r.loss == pytest.approx(ref.mean(), rel=1e-14)
+    # per element, not divided by n; torch's σ(5) − 1 cancels (exact −σ(−5) = −0.0066928509242848554)
+    np.testing.assert_allclose(r.grad, zt.grad.numpy(), rtol=1e-14, atol=2e-16)
+    assert r.grad[5] == pytest.approx(-0.0066928509242848554, rel=1e-16)
+
+
+def test_binary_cross_entropy_matches_torch_including_its_clamp_at_minus_100():
+    torch = pytest.importorskip("torch")
+    p = np.array([0.0, 1e-17, 0.2, 0.5, 0.9, 1.0, 1.0])
+    y = np.array([1.0, 0.0, 0.3, 1.0, 0.0, 0.0, 1.0])
+    ref = torch.nn.functional.binary_cross_entropy(t64(p), t64(y), reduction="none").numpy()
+    with pytest.warns(NumericWarning, match=r"p\[0\] = 0 with label 1"):
+        r = binary_cross_entropy(p, y)
+    np.testing.assert_allclose(r.losses, ref, rtol=1e-14)
+    assert r.losses[0] == 100.0 and r.losses[5] == 100.0
+    # gradient where torch's is not clamped: autograd agrees
+    inner = slice(2, 5)
+    pt = t64(p[inner], grad=True)
+    torch.nn.functional.binary_cross_entropy(pt, t64(y[inner]), reduction="sum").backward()
+    np.testing.assert_allclose(r.grad[inner], pt.grad.numpy(), rtol=1e-13)
+    # and the exact derivative where torch clamps: p = 1e-17, y = 0 → 1/(1 − p) = 1 (torch: 1e-5)
+    assert r.grad[1] == 1.0
+    assert r.grad[0] == -INF and r.grad[5] == INF and r.grad[6] == -1.0
+
+
+def test_kl_matches_torch_kl_div_with_log_target():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    P, Q = rng.dirichlet(np.ones(6), 8), rng.dirichlet(np.ones(6), 8)
+    ref = torch.nn.functional.kl_div(t64(np.log(Q)), t64(np.log(P)), reduction="none", log_target=True)
+    np.testing.assert_allclose(kl_divergence(P, Q).kl, ref.sum(-1).numpy(), rtol=1e-13)
+    np.testing.assert_allclose(kl_divergence(P, Q).terms, ref.numpy(), rtol=1e-12, atol=1e-16)
+
+
+def test_kl_from_logits_matches_torch_kl_div_of_log_softmax():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(3)
+    zp, zq = rng.normal(0, 3, (8, 5)), rng.normal(0, 3, (8, 5))
+    ref = F.kl_div(F.log_softmax(t64(zq), -1), F.log_softmax(t64(zp), -1), reduction="none", log_target=True)
+    np.testing.assert_allclose(kl_divergence_from_logits(zp, zq).kl, ref.sum(-1).numpy(), rtol=1e-12)
+
+
+# ---------------------------------------------------------------- SciPy oracles
+
+
+def test_entropy_cross_entropy_and_kl_match_scipy():
+    from scipy.special import entr, rel_entr, xlogy
+    from scipy.stats import entropy as scipy_entropy
+
+    rng = np.random.default_rng(4)
+    P, Q = rng.dirichlet(np.ones(5), 10), rng.dirichlet(np.ones(5), 10)
+    P[0] = [0.5, 0.5, 0, 0, 0]
+    np.testing.assert_allclose(entropy(P), entr(P).sum(-1), rtol=1e-14)
+    np.testing.assert_allclose(entropy(P, base=2), scipy_entropy(P, base=2, axis=-1), rtol=1e-14)
+    np.testing.assert_allclose(cross_entropy_distributions(P, Q), -xlogy(P, Q).sum(-1), rtol=1e-14)
+    np.testing.assert_allclose(kl_divergence(P, Q).kl, scipy_entropy(P, Q, axis=-1), rtol=1e-13)
+    np.testing.assert_allclose(kl_divergence(P, Q).terms, rel_entr(P, Q), rtol=1e-14)
+    np.testing.assert_allclose(kl_divergence(P, Q, base="2").kl, scipy_entropy(P, Q, base=2, axis=-1), rtol=1e-13)
+
+
+# ---------------------------------------------------------------- exact values (mpmath)
+
+
+def test_kl_is_accurate_when_p_is_close_to_q_where_the_plain_sum_cancels():
+    P = [0.3, 0.3, 0.4]
+    Q = [0.3 + 1e-9, 0.3 - 1e-9, 0.4]
+    with mpmath.workprec(200):
+        exact = float(mpmath.fsum(mpmath.mpf(p) * mpmath.log(mpmath.mpf(p) / mpmath.mpf(q)) for p, q in zip(P, Q)))
+    assert kl_divergence(P, Q).kl == pytest.approx(exact, rel=1e-14)
+
+
+def test_cross_entropy_of_huge_logits_is_exact():
+    assert cross_entropy([-1e300, 1e300], target=0).loss == 2e300
+    assert cross_entropy([1000.0, 0.0, -1000.0], target=2).loss == 2000.0
+    assert cross_entropy([1000.0, 0.0, -1000.0], target=0).loss == pytest.approx(math.exp(-1000), rel=1e-15)
+
+
+def test_cross_entropy_gradient_of_a_confident_correct_prediction_is_exact():
+    with mpmath.workprec(200):
+        exact = float(-mpmath.exp(-40) / (1 + mpmath.exp(-40)))  # ŷ_0 − 1 for z = [40, 0]
+    r = cross_entropy([40.0, 0.0], target=0)
+    assert r.grad[0] == pytest.approx(exact, rel=1e-15)
+    assert r.grad[1] == pytest.approx(-exact, rel=1e-15)
+    assert binary_cross_entropy_with_logits([40.0], [1.0]).grad[0] == pytest.approx(exact, rel=1e-15)
+
+
+# ---------------------------------------------------------------- gradients vs finite differences
+
+
+def test_every_analytic_gradient_matches_central_finite_differences():
+    rng = np.random.default_rng(5)
+    h = 1e-6
+
+    def fd(f, x):
+        return np.array([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(len(x))])
+
+    z = rng.normal(0, 2, 4)
+    y = rng.dirichlet(np.ones(4))
+    for kw in ({"target": 2}, {"target": 1, "label_smoothing": 0.2}, {"target_probs": y}, {"target": 0, "base": "2"}):
+        np.testing.assert_allclose(cross_entropy(z, **kw).grad, fd(lambda x: cross_entropy(x, **kw).loss, z), atol=1e-8)
+    lab = np.array([1.0, 0.0, 0.4, 0.9])
+    np.testing.assert_allclose(binary_cross_entropy_with_logits(z, lab).grad,
+                               fd(lambda x: binary_cross_entropy_with_logits(x, lab).losses.sum(), z), atol=1e-8)
+    p = np.array([0.2, 0.5, 0.7, 0.95])
+    np.testing.assert_allclose(binary_cross_entropy(p, lab).grad,
+                               fd(lambda x: binary_cross_entropy(x, lab).losses.sum(), p), rtol=1e-6)
+    q = np.array([0.2, 0.5, 0.3])
+    np.testing.assert_allclose(cross_entropy_from_probs(q, target=1, label_smoothing=0.3).grad,
+                               fd(lambda x: -(np.array([0.1, 0.8, 0.1]) * np.log(x)).sum(), q), rtol=1e-7)
+
+
+# ---------------------------------------------------------------- edge cases
+
+
+def test_kl_with_q_zero_where_p_positive_is_inf_with_warning_naming_element():
+    with pytest.warns(NumericWarning, match=r"p\[1\] = 0.5 > 0 where q\[1\] = 0: KL is infinite"):
+        r = kl_divergence([0.5, 0.5], [1, 0])
+    assert r.kl == INF
+
+
+def test_zero_probabilities_contribute_zero_everywhere():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert kl_divergence([1, 0], [0.5, 0.5]).kl == pytest.approx(LN2, rel=1e-15)
+        assert kl_divergence([1, 0], [1, 0]).kl == 0
+        assert entropy([1, 0, 0]) == 0
+        assert cross_entropy([0.0, -INF], target=0).loss == 0  # y = 0 at the −inf logit
+        assert cross_entropy_from_probs([1.0, 0.0], target=0).loss == 0
+
+
+def test_cross_entropy_with_minus_inf_target_logit_is_inf_with_warning():
+    with pytest.warns(NumericWarning, match=r"z\[1\] = -inf.*infinite"):
+        assert cross_entropy([0.0, -INF], target=1).loss == INF
+    with pytest.warns(NumericWarning, match="infinite"):  # smoothing puts weight on the −inf class
+        assert cross_entropy([0.0, -INF], target=0, label_smoothing=0.1).loss == INF
+
+
+def test_cross_entropy_with_one_plus_inf_logit_takes_the_limit():
+    r = cross_entropy([INF, 0.0, 1.0], target=0)
+    assert r.loss == 0
+    np.testing.assert_array_equal(r.grad, [0.0, 0.0, 0.0])
+    with pytest.warns(NumericWarning, match=r"z\[0\] = inf takes all the probability"):
+        assert cross_entropy([INF, 0.0, 1.0], target=1).loss == INF
+
+
+def test_cross_entropy_with_two_plus_inf_logits_is_nan_with_warning():
+    with pytest.warns(NumericWarning, match="infinite logits of equal sign"):
+        r = cross_entropy([INF, INF, 1.0], target=0)
+    assert np.isnan(r.loss) and np.isnan(r.grad).all()
+
+
+def test_binary_cross_entropy_with_infinite_logits_takes_the_limit():
+    r = binary_cross_entropy_with_logits([INF, -INF], [1.0, 0.0])
+    np.testing.assert_array_equal(r.losses, [0.0, 0.0])
+    with pytest.warns(NumericWarning, match=r"z\[0\] = inf with label 0.3"):
+        assert binary_cross_entropy_with_logits([INF], [0.3]).loss == INF
+
+
+def test_bits_are_nats_divided_by_ln2():
+    assert entropy([0.5, 0.5], base="2") == 1.0
+    r = cross_entropy([2.0, 1.0, 0.1], target=0, base="2")
+    assert r.loss == pytest.approx(0.4170300162778335 / LN2, rel=1e-15)
+    np.testing.assert_allclose(r.grad, cross_entropy([2.0, 1.0, 0.1], target=0).grad / LN2, rtol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: kl_divergence([0.5, 0.6, -0.1], [0.3, 0.3, 0.4]), r"P\[2\] = -0.1 is negative; probabilities must be in \[0, 1\]"),
+        (lambda: kl_divergence([0.5, 0.4], [0.5, 0.5]), r"P sums to 0.9, not 1"),
+        (lambda: kl_divergence([0.5, 0.5], [0.3, 0.3, 0.4]), "P has 2 elements but Q has 3"),
+        (lambda: kl_divergence([0.5, 0.5], [1.5, -0.5]), r"Q\[1\] = -0.5 is negative"),
+        (lambda: kl_divergence([0.5, np.nan], [0.5, 0.5]), r"P\[1\] = nan is not a probability"),
+        (lambda: kl_divergence([0, 0], [0.5, 0.5], normalize=True), "sums to 0"),
+        (lambda: cross_entropy([1.0, 2.0, 3.0], target=3), r"target 3 is out of range.*\[0, 3\)"),
+        (lambda: cross_entropy([1.0, 2.0, 3.0], target=-1), r"target -1 is out of range"),
+        (lambda: cross_entropy([1.0, 2.0, 3.0], target=1.5), r"target 1.5 is not an integer"),
+        (lambda: cross_entropy([1.0, 2.0], target=0, label_smoothing=1.5), r"label smoothing 1.5 .*\[0, 1\]"),
+        (lambda: cross_entropy([1.0, 2.0], target=0, base="10"), r"base '10' .*e \(nats\) or 2 \(bits\)"),
+        (lambda: cross_entropy([1.0, 2.0]), "exactly one of"),
+        (lambda: cross_entropy([1.0, 2.0], target_probs=[0.5, 0.2, 0.3]), "3 elements but there are 2 classes"),
+        (lambda: cross_entropy_from_probs([0.5, 0.7], target=0), "p sums to 1.2"),
+        (lambda: cross_entropy_from_probs([1.2, -0.2], target=0), r"p\[1\] = -0.2 is negative"),
+        (lambda: binary_cross_entropy([0.5, 1.5], [1, 0]), r"p\[1\] = 1.5 is not a probability"),
+        (lambda: binary_cross_entropy_with_logits([0.5, 1.5], [1, 2]), r"target\[1\] = 2 is not a valid label.*\[0, 1\]"),
+        (lambda: binary_cross_entropy_with_logits([0.5, 1.5], [1, 0, 1]), "3 labels but there are 2"),
+        (lambda: entropy([]), "empty"),
+    ],
+)
+def test_invalid_input_raises_dlcalc_error_naming_the_value(call, match):
+    with pytest.raises(DlcalcError, match=match):
+        call()
+
+
+def test_validation_error_in_a_batch_names_the_row():
+    with pytest.raises(DlcalcError) as info:
+        validate_distribution([[0.5, 0.5], [0.5, -0.5]])
+    assert info.value.row == 1
+
+
+def test_normalize_divides_by_the_sum():
+    np.testing.assert_allclose(validate_distribution([2, 1, 1], normalize=True), [0.5, 0.25, 0.25])
+    assert kl_divergence([7, 2, 1], [6, 3, 1], normalize=True).kl == pytest.approx(kl_divergence([0.7, 0.2, 0.1], [0.6, 0.3, 0.1]).kl)
+
+
+# ---------------------------------------------------------------- batch and dtype
+
+
+def test_batch_gives_the_same_as_row_by_row():
+    rng = np.random.default_rng(6)
+    z, t = rng.normal(0, 5, (7, 4)), rng.integers(0, 4, 7)
+    P, Q = rng.dirichlet(np.ones(4), 7), rng.dirichlet(np.ones(4), 7)
+    batch = cross_entropy(z, target=t, label_smoothing=0.1)
+    for i in range(7):
+        row = cross_entropy(z[i], target=t[i], label_smoothing=0.1)
+        assert batch.loss[i] == row.loss
+        np.testing.assert_array_equal(batch.grad[i], row.grad)
+        assert kl_divergence(P, Q, symmetric=True).js[i] == kl_divergence(P[i], Q[i], symmetric=True).js
+        np.testing.assert_array_equal(binary_cross_entropy_with_logits(z, P).losses[i],
+                                      binary_cross_entropy_with_logits(z[i], P[i]).losses)
+    # one target / one Q for the whole batch broadcasts
+    np.testing.assert_array_equal(kl_divergence(P, Q[0]).kl, [kl_divergence(p, Q[0]).kl for p in P])
+
+
+def test_float32_in_gives_float32_out():
+    z = np.array([[2.0, 1.0, 0.1]], dtype=np.float32)
+    r = cross_entropy(z, target=[0])
+    assert r.loss.dtype == r.grad.dtype == r.probs.dtype == np.float32
+    assert r.loss[0] == pytest.approx(0.4170300162778335, rel=1e-6)
+    assert binary_cross_entropy_with_logits(z, np.float32([1, 0, 1])).losses.dtype == np.float32
+    assert kl_divergence(np.float32([0.7, 0.2, 0.1]), np.float32([0.6, 0.3, 0.1])).kl.dtype == np.float32
+
+
+# ---------------------------------------------------------------- properties
+
+dist = st.integers(2, 6).flatmap(
+    lambda n: st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n).filter(lambda v: sum(v) > 1e-3)
+).map(lambda v: np.array(v) / np.sum(v))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(-50, 50), min_size=2, max_size=6), st.data())
+def test_cross_entropy_gradient_sums_to_zero_for_hard_and_soft_targets(z, data):
+    n = len(z)
+    t = data.draw(st.integers(0, n - 1))
+    y = data.draw(st.lists(st.floats(0.01, 1.0), min_size=n, max_size=n))
+    assert abs(cross_entropy(z, target=t).grad.sum()) < 1e-14
+    assert abs(cross_entropy(z, target_probs=np.array(y) / sum(y), label_smoothing=0.1).grad.sum()) < 1e-14
+
+
+@pytest.mark.filterwarnings("ignore::dlcalc.errors.NumericWarning")  # q_i = 0 < p_i: KL = inf, warned
+@settings(max_examples=150, deadline=None)
+@given(dist, st.data())
+def test_kl_is_nonnegative_zero_iff_equal_and_equals_cross_entropy_minus_entropy(p, data):
+    q = data.draw(dist.filter(lambda v: len(v) == len(p)))
+    r = kl_divergence(p, q, symmetric=True)
+    assert r.kl >= 0
+    assert kl_divergence(p, p).kl == 0
+    if r.kl == 0:
+        np.testing.assert_allclose(p, q, rtol=1e-7, atol=1e-200)  # subnormal-size differences underflow
+    if np.isfinite(r.kl):
+        assert r.kl == pytest.approx(r.cross_entropy - r.entropy, abs=1e-14 * max(1, r.cross_entropy))
+    # Jensen–Shannon: symmetric, ≤ ln 2
+    assert r.js == pytest.approx(kl_divergence(q, p, symmetric=True).js, rel=1e-12, abs=1e-300)
+    assert 0 <= r.js <= LN2 * (1 + 1e-15)
+
+
+@settings(max_examples=100, deadline=None)
+@given(dist, st.data())
+def test_kl_equals_cross_entropy_for_one_hot_p(q, data):
+    k = data.draw(st.integers(0, len(q) - 1).filter(lambda i: q[i] > 0))
+    p = np.eye(len(q))[k]
+    assert kl_divergence(p, q).kl == pytest.approx(cross_entropy_distributions(p, q), rel=1e-15)
