@@ -367,7 +367,9 @@ def _factor_rank(factor: sp.Expr) -> int:
 
 
 def _reordered(mul: sp.Mul) -> sp.Mul:
-    return sp.Mul(*sorted(mul.as_ordered_factors(), key=_factor_rank), evaluate=False)
+    coeff, rest = mul.as_coeff_Mul()
+    factors = sorted(rest.as_ordered_factors(), key=_factor_rank)
+    return sp.Mul(*([coeff] if coeff != 1 else []), *factors, evaluate=False)
 
 
 def _print_reordered_mul(printer, print_mul, expr):
@@ -527,6 +529,16 @@ def _integral_floats_to_integers(expr: sp.Expr) -> sp.Expr:
     )
 
 
+def _numeric_content(expr: sp.Expr) -> sp.Expr:
+    """18x + 24y − 30 becomes 6·(3x + 4y − 5): only a common number is pulled out."""
+    if not expr.is_Add:
+        return expr
+    content, primitive = expr.as_content_primitive(radical=False)
+    if content == 1 or not primitive.is_Add:
+        return expr
+    return sp.Mul(content, primitive, evaluate=False)
+
+
 def _positive_sum(expr: sp.Expr) -> sp.Expr:
     """2·(y − w1·x1 − w2·x2) becomes −2·(w1·x1 + w2·x2 − y): the sum as in the expression."""
     if not expr.is_Mul:
@@ -557,11 +569,11 @@ def tidy(derivative: sp.Expr) -> sp.Expr:
     answer is kept only if it is clearly shorter and brings in no function the derivative did
     not already use (so e^(−x)/(1 + e^(−x))² does not turn into 1/(4·cosh²(x/2))).
     """
-    best = sp.factor_terms(_integral_floats_to_integers(derivative), radical=False, clear=False)
+    best = _numeric_content(_integral_floats_to_integers(derivative))
     if sp.count_ops(best) <= SIMPLIFY_MAX_OPS:
         try:
             with time_limit(SIMPLIFY_SECONDS, _too_slow("simplify", SIMPLIFY_SECONDS)):
-                candidate = sp.factor_terms(sp.simplify(best), radical=False, clear=False)
+                candidate = _numeric_content(sp.simplify(best))
         except (SymbolicTimeout, RecursionError):
             candidate = best
         if (sp.count_ops(candidate) < 0.75 * sp.count_ops(best)
