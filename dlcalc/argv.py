@@ -21,6 +21,7 @@ import re
 
 # A token that is an option name rather than a value: -x, --name, --name=value.
 _OPTION_LIKE = re.compile(r"--?[A-Za-z][A-Za-z0-9_-]*(=.*)?", re.DOTALL)
+_INFINITY_OR_NAN = re.compile(r"-(inf|nan)", re.IGNORECASE)
 
 
 def normalize(args: list[str], *, arity: dict[str, int], vector_options: frozenset[str]) -> list[str]:
@@ -51,7 +52,7 @@ def normalize(args: list[str], *, arity: dict[str, int], vector_options: frozens
             options.append(token)
             options += args[index:index + count]
             index += count
-        elif _OPTION_LIKE.fullmatch(token):
+        elif _OPTION_LIKE.fullmatch(token) and not _INFINITY_OR_NAN.fullmatch(token):
             options.append(token)  # unknown option: Click names it in its error
         else:
             positionals.append(token)

@@ -43,3 +43,7 @@ def test_unknown_options_are_left_for_click_to_report():
 
 def test_expressions_with_operators_are_positional():
     assert run("-x**2+1", "--at", "x=1") == ["--at=x=1", "--", "-x**2+1"]
+
+
+def test_negative_infinity_and_nan_are_numbers_not_options():
+    assert run("relu", "-INF", "-nan", "-Inf") == ["--", "relu", "-INF", "-nan", "-Inf"]

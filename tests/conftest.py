@@ -1,0 +1,73 @@
+"""Running dlcalc as a user does: in-process through `main()` (fast) or as a real process."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import pytest
+
+from dlcalc.cli import main
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def words(self) -> list[str]:
+        return self.out.split()
+
+
+def _run_in_process(*args: str, stdin: bytes | str = b"", env: dict[str, str] | None = None) -> Run:
+    data = stdin.encode() if isinstance(stdin, str) else stdin
+    fake_in = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8")
+    fake_out, fake_err = io.StringIO(), io.StringIO()
+    saved = sys.stdin, sys.stdout, sys.stderr
+    saved_env = dict(os.environ)
+    os.environ.update(env or {})
+    sys.stdin, sys.stdout, sys.stderr = fake_in, fake_out, fake_err
+    try:
+        main([str(arg) for arg in args])
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return Run(code, fake_out.getvalue(), fake_err.getvalue())
+
+
+@pytest.fixture
+def dl():
+    """`dl("softmax", "2", "1", stdin=...)` -> Run(code, out, err), stdout not a terminal."""
+    return _run_in_process
+
+
+def run_process(*args: str, stdin: bytes | str | None = b"", env: dict[str, str] | None = None,
+                timeout: float = 60) -> subprocess.CompletedProcess:
+    data = stdin.encode() if isinstance(stdin, str) else stdin
+    return subprocess.run([sys.executable, "-m", "dlcalc", *map(str, args)], input=data,
+                          capture_output=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def dl_process():
+    return run_process
+
+
+def assert_user_error(run: Run, *fragments: str, code: int = 2) -> None:
+    """One `error: ...` line naming what was wrong, the right exit code, no traceback."""
+    assert run.code == code, (run.code, run.err)
+    lines = [line for line in run.err.splitlines() if line.startswith("error:")]
+    assert lines, run.err
+    assert "Traceback" not in run.err
+    for fragment in fragments:
+        assert fragment in run.err, (fragment, run.err)
