@@ -534,6 +534,13 @@ def _kl_core(p: np.ndarray, q: np.ndarray):
     return terms, kl
 
 
+def _mixture(p, q):
+    """M = (P + Q)/2, never 0 where P or Q is positive (half the smallest subnormal rounds to 0)."""
+    m = (p + q) * p.dtype.type(0.5)
+    tiny = np.nextafter(p.dtype.type(0), p.dtype.type(1))
+    return np.where((m == 0) & ((p > 0) | (q > 0)), tiny, m).astype(p.dtype, copy=False)
+
+
 def _kl_warnings(p, q, value, pn, qn, what):
     for row, idx in _rows(p.shape):
         if np.isfinite(value[idx]):
@@ -574,7 +581,7 @@ def _kl_from_distributions(p, q, ln_base, symmetric) -> KL:
     kl_rev = js = None
     if symmetric:
         _, kl_rev = _kl_core(q, p)
-        m = dt.type(0.5) * p + dt.type(0.5) * q
+        m = _mixture(p, q)
         js = (dt.type(0.5) * (_kl_core(p, m)[1] + _kl_core(q, m)[1])).astype(dt)
     scale = (lambda x: None if x is None else np.asarray(x / dt.type(ln_base), dtype=dt)) if ln_base != 1.0 \
         else (lambda x: None if x is None else np.asarray(x, dtype=dt))
@@ -645,7 +652,7 @@ def kl_divergence_from_logits(zp, zq, base: str = "e", symmetric: bool = False) 
     kl_rev = js = None
     if symmetric:
         _, kl_rev = kl_logs(q, lq, p, lp)
-        m = dt.type(0.5) * p + dt.type(0.5) * q
+        m = _mixture(p, q)
         with np.errstate(all="ignore"):
             lm = np.logaddexp(lp, lq) - dt.type(math.log(2))
         js = dt.type(0.5) * (kl_logs(p, lp, m, lm)[1] + kl_logs(q, lq, m, lm)[1])
