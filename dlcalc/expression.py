@@ -242,10 +242,21 @@ class _Builder:
         self.symbols: dict[str, sp.Symbol] = {}
 
     def fail(self, node: ast.AST, what: str) -> DlcalcError:
+        column = self.source.column(node)
+        if isinstance(node, ast.Attribute):
+            column = self._column_after(node.value)  # the '.' itself
         return DlcalcError(
-            f"{what} at column {self.source.column(node)} is not part of the expression "
-            f"language; {_LANGUAGE}"
+            f"{what} at column {column} is not part of the expression language; {_LANGUAGE}"
         )
+
+    def _column_after(self, node: ast.AST) -> int:
+        """Column of the first character after `node` that is not a space or ')'."""
+        utf8 = self.source.text.encode("utf-8")
+        char_index = len(utf8[: node.end_col_offset].decode("utf-8", errors="ignore"))
+        text = self.source.text
+        while char_index < len(text) and (text[char_index].isspace() or text[char_index] == ")"):
+            char_index += 1
+        return self.source.column_of_char(char_index)
 
     def build(self, node: ast.AST) -> sp.Expr:
         if isinstance(node, ast.Constant):
@@ -330,14 +341,7 @@ class _Builder:
         return self.checked(node, left**right)
 
     def _operator_column(self, node: ast.BinOp) -> int:
-        # The operator sits between the operands; find it in the rewritten text.
-        start = getattr(node.left, "end_col_offset", node.col_offset)
-        utf8 = self.source.text.encode("utf-8")
-        char_index = len(utf8[:start].decode("utf-8", errors="ignore"))
-        text = self.source.text
-        while char_index < len(text) and (text[char_index].isspace() or text[char_index] == ")"):
-            char_index += 1
-        return self.source.column_of_char(char_index)
+        return self._column_after(node.left)  # the operator sits right after the left operand
 
     def check_power(self, node: ast.BinOp, base: sp.Expr, exponent: sp.Expr) -> None:
         if not exponent.is_Number:
