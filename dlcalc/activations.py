@@ -535,9 +535,11 @@ def _gelu_tanh_argument(x):
     v_low = v_low + x * inner_low
     w, w_low = _two_product(np.asarray(two_c_high, dtype=x.dtype), v)
     w_low = w_low + two_c_high * v_low + two_c_low * v
+    finite = np.isfinite(w)  # for |x| ≳ 1e103, x³ overflows: 2u = ±∞, no correction
+    w_low = np.where(finite, w_low, 0.0)
     high = w + w_low
     low = w_low - (high - w)
-    return high, np.where(np.isfinite(high), low, 0.0)
+    return high, np.where(finite, low, 0.0)
 
 
 def gelu_tanh(x):
@@ -1199,8 +1201,8 @@ class Interval:
         return {
             "low": float(self.low),
             "high": float(self.high),
-            "low_closed": self.low_closed,
-            "high_closed": self.high_closed,
+            "low_closed": bool(self.low_closed),
+            "high_closed": bool(self.high_closed),
             "text": self.text(),
         }
 
@@ -1222,7 +1224,7 @@ class Properties:
             "function": self.name,
             "params": dict(self.params),
             "output_range": self.output_range.as_dict(),
-            "zero_centred": self.zero_centred,
+            "zero_centred": bool(self.zero_centred),
             "max_derivative": float(self.max_derivative),
             "max_derivative_at": self.max_derivative_at.as_dict(),
             "max_derivative_where": [i.as_dict() for i in self.max_derivative_where],
@@ -1358,8 +1360,8 @@ def properties(
 
     low, low_closed = bound_of_range(-1.0)
     high, high_closed = bound_of_range(1.0)
-    output_range = Interval(float(low), float(high), low_closed, high_closed)
-    zero_centred = f1(0.0) == 0.0 and low < 0.0 < high
+    output_range = Interval(float(low), float(high), bool(low_closed), bool(high_closed))
+    zero_centred = bool(f1(0.0) == 0.0 and low < 0.0 < high)
 
     # Maximum derivative: on the grid, or only approached at ±∞ (squareplus' → 1).
     derivative_limits = (_limit(df, -1.0), _limit(df, 1.0))

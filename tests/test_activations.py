@@ -1,0 +1,593 @@
+"""The activation registry against exact values (mpmath, 200 bits), PyTorch autograd and calculus."""
+
+import math
+import subprocess
+import sys
+
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dlcalc.activations import (
+    REGISTRY,
+    Interval,
+    bind_parameters,
+    evaluate,
+    kink_points,
+    lookup,
+    properties,
+)
+from dlcalc.errors import DlcalcError
+
+mp = mpmath.mp
+TINY64 = np.finfo(np.float64).tiny
+
+
+# ---------------------------------------------------------------------------------------------
+# The exact definitions, written in mpmath independently of the implementation. Each returns
+# (f, f') at an mpf x for given parameters; derivatives use PyTorch autograd's values at kinks.
+# Even 200 bits cancel in 1 − σ(1000) or log(1 + e^(−1000)), so the oracle writes 1 − σ(x) as
+# σ(−x), 1 ± tanh u as 2σ(±2u), and uses log1p: identities, not approximations.
+
+
+def _sig(x):
+    return 1 / (1 + mpmath.exp(-x))
+
+
+def _Phi(x):
+    return mpmath.ncdf(x)
+
+
+def _phi(x):
+    return mpmath.npdf(x)
+
+
+SELU_ALPHA = mpmath.mpf("1.6732632423543772848170429916717")
+SELU_SCALE = mpmath.mpf("1.0507009873554804934193349852946")
+
+
+def _gelu_tanh(x):
+    c = mpmath.sqrt(2 / mpmath.pi)
+    k = mpmath.mpf("0.044715")
+    u = c * (x + k * x**3)
+    du = c * (1 + 3 * k * x**2)
+    one_plus_t = 2 * _sig(2 * u)  # 1 + tanh u
+    sech2 = 4 * _sig(2 * u) * _sig(-2 * u)  # 1 − tanh²u
+    return x / 2 * one_plus_t, one_plus_t / 2 + x / 2 * sech2 * du
+
+
+def _mish(x):
+    sp = mpmath.log1p(mpmath.exp(x))
+    t = mpmath.tanh(sp)
+    return x * t, t + x * mpmath.sech(sp) ** 2 * _sig(x)
+
+
+def _softplus(x, beta=1.0, threshold=20.0):
+    b = mpmath.mpf(beta)
+    if mpmath.mpf(float(b * x)) > threshold:  # PyTorch compares the rounded product β·x
+        return x, mpmath.mpf(1)
+    return mpmath.log1p(mpmath.exp(b * x)) / b, _sig(b * x)
+
+
+def _squareplus(x, b=4.0):
+    s = mpmath.sqrt(x**2 + b)
+    return (x + s) / 2, (1 + x / s) / 2
+
+
+def exact(name, x, **p):
+    x = mpmath.mpf(x)
+    one, zero = mpmath.mpf(1), mpmath.mpf(0)
+    if name == "sigmoid":
+        return _sig(x), _sig(x) * _sig(-x)
+    if name == "tanh":
+        return mpmath.tanh(x), mpmath.sech(x) ** 2
+    if name == "relu":
+        return max(x, zero), one if x > 0 else zero
+    if name == "leaky_relu":
+        a = mpmath.mpf(p.get("negative_slope", 0.01))
+        return (x, one) if x > 0 else (a * x, a)
+    if name == "prelu":
+        a = mpmath.mpf(p.get("weight", 0.25))
+        return (x, one) if x > 0 else (a * x, a)
+    if name == "rrelu":
+        a = (mpmath.mpf(p.get("lower", 1 / 8)) + mpmath.mpf(p.get("upper", 1 / 3))) / 2
+        return (x, one) if x > 0 else (a * x, a)
+    if name == "relu6":
+        return min(max(x, zero), 6), one if 0 < x < 6 else zero
+    if name == "elu":
+        a = mpmath.mpf(p.get("alpha", 1.0))
+        return (x, one) if x > 0 else (a * mpmath.expm1(x), a * mpmath.exp(x))
+    if name == "selu":
+        if x > 0:
+            return SELU_SCALE * x, SELU_SCALE
+        return SELU_SCALE * SELU_ALPHA * mpmath.expm1(x), SELU_SCALE * SELU_ALPHA * mpmath.exp(x)
+    if name == "celu":
+        a = mpmath.mpf(p.get("alpha", 1.0))
+        return (x, one) if x > 0 else (a * mpmath.expm1(x / a), mpmath.exp(x / a))
+    if name == "gelu":
+        return x * _Phi(x), _Phi(x) + x * _phi(x)
+    if name == "gelu_tanh":
+        return _gelu_tanh(x)
+    if name == "silu":
+        return x * _sig(x), _sig(x) * (1 + x * _sig(-x))
+    if name == "mish":
+        return _mish(x)
+    if name == "softplus":
+        return _softplus(x, **p)
+    if name == "squareplus":
+        return _squareplus(x, **p)
+    if name == "softsign":
+        return x / (1 + abs(x)), 1 / (1 + abs(x)) ** 2
+    if name == "logsigmoid":
+        return -mpmath.log1p(mpmath.exp(-x)), _sig(-x)
+    if name == "hardsigmoid":
+        return min(max(x + 3, zero), 6) / 6, one / 6 if -3 < x < 3 else zero
+    if name == "hardtanh":
+        lo, hi = p.get("min_val", -1.0), p.get("max_val", 1.0)
+        return min(max(x, lo), hi), one if lo < x < hi else zero
+    if name == "hardswish":
+        d = zero if x <= -3 else one if x >= 3 else (2 * x + 3) / 6
+        return x * min(max(x + 3, zero), 6) / 6, d
+    if name == "tanhshrink":
+        return x - mpmath.tanh(x), mpmath.tanh(x) ** 2
+    if name == "softshrink":
+        lam = p.get("lambd", 0.5)
+        if x > lam:
+            return x - lam, one
+        if x < -lam:
+            return x + lam, one
+        return zero, zero
+    if name == "hardshrink":
+        lam = p.get("lambd", 0.5)
+        return (x, one) if abs(x) > lam else (zero, zero)
+    if name == "threshold":
+        t, v = p.get("threshold", 0.0), p.get("value", 0.0)
+        return (x, one) if x > t else (mpmath.mpf(v), zero)
+    if name == "sparse_plus":
+        if x <= -1:
+            return zero, zero
+        if x >= 1:
+            return x, one
+        return (x + 1) ** 2 / 4, (x + 1) / 2
+    if name == "sparse_sigmoid":
+        return min(max((x + 1) / 2, zero), one), one / 2 if -1 < x < 1 else zero
+    if name == "identity":
+        return x, one
+    raise KeyError(name)
+
+
+GRID = sorted(
+    {s * v for v in (1000, 700, 88.5, 50, 20, 10, 3, 1, 0.5, 1e-8) for s in (1, -1)}
+    | {0.0, 6.0, 2.5, -1.5, 0.3, -0.3, 1.9, -1.9, 2.1, -2.1, 37.0, -37.0, 19.999, 20.001, 5.0, -5.0}
+)
+
+
+def grid_for(name, params):
+    points = set(GRID)
+    points.update(kink_points(REGISTRY[name], params))
+    if name in ("softshrink", "hardshrink"):
+        lam = bind_parameters(REGISTRY[name], params)["lambd"]
+        points.update({lam, -lam, math.nextafter(lam, 1), -math.nextafter(lam, 1)})
+    return np.array(sorted(points))
+
+
+def relative_error(got, want, tiny=TINY64):
+    """|got − want| / |want|; where the exact value underflows (|want| < tiny) the error is
+    measured against tiny, so 0 or any correctly rounded subnormal passes."""
+    want_f = float(want)
+    if math.isinf(want_f):
+        return 0.0 if got == want_f else math.inf
+    scale = max(abs(want), mpmath.mpf(tiny))
+    return float(abs(mpmath.mpf(float(got)) - want) / scale)
+
+
+def worst_errors(name, params=None):
+    params = params or {}
+    activation = REGISTRY[name]
+    x = grid_for(name, params)
+    f, df = evaluate(activation, x, params), evaluate(activation, x, params, derivative=True)
+    worst = [0.0, 0.0]
+    with mp.workprec(200):
+        for xi, fi, dfi in zip(x, f, df):
+            want_f, want_df = exact(name, float(xi), **params)
+            worst[0] = max(worst[0], relative_error(fi, want_f))
+            worst[1] = max(worst[1], relative_error(dfi, want_df))
+    return worst
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_function_and_derivative_match_mpmath_at_200_bits(name):
+    worst_f, worst_df = worst_errors(name)
+    assert worst_f <= 1e-14, f"{name}: worst relative error of f {worst_f:.3g}"
+    assert worst_df <= 1e-14, f"{name}: worst relative error of f' {worst_df:.3g}"
+
+
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("softplus", {"beta": 3.0, "threshold": 15.0}),
+        ("softplus", {"beta": 0.1}),
+        ("celu", {"alpha": 0.3}),
+        ("elu", {"alpha": 1.7}),
+        ("leaky_relu", {"negative_slope": 0.2}),
+        ("hardtanh", {"min_val": -2.0, "max_val": 0.5}),
+        ("softshrink", {"lambd": 1.5}),
+        ("hardshrink", {"lambd": 0.1}),
+        ("threshold", {"threshold": 1.0, "value": -3.0}),
+        ("squareplus", {"b": 0.5}),
+        ("rrelu", {"lower": 0.1, "upper": 0.3}),
+    ],
+)
+def test_non_default_parameters_match_mpmath(name, params):
+    worst_f, worst_df = worst_errors(name, params)
+    assert worst_f <= 1e-14 and worst_df <= 1e-14, (worst_f, worst_df)
+
+
+# ---------------------------------------------------------------------------------------------
+# The values PyTorch's float64 autograd gets wrong
+
+
+def test_quoted_values_where_the_obvious_formula_cancels():
+    tanh, sigmoid = REGISTRY["tanh"], REGISTRY["sigmoid"]
+    gelu, tanhshrink = REGISTRY["gelu"], REGISTRY["tanhshrink"]
+    with mp.workprec(200):
+        assert float(1 - mpmath.tanh(20) ** 2) == 1.6993417021166355e-17
+        assert float(-10 * mpmath.ncdf(-10)) == -7.619853024160526e-23
+    assert tanh.derivative(np.array(20.0)) == pytest.approx(1.6993417021166355e-17, rel=1e-15)
+    assert gelu.function(np.array(-10.0)) == pytest.approx(-7.619853024160526e-23, rel=1e-15)
+    assert sigmoid.derivative(np.array(50.0)) == pytest.approx(1.9287498479639178e-22, rel=1e-15)
+    assert tanhshrink.function(np.array(1e-8)) == pytest.approx(1e-24 / 3, rel=1e-15)
+    assert REGISTRY["hardsigmoid"].derivative(np.array(0.0)) == 1.0 / 6.0
+
+
+def test_extreme_inputs_give_no_nan_or_spurious_inf():
+    x = np.array([-1e300, -1000.0, -700.0, 700.0, 1000.0, 1e300, -np.inf, np.inf])
+    for activation in REGISTRY.values():
+        for function in (activation.function, activation.derivative):
+            y = function(x)
+            assert not np.isnan(y).any(), (activation.name, y)
+            assert np.isfinite(y[1:5]).all(), (activation.name, y)
+    assert REGISTRY["logsigmoid"].function(np.array([-1000.0, 1000.0])).tolist() == [-1000.0, 0.0]
+
+
+def test_nan_input_gives_nan_output():
+    x = np.array([np.nan, 1.0])
+    for activation in REGISTRY.values():
+        assert np.isnan(activation.function(x)[0]), activation.name
+        assert np.isnan(activation.derivative(x)[0]), activation.name
+
+
+def test_shape_is_kept_and_scalars_work():
+    x = np.linspace(-3, 3, 12).reshape(3, 4)
+    for activation in REGISTRY.values():
+        assert activation.function(x).shape == (3, 4)
+        assert activation.derivative(x).shape == (3, 4)
+        assert activation.function(0.5).shape == ()
+
+
+# ---------------------------------------------------------------------------------------------
+# float32: computed in float32, returned as float32
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_float32_in_gives_float32_out_close_to_rounded_exact(name):
+    activation = REGISTRY[name]
+    x = np.array([-50, -20, -10, -3, -1, -0.5, -1e-4, 0, 1e-4, 0.5, 1, 3, 6, 10, 20, 50], np.float32)
+    tiny32 = float(np.finfo(np.float32).tiny)
+    for derivative in (False, True):
+        y = evaluate(activation, x, {}, derivative=derivative)
+        assert y.dtype == np.float32
+        with mp.workprec(200):
+            for xi, yi in zip(x, y):
+                want = exact(name, float(xi))[int(derivative)]
+                rounded = mpmath.mpf(float(np.float32(float(want))))
+                assert relative_error(yi, rounded, tiny=tiny32) <= 3e-6, (xi, yi, want)
+
+
+# ---------------------------------------------------------------------------------------------
+# PyTorch autograd: conventions at kinks and ordinary points
+
+
+def _torch_call(name, params):
+    import torch
+    import torch.nn.functional as F
+
+    p = dict(params)
+    calls = {
+        "gelu": lambda x: F.gelu(x),
+        "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
+        "identity": lambda x: x * 1,
+        "prelu": lambda x: F.prelu(x, torch.tensor([p.get("weight", 0.25)], dtype=x.dtype)),
+        "rrelu": lambda x: F.rrelu(
+            x, lower=p.get("lower", 1 / 8), upper=p.get("upper", 1 / 3), training=False
+        ),
+        "threshold": lambda x: F.threshold(x, p.get("threshold", 0.0), p.get("value", 0.0)),
+        "hardtanh": lambda x: F.hardtanh(x, p.get("min_val", -1.0), p.get("max_val", 1.0)),
+        "tanh": torch.tanh,
+        "sigmoid": torch.sigmoid,
+    }
+    if name in calls:
+        return calls[name]
+    return lambda x: getattr(F, name)(x, **p)
+
+
+TORCH_NAMES = [n for n in REGISTRY if n not in ("squareplus", "sparse_plus", "sparse_sigmoid")]
+
+
+@pytest.mark.parametrize("name", TORCH_NAMES)
+def test_agrees_with_torch_autograd_at_kinks_and_ordinary_points(name):
+    torch = pytest.importorskip("torch")
+    activation = REGISTRY[name]
+    # Moderate points only: beyond them torch's float64 autograd loses digits (the mpmath tests
+    # cover the tails), e.g. torch's sigmoid'(20) is off by 4e-8 and its tanh'(20) is 0.
+    points = sorted({-4.0, -3.0, -1.3, -1.0, -0.5, 0.0, 0.5, 0.7, 1.0, 2.0, 3.0, 6.0, 7.0}
+                    | set(kink_points(activation, {})))
+    x = torch.tensor(points, dtype=torch.float64, requires_grad=True)
+    y = _torch_call(name, {})(x)
+    y.sum().backward()
+    ours_f = activation.function(np.array(points))
+    ours_df = activation.derivative(np.array(points))
+    np.testing.assert_allclose(ours_f, y.detach().numpy(), rtol=1e-11, atol=1e-300)
+    # hardsigmoid: torch's 1/6 is rounded to float32, ours is 1/6 in float64
+    rtol = 1e-7 if name == "hardsigmoid" else 1e-10
+    np.testing.assert_allclose(ours_df, x.grad.numpy(), rtol=rtol, atol=1e-300)
+
+
+@pytest.mark.parametrize(
+    "name, point, expected",
+    [
+        ("relu", 0.0, 0.0), ("leaky_relu", 0.0, 0.01), ("prelu", 0.0, 0.25),
+        ("rrelu", 0.0, (1 / 8 + 1 / 3) / 2), ("relu6", 0.0, 0.0), ("relu6", 6.0, 0.0),
+        ("hardtanh", -1.0, 0.0), ("hardtanh", 1.0, 0.0), ("hardsigmoid", -3.0, 0.0),
+        ("hardsigmoid", 3.0, 0.0), ("hardswish", -3.0, 0.0), ("hardswish", 3.0, 1.0),
+        ("softshrink", 0.5, 0.0), ("softshrink", -0.5, 0.0), ("hardshrink", 0.5, 0.0),
+        ("hardshrink", -0.5, 0.0), ("elu", 0.0, 1.0), ("celu", 0.0, 1.0),
+        ("selu", 0.0, float(SELU_SCALE * SELU_ALPHA)), ("threshold", 0.0, 0.0),
+        ("softplus", 20.0, 1 / (1 + math.exp(-20.0))), ("softsign", 0.0, 1.0),
+    ],
+)
+def test_derivative_convention_at_kink_is_torch_autograds(name, point, expected):
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([point], dtype=torch.float64, requires_grad=True)
+    _torch_call(name, {})(x).sum().backward()
+    assert x.grad.item() == pytest.approx(expected, rel=1e-12)
+    assert REGISTRY[name].derivative(np.array(point)) == pytest.approx(expected, rel=1e-15)
+
+
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("leaky_relu", {"negative_slope": 0.1}), ("elu", {"alpha": 0.5}),
+        ("celu", {"alpha": 2.0}), ("softplus", {"beta": 2.0, "threshold": 10.0}),
+        ("hardtanh", {"min_val": -2.0, "max_val": 3.0}), ("softshrink", {"lambd": 1.0}),
+        ("hardshrink", {"lambd": 2.0}), ("threshold", {"threshold": 1.0, "value": -2.0}),
+        ("prelu", {"weight": 0.1}), ("rrelu", {"lower": 0.2, "upper": 0.4}),
+    ],
+)
+def test_non_default_parameters_agree_with_torch(name, params):
+    torch = pytest.importorskip("torch")
+    points = [-5.0, -3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 6.0]
+    x = torch.tensor(points, dtype=torch.float64, requires_grad=True)
+    y = _torch_call(name, params)(x)
+    y.sum().backward()
+    activation = REGISTRY[name]
+    np.testing.assert_allclose(evaluate(activation, np.array(points), params),
+                               y.detach().numpy(), rtol=1e-13)
+    np.testing.assert_allclose(evaluate(activation, np.array(points), params, derivative=True),
+                               x.grad.numpy(), rtol=1e-13)
+
+
+# ---------------------------------------------------------------------------------------------
+# Names and parameters
+
+
+def test_lookup_accepts_aliases_case_and_dashes():
+    assert lookup("swish").name == "silu"
+    assert lookup("Leaky-ReLU").name == "leaky_relu"
+    assert lookup("LEAKYRELU").name == "leaky_relu"
+    assert lookup("hard_sigmoid").name == "hardsigmoid"
+    assert lookup("gelu-tanh").name == "gelu_tanh"
+
+
+def test_unknown_function_suggests_the_closest_name():
+    with pytest.raises(DlcalcError) as error:
+        lookup("sigmoud")
+    assert str(error.value) == (
+        "unknown function 'sigmoud'; did you mean 'sigmoid'? (dlcalc activate --list shows all)"
+    )
+    with pytest.raises(DlcalcError, match="unknown function 'qqq'.*sigmoid, tanh"):
+        lookup("qqq")
+
+
+def test_parameters_bind_defaults_aliases_and_overrides():
+    leaky = REGISTRY["leaky_relu"]
+    assert bind_parameters(leaky, {}) == {"negative_slope": 0.01}
+    assert bind_parameters(leaky, {"alpha": 0.1}) == {"negative_slope": 0.1}
+    assert evaluate(leaky, np.array([-2.0]), {"alpha": 0.1}) == pytest.approx(-0.2)
+    assert bind_parameters(REGISTRY["softplus"], {"beta": 2}) == {"beta": 2.0, "threshold": 20.0}
+    assert bind_parameters(REGISTRY["threshold"], {}) == {"threshold": 0.0, "value": 0.0}
+    assert bind_parameters(REGISTRY["prelu"], {}) == {"weight": 0.25}
+    assert bind_parameters(REGISTRY["squareplus"], {}) == {"b": 4.0}
+
+
+def test_unknown_parameter_is_named_with_the_valid_ones():
+    with pytest.raises(DlcalcError) as error:
+        bind_parameters(REGISTRY["leaky_relu"], {"beta": 1.0})
+    assert str(error.value) == (
+        "leaky_relu has no parameter 'beta'; valid: negative_slope (alias alpha, slope)"
+    )
+    with pytest.raises(DlcalcError, match="sigmoid takes no parameters"):
+        bind_parameters(REGISTRY["sigmoid"], {"alpha": 1.0})
+    with pytest.raises(DlcalcError, match="valid: min_val, max_val"):
+        bind_parameters(REGISTRY["hardtanh"], {"min": 1.0})
+
+
+@pytest.mark.parametrize(
+    "name, params, words",
+    [
+        ("softplus", {"beta": 0.0}, "beta must be > 0"),
+        ("softplus", {"beta": -1.0}, "beta must be > 0"),
+        ("hardtanh", {"min_val": 1.0, "max_val": 1.0}, "min_val must be < max_val"),
+        ("hardtanh", {"min_val": 2.0}, "min_val must be < max_val"),
+        ("softshrink", {"lambd": -0.1}, "lambd must be ≥ 0"),
+        ("hardshrink", {"lambda": -1.0}, "lambd must be ≥ 0"),
+        ("celu", {"alpha": 0.0}, "alpha must not be 0"),
+        ("rrelu", {"lower": 0.5, "upper": 0.1}, "lower must be ≤ upper"),
+        ("squareplus", {"b": -4.0}, "b must be > 0"),
+        ("elu", {"alpha": "abc"}, "'alpha' must be a number, got 'abc'"),
+        ("elu", {"alpha": float("nan")}, "'alpha' must be finite"),
+        ("leaky_relu", {"alpha": 0.1, "negative_slope": 0.2}, "given twice"),
+    ],
+)
+def test_invalid_parameter_values_raise_naming_them(name, params, words):
+    with pytest.raises(DlcalcError, match=words):
+        bind_parameters(REGISTRY[name], params)
+
+
+def test_registry_entries_are_complete():
+    for name, activation in REGISTRY.items():
+        assert activation.name == name
+        assert activation.formula and activation.derivative_formula, name
+        assert activation.latex and activation.derivative_latex and activation.summary, name
+        assert lookup(name) is activation
+
+
+def test_import_does_not_load_scipy_sympy_or_matplotlib():
+    code = "import sys, dlcalc.activations; print(sorted(m for m in ('scipy', 'sympy', " \
+           "'matplotlib') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------------------------
+# Calculus: finite differences, monotonicity, symmetry
+
+
+# Where f' is continuous but has a corner, a central difference is only O(h) accurate.
+CORNERS = {"softsign": (0.0,), "sparse_plus": (-1.0, 1.0)}
+
+
+def _away_from_kinks(activation, x, h):
+    points = kink_points(activation, {}) + CORNERS.get(activation.name, ())
+    return all(abs(x - k) > 4 * h for k in points)
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.sampled_from(list(REGISTRY)), x=st.floats(-30, 30))
+def test_derivative_matches_central_finite_difference(name, x):
+    activation = REGISTRY[name]
+    h = 1e-5 * max(1.0, abs(x))
+    if not _away_from_kinks(activation, x, h):
+        return
+    f = activation.function
+    central = (f(np.array(x + h)) - f(np.array(x - h))) / (2 * h)
+    # error of the central difference: h²/6·|f'''| + ε·|f|/h; both well below 1e-6 here
+    scale = max(abs(float(f(np.array(x)))), 1.0)
+    assert float(activation.derivative(np.array(x))) == pytest.approx(
+        float(central), abs=1e-6 * scale
+    )
+
+
+MONOTONE = ["sigmoid", "tanh", "relu", "leaky_relu", "prelu", "rrelu", "relu6", "elu", "selu",
+            "celu", "softplus", "squareplus", "softsign", "logsigmoid", "hardsigmoid",
+            "hardtanh", "tanhshrink", "sparse_plus", "sparse_sigmoid", "identity"]
+ODD = ["tanh", "softsign", "tanhshrink", "softshrink", "hardshrink", "hardtanh", "identity"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(name=st.sampled_from(MONOTONE),
+       xs=st.lists(st.floats(-800, 800), min_size=2, max_size=30))
+def test_monotone_functions_are_non_decreasing_with_non_negative_derivative(name, xs):
+    activation = REGISTRY[name]
+    x = np.sort(np.array(xs))
+    assert np.all(np.diff(activation.function(x)) >= 0)
+    assert np.all(activation.derivative(x) >= 0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(name=st.sampled_from(ODD), x=st.floats(-800, 800))
+def test_odd_functions_are_odd(name, x):
+    f = REGISTRY[name].function
+    assert f(np.array(-x)) == -f(np.array(x))
+
+
+@given(x=st.floats(-700, 700))
+def test_sigmoid_and_logsigmoid_identities(x):
+    sigmoid, logsigmoid = REGISTRY["sigmoid"].function, REGISTRY["logsigmoid"].function
+    assert float(sigmoid(np.array(x)) + sigmoid(np.array(-x))) == pytest.approx(1.0, rel=1e-15)
+    assert float(np.exp(logsigmoid(np.array(x)))) == pytest.approx(
+        float(sigmoid(np.array(x))), rel=1e-12
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# properties(): the notes' sigmoid-vs-tanh table, computed
+
+
+def test_sigmoid_properties_match_the_notes_computed():
+    props = properties(REGISTRY["sigmoid"], {})
+    assert props.output_range == Interval(0.0, 1.0, False, False)
+    assert props.output_range.text() == "(0, 1)"
+    assert not props.zero_centred
+    assert props.max_derivative == 0.25
+    assert props.max_derivative_at.text() == "x = 0"
+    assert [z.text() for z in props.saturation] == ["(−∞, −5.99)", "(5.99, ∞)"]
+    # the boundary is where σ'(x) = 0.01·0.25: σ = (1 + √0.99)/2, x = log(σ/(1 − σ))
+    s = (1 + math.sqrt(0.99)) / 2
+    assert round(math.log(s / (1 - s)), 2) == 5.99
+
+
+def test_tanh_properties_match_the_notes_computed():
+    props = properties(REGISTRY["tanh"], {})
+    assert props.output_range.text() == "(−1, 1)"  # tanh(20) rounds to 1.0, yet 1 is open
+    assert props.zero_centred
+    assert props.max_derivative == 1.0 and props.max_derivative_at.text() == "x = 0"
+    # sech²x = 0.01 at cosh x = 10
+    assert round(math.acosh(10), 2) == 2.99
+    assert [z.text() for z in props.saturation] == ["(−∞, −2.99)", "(2.99, ∞)"]
+    assert props.saturation[1].condition_text() == "x > 2.99"
+
+
+def test_relu_properties_closed_zero_and_derivative_region():
+    props = properties(REGISTRY["relu"], {})
+    assert props.output_range.text() == "[0, ∞)"
+    assert not props.zero_centred
+    assert props.max_derivative == 1.0
+    assert props.max_derivative_at.condition_text() == "x > 0"
+    assert [z.text() for z in props.saturation] == ["(−∞, 0]"]
+
+
+def test_saturation_ratio_changes_the_boundaries():
+    props = properties(REGISTRY["tanh"], {}, saturation=0.1)
+    assert round(math.acosh(math.sqrt(10)), 2) == 1.82
+    assert [z.text() for z in props.saturation] == ["(−∞, −1.82)", "(1.82, ∞)"]
+    assert props.saturation_ratio == 0.1
+    with pytest.raises(DlcalcError, match="saturation ratio"):
+        properties(REGISTRY["tanh"], {}, saturation=1.5)
+
+
+def test_mish_interior_minimum_is_closed_and_refined():
+    props = properties(REGISTRY["mish"], {})
+    with mp.workprec(200):
+        x_min = mpmath.findroot(lambda x: _mish(x)[1], -1.19)
+        minimum = float(_mish(x_min)[0])
+    assert props.output_range.low_closed and not props.output_range.high_closed
+    assert props.output_range.low == pytest.approx(minimum, rel=1e-12)
+    assert props.output_range.high == math.inf
+
+
+def test_hard_functions_attain_their_bounds():
+    assert properties(REGISTRY["hardtanh"], {}).output_range.text() == "[−1, 1]"
+    assert properties(REGISTRY["relu6"], {}).output_range.text() == "[0, 6]"
+    assert properties(REGISTRY["hardtanh"], {"max_val": 2}).output_range.text() == "[−1, 2]"
+    assert properties(REGISTRY["elu"], {}).output_range.text() == "(−1, ∞)"
+
+
+def test_properties_as_dict_is_json_able():
+    import json
+
+    for name in REGISTRY:
+        text = json.dumps(properties(REGISTRY[name], {}).as_dict(), allow_nan=True)
+        assert '"output_range"' in text
