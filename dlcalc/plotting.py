@@ -97,6 +97,8 @@ class Curve:
     saturation:     the x-intervals where |f'| is below 1% of its maximum (or the caller's
                     threshold); ends may be ±inf and are clipped to the axis range.
     max_derivative: (x, f'(x)) of the derivative's maximum, e.g. (0.0, 0.25) for sigmoid.
+    kinks:          the x where f' jumps (relu's 0, hardtanh's ±1): the derivative's line is
+                    broken there rather than joined by a vertical segment that f' never takes.
     """
 
     label: str
@@ -105,6 +107,7 @@ class Curve:
     dy: np.ndarray | None = None
     saturation: tuple[tuple[float, float], ...] = ()
     max_derivative: tuple[float, float] | None = None
+    kinks: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         # A mismatch here is a bug in the caller, not a user error: ValueError, not DlcalcError.
@@ -125,6 +128,7 @@ class Curve:
         if self.max_derivative is not None:
             at, value = self.max_derivative
             object.__setattr__(self, "max_derivative", (float(at), float(value)))
+        object.__setattr__(self, "kinks", tuple(sorted(float(k) for k in self.kinks)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,8 +158,18 @@ def plot_functions(curves: list[Curve], *, derivatives: bool, annotate: bool,
             raise ValueError(f"derivatives requested but not given for {', '.join(missing)}")
     _check_dpi(dpi)
 
+    # Up to 5 legend entries fit inside a panel; more go below it, in a taller figure.
+    xmin, xmax = _x_range(curves)
+    shaded = sum(any(max(min(a, b), xmin) < min(max(a, b), xmax) for a, b in c.saturation)
+                 for c in curves) if annotate else 0
+    entries = len(curves) + (shaded if derivatives else 0)
+    entries = max(entries, len(curves) + (0 if derivatives else shaded))
+    columns = 2 if derivatives else 3
+    below = entries > 5
+    height = 4.2 + (0.26 * -(-entries // columns) + 0.15 if below else 0.0)
+
     with _style():
-        fig = _new_figure((10.0, 4.2) if derivatives else (6.4, 4.2), dpi)
+        fig = _new_figure((10.0, height) if derivatives else (6.4, height), dpi)
         if derivatives:
             ax_f, ax_d = fig.subplots(1, 2, sharex=True)
         else:
@@ -167,11 +181,10 @@ def plot_functions(curves: list[Curve], *, derivatives: bool, annotate: bool,
                              **style)[0]
             line.set_gid(f"function-{i}")
             if ax_d is not None:
-                line = ax_d.plot(curve.x, _drawable(curve.dy),
+                line = ax_d.plot(*_broken_at(curve.x, _drawable(curve.dy), curve.kinks),
                                  label=_legend_label(_derivative_label(curve.label)), **style)[0]
                 line.set_gid(f"derivative-{i}")
 
-        xmin, xmax = _x_range(curves)
         ax_f.set_xlim(xmin, xmax)
 
         if annotate:
@@ -183,12 +196,18 @@ def plot_functions(curves: list[Curve], *, derivatives: bool, annotate: bool,
                 ylo, yhi = ax_d.get_ylim()
                 ax_d.set_ylim(ylo, yhi + 0.08 * (yhi - ylo))
 
-        names = " & ".join(_display_name(c.label) for c in curves)
-        _finish_axes(ax_f, title=_safe_text(title) if title else names, ylabel="f(x)")
+        names = [_display_name(c.label) for c in curves]
+        names_text = " & ".join([", ".join(names[:-1]), names[-1]] if len(names) > 2 else names)
+        width = 48 if derivatives else 60
+        _finish_axes(ax_f, title=_wrapped(_safe_text(title) if title else names_text, width),
+                     ylabel="f(x)", legend_columns=columns if below else 0)
         if ax_d is not None:
             _finish_axes(ax_d, title="Their Derivatives" if len(curves) > 1 else "Its Derivative",
-                         ylabel="f'(x)")
+                         ylabel="f'(x)", legend_columns=columns if below else 0)
         _freeze_layout(fig)
+        if annotate:
+            for ax in fig.axes:
+                _separate_labels(fig, ax)
     return fig
 
 
@@ -202,6 +221,32 @@ def _drawable(values: np.ndarray) -> np.ndarray:
     if np.isfinite(values).all():
         return values
     return np.where(np.isinf(values), np.nan, values)
+
+
+def _broken_at(x: np.ndarray, y: np.ndarray, kinks: tuple[float, ...]
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """x and y with a NaN (a gap in the line) at each kink inside the sampled range.
+
+    A sample lying exactly on a kink is cut off on both sides: the derivative's value there is
+    a convention (PyTorch's relu'(0) = 0), not a point of either branch, and a line cannot show
+    it anyway.
+    """
+    if not kinks or x.size < 2 or not np.all(np.diff(x) > 0):
+        return x, y
+    positions, values = [], []
+    for kink in kinks:
+        if not x[0] < kink < x[-1] and kink not in (x[0], x[-1]):
+            continue
+        left = int(np.searchsorted(x, kink, side="left"))
+        right = int(np.searchsorted(x, kink, side="right"))
+        positions.append(left)
+        values.append(kink)
+        if right > left:  # samples exactly at the kink
+            positions.append(right)
+            values.append(kink)
+    if not positions:
+        return x, y
+    return np.insert(x, positions, values), np.insert(y, positions, np.nan)
 
 
 def _x_range(curves: list[Curve]) -> tuple[float, float]:
@@ -273,7 +318,9 @@ def _value_at(curve: Curve, at: float) -> float:
     return float(np.interp(at, x[order], y[order]))
 
 
-def _finish_axes(ax: Axes, *, title: str, ylabel: str) -> None:
+def _finish_axes(ax: Axes, *, title: str, ylabel: str, legend_columns: int = 0) -> None:
+    """Titles, labels, the axes through the origin and the legend (below the panel, in
+    `legend_columns` columns, when there are too many entries to fit inside it)."""
     ax.set_title(title)
     ax.set_xlabel("x")
     ax.set_ylabel(ylabel)
@@ -285,7 +332,33 @@ def _finish_axes(ax: Axes, *, title: str, ylabel: str) -> None:
     if xlo < 0 < xhi:
         ax.axvline(0.0, color="0.35", linewidth=0.9, zorder=2).set_gid("x=0")
     ax.set_ylim(ylo, yhi)
-    ax.legend(loc="best")
+    if legend_columns:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.17), ncols=legend_columns,
+                  frameon=False)
+    else:
+        ax.legend(loc="best")
+
+
+def _separate_labels(fig: Figure, ax: Axes) -> None:
+    """Move maximum labels that would overlap each other (close maxima) apart vertically."""
+    notes = [a for a in ax.texts if (a.get_gid() or "").startswith("max-derivative-label")]
+    if len(notes) < 2:
+        return
+    renderer = fig.canvas.get_renderer()
+    # Labels must not cover each other nor any curve's dot.
+    placed = [line.get_window_extent(renderer) for line in ax.get_lines()
+              if (line.get_gid() or "").startswith("max-derivative")]
+    for note in sorted(notes, key=lambda n: -n.xy[1]):
+        dx, dy = note.xyann
+        height = note.get_window_extent(renderer).height * 72.0 / fig.dpi + 2.0
+        for step in range(12):
+            box = note.get_window_extent(renderer).expanded(1.04, 1.15)
+            if not any(box.overlaps(other) for other in placed):
+                break
+            # Alternate below and above the original place, one line further each time.
+            shift = (step // 2 + 1) * height * (-1 if step % 2 == 0 else 1)
+            note.xyann = (dx, dy + shift)
+        placed.append(note.get_window_extent(renderer))
 
 
 # --------------------------------------------------------------------------------------------
@@ -558,6 +631,15 @@ def _legend_label(label: str) -> str:
     # matplotlib hides legend entries whose label starts with "_".
     text = _safe_text(label)
     return f" {text}" if text.startswith("_") else text
+
+
+def _wrapped(text: str, width: int) -> str:
+    """A long title over several lines (not mathtext, which must stay on one line)."""
+    if len(text) <= width or "$" in text or "\n" in text:
+        return text
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
 
 
 def _safe_text(text: str) -> str:

@@ -141,6 +141,34 @@ def test_expressions_keep_their_text_in_legends_and_titles():
     assert legend_texts(right) == ["(x*sigmoid(x))'"]
 
 
+def test_derivative_line_is_broken_at_kinks_instead_of_drawing_a_vertical_jump():
+    x = np.linspace(-2.0, 2.0, 5)  # -2, -1, 0, 1, 2: one sample exactly on the kink
+    relu, relu_derivative = np.maximum(x, 0.0), (x > 0).astype(float)  # PyTorch: relu'(0) = 0
+    fig = plot_functions([Curve("relu", x, relu, relu_derivative, kinks=(0.0,))],
+                         derivatives=True, annotate=False, title=None, dpi=72)
+    line = lines_by_label(fig.axes[1])["relu'"]
+    np.testing.assert_array_equal(line.get_xdata(), [-2, -1, 0, 0, 0, 1, 2])
+    np.testing.assert_array_equal(line.get_ydata(), [0, 0, np.nan, 0, np.nan, 1, 1])
+    # The function itself is continuous there and drawn as given.
+    np.testing.assert_array_equal(lines_by_label(fig.axes[0])["relu"].get_ydata(), relu)
+
+
+def test_many_curves_get_a_wrapped_title_and_a_legend_below_the_panels():
+    curves = [Curve(name, X, X * k, np.full_like(X, k)) for k, name in
+              enumerate(["softplus", "hardswish", "hardsigmoid", "softsign", "tanhshrink",
+                         "logsigmoid"], start=1)]
+    fig = plot_functions(curves, derivatives=True, annotate=False, title=None, dpi=60)
+    left, right = fig.axes
+    lines = left.get_title().split("\n")
+    assert len(lines) == 2 and all(len(line) <= 48 for line in lines)
+    assert " ".join(lines) == ("Softplus, Hardswish, Hardsigmoid, Softsign, Tanhshrink & "
+                               "LogSigmoid")
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        assert legend.get_bbox_to_anchor().y1 < ax.get_window_extent().y0
+    assert fig.get_size_inches()[1] > 4.2
+
+
 # --- annotate --------------------------------------------------------------------------------
 
 
@@ -179,6 +207,16 @@ def test_annotate_without_derivative_panel_shades_and_marks_the_function_panel()
     assert dot.get_xdata()[0] == 0.0 and dot.get_ydata()[0] == pytest.approx(0.5)
     (label,) = artists_with_gid(ax, "max-derivative-label-0")
     assert label.get_text() == "max slope 0.25 at x = 0"
+
+
+def test_labels_of_close_maxima_do_not_overlap():
+    near = Curve("near", X, SIGMOID, SIGMOID_DERIVATIVE, max_derivative=(0.2, 0.24))
+    fig = plot_functions([logistic_curve(), near], derivatives=True, annotate=True, title=None,
+                         dpi=72)
+    renderer = fig.canvas.get_renderer()
+    first, second = (artists_with_gid(fig.axes[1], f"max-derivative-label-{i}")[0]
+                     for i in (0, 1))
+    assert not first.get_window_extent(renderer).overlaps(second.get_window_extent(renderer))
 
 
 def test_without_annotate_nothing_is_shaded_or_marked():
