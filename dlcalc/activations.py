@@ -1320,6 +1320,10 @@ def properties(
     bisection (or at a kink). A bound reached only as x → ±∞ is open (tanh(20) rounds to 1.0,
     but tanh'(20) > 0, so 1 is not attained); a bound attained where f' = 0 on a flat piece
     (relu's 0) or at an interior extremum (mish's minimum) is closed.
+
+    Saturation follows its definition literally, |f'(x)| < ratio·max|f'|, so for gelu, silu,
+    mish and hardswish it also lists the short interval around their minimum, where f' = 0.
+    Ranges are reported as one interval (threshold with value < 0 is really {v} ∪ (t, ∞)).
     """
     if not 0 < saturation < 1:
         raise DlcalcError(f"saturation ratio must be between 0 and 1, got {saturation:g}")
