@@ -388,7 +388,7 @@ def plot_softmax_temperatures(logits: np.ndarray, temperatures: list[float],
     with _style():
         from matplotlib import colormaps
 
-        fig = _new_figure((min(16.0, max(6.4, 1.4 + 0.35 * n * max(m, 2))), 4.2), dpi)
+        fig = _new_figure((min(12.0, max(6.4, 1.4 + 0.22 * n * max(m, 2))), 4.2), dpi)
         ax = fig.subplots(1, 1)
         cmap = colormaps["viridis"]
         group = np.arange(n, dtype=float)
@@ -405,7 +405,8 @@ def plot_softmax_temperatures(logits: np.ndarray, temperatures: list[float],
                 ax.bar_label(bars, labels=[_number(p, 2, fixed=True) for p in probs[k]],
                              padding=2, fontsize=8.5)
         ax.set_xticks(group, [f"$z_{{{i}}}$ = {_number(v)}" for i, v in enumerate(z)],
-                      rotation=45 if n > 8 else 0, ha="right" if n > 8 else "center")
+                      rotation=45 if n > 8 else 0, ha="right" if n > 8 else "center",
+                      rotation_mode="anchor")
         ax.set_xlim(-0.6, n - 0.4)
         ax.set_ylim(0.0, 1.1)
         ax.set_yticks(np.linspace(0.0, 1.0, 6))
@@ -414,7 +415,7 @@ def plot_softmax_temperatures(logits: np.ndarray, temperatures: list[float],
         ax.set_xlabel("class (logit)")
         ax.set_ylabel("softmax(z / T)")
         ax.set_title(_safe_text(title) if title else "Softmax with temperature: low T sharp, high T soft")
-        ax.legend(loc="upper right", title="temperature")
+        ax.legend(loc="best", title="temperature")
         _freeze_layout(fig)
     return fig
 
