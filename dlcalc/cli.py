@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import Annotated, Any, List, Optional
+from typing import Annotated, Any, List, Optional, Tuple
 
 import numpy as np
 import typer
@@ -21,7 +21,7 @@ try:  # Typer 0.28 and later carry their own copy of Click; older ones use Click
 except ImportError:  # pragma: no cover - depends on the installed Typer
     from click.exceptions import NoArgsIsHelpError, UsageError
 
-from dlcalc import __version__, argv
+from dlcalc import __version__, argv, reports
 from dlcalc.errors import DlcalcError, EnvironmentFailure
 from dlcalc.output import FORMATS, Report
 from dlcalc.runner import Style, run_vector_command
@@ -168,14 +168,14 @@ def activate(
     style = make_style(fmt, json_flag, precision, dtype)
     overrides = parse_params(param, alpha)
     if list_:
-        return emit(_registry_report(activations), style)
+        return emit(reports.registry_report(list(activations.REGISTRY.values())), style)
     if props:
         names = ([function] if function else []) + list(values or [])
         if not names:
             raise DlcalcError("--props needs function names, for example: --props sigmoid tanh")
         if not 0 < saturation < 1:
             raise DlcalcError(f"--saturation {saturation} must be between 0 and 1, for example 0.01")
-        return emit(_properties_report(names, overrides, saturation), style)
+        return emit(_properties(names, overrides, saturation), style)
     if function is None:
         raise DlcalcError("missing FUNC: name a function (dlcalc activate --list) and give x values")
     chosen = resolve(function, overrides)
@@ -184,64 +184,419 @@ def activate(
         return x, chosen.function(x), chosen.derivative(x) if deriv else None
 
     def present(result: tuple, row: int) -> Report:
-        x, y, dy = (None if array is None else array[row] for array in result)
-        columns = {"x": x, "f(x)": y}
-        data = {"function": chosen.label, "params": chosen.params, "x": x, "y": y}
-        if deriv:
-            columns["f'(x)"] = dy
-            data["dy"] = dy
-        return Report(columns=columns, plain=dy if deriv else y, data=data)
+        x, y, dy = result
+        return reports.activation_report(chosen.label, chosen.params, x[row], y[row],
+                                         None if dy is None else dy[row])
 
     return run_vector_command(values, compute, present, style, what="x values")
 
 
-def _registry_report(activations: Any) -> Report:
-    entries = list(activations.REGISTRY.values())
-    params = ["; ".join(f"{p.name}={p.default:g}" for p in e.parameters) or "-" for e in entries]
-    return Report(
-        columns={
-            "name": [e.name for e in entries],
-            "aliases": [", ".join(e.aliases) or "-" for e in entries],
-            "parameters": params,
-            "f(x)": [e.formula for e in entries],
-            "f'(x)": [e.derivative_formula for e in entries],
-        },
-        plain=[e.name for e in entries],
-        data={"functions": [
-            {"name": e.name, "aliases": list(e.aliases), "formula": e.formula,
-             "derivative": e.derivative_formula, "latex": e.latex,
-             "derivative_latex": e.derivative_latex,
-             "parameters": {p.name: p.default for p in e.parameters}}
-            for e in entries]},
-        plain_one_per_line=True,
-    )
-
-
-def _properties_report(names: list[str], overrides: dict[str, float], ratio: float) -> Report:
+def _properties(names: list[str], overrides: dict[str, float], ratio: float) -> Report:
     from dlcalc import activations
 
-    found = []
-    for name in names:
-        activation = activations.lookup(name)
-        params = activations.bind_parameters(activation, overrides) if overrides else \
-            activations.bind_parameters(activation, {})
-        found.append(activations.properties(activation, params, saturation=ratio))
-    saturation = [", ".join(zone.text() for zone in p.saturation) or "none" for p in found]
-    return Report(
-        columns={
-            "function": [p.name for p in found],
-            "output range": [p.output_range.text() for p in found],
-            "zero-centred": ["yes" if p.zero_centred else "no" for p in found],
-            "max f'": [p.max_derivative for p in found],
-            "at": [p.max_derivative_at.text() for p in found],
-            f"saturated (|f'| < {ratio:g}·max)": saturation,
-        },
-        plain=[f"{p.name}\t{p.output_range.text()}\t{'yes' if p.zero_centred else 'no'}\t"
-               f"{p.max_derivative!r}\t{p.max_derivative_at.text()}\t{zones}"
-               for p, zones in zip(found, saturation)],
-        data={"saturation_ratio": ratio, "properties": [p.as_dict() for p in found]},
-        plain_one_per_line=True,
-    )
+    from dlcalc.functions import resolve
+
+    chosen = [resolve(name, overrides) for name in names]
+    found = [activations.properties(c.activation, c.params, saturation=ratio) for c in chosen]
+    return reports.properties_report(found, ratio)
+
+
+# ---------------------------------------------------------------- softmax
+
+
+@app.command(cls=command_class())
+def softmax(
+    logits: Annotated[Optional[List[str]], typer.Argument(
+        metavar="Z...", help="Logits; read from stdin when absent or '-'.")] = None,
+    temperature: Annotated[float, typer.Option(
+        "--temperature", "-t", metavar="T", help="Divide the logits by T first.")] = 1.0,
+    log: Annotated[bool, typer.Option("--log", help="Plain output (and --jacobian) for log-softmax.")] = False,
+    jacobian: Annotated[bool, typer.Option("--jacobian", help="The n×n Jacobian ∂ŷ_i/∂z_k.")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Work it out step by step.")] = False,
+    fmt: FormatOption = None,
+    json_flag: JsonOption = False,
+    precision: PrecisionOption = 6,
+    dtype: DtypeOption = "float64",
+) -> int:
+    """Softmax, log-softmax and log-sum-exp of logits, stable for any finite logits.
+
+    \b
+    Examples:
+      dlcalc softmax 2 1 0.1
+      dlcalc softmax 2 1 0.1 --explain
+      dlcalc softmax 2 1 0.1 --log --jacobian
+      dlcalc softmax 1000 0 -1000 -t 100
+      printf '2 1 0.1\\n0 0\\n' | dlcalc softmax --json
+    """
+    from dlcalc import softmax as core
+    from dlcalc.explain import explain_softmax
+
+    style = make_style(fmt, json_flag, precision, dtype)
+    core.validate_temperature(temperature)
+
+    def compute(z: np.ndarray, _operands: None) -> tuple:
+        result = core.softmax_all(z, temperature)
+        matrix = None
+        if jacobian:
+            matrix = (core.log_softmax_jacobian if log else core.softmax_jacobian)(z, temperature)
+        return z, result, matrix
+
+    def present(computed: tuple, row: int) -> Report:
+        z, result, matrix = computed
+        return reports.softmax_report(
+            z[row], temperature, result.softmax[row], result.log_softmax[row],
+            result.logsumexp[row], log=log, jacobian=None if matrix is None else matrix[row],
+            steps=_quietly(explain_softmax, z[row], temperature, log) if explain else ())
+
+    return run_vector_command(logits, compute, present, style, what="logits")
+
+
+def _quietly(function: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run an explanation without repeating the warnings the computation already gave."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return function(*args, **kwargs)
+
+
+# ---------------------------------------------------------------- ce
+
+BaseOption = Annotated[str, typer.Option(
+    "--base", metavar="e|2", help="Logarithm base: e (nats) or 2 (bits).")]
+NormalizeOption = Annotated[bool, typer.Option(
+    "--normalize", help="Divide probabilities by their sum instead of requiring it to be 1.")]
+
+
+def _unit(base: str) -> str:
+    if base not in ("e", "2"):
+        raise DlcalcError(f"unknown --base {base!r}; choose e (nats) or 2 (bits)")
+    return "nats" if base == "e" else "bits"
+
+
+@app.command(cls=command_class("--target", "--target-probs"))
+def ce(
+    logits: Annotated[Optional[List[str]], typer.Argument(
+        metavar="LOGITS...", help="Logits (or probabilities with --probs); stdin when absent or '-'.")] = None,
+    target: Annotated[Optional[str], typer.Option(
+        "--target", metavar="K", help="True class index (0-based); with --binary, one label per element.")] = None,
+    target_probs: Annotated[Optional[str], typer.Option(
+        "--target-probs", metavar="P...", help="Probability (soft) targets.")] = None,
+    probs: Annotated[bool, typer.Option("--probs", help="The inputs are probabilities, not logits.")] = False,
+    normalize: NormalizeOption = False,
+    label_smoothing: Annotated[float, typer.Option(
+        "--label-smoothing", metavar="E", help="Mix the target with the uniform distribution.")] = 0.0,
+    base: BaseOption = "e",
+    grad: Annotated[bool, typer.Option("--grad", help="Plain output: the gradient instead of the loss.")] = False,
+    binary: Annotated[bool, typer.Option("--binary", help="Binary cross-entropy, element-wise.")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Work it out step by step.")] = False,
+    fmt: FormatOption = None,
+    json_flag: JsonOption = False,
+    precision: PrecisionOption = 6,
+    dtype: DtypeOption = "float64",
+) -> int:
+    """Cross-entropy loss and its gradient, as torch.nn.functional.cross_entropy computes it.
+
+    In batch mode each line may carry its target after a ';': '2 1 0.1 ; 0' (a class index),
+    '2 1 0.1 ; 0.7 0.2 0.1' (probability targets) or, with --binary, one label per element.
+
+    \b
+    Examples:
+      dlcalc ce 2 1 0.1 --target 0
+      dlcalc ce 2 1 0.1 --target 0 --grad
+      dlcalc ce 2 1 0.1 --target-probs 0.7 0.2 0.1 --label-smoothing 0.1
+      dlcalc ce 0.659 0.242 0.099 --probs --target 0 --normalize
+      dlcalc ce 2 -1 0.5 --binary --target 1 0 1
+      printf '2 1 0.1 ; 0\\n0 3 ; 1\\n' | dlcalc ce
+    """
+    from dlcalc import explain as explained
+    from dlcalc import losses
+
+    style = make_style(fmt, json_flag, precision, dtype)
+    unit = _unit(base)
+    if target is not None and target_probs is not None:
+        raise DlcalcError("give either --target or --target-probs, not both")
+    if binary and target_probs is not None:
+        raise DlcalcError("--binary takes its labels with --target (one per element, 0 to 1)")
+    operand = None
+    if target is not None:
+        operand = parse_vector([target], "--target")
+        if not binary and operand.size != 1:
+            raise DlcalcError(f"--target takes one class index, got {operand.size} numbers; "
+                              "use --target-probs for probability targets or --binary for labels")
+    elif target_probs is not None:
+        operand = parse_vector([target_probs], "--target-probs")
+
+    def split(operands: np.ndarray | None, n: int) -> dict[str, Any]:
+        if operands is None:
+            raise DlcalcError("ce needs a target: --target K, --target-probs P..., "
+                              "or '; K' after each line on stdin")
+        if binary:
+            return {"labels": operands}
+        if operands.shape[-1] == 1 and target_probs is None:
+            return {"target": operands[..., 0]}
+        return {"target_probs": operands}
+
+    def compute(x: np.ndarray, operands: np.ndarray | None) -> Any:
+        chosen = split(operands, x.shape[-1])
+        if binary:
+            function = losses.binary_cross_entropy if probs else losses.binary_cross_entropy_with_logits
+            return x, operands, function(x, chosen["labels"], base=base)
+        if probs:
+            return x, operands, losses.cross_entropy_from_probs(
+                x, **chosen, label_smoothing=label_smoothing, base=base, normalize=normalize)
+        return x, operands, losses.cross_entropy(x, **chosen, label_smoothing=label_smoothing, base=base)
+
+    def present(computed: tuple, row: int) -> Report:
+        x, operands, result = computed
+        steps: Any = ()
+        if binary:
+            if explain:
+                steps = _quietly(explained.explain_binary_cross_entropy, x[row], operands[row],
+                                 base=base, probs_input=probs)
+            return reports.binary_cross_entropy_report(x[row], result, row, probs_input=probs,
+                                                       want_grad=grad, unit=unit, steps=steps)
+        if explain:
+            chosen = split(operands[row:row + 1], x.shape[-1])
+            steps = _quietly(explained.explain_cross_entropy, x[row],
+                             target=None if "target" not in chosen else chosen["target"][0],
+                             target_probs=None if "target_probs" not in chosen else chosen["target_probs"][0],
+                             label_smoothing=label_smoothing, base=base, probs_input=probs)
+        return reports.cross_entropy_report(x[row], result, row, probs_input=probs,
+                                            want_grad=grad, unit=unit, steps=steps)
+
+    return run_vector_command(logits, compute, present, style, operand=operand,
+                              what="probabilities" if probs else "logits")
+
+
+# ---------------------------------------------------------------- kl
+
+
+@app.command(cls=command_class("--q"))
+def kl(
+    p: Annotated[Optional[List[str]], typer.Argument(
+        metavar="P...", help="The reference distribution P; stdin when absent or '-'.")] = None,
+    q: Annotated[Optional[str], typer.Option("--q", metavar="Q...", help="The distribution Q.")] = None,
+    logits: Annotated[bool, typer.Option("--logits", help="P and Q are logits (log-softmax is applied).")] = False,
+    normalize: NormalizeOption = False,
+    base: BaseOption = "e",
+    symmetric: Annotated[bool, typer.Option(
+        "--symmetric", help="Also D_KL(Q‖P) and the Jensen–Shannon divergence.")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Work it out term by term.")] = False,
+    fmt: FormatOption = None,
+    json_flag: JsonOption = False,
+    precision: PrecisionOption = 6,
+    dtype: DtypeOption = "float64",
+) -> int:
+    """KL divergence D_KL(P‖Q) = H(P,Q) − H(P), with its decomposition.
+
+    In batch mode each line may carry its Q after a ';': '0.7 0.2 0.1 ; 0.6 0.3 0.1'.
+
+    \b
+    Examples:
+      dlcalc kl 0.7 0.2 0.1 --q 0.6 0.3 0.1
+      dlcalc kl 0.7 0.2 0.1 --q 0.6 0.3 0.1 --explain --base 2
+      dlcalc kl 0 1 0 --q 0.659 0.242 0.099 --normalize
+      dlcalc kl 2 1 0.1 --q 0 0 0 --logits --symmetric
+      dlcalc softmax 2 1 0.1 | dlcalc kl - --q 0.2 0.3 0.5
+    """
+    from dlcalc import losses
+    from dlcalc.explain import explain_kl
+
+    style = make_style(fmt, json_flag, precision, dtype)
+    unit = _unit(base)
+    operand = None if q is None else parse_vector([q], "--q")
+
+    def compute(x: np.ndarray, operands: np.ndarray | None) -> Any:
+        if operands is None:
+            raise DlcalcError("kl needs Q: --q Q... or '; Q...' after each line on stdin")
+        if logits:
+            return losses.kl_divergence_from_logits(x, operands, base=base, symmetric=symmetric)
+        return losses.kl_divergence(x, operands, base=base, symmetric=symmetric, normalize=normalize)
+
+    def present(result: Any, row: int) -> Report:
+        steps: Any = ()
+        if explain:
+            steps = _quietly(explain_kl, result.p[row], result.q[row], base=base, symmetric=symmetric)
+        return reports.kl_report(result, row, unit=unit, steps=steps)
+
+    return run_vector_command(p, compute, present, style, operand=operand, what="distribution P")
+
+
+# ---------------------------------------------------------------- grad
+
+
+@app.command(cls=command_class("--at"))
+def grad(
+    expression: Annotated[str, typer.Argument(metavar="EXPR", help="A scalar expression, e.g. 'x**2*y + sin(y)'.")],
+    wrt: Annotated[Optional[str], typer.Option(
+        "--wrt", metavar="x,y", help="Variables to differentiate by, in order [default: all, sorted].")] = None,
+    at: Annotated[Optional[str], typer.Option(
+        "--at", metavar="NAME=VALUE...", help="Evaluate the gradient at this point.")] = None,
+    steps: Annotated[bool, typer.Option("--steps", help="Derive step by step, naming each rule.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Compare with central finite differences (needs --at).")] = False,
+    hessian: Annotated[bool, typer.Option("--hessian", help="The matrix of second partials.")] = False,
+    fmt: FormatOption = None,
+    json_flag: JsonOption = False,
+    precision: PrecisionOption = 6,
+    dtype: DtypeOption = "float64",
+) -> int:
+    """Symbolic partial derivatives and the gradient of a scalar expression.
+
+    The language: numbers, variables, + - * / ** ^, parentheses, exp log ln log2 log10 sqrt abs
+    sin cos tan sec asin acos atan sinh cosh tanh erf sigmoid relu softplus gelu Phi phi min
+    max, and the constants e and pi. Nothing you type is ever run as Python.
+
+    \b
+    Examples:
+      dlcalc grad "x**2*y + sin(y)" --at x=1 y=2
+      dlcalc grad "exp(-x)" --steps
+      dlcalc grad "(w1*x1 + w2*x2 - y)^2" --wrt w1,w2 --at w1=0.5 w2=-1 x1=1 x2=2 y=3 --check
+      dlcalc grad "x*sigmoid(x)" --hessian
+    """
+    from dlcalc import derivation, symbolic
+    from dlcalc.expression import parse_expression
+
+    style = make_style(fmt, json_flag, precision, dtype)
+    parsed = parse_expression(expression)
+    variables = None
+    if wrt is not None:
+        variables = [name for name in wrt.replace(",", " ").split() if name]
+        if not variables:
+            raise DlcalcError("--wrt takes variable names, for example --wrt x,y")
+    gradient = symbolic.gradient(parsed, variables)
+    names = list(gradient.variables)
+    if not names:
+        raise DlcalcError(f"{expression!r} has no variables to differentiate by")
+    point = parse_assignments(at, "--at") if at is not None else None
+    if check and point is None:
+        raise DlcalcError("--check compares at a point: add --at, for example --at x=1 y=2")
+    partials = [gradient.partials[name] for name in names]
+    values = gradient.at(point) if point is not None else None
+    checked = symbolic.finite_difference_check(parsed, names, point) if check else None
+    matrix = None
+    if hessian:
+        second = symbolic.hessian(parsed, names)
+        rows = range(len(names))
+        matrix = ([[symbolic.to_text(second[i, j]) for j in rows] for i in rows],
+                  [[symbolic.to_plain(second[i, j]) for j in rows] for i in rows],
+                  None if point is None else
+                  symbolic.evaluate_at(list(second), point, set(names) | set(point)).reshape(len(names), -1))
+    derivation_steps = []
+    if steps:
+        for name in names:
+            derivation_steps += derivation.derivation_steps(parsed, name)
+    report = reports.gradient_report(
+        expression, names, [symbolic.to_text(p) for p in partials],
+        [symbolic.to_plain(p) for p in partials], [symbolic.to_latex(p) for p in partials],
+        at=point, values=values, check=checked, hessian=matrix, steps=derivation_steps)
+    return emit(report, style)
+
+
+# ---------------------------------------------------------------- plot
+
+
+@app.command(cls=command_class("--logits", "-t", "--temperatures"))
+def plot(
+    functions: Annotated[Optional[List[str]], typer.Argument(
+        metavar="FUNC...", help="Registry names or expressions in x; or 'softmax', or 'ce'.")] = None,
+    deriv: Annotated[bool, typer.Option("--deriv", "-d", help="Add a panel with the derivatives.")] = False,
+    x_range: Annotated[Tuple[float, float], typer.Option(
+        "--range", metavar="XMIN XMAX", help="The x range.")] = (-6.0, 6.0),
+    points: Annotated[int, typer.Option("--points", metavar="N", help="Samples per curve.")] = 1000,
+    param: Annotated[Optional[List[str]], typer.Option(
+        "--param", "-p", metavar="NAME=VALUE", help="Set a parameter (repeatable).")] = None,
+    alpha: Annotated[Optional[float], typer.Option("--alpha", help="The notes' α, as in activate.")] = None,
+    title: Annotated[Optional[str], typer.Option("--title", help="Title of the (left) panel.")] = None,
+    dpi: Annotated[int, typer.Option("--dpi", help="Resolution of PNG output.")] = 150,
+    annotate: Annotated[bool, typer.Option(
+        "--annotate", help="Shade saturation zones, mark each derivative's maximum.")] = False,
+    output_path: Annotated[Optional[str], typer.Option(
+        "--output", "-o", metavar="PATH", help="File to write: .png, .svg or .pdf "
+        "[default: plots/<names>[_deriv].png]")] = None,
+    logits: Annotated[Optional[str], typer.Option(
+        "--logits", metavar="Z...", help="With 'softmax': the logits.")] = None,
+    temperatures: Annotated[Optional[str], typer.Option(
+        "--temperatures", "-t", metavar="T...", help="With 'softmax': temperatures [default: 0.5 1 2].")] = None,
+    fmt: FormatOption = None,
+    json_flag: JsonOption = False,
+) -> int:
+    """Plot functions and their derivatives, softmax temperatures, or the cross-entropy loss.
+
+    \b
+    Examples:
+      dlcalc plot sigmoid tanh --deriv
+      dlcalc plot sigmoid tanh --deriv --annotate -o plots/activations.png
+      dlcalc plot "x*sigmoid(x)" gelu relu --deriv --annotate -o cmp.svg
+      dlcalc plot softmax --logits 2 1 0.1 -t 0.5 1 2
+      dlcalc plot ce
+    """
+    from dlcalc import plotting
+
+    style = make_style(fmt, json_flag, 6, "float64")
+    names = list(functions or [])
+    if not names:
+        raise DlcalcError("name what to plot: functions (dlcalc activate --list), 'softmax' or 'ce'")
+    lo, hi = x_range
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise DlcalcError(f"--range {lo:g} {hi:g} is empty; give XMIN < XMAX, for example --range -6 6")
+    if not 2 <= points <= 1_000_000:
+        raise DlcalcError(f"--points {points} is out of range; give 2 to 1000000")
+    special = [name for name in names if name in ("softmax", "ce")]
+    if special and len(names) > 1:
+        raise DlcalcError(f"'{special[0]}' is a plot of its own; plot it alone")
+    if (logits or temperatures) and names != ["softmax"]:
+        raise DlcalcError("--logits and -t go with 'dlcalc plot softmax'")
+    if names == ["softmax"]:
+        figure = _softmax_figure(logits, temperatures, title, dpi)
+    elif names == ["ce"]:
+        p = np.linspace(lo if lo > 0 else 1e-3, hi if hi <= 1 else 1.0, points)
+        if not (p[0] > 0 and p[-1] <= 1 and p[0] < p[-1]):
+            p = np.linspace(1e-3, 1.0, points)
+        figure = plotting.plot_cross_entropy(p, -np.log(p), title=title, dpi=dpi)
+    else:
+        overrides = parse_params(param, alpha)
+        curves = [_curve(name, overrides, np.linspace(lo, hi, points), deriv, annotate)
+                  for name in names]
+        figure = plotting.plot_functions(curves, derivatives=deriv, annotate=annotate,
+                                         title=title, dpi=dpi)
+    path = output_path or plotting.default_path(names, deriv and names[0] not in ("softmax", "ce"))
+    written = plotting.save_figure(figure, path)
+    report = Report(columns={"path": [str(written)]}, plain=[str(written)],
+                    data={"path": str(written), "functions": names})
+    return emit(report, style)
+
+
+def _curve(name: str, overrides: dict[str, float], x: np.ndarray, deriv: bool, annotate: bool) -> Any:
+    from dlcalc import activations, plotting
+    from dlcalc.functions import resolve
+
+    chosen = resolve(name, overrides)
+    saturation: tuple = ()
+    peak = None
+    if annotate:
+        found = activations.properties(chosen.activation, chosen.params)
+        saturation = tuple((zone.low, zone.high) for zone in found.saturation)
+        at = found.max_derivative_at
+        if at.low == at.high and np.isfinite(at.low):
+            peak = (at.low, found.max_derivative)
+    return plotting.Curve(label=chosen.label, x=x, y=chosen.function(x),
+                          dy=chosen.derivative(x) if deriv or annotate else None,
+                          saturation=saturation, max_derivative=peak, kinks=chosen.kinks())
+
+
+def _softmax_figure(logits: str | None, temperatures: str | None, title: str | None, dpi: int) -> Any:
+    from dlcalc import plotting
+    from dlcalc import softmax as core
+
+    if logits is None:
+        raise DlcalcError("plot softmax needs logits: --logits 2 1 0.1")
+    z = parse_vector([logits], "--logits")
+    ts = [0.5, 1.0, 2.0] if temperatures is None else parse_vector([temperatures], "-t").tolist()
+    for t in ts:
+        core.validate_temperature(t)
+    probabilities = np.stack([core.softmax(z, t) for t in ts])
+    return plotting.plot_softmax_temperatures(z, ts, probabilities, title=title, dpi=dpi)
 
 
 # ---------------------------------------------------------------- entry point

@@ -1,35 +1,47 @@
 """A function of x named on the command line: a registry activation or an expression in x.
 
-`activate` and `plot` take either; this module turns the user's word into one `Function`
-(label, formulas, parameters, f and f' as NumPy callables). The symbolic engine (SymPy) is
-imported only when the word is an expression, so registry names start fast.
+`activate` and `plot` take either. An expression becomes an `Activation` record like the
+registry's own (function, derivative, formulas), so everything that works on a registry entry
+(evaluation, `--props`, plots with their annotations) works on an expression too. The symbolic
+engine (SymPy) is imported only when the word is an expression, so registry names start fast.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 
 from dlcalc import activations
+from dlcalc.activations import Activation
 from dlcalc.errors import DlcalcError
 
-# Anything beyond a bare identifier (operators, parentheses, digits after an operator...) or the
-# lone variable x is an expression; a bare word is a registry name (with a spelling suggestion).
+# A bare word other than the variable x is a registry name (misspellings get a suggestion);
+# anything else (operators, parentheses, numbers) is an expression in x.
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
 @dataclass(frozen=True)
 class Function:
-    label: str
-    formula: str
-    derivative_formula: str
+    """An activation with its parameters bound."""
+
+    activation: Activation
     params: dict[str, float]
-    function: Callable[[np.ndarray], np.ndarray]
-    derivative: Callable[[np.ndarray], np.ndarray]
-    activation: activations.Activation | None = field(default=None, compare=False)
+
+    @property
+    def label(self) -> str:
+        return self.activation.name
+
+    def function(self, x: np.ndarray) -> np.ndarray:
+        return self.activation.function(x, **self.params)
+
+    def derivative(self, x: np.ndarray) -> np.ndarray:
+        return self.activation.derivative(x, **self.params)
+
+    def kinks(self) -> tuple[float, ...]:
+        return activations.kink_points(self.activation, self.params)
 
 
 def resolve(word: str, overrides: Mapping[str, float] | None = None) -> Function:
@@ -38,30 +50,28 @@ def resolve(word: str, overrides: Mapping[str, float] | None = None) -> Function
     text = word.strip()
     if _NAME.fullmatch(text) and text != "x":
         activation = activations.lookup(text)
-        params = activations.bind_parameters(activation, overrides)
-        return Function(
-            label=activation.name,
-            formula=activation.formula,
-            derivative_formula=activation.derivative_formula,
-            params=params,
-            function=lambda x: activation.function(x, **params),
-            derivative=lambda x: activation.derivative(x, **params),
-            activation=activation,
-        )
+        return Function(activation, activations.bind_parameters(activation, overrides))
     if overrides:
         raise DlcalcError(f"-p sets parameters of registry functions; the expression {text!r} "
                           "has none (write the numbers into it)")
+    return Function(expression_activation(text), {})
+
+
+def expression_activation(text: str) -> Activation:
+    """An `Activation` record for an expression in x, its derivative from the symbolic engine."""
     from dlcalc import symbolic
     from dlcalc.expression import parse_expression
 
     expr = parse_expression(text)
     f, df = symbolic.numeric_function(expr, "x")
-    derivative = symbolic.derivative_expression(expr, "x")
-    return Function(
-        label=text,
+    derivative = symbolic.differentiate(expr, "x")
+    return Activation(
+        name=text,
+        function=lambda x: f(x),
+        derivative=lambda x: df(x),
         formula=f"f(x) = {symbolic.to_text(expr)}",
         derivative_formula=f"f'(x) = {symbolic.to_text(derivative)}",
-        params={},
-        function=f,
-        derivative=df,
+        latex=f"f(x) = {symbolic.to_latex(expr)}",
+        derivative_latex=f"f'(x) = {symbolic.to_latex(derivative)}",
+        summary="an expression in x",
     )
