@@ -40,6 +40,7 @@ class Report:
     matrices: list[tuple[str, np.ndarray, Sequence[str] | None]] = field(default_factory=list)
     latex: str | None = None
     plain_one_per_line: bool = False
+    markdown_columns: dict[str, Sequence[Any]] | None = None  # columns with $LaTeX$, if different
 
 
 # ---------------------------------------------------------------- numbers
@@ -175,10 +176,15 @@ def _aligned(rows: list[list[str]], numeric: list[bool], color: bool, header: bo
 
 
 def render_steps_text(steps: Sequence[Step]) -> list[str]:
+    """Each step on its own line, indented by depth, its rule in brackets on the right."""
+    bodies = [("  " * step.depth) + step.text for step in steps]
+    width = min(max((len(body) for body in bodies), default=0), 72)
     lines = []
-    for step in steps:
-        indent = "  " * step.depth
-        lines.append(f"{indent}{step.rule}: {step.text}" if step.rule else f"{indent}{step.text}")
+    for body, step in zip(bodies, steps):
+        if step.rule and not step.text.lower().startswith(step.rule.lower()):
+            lines.append(f"{body.ljust(width)}   [{step.rule}]")
+        else:
+            lines.append(body)
     return lines
 
 
@@ -214,12 +220,13 @@ def render_markdown(report: Report, precision: int = 6) -> str:
     blocks: list[str] = []
     if report.steps:
         blocks.append("\n".join(
-            f"{'  ' * step.depth}- {step.rule + ': ' if step.rule else ''}"
-            + (f"${step.latex}$" if step.latex else step.text)
+            f"{'  ' * step.depth}- " + (f"${step.latex}$" if step.latex else step.text)
+            + (f" *({step.rule})*" if step.rule else "")
             for step in report.steps))
-    if report.columns:
-        names = list(report.columns)
-        columns = list(report.columns.values())
+    table = report.markdown_columns or report.columns
+    if table:
+        names = list(table)
+        columns = list(table.values())
         rows = ["| " + " | ".join(names) + " |",
                 "|" + "|".join("---:" if all(not isinstance(v, str) for v in column) else ":---"
                                for column in columns) + "|"]

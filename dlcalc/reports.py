@@ -176,6 +176,9 @@ def gradient_report(expression: str, variables: Sequence[str], partials_text: Se
                     hessian: tuple[list[list[str]], list[list[str]], np.ndarray | None] | None,
                     steps: Sequence[Step]) -> Report:
     columns: dict[str, Any] = {"variable": list(variables), "partial derivative": list(partials_text)}
+    markdown: dict[str, Any] = {"variable": [f"${v}$" for v in variables],
+                                "partial derivative": [f"$\\frac{{\\partial f}}{{\\partial {v}}} = {tex}$"
+                                                       for v, tex in zip(variables, partials_latex)]}
     data: dict[str, Any] = {"expression": expression, "variables": list(variables),
                             "partials": dict(zip(variables, partials_plain))}
     footer: list[tuple[str, Any]] = []
@@ -183,6 +186,7 @@ def gradient_report(expression: str, variables: Sequence[str], partials_text: Se
                    for v, tex in zip(variables, partials_latex)]
     if values is not None:
         columns["value"] = values
+        markdown["value"] = values
         data["at"] = at
         data["gradient"] = values
     if check is not None:
@@ -207,4 +211,5 @@ def gradient_report(expression: str, variables: Sequence[str], partials_text: Se
         matrices=matrices,
         latex="\\begin{aligned}\n" + " \\\\\n".join(latex_lines) + "\n\\end{aligned}",
         plain_one_per_line=values is None,
+        markdown_columns=markdown,
     )
