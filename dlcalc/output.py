@@ -59,8 +59,16 @@ def plain_number(value: Any, dtype: str = "float64") -> str:
         return "nan"
     if math.isinf(number):
         return "inf" if number > 0 else "-inf"
-    text = str(np.float32(number)) if dtype == "float32" else repr(number)
+    text = _float32_repr(number) if dtype == "float32" else repr(number)
     return text[:-2] if text.endswith(".0") else text
+
+
+def _float32_repr(number: float) -> str:
+    """Like Python's repr, with the fewest digits that identify the float32 value."""
+    value = np.float32(number)
+    if value == 0 or 1e-4 <= abs(value) < 1e16:
+        return np.format_float_positional(value, unique=True, trim="-")
+    return np.format_float_scientific(value, unique=True, trim="-", exp_digits=2)
 
 
 def people_number(value: Any, precision: int) -> str:
@@ -97,7 +105,7 @@ def json_ready(value: Any, dtype: str = "float64") -> Any:
         number = float(value)
         if not math.isfinite(number):
             return "nan" if math.isnan(number) else ("inf" if number > 0 else "-inf")
-        return float(str(np.float32(number))) if dtype == "float32" else number
+        return float(_float32_repr(number)) if dtype == "float32" else number
     if value is None or isinstance(value, str):
         return value
     return str(value)
