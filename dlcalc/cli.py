@@ -556,8 +556,11 @@ def plot(
         figure = plotting.plot_cross_entropy(p, -np.log(p), title=title, dpi=dpi)
     else:
         overrides = parse_params(param, alpha)
-        curves = [_curve(name, overrides, np.linspace(lo, hi, points), deriv, annotate)
-                  for name in names]
+        x = np.linspace(lo, hi, points)
+        curves = [_curve(name, _overrides_for(name, overrides), x, deriv, annotate) for name in names]
+        unused = set(overrides) - {key for name in names for key in _overrides_for(name, overrides)}
+        if unused:
+            raise DlcalcError(f"no function in the plot has a parameter {sorted(unused)[0]!r}")
         figure = plotting.plot_functions(curves, derivatives=deriv, annotate=annotate,
                                          title=title, dpi=dpi)
     path = output_path or plotting.default_path(names, deriv and names[0] not in ("softmax", "ce"))
@@ -565,6 +568,17 @@ def plot(
     report = Report(columns={"path": [str(written)]}, plain=[str(written)],
                     data={"path": str(written), "functions": names})
     return emit(report, style)
+
+
+def _overrides_for(name: str, overrides: dict[str, float]) -> dict[str, float]:
+    """The -p settings that apply to one function of a plot (each applies where it exists)."""
+    from dlcalc import activations
+    from dlcalc.functions import _NAME
+
+    if not overrides or not _NAME.fullmatch(name.strip()) or name.strip() == "x":
+        return {}
+    known = {alias for p in activations.lookup(name).parameters for alias in (p.name, *p.aliases)}
+    return {key: value for key, value in overrides.items() if key in known}
 
 
 def _curve(name: str, overrides: dict[str, float], x: np.ndarray, deriv: bool, annotate: bool) -> Any:
