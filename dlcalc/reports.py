@@ -45,6 +45,13 @@ def registry_report(entries: Sequence[Any]) -> Report:
             "f'(x)": [e.derivative_formula for e in entries],
         },
         plain=[e.name for e in entries],
+        markdown_columns={
+            "name": [f"`{e.name}`" for e in entries],
+            "aliases": [", ".join(e.aliases) or "" for e in entries],
+            "parameters": [params_text(e) if e.parameters else "" for e in entries],
+            "f(x)": [f"${e.latex}$" for e in entries],
+            "f'(x)": [f"${e.derivative_latex}$" for e in entries],
+        },
         data={"functions": [
             {"name": e.name, "aliases": list(e.aliases), "summary": e.summary,
              "formula": e.formula, "derivative": e.derivative_formula, "latex": e.latex,
@@ -103,8 +110,11 @@ def softmax_report(z: np.ndarray, temperature: float, softmax: np.ndarray,
 
 
 def cross_entropy_report(inputs: np.ndarray, result: Any, row: int, *, probs_input: bool,
-                         want_grad: bool, unit: str, steps: Sequence[Step]) -> Report:
+                         want_grad: bool, unit: str, steps: Sequence[Step],
+                         target: np.ndarray | None = None) -> Report:
+    """`target`: the probability targets as given (before label smoothing), if not a class index."""
     target_distribution = result.target_distribution[row]
+    given = target if target is not None else target_distribution
     target = None if result.target is None else int(result.target[row])
     grad = result.grad[row]
     loss = result.loss[row]
@@ -117,7 +127,7 @@ def cross_entropy_report(inputs: np.ndarray, result: Any, row: int, *, probs_inp
         columns=columns,
         plain=grad if want_grad else [loss],
         data={"loss": loss, "probs": result.probs[row], "grad": grad,
-              "target": target if target is not None else target_distribution,
+              "target": target if target is not None else given,
               "target_distribution": target_distribution, "base": unit},
         footer=[(f"loss ({unit})", loss)],
         steps=steps,
