@@ -234,7 +234,9 @@ def softmax(
     style = make_style(fmt, json_flag, precision, dtype)
     core.validate_temperature(temperature)
 
-    def compute(z: np.ndarray, _operands: None) -> tuple:
+    def compute(z: np.ndarray, operands: np.ndarray | None) -> tuple:
+        if operands is not None:  # a stdin line 'Z ; X': softmax has no second operand to apply
+            raise DlcalcError("softmax takes logits only; remove the ';' and what follows it")
         result = core.softmax_all(z, temperature)
         matrix = None
         if jacobian:
@@ -318,6 +320,13 @@ def ce(
         raise DlcalcError("give either --target or --target-probs, not both")
     if binary and target_probs is not None:
         raise DlcalcError("--binary takes its labels with --target (one per element, 0 to 1)")
+    if binary and label_smoothing != 0:
+        raise DlcalcError(f"--label-smoothing {label_smoothing:g} applies to multiclass cross-entropy, "
+                          "not to --binary (binary_cross_entropy has no label smoothing)")
+    if binary and normalize:
+        raise DlcalcError("--normalize does not apply to --binary: each element is its own "
+                          "probability in [0, 1], there is no distribution to normalize")
+    losses.validate_label_smoothing(label_smoothing)
     operand = None
     if target is not None:
         operand = parse_vector([target], "--target")
@@ -333,7 +342,8 @@ def ce(
                               "or '; K' after each line on stdin")
         if binary:
             return {"labels": operands}
-        if operands.shape[-1] == 1 and target_probs is None:
+        # one number is a class index, unless it is a one-class distribution from --target-probs
+        if operands.shape[-1] == 1 and (n > 1 or target_probs is None):
             return {"target": operands[..., 0]}
         return {"target_probs": operands}
 
@@ -344,8 +354,10 @@ def ce(
             return x, operands, function(x, chosen["labels"], base=base)
         if probs:
             return x, operands, losses.cross_entropy_from_probs(
-                x, **chosen, label_smoothing=label_smoothing, base=base, normalize=normalize)
-        return x, operands, losses.cross_entropy(x, **chosen, label_smoothing=label_smoothing, base=base)
+                x, **chosen, label_smoothing=label_smoothing, base=base, normalize=normalize,
+                normalize_target=normalize)
+        return x, operands, losses.cross_entropy(x, **chosen, label_smoothing=label_smoothing, base=base,
+                                                 normalize_target=normalize)
 
     def present(computed: tuple, row: int) -> Report:
         x, operands, result = computed
@@ -356,14 +368,21 @@ def ce(
                                  base=base, probs_input=probs)
             return reports.binary_cross_entropy_report(x[row], result, row, probs_input=probs,
                                                        want_grad=grad, unit=unit, steps=steps)
+        chosen = split(operands[row:row + 1], x.shape[-1])
+        given = chosen["target"][0] if "target" in chosen else chosen["target_probs"][0]
+        if "target_probs" in chosen and normalize:
+            given = given / given.sum()  # what compute() used (it validated the sum is positive)
         if explain:
-            chosen = split(operands[row:row + 1], x.shape[-1])
-            steps = _quietly(explained.explain_cross_entropy, x[row],
-                             target=None if "target" not in chosen else chosen["target"][0],
-                             target_probs=None if "target_probs" not in chosen else chosen["target_probs"][0],
+            # explain the numbers the loss was computed from: with --normalize, the normalised ones
+            steps = _quietly(explained.explain_cross_entropy, result.probs[row] if probs else x[row],
+                             target=given if "target" in chosen else None,
+                             target_probs=given if "target_probs" in chosen else None,
                              label_smoothing=label_smoothing, base=base, probs_input=probs)
-        return reports.cross_entropy_report(x[row], result, row, probs_input=probs,
-                                            want_grad=grad, unit=unit, steps=steps)
+        # with --probs the loss is of result.probs (normalised with --normalize): show those
+        return reports.cross_entropy_report(result.probs[row] if probs else x[row], result, row,
+                                            probs_input=probs,
+                                            want_grad=grad, unit=unit, steps=steps,
+                                            target=None if "target" in chosen else given)
 
     return run_vector_command(logits, compute, present, style, operand=operand,
                               what="probabilities" if probs else "logits")
