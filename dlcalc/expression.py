@@ -18,7 +18,7 @@ import math
 import sympy as sp
 
 from dlcalc.errors import DlcalcError
-from dlcalc.symbolic import ACTIVATIONS
+from dlcalc.symbolic import ACTIVATIONS, time_limit
 
 # Limits: each keeps a hostile or accidental input from hanging or exhausting memory.
 MAX_LENGTH = 2_000  # characters of input
@@ -28,6 +28,9 @@ MAX_NODES = 1_000  # nodes of the syntax tree
 MAX_INTEGER_DIGITS = 300  # digits of an integer literal
 MAX_NUMBER_BITS = 10_000  # size of an exact rational built by arithmetic (about 3,000 digits)
 MAX_SYMBOLIC_EXPONENT = 1_000  # |n| in u**n when u is not a plain number
+# Seconds allowed for building the SymPy objects: within the size limits, min/max of a few
+# dozen variables still take SymPy minutes to order (max(max(x0, x1), ...) of 64 names: 100 s).
+PARSE_SECONDS = 2.0
 
 _ONE_ARGUMENT = (1, 1)
 
@@ -180,7 +183,9 @@ def parse_expression(text: str) -> sp.Expr:
     _check_tree_size(source, tree)
     builder = _Builder(source)
     try:
-        expr = builder.build(tree.body)
+        with time_limit(PARSE_SECONDS, f"the expression took longer than {PARSE_SECONDS:g} s to "
+                        "read; simplify it (for example fewer arguments to min and max)"):
+            expr = builder.build(tree.body)
     except RecursionError:
         raise DlcalcError(
             f"the expression is nested too deeply (at most {MAX_NESTING} levels)"
@@ -204,6 +209,13 @@ def _check_parentheses(text: str) -> None:
 
 
 def _syntax_error(source: _Source, error: SyntaxError) -> DlcalcError:
+    stripped = source.user_text.rstrip()
+    if stripped and stripped[-1] in "+-*/^·×−":
+        # Python points at column 1 for "x + 1 -"; the missing operand is at the end.
+        operator = "**" if stripped.endswith("**") else stripped[-1]
+        return DlcalcError(f"missing operand after {operator!r} at column "
+                           f"{len(stripped) - len(operator) + 1} (the end of the expression); "
+                           f"{_LANGUAGE}")
     offset = error.offset or 1
     column = source.column_of_char(offset - 1)
     user = source.user_text

@@ -459,14 +459,24 @@ def to_text(expr: sp.Expr) -> str:
     (which accepts `·`, `−`, `²` and `³`), except for `heaviside` and `sign`, which only
     appear in derivatives.
     """
-    text = _TextPrinter({"order": None}).doprint(sp.sympify(expr))
+    text = _printed(_TextPrinter({"order": None}), expr)
     text = text.replace("*", "·")
     return _MINUS.sub("−", text)
 
 
 def to_plain(expr: sp.Expr) -> str:
     """ASCII text with `*` and `**` that `parse_expression` reads back (for JSON and pipes)."""
-    return _PlainPrinter({"order": None}).doprint(sp.sympify(expr))
+    return _printed(_PlainPrinter({"order": None}), expr)
+
+
+def _printed(printer, expr) -> str:
+    """`printer.doprint(expr)`; a result too deep for Python's recursion limit is a user error:
+    the derivative of a tower x^x^...^x of 100 levels cannot be printed."""
+    try:
+        return printer.doprint(sp.sympify(expr))
+    except RecursionError:
+        raise DlcalcError("the result is nested too deeply to print; simplify the expression"
+                          ) from None
 
 
 class _LatexPrinter(LatexPrinter):
@@ -490,7 +500,7 @@ class _LatexPrinter(LatexPrinter):
 
 def to_latex(expr: sp.Expr) -> str:
     r"""LaTeX without `$`: `\sigma\left(x\right) \left(1 - \sigma\left(x\right)\right)`."""
-    return _LatexPrinter().doprint(sp.sympify(expr))
+    return _printed(_LatexPrinter(), expr)
 
 
 # --------------------------------------------------------------------------------------------
