@@ -4,17 +4,30 @@ Lines are separated by spaces, tabs or commas; blank lines and lines starting wi
 skipped; a second operand may follow a `;` (`2 1 0.1 ; 0`). CRLF endings and a UTF-8 byte-order
 mark are accepted as if absent.
 
-The input is read in chunks of whatever the pipe has ready (up to `CHUNK_BYTES`), so memory
-stays bounded however long the input is, and output starts as soon as the first lines arrive.
-Each chunk's good lines are grouped by shape so that the caller makes one vectorised NumPy call
-per group instead of one per line; bad lines become `BadLine`s with their line numbers and the
-other lines go on.
+The input is read in blocks of whole lines (up to about `CHUNK_BYTES`, taking whatever the pipe
+has ready without waiting for more), so memory stays bounded however long the input is, and
+output starts as soon as the first lines arrive. Each block's good lines are grouped by shape so
+that the caller makes one vectorised NumPy call per group instead of one per line; bad lines
+become `BadLine`s with their line numbers and the other lines go on.
+
+Two parsers, one result:
+
+- `parse_fast(block)` handles the common case at C speed: a block made only of digits, signs,
+  `.eE`, single separators and `;` is rewritten into JSON and read by orjson in one call (an
+  exact, correctly rounded float parser), then turned into matrices with one NumPy call. It
+  gives up (returns None) on anything unusual — comments, `inf`/`nan`, brackets, unusual
+  spacing, `-0`, an empty vector, a bad number, a line too long, no orjson — and never guesses;
+- `parse_chunk(lines)` is the line-by-line parser (`dlcalc.vectors` rules) used for every block
+  the fast one declines, with the line-numbered errors.
+
+Whenever `parse_fast` accepts a block, its groups equal those of `parse_chunk` (tests/
+test_batch_fast.py checks this, number for number, bit for bit).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator
 
 import numpy as np
 
@@ -23,6 +36,8 @@ from dlcalc.vectors import parse_number, split_vector_text
 
 CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 4 << 20
+
+_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass
@@ -33,17 +48,31 @@ class BadLine:
 
 @dataclass
 class Group:
-    """Lines of one chunk with the same vector length (and operand length): one NumPy call."""
+    """Lines of one chunk with the same vector length (and operand length): one NumPy call.
+
+    `vectors` and `operands` are lists of rows (line-by-line parser) or ready (rows, n)
+    matrices (fast parser); `operands` is empty when the lines carry none.
+    """
 
     numbers: list[int] = field(default_factory=list)
-    vectors: list[np.ndarray] = field(default_factory=list)
-    operands: list[np.ndarray] = field(default_factory=list)
+    vectors: Any = field(default_factory=list)
+    operands: Any = field(default_factory=list)
 
     def matrix(self) -> np.ndarray:
+        if isinstance(self.vectors, np.ndarray):
+            return self.vectors
         return np.stack(self.vectors)
 
     def operand_matrix(self) -> np.ndarray | None:
+        if isinstance(self.operands, np.ndarray):
+            return self.operands
         return np.stack(self.operands) if self.operands else None
+
+    def row(self, index: int) -> "Group":
+        """The group of one of these lines alone."""
+        has_operands = len(self.operands) > 0
+        return Group([self.numbers[index]], [self.vectors[index]],
+                     [self.operands[index]] if has_operands else [])
 
 
 @dataclass
@@ -54,39 +83,98 @@ class Chunk:
     bad: list[BadLine]
 
 
-def read_lines(stream: BinaryIO) -> Iterator[list[tuple[int, bytes | None]]]:
-    """Yield lists of (line number, raw line) as input arrives; None marks an over-long line."""
+@dataclass
+class Block:
+    """Whole lines of input: lines `first` .. `first + count - 1`, joined by newlines in `text`.
+
+    `overlong_first`: the first line was longer than MAX_LINE_BYTES; it was not kept (what is
+    left of it in `text` is its tail) and is reported as an error.
+    """
+
+    first: int
+    text: bytes
+    count: int
+    overlong_first: bool = False
+
+    def lines(self) -> list[tuple[int, bytes | None]]:
+        """(line number, raw line) for each line; None marks an over-long line."""
+        raw: list[bytes | None] = list(self.text.split(b"\n"))
+        if self.overlong_first:
+            raw[0] = None
+        return list(zip(range(self.first, self.first + len(raw)), raw))
+
+
+def _reader(stream: BinaryIO):
+    """A function returning the next bytes of `stream` (b"" at the end) without waiting for
+    more than one read: after a read, it takes what else is ready at once, up to CHUNK_BYTES, so
+    a fast producer gives large blocks and a slow one is answered line by line."""
     read = getattr(stream, "read1", stream.read)
+    try:
+        fd = stream.fileno()
+        import select
+    except (AttributeError, OSError, ValueError, ImportError):
+        fd = None
+
+    def ready() -> bool:
+        try:
+            return bool(select.select([fd], [], [], 0)[0])
+        except (OSError, ValueError):
+            return False
+
+    def read_some() -> bytes:
+        limit = CHUNK_BYTES
+        data = read(limit)
+        if fd is None or not data or len(data) >= limit:
+            return data
+        parts, size = [data], len(data)
+        while size < limit and ready():
+            more = read(limit - size)
+            if not more:
+                break
+            parts.append(more)
+            size += len(more)
+        return b"".join(parts) if len(parts) > 1 else data
+
+    return read_some
+
+
+def read_blocks(stream: BinaryIO) -> Iterator[Block]:
+    """Yield the input as blocks of whole lines, as it arrives."""
+    read = _reader(stream)
     pending = b""
     skipping = False  # inside a line longer than MAX_LINE_BYTES, discarding it
     number = 0
     first = True
     while True:
-        data = read(CHUNK_BYTES)
-        if first and data.startswith(b"\xef\xbb\xbf"):
+        data = read()
+        if first and data.startswith(_BOM):
             data = data[3:]
         first = False
         if not data:
             break
-        lines = (pending + data).split(b"\n")
-        pending = lines.pop()
-        out: list[tuple[int, bytes | None]] = []
-        for line in lines:
-            number += 1
-            if skipping:
-                out.append((number, None))
-                skipping = False
-            else:
-                out.append((number, line))
+        buffer = pending + data if pending else data
+        end = buffer.rfind(b"\n")
+        if end >= 0:
+            text, pending = buffer[:end], buffer[end + 1:]
+            count = text.count(b"\n") + 1
+            yield Block(number + 1, text, count, skipping)
+            number += count
+            skipping = False
+        else:
+            pending = b"" if skipping else buffer
         if len(pending) > MAX_LINE_BYTES and not skipping:
             skipping, pending = True, b""
-        elif skipping:
-            pending = b""
-        if out:
-            yield out
     if pending or skipping:
-        number += 1
-        yield [(number, None if skipping else pending)]
+        yield Block(number + 1, pending, 1, skipping)
+
+
+def read_lines(stream: BinaryIO) -> Iterator[list[tuple[int, bytes | None]]]:
+    """Yield lists of (line number, raw line) as input arrives; None marks an over-long line."""
+    for block in read_blocks(stream):
+        yield block.lines()
+
+
+# ---------------------------------------------------------------- the line-by-line parser
 
 
 def parse_line(raw: bytes) -> tuple[np.ndarray, np.ndarray | None] | None:
@@ -134,3 +222,119 @@ def parse_chunk(lines: list[tuple[int, bytes | None]]) -> Chunk:
         if operand is not None:
             group.operands.append(operand)
     return Chunk(list(groups.values()), bad)
+
+
+def parse_block(block: Block, fast: bool = True) -> Chunk:
+    """A block's groups and bad lines: the fast parser when it accepts the block, else line by line."""
+    groups = parse_fast(block) if fast else None
+    if groups is not None:
+        return Chunk(groups, [])
+    return parse_chunk(block.lines())
+
+
+# ---------------------------------------------------------------- the fast parser
+
+# Every byte a block may hold for the fast parser: anything else (letters of inf/nan, '#',
+# brackets, quotes, non-ASCII...) sends the block to the line-by-line parser. Inside this
+# alphabet JSON can only express numbers, and JSON's number grammar is a strict subset of
+# `dlcalc.vectors` numbers, so a block JSON accepts means the same to both parsers.
+_FAST_ALPHABET = b"0123456789.eE+- \t\r\n,;"
+
+_loads: Any = None
+
+
+def _json_loads() -> Any:
+    global _loads
+    if _loads is None:
+        try:
+            import orjson
+        except ImportError:  # pragma: no cover - orjson is a dependency; without it, line by line
+            _loads = False
+        else:
+            _loads = orjson.loads
+    return _loads
+
+
+def parse_fast(block: Block) -> list[Group] | None:
+    """The groups of a block of plainly written lines, parsed at C speed; None to decline."""
+    text = block.text
+    if block.overlong_first or not text or text.translate(None, _FAST_ALPHABET):
+        return None
+    loads = _json_loads()
+    if not loads:
+        return None
+    if b"\r" in text:  # CRLF endings; a carriage return anywhere else is left to the slow path
+        text = text.replace(b"\r\n", b"\n")
+        if text.endswith(b"\r"):
+            text = text[:-1]
+        if b"\r" in text:
+            return None
+    if b"\t" in text:
+        text = text.replace(b"\t", b" ")
+    # each separator (one space, one comma or ", ") becomes one comma; any other spacing makes
+    # ",," or a leading/trailing comma, which JSON refuses
+    text = text.replace(b", ", b",").replace(b" ", b",")
+    with_operands = b";" in text
+    if with_operands:
+        if text.count(b";") != block.count:  # exactly one ';' per line
+            return None
+        text = text.replace(b",;", b";").replace(b";,", b";")
+        source = b"[[[" + text.replace(b";", b"],[").replace(b"\n", b"]],[[") + b"]]]"
+    else:
+        source = b"[[" + text.replace(b"\n", b"],[") + b"]]"
+    if b"-0," in source or b"-0]" in source:  # JSON reads "-0" as the integer 0, not -0.0
+        return None
+    try:
+        rows = loads(source)
+    except ValueError:  # not plain JSON numbers: overflow to inf, a stray sign, ",,", ...
+        return None
+    try:
+        if with_operands:
+            return _groups_with_operands(rows, block.first)
+        return _groups(rows, block.first)
+    except (ValueError, OverflowError, TypeError):
+        return None
+
+
+def _groups(rows: list[list[float]], first: int) -> list[Group] | None:
+    matrix = _matrix(rows)
+    if matrix is not None:
+        if matrix.shape[1] == 0:  # only blank lines
+            return []
+        return [Group(list(range(first, first + len(rows))), matrix, [])]
+    by_length: dict[int, list[int]] = {}
+    for index, row in enumerate(rows):
+        by_length.setdefault(len(row), []).append(index)
+    return [Group([first + i for i in indices], _matrix([rows[i] for i in indices]), [])
+            for length, indices in by_length.items() if length]
+
+
+def _groups_with_operands(rows: list[list[list[float]]], first: int) -> list[Group] | None:
+    if any(len(parts) != 2 for parts in rows):
+        return None
+    vectors = [parts[0] for parts in rows]
+    operands = [parts[1] for parts in rows]
+    if not all(vectors) or not all(operands):  # an empty vector or operand is an error
+        return None
+    matrix, operand_matrix = _matrix(vectors), _matrix(operands)
+    if matrix is not None and operand_matrix is not None:
+        return [Group(list(range(first, first + len(rows))), matrix, operand_matrix)]
+    by_shape: dict[tuple[int, int], list[int]] = {}
+    for index, (vector, operand) in enumerate(zip(vectors, operands)):
+        by_shape.setdefault((len(vector), len(operand)), []).append(index)
+    return [Group([first + i for i in indices], _matrix([vectors[i] for i in indices]),
+                  _matrix([operands[i] for i in indices]))
+            for indices in by_shape.values()]
+
+
+def _matrix(rows: list[list[float]]) -> np.ndarray | None:
+    """The rows as a float64 matrix; None when they differ in length."""
+    try:
+        matrix = np.array(rows, dtype=np.float64)
+    except ValueError:
+        if len({len(row) for row in rows}) > 1:
+            return None
+        raise
+    if matrix.ndim != 2:
+        raise ValueError("not a list of vectors")
+    return matrix

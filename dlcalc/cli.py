@@ -188,7 +188,8 @@ def activate(
         return reports.activation_report(chosen.label, chosen.params, x[row], y[row],
                                          None if dy is None else dy[row])
 
-    return run_vector_command(values, compute, present, style, what="x values")
+    return run_vector_command(values, compute, present, style, what="x values",
+                              plain=lambda result: result[2] if deriv else result[1])
 
 
 def _properties(names: list[str], overrides: dict[str, float], ratio: float) -> Report:
@@ -250,7 +251,9 @@ def softmax(
             result.logsumexp[row], log=log, jacobian=None if matrix is None else matrix[row],
             steps=_quietly(explain_softmax, z[row], temperature, log) if explain else ())
 
-    return run_vector_command(logits, compute, present, style, what="logits")
+    return run_vector_command(logits, compute, present, style, what="logits",
+                              plain=None if explain else
+                              lambda c: c[1].log_softmax if log else c[1].softmax)
 
 
 def _quietly(function: Any, *args: Any, **kwargs: Any) -> Any:
@@ -385,7 +388,9 @@ def ce(
                                             target=None if "target" in chosen else given)
 
     return run_vector_command(logits, compute, present, style, operand=operand,
-                              what="probabilities" if probs else "logits")
+                              what="probabilities" if probs else "logits",
+                              plain=None if explain else
+                              lambda c: c[2].grad if grad else c[2].loss[:, None])
 
 
 # ---------------------------------------------------------------- kl
@@ -439,7 +444,8 @@ def kl(
             steps = _quietly(explain_kl, result.p[row], result.q[row], base=base, symmetric=symmetric)
         return reports.kl_report(result, row, unit=unit, steps=steps)
 
-    return run_vector_command(p, compute, present, style, operand=operand, what="distribution P")
+    return run_vector_command(p, compute, present, style, operand=operand, what="distribution P",
+                              plain=None if explain else lambda result: result.kl[:, None])
 
 
 # ---------------------------------------------------------------- grad

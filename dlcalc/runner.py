@@ -16,18 +16,26 @@ from __future__ import annotations
 import sys
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, TextIO
+from typing import TYPE_CHECKING, Any, Callable, TextIO
 
 import numpy as np
 
 from dlcalc import output
-from dlcalc.batch import Group, parse_chunk, read_lines
 from dlcalc.errors import DlcalcError, NumericWarning
 from dlcalc.output import Report
 from dlcalc.vectors import parse_vector
 
+if TYPE_CHECKING:
+    from dlcalc.batch import Group
+
 Compute = Callable[[np.ndarray, "np.ndarray | None"], Any]
 Present = Callable[[Any, int], Report]
+PlainRows = Callable[[Any], np.ndarray]
+
+# The fast batch path: blocks parsed at C speed and plain float64 output formatted at C speed
+# (see dlcalc.batch.parse_fast and dlcalc.output.plain_lines). Tests turn it off to check that
+# both paths print the same bytes.
+FAST = True
 
 
 @dataclass
@@ -90,9 +98,14 @@ def _isatty(stream: Any) -> bool:
 
 def run_vector_command(tokens: list[str] | None, compute: Compute, present: Present, style: Style,
                        *, operand: np.ndarray | None = None, what: str = "vector",
-                       stdin: TextIO | None = None, out: TextIO | None = None,
-                       err: TextIO | None = None) -> int:
-    """Run a vector command on argv tokens or on stdin; returns the exit code."""
+                       plain: PlainRows | None = None, stdin: TextIO | None = None,
+                       out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run a vector command on argv tokens or on stdin; returns the exit code.
+
+    `plain(result)`, when given, is the plain output of every row of a computed group at once:
+    a (rows, k) float64 array equal, row by row, to `present(result, row).plain`. Batch mode
+    then prints plain float64 output without building a Report per line.
+    """
     stdin = stdin if stdin is not None else sys.stdin
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
@@ -111,41 +124,75 @@ def run_vector_command(tokens: list[str] | None, compute: Compute, present: Pres
         if text:
             print(text, file=out)
         return 0
-    return _run_batch(compute, present, style, operand, what, stdin, out, err, said)
+    fast_plain = plain if FAST and style.fmt == "plain" and style.dtype == "float64" else None
+    return _run_batch(compute, present, style, operand, what, stdin, out, err, said, fast_plain)
 
 
 def _run_batch(compute: Compute, present: Present, style: Style, operand: np.ndarray | None,
-               what: str, stdin: Any, out: TextIO, err: TextIO, said: Warnings) -> int:
+               what: str, stdin: Any, out: TextIO, err: TextIO, said: Warnings,
+               plain: PlainRows | None) -> int:
+    from dlcalc.batch import parse_block, read_blocks
+
     stream = getattr(stdin, "buffer", stdin)
     seen_any = failed = False
     csv_header_done = False
-    for lines in read_lines(stream):
-        chunk = parse_chunk(lines)
+    for block in read_blocks(stream):
+        chunk = parse_block(block, fast=FAST)
         reports: dict[int, Report] = {}
+        texts: list[tuple[list[int], bytes]] = []
         errors: dict[int, str] = {bad.number: bad.message for bad in chunk.bad}
         for group in chunk.groups:
-            reports.update(_present_group(group, compute, present, style, operand, said, errors))
-        for number in sorted(reports.keys() | errors.keys()):
+            done = _present_group(group, compute, present, style, operand, said, errors, plain)
+            if isinstance(done, bytes):
+                texts.append((group.numbers, done))
+            else:
+                reports.update(done)
+        seen_any = seen_any or bool(reports) or bool(errors) or bool(texts)
+        if len(texts) == 1 and not reports and not errors:
+            _write_bytes(out, texts[0][1])  # the common case: the block's lines, in order
+            continue
+        lines: dict[int, str] = {}
+        for numbers, text in texts:
+            lines.update(zip(numbers, text.decode("ascii").split("\n")))
+        for number in sorted(reports.keys() | errors.keys() | lines.keys()):
             if number in errors:
                 failed = True
                 out.flush()
                 print(f"error: line {number}: {errors[number]}", file=err)
                 continue
+            if number in lines:
+                print(lines[number], file=out)
+                continue
             if style.fmt == "csv" and not csv_header_done:
                 print(output.csv_header(reports[number], ["line"]), file=out)
                 csv_header_done = True
             print(_render_batch(reports[number], number, style), file=out)
-        seen_any = seen_any or bool(reports) or bool(errors)
         out.flush()
     if not seen_any:
         raise DlcalcError(f"no {what} given: standard input had no numbers")
     return 2 if failed else 0
 
 
+def _write_bytes(out: Any, data: bytes) -> None:
+    """Write ASCII output as bytes when the stream has a binary layer (one copy, no decoding)."""
+    buffer = getattr(out, "buffer", None)
+    if buffer is None:
+        out.write(data.decode("ascii"))
+        out.flush()
+        return
+    out.flush()
+    buffer.write(data)
+    buffer.flush()
+
+
 def _present_group(group: Group, compute: Compute, present: Present, style: Style,
-                   cli_operand: np.ndarray | None, said: Warnings,
-                   errors: dict[int, str]) -> dict[int, Report]:
-    """Reports for a group of lines: one vectorised call, or line by line if one is bad."""
+                   cli_operand: np.ndarray | None, said: Warnings, errors: dict[int, str],
+                   plain: PlainRows | None = None) -> dict[int, Report] | bytes:
+    """Reports for a group of lines: one vectorised call, or line by line if one is bad.
+
+    With `plain`, the group's plain output as bytes (one line per row) when every value is
+    finite; otherwise (or without it) one Report per line.
+    """
     vectors = group.matrix().astype(style.dtype)
     operands = group.operand_matrix()
     if operands is None and cli_operand is not None:
@@ -159,11 +206,19 @@ def _present_group(group: Group, compute: Compute, present: Present, style: Styl
             errors[group.numbers[0]] = str(error)
             return {}
         reports: dict[int, Report] = {}
-        for row, number in enumerate(group.numbers):
-            single = Group([number], [group.vectors[row]],
-                           [group.operands[row]] if group.operands else [])
-            reports.update(_present_group(single, compute, present, style, cli_operand, said, errors))
+        for row in range(len(group.numbers)):
+            single = _present_group(group.row(row), compute, present, style, cli_operand, said,
+                                    errors)
+            assert isinstance(single, dict)
+            reports.update(single)
         return reports
+    if plain is not None:
+        # all finite (else None): check_finite would have nothing to say about any row
+        matrix = plain(result)
+        if isinstance(matrix, np.ndarray) and matrix.shape[:1] == (len(group.numbers),):
+            text = output.plain_lines(matrix)
+            if text is not None:
+                return text
     reports = {}
     for row, number in enumerate(group.numbers):
         reports[number] = present(result, row)
