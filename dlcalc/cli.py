@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import warnings
 from typing import Annotated, Any, List, Optional, Tuple
 
 import numpy as np
@@ -24,7 +25,7 @@ except ImportError:  # pragma: no cover - depends on the installed Typer
 from dlcalc import __version__, argv, reports
 from dlcalc.errors import DlcalcError, EnvironmentFailure
 from dlcalc.output import FORMATS, Report
-from dlcalc.runner import Style, run_vector_command
+from dlcalc.runner import Style, Warnings, run_vector_command
 from dlcalc.vectors import parse_assignments, parse_number, parse_vector
 
 app = typer.Typer(
@@ -479,6 +480,8 @@ def grad(
       dlcalc grad "(w1*x1 + w2*x2 - y)^2" --wrt w1,w2 --at w1=0.5 w2=-1 x1=1 x2=2 y=3 --check
       dlcalc grad "x*sigmoid(x)" --hessian
     """
+    import sympy
+
     from dlcalc import derivation, symbolic
     from dlcalc.expression import parse_expression
 
@@ -489,32 +492,53 @@ def grad(
         variables = [name for name in wrt.replace(",", " ").split() if name]
         if not variables:
             raise DlcalcError("--wrt takes variable names, for example --wrt x,y")
-    gradient = symbolic.gradient(parsed, variables)
-    names = list(gradient.variables)
-    if not names:
-        raise DlcalcError(f"{expression!r} has no variables to differentiate by")
     point = parse_assignments(at, "--at") if at is not None else None
     if check and point is None:
         raise DlcalcError("--check compares at a point: add --at, for example --at x=1 y=2")
-    partials = [gradient.partials[name] for name in names]
-    values = gradient.at(point) if point is not None else None
-    checked = symbolic.finite_difference_check(parsed, names, point) if check else None
-    matrix = None
-    if hessian:
-        second = symbolic.hessian(parsed, names)
-        rows = range(len(names))
-        matrix = ([[symbolic.to_text(second[i, j]) for j in rows] for i in rows],
-                  [[symbolic.to_plain(second[i, j]) for j in rows] for i in rows],
-                  None if point is None else
-                  symbolic.evaluate_at(list(second), point, set(names) | set(point)).reshape(len(names), -1))
-    derivation_steps = []
-    if steps:
-        for name in names:
-            derivation_steps += derivation.derivation_steps(parsed, name)
+    if point is not None:
+        # A missing or stray variable is named now, not after seconds of differentiation.
+        symbolic.evaluate_at([], point, variables=[s.name for s in parsed.free_symbols])
+    said = Warnings(sys.stderr)
+    # Each piece of symbolic work (partials, values, --check, --hessian, each variable's --steps)
+    # has its own limit; this one bounds their sum, which would otherwise grow with the number
+    # of variables. The limits inside symbolic nest within it.
+    seconds = 3 * symbolic.DIFFERENTIATE_SECONDS
+    limit = symbolic.time_limit(seconds, f"the expression took longer than {seconds:g} s to "
+                                         "differentiate and evaluate; simplify it")
+    with limit:
+        gradient = symbolic.gradient(parsed, variables)
+        names = list(gradient.variables)
+        if not names:
+            raise DlcalcError(f"{expression!r} has no variables to differentiate by")
+        partials = [gradient.partials[name] for name in names]
+        values = None
+        if point is not None:
+            values, _ = said.run(lambda: gradient.at(point))
+        checked = None
+        if check:
+            with warnings.catch_warnings():  # the same NaN/inf as above: said once, not twice
+                warnings.simplefilter("ignore")
+                checked = symbolic.finite_difference_check(parsed, names, point)
+        matrix = None
+        if hessian:
+            second = symbolic.hessian(parsed, names)
+            rows = range(len(names))
+            numbers = None
+            if point is not None:
+                numbers, _ = said.run(lambda: symbolic.evaluate_at(
+                    list(second), point, set(names) | set(point)).reshape(len(names), -1))
+            matrix = ([[symbolic.to_text(second[i, j]) for j in rows] for i in rows],
+                      [[symbolic.to_plain(second[i, j]) for j in rows] for i in rows],
+                      numbers)
+        derivation_steps = []
+        if steps:
+            for name in names:
+                derivation_steps += derivation.derivation_steps(parsed, name)
     report = reports.gradient_report(
         expression, names, [symbolic.to_text(p) for p in partials],
         [symbolic.to_plain(p) for p in partials], [symbolic.to_latex(p) for p in partials],
-        at=point, values=values, check=checked, hessian=matrix, steps=derivation_steps)
+        at=point, values=values, check=checked, hessian=matrix, steps=derivation_steps,
+        variables_latex=[symbolic.to_latex(sympy.Symbol(name)) for name in names])
     return emit(report, style)
 
 
@@ -565,6 +589,12 @@ def plot(
     lo, hi = x_range
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
         raise DlcalcError(f"--range {lo:g} {hi:g} is empty; give XMIN < XMAX, for example --range -6 6")
+    with np.errstate(over="ignore"):
+        width = hi - lo
+    # Wider than float64 (-1e308 1e308), or too narrow for an axis to tell its ends apart.
+    if not np.isfinite(width) or width <= 1e-12 * max(abs(lo), abs(hi), 1e-270):
+        raise DlcalcError(f"--range {lo!r} {hi!r} cannot be drawn: give XMIN < XMAX whose difference "
+                          "is a finite number well above their rounding, for example --range -6 6")
     if not 2 <= points <= 1_000_000:
         raise DlcalcError(f"--points {points} is out of range; give 2 to 1000000")
     special = [name for name in names if name in ("softmax", "ce")]
@@ -572,8 +602,9 @@ def plot(
         raise DlcalcError(f"'{special[0]}' is a plot of its own; plot it alone")
     if (logits or temperatures) and names != ["softmax"]:
         raise DlcalcError("--logits and -t go with 'dlcalc plot softmax'")
+    said = Warnings(sys.stderr)  # NaN logits and the like: one `warning:` line each
     if names == ["softmax"]:
-        figure = _softmax_figure(logits, temperatures, title, dpi)
+        figure, _ = said.run(lambda: _softmax_figure(logits, temperatures, title, dpi))
     elif names == ["ce"]:
         p = np.linspace(lo if lo > 0 else 1e-3, hi if hi <= 1 else 1.0, points)
         if not (p[0] > 0 and p[-1] <= 1 and p[0] < p[-1]):
@@ -582,7 +613,8 @@ def plot(
     else:
         overrides = parse_params(param, alpha)
         x = np.linspace(lo, hi, points)
-        curves = [_curve(name, _overrides_for(name, overrides), x, deriv, annotate) for name in names]
+        curves, _ = said.run(lambda: [_curve(name, _overrides_for(name, overrides), x, deriv, annotate)
+                                      for name in names])
         unused = set(overrides) - {key for name in names for key in _overrides_for(name, overrides)}
         if unused:
             raise DlcalcError(f"no function in the plot has a parameter {sorted(unused)[0]!r}")
@@ -615,10 +647,13 @@ def _curve(name: str, overrides: dict[str, float], x: np.ndarray, deriv: bool, a
     peak = None
     if annotate:
         found = activations.properties(chosen.activation, chosen.params)
-        saturation = tuple((zone.low, zone.high) for zone in found.saturation)
-        at = found.max_derivative_at
-        if at.low == at.high and np.isfinite(at.low):
-            peak = (at.low, found.max_derivative)
+        # "Saturated" is |f'| below 1% of its maximum: meaningless when the maximum is infinite
+        # (x**2, 1/x) or not positive (a constant), where every x would be shaded.
+        if np.isfinite(found.max_derivative) and found.max_derivative > 0:
+            saturation = tuple((zone.low, zone.high) for zone in found.saturation)
+            at = found.max_derivative_at
+            if at.low == at.high and np.isfinite(at.low):
+                peak = (at.low, found.max_derivative)
     return plotting.Curve(label=chosen.label, x=x, y=chosen.function(x),
                           dy=chosen.derivative(x) if deriv or annotate else None,
                           saturation=saturation, max_derivative=peak, kinks=chosen.kinks())

@@ -326,6 +326,18 @@ class _Notation:
     def note(self, text: str) -> str:
         return rf" \quad \text{{({text})}}" if self.latex else f"   ({text})"
 
+    def words(self, text: str) -> str:
+        # In LaTeX, words outside \text are letters multiplied together and lose their spaces.
+        return rf"\text{{{text}}}" if self.latex else text
+
+    def constant_note(self, symbols) -> str:
+        """(y is treated as a constant): in LaTeX the names are maths (w_{1}), not text."""
+        names = ", ".join(self.e(s) for s in sorted(symbols, key=str))
+        verb = "is" if len(symbols) == 1 else "are"
+        if self.latex:
+            return rf" \quad \left({names}\text{{ {verb} treated as a constant}}\right)"
+        return self.note(f"{names} {verb} treated as a constant")
+
 
 def _equals(*parts: str) -> str:
     out: list[str] = []
@@ -353,9 +365,8 @@ class _Renderer:
         name = rule_name(rule)
 
         if isinstance(rule, OtherVariableRule):
-            return [self.step(name, depth, lambda n: _equals(left(n), "0") + n.note(
-                f"{', '.join(n.e(s) for s in sorted(expr.free_symbols, key=str))} "
-                f"{'is' if len(expr.free_symbols) == 1 else 'are'} treated as a constant"))]
+            return [self.step(name, depth, lambda n: _equals(left(n), "0")
+                              + n.constant_note(expr.free_symbols))]
         if isinstance(rule, (ConstantRule, PowerRule, ExponentialRule, FunctionRule)):
             return [self.step(name, depth, lambda n: _equals(left(n), n.e(result)))]
 
@@ -372,11 +383,7 @@ class _Renderer:
             c, other = rule.constant, rule.other
 
             def constant_note(n):
-                if not c.free_symbols:
-                    return ""
-                names = ", ".join(n.e(s) for s in sorted(c.free_symbols, key=str))
-                verb = "is" if len(c.free_symbols) == 1 else "are"
-                return n.note(f"{names} {verb} treated as a constant")
+                return n.constant_note(c.free_symbols) if c.free_symbols else ""
 
             if isinstance(other, PowerRule) and other.expr == x:  # −x, 3·x: one line
                 return [self.step(name, depth, lambda n: _equals(
@@ -418,7 +425,7 @@ class _Renderer:
         if isinstance(rule, ChainRule):
             u, inner, outer = rule.u, rule.inner, rule.outer
             opening = self.step(name, depth, lambda n: (
-                f"{left(n)}: let {n.e(u)} = {n.e(inner)}, so {left(n)} = "
+                f"{left(n)}{n.words(': let ')}{n.e(u)} = {n.e(inner)}{n.words(', so ')}{left(n)} = "
                 f"{n.paren(_d_of(n, outer, u))}{n.dot}{_du_dx(n, u, x)}"))
             outer_steps = self.render(rule.outer_step, depth + 1, lhs=lambda n: _d_of(n, outer, u))
             inner_steps = self.render(

@@ -63,8 +63,8 @@ def expression_activation(text: str) -> Activation:
     from dlcalc.expression import parse_expression
 
     expr = parse_expression(text)
-    f, df = symbolic.numeric_function(expr, "x")
-    derivative = symbolic.differentiate(expr, "x")
+    derivative = symbolic.differentiate(expr, "x")  # once: it can take a second
+    f, df = symbolic.numeric_function(expr, "x", derivative=derivative)
     return Activation(
         name=text,
         function=lambda x: f(x),
@@ -74,4 +74,32 @@ def expression_activation(text: str) -> Activation:
         latex=f"f(x) = {symbolic.to_latex(expr)}",
         derivative_latex=f"f'(x) = {symbolic.to_latex(derivative)}",
         summary="an expression in x",
+        kinks=lambda: _jumps_of(derivative),  # solved only when a plot asks
     )
+
+
+def _jumps_of(derivative) -> tuple[float, ...]:
+    """Where an expression's derivative jumps: the real zeros of its step functions' arguments.
+
+    relu(x) differentiates to heaviside(x), abs(x) to sign(x), max(x, 1) to heaviside(x - 1):
+    each jumps where its argument is 0. A plot breaks the derivative's line there, as it does at
+    the registry's own kinks. Only finitely many zeros, found within a short time, are used
+    (abs(sin(x)) jumps at every k·π: no line is broken rather than some).
+    """
+    import sympy as sp
+
+    from dlcalc import symbolic
+
+    symbols = [s for s in derivative.free_symbols if s.name == "x"]
+    if not symbols:
+        return ()
+    found: set[float] = set()
+    for step in derivative.atoms(sp.Heaviside, sp.sign):
+        try:
+            with symbolic.time_limit(symbolic.SIMPLIFY_SECONDS, "too slow"):
+                zeros = sp.solveset(step.args[0], symbols[0], domain=sp.S.Reals)
+        except (DlcalcError, RecursionError, NotImplementedError, ValueError, TypeError):
+            continue
+        if isinstance(zeros, sp.FiniteSet):
+            found.update(float(z) for z in zeros if z.is_real and z.is_finite)
+    return tuple(sorted(found))

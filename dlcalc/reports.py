@@ -184,16 +184,18 @@ def gradient_report(expression: str, variables: Sequence[str], partials_text: Se
                     at: dict[str, float] | None, values: np.ndarray | None,
                     check: tuple[np.ndarray, float] | None,
                     hessian: tuple[list[list[str]], list[list[str]], np.ndarray | None] | None,
-                    steps: Sequence[Step]) -> Report:
+                    steps: Sequence[Step], variables_latex: Sequence[str] | None = None) -> Report:
+    # Variables in LaTeX as the partials print them (w1 is w_{1}), so ∂f/∂w_{1} matches.
+    names_latex = list(variables_latex) if variables_latex is not None else list(variables)
     columns: dict[str, Any] = {"variable": list(variables), "partial derivative": list(partials_text)}
-    markdown: dict[str, Any] = {"variable": [f"${v}$" for v in variables],
+    markdown: dict[str, Any] = {"variable": [f"${v}$" for v in names_latex],
                                 "partial derivative": [f"$\\frac{{\\partial f}}{{\\partial {v}}} = {tex}$"
-                                                       for v, tex in zip(variables, partials_latex)]}
+                                                       for v, tex in zip(names_latex, partials_latex)]}
     data: dict[str, Any] = {"expression": expression, "variables": list(variables),
                             "partials": dict(zip(variables, partials_plain))}
     footer: list[tuple[str, Any]] = []
     latex_lines = [rf"\frac{{\partial f}}{{\partial {v}}} &= {tex}"
-                   for v, tex in zip(variables, partials_latex)]
+                   for v, tex in zip(names_latex, partials_latex)]
     if values is not None:
         columns["value"] = values
         markdown["value"] = values

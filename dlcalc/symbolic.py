@@ -775,13 +775,15 @@ def finite_difference_check(expr, variables: Sequence[str] | None, point: Mappin
     return numeric, (float(finite.max()) if finite.size else math.nan)
 
 
-def numeric_function(expr, variable: str = "x") -> tuple[Callable, Callable]:
+def numeric_function(expr, variable: str = "x", *, derivative: sp.Expr | None = None
+                     ) -> tuple[Callable, Callable]:
     """Vectorised NumPy callables f and f' for an expression in one variable.
 
     Used by `activate` and `plot` for expressions such as "x*sigmoid(x)": the SymPy objects
     built by the parser are compiled with lambdify to NumPy/SciPy code (activation functions map
     to their stable NumPy forms), so evaluation on 10^6 points is one vectorised pass. Constant
-    expressions broadcast to the input's shape; floating inputs keep their dtype.
+    expressions broadcast to the input's shape; floating inputs keep their dtype. A caller
+    that already has the derivative passes it as `derivative` (differentiating can take a second).
     """
     expr = _as_expression(expr)
     others = sorted(n for n in _variable_names(expr) if n != variable)
@@ -790,7 +792,8 @@ def numeric_function(expr, variable: str = "x") -> tuple[Callable, Callable]:
             f"expressions for activate/plot are functions of {variable}; found {others[0]}"
         )
     symbol = _symbol(expr, variable)
-    derivative = differentiate(expr, variable)
+    if derivative is None:
+        derivative = differentiate(expr, variable)
     return _vectorised(_lambdify([symbol], expr)), _vectorised(_lambdify([symbol], derivative))
 
 

@@ -33,6 +33,7 @@ def split_vector_text(text: str) -> list[str]:
     """The number tokens of one vector written with spaces, tabs, commas and brackets."""
     body = text.strip()
     if body.startswith("["):
+        body = body.rstrip(", \t")  # "[2, 1, 0.1]," is a row pasted from a list of lists
         if not body.endswith("]"):
             raise DlcalcError(f"unbalanced bracket in {_quote(text)}; write a list as [2, 1, 0.1]")
         body = body[1:-1]
@@ -63,6 +64,8 @@ def parse_assignments(text: str, what: str = "--at") -> dict[str, float]:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise DlcalcError(f"{what} takes NAME=VALUE pairs such as x=1; got {_quote(item)}")
+        if name.strip() in values:  # x=1 x=2 is a typo, not "the last one wins"
+            raise DlcalcError(f"{what} gives {name.strip()} twice; give each name once")
         values[name.strip()] = parse_number(value, f"value of {name.strip()}")
     if not values:
         raise DlcalcError(f"{what} takes NAME=VALUE pairs such as x=1")
