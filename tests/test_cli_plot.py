@@ -270,3 +270,21 @@ def test_softmax_bars_match_the_core_for_extreme_logits(dl, figures):
     for k, t in enumerate([1.0, 1000.0]):
         expected = softmax_core.softmax(np.array([1000.0, 0.0, -1000.0]), t)
         assert [bars[f"temperature-{k}-class-{i}"] for i in range(3)] == list(expected)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["plot", "ce", "--range", "3", "4"], "not a range of probabilities"),
+    (["plot", "softmax", "--logits", "1", "2", "--deriv"], "--deriv does not apply"),
+    (["plot", "ce", "--annotate"], "--annotate does not apply"),
+    (["plot", "softmax", "--logits", "1", "2", "--range", "0", "1"], "--range does not apply"),
+])
+def test_options_that_do_not_apply_to_softmax_and_ce_plots_are_errors(dl, tmp_path, monkeypatch, args, fragment):
+    monkeypatch.chdir(tmp_path)
+    assert_user_error(dl(*args), fragment)
+    assert not (tmp_path / "plots").exists()
+
+
+def test_ce_plot_takes_a_range_of_probabilities(dl, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run = dl("plot", "ce", "--range", "0.01", "1", "-o", "c.png")
+    assert run.code == 0 and (tmp_path / "c.png").read_bytes().startswith(b"\x89PNG")
