@@ -14,9 +14,7 @@ itself. Rules shared by every command:
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -172,6 +170,8 @@ def json_ready(value: Any, dtype: str = "float64") -> Any:
 
 
 def dumps_json(data: dict[str, Any], dtype: str = "float64") -> str:
+    import json  # here, not at the top: only the json format needs it
+
     return json.dumps(json_ready(data, dtype), allow_nan=False, ensure_ascii=False)
 
 
@@ -209,6 +209,8 @@ def _json_object(report: Report) -> dict[str, Any]:
 def render_csv(report: Report, dtype: str = "float64", *, header: bool = True,
                prefix: Sequence[tuple[str, Any]] = ()) -> str:
     buffer = io.StringIO()
+    import csv
+
     writer = csv.writer(buffer, lineterminator="\n")
     names = [name for name, _ in prefix] + list(report.columns)
     if header:
