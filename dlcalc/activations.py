@@ -163,6 +163,54 @@ def _constant(high: float, low: float, dtype) -> tuple:
     return high32, float(np.float32((high - high32) + low))
 
 
+@dataclass(frozen=True)
+class _RootExpansion:
+    """A derivative's Taylor series at its zero: f'(root + h) = Σ_k c_k·h^k, |h| ≤ radius.
+
+    ``root`` and every c_k are double-doubles (high, low), computed with mpmath at 500 bits;
+    c_0 = f'(root) is ~1e-34, not exactly 0, because the expansion is taken at the
+    double-double root itself.
+    """
+
+    root: tuple[float, float]
+    radius: float
+    coefficients: tuple[tuple[float, float], ...]
+
+
+def _taylor_at_root(x, expansion: _RootExpansion):
+    """Σ c_k·h^k for h = x − root, by compensated Horner (Graillat, Langlois & Louvet 2005).
+
+    h = x − root is carried exactly as h + h_low (two-sum, then the root's low part), the
+    rounding error of every product and sum of the Horner loop is collected in a second
+    polynomial, and h_low enters through the first-order term p'(h)·h_low. The result is as
+    accurate as Horner's rule in twice the working precision, then rounded once: within an ulp
+    or so of the exact f'(x) even where f'(x) → 0, where Φ(x) + x·φ(x) and its kind cancel.
+    """
+    dtype = x.dtype
+    root_high, root_low = _constant(*expansion.root, dtype)
+    h, h_low = _two_sum(x, np.asarray(-root_high, dtype=dtype))
+    h_low = h_low - root_low
+    coefficients = [_constant(high, low, dtype) for high, low in expansion.coefficients]
+    total = np.full_like(x, coefficients[-1][0])
+    error = np.full_like(x, coefficients[-1][1])
+    for high, low in reversed(coefficients[:-1]):
+        product, product_error = _two_product(total, h)
+        total, sum_error = _two_sum(product, np.asarray(high, dtype=dtype))
+        error = error * h + (product_error + sum_error + low)
+    slope = coefficients[1][0] + 2.0 * coefficients[2][0] * h  # p'(h) to the accuracy h_low needs
+    return total + (error + slope * h_low)
+
+
+def _near_root(x, value, expansion: _RootExpansion):
+    """``value`` (f' by its general formula) with the points near f''s zero replaced by the series."""
+    inside = np.abs(x - expansion.root[0]) <= expansion.radius
+    if not inside.any():
+        return value
+    value = np.array(value, dtype=x.dtype)
+    value[inside] = _taylor_at_root(x[inside], expansion)
+    return value
+
+
 def _mul_limit(a, b):
     """a·b, but 0 where either factor is 0: the limit of (decaying)·(growing) at x = ±∞."""
     product = a * b
@@ -493,11 +541,33 @@ def gelu(x):
     return _mul_limit(x, cdf)
 
 
+_GELU_DERIVATIVE_ROOT = _RootExpansion(  # generated with mpmath at 500 bits
+    root=(-0.7517915246935645, 1.4956759177009883e-17),
+    radius=0.45,
+    coefficients=(
+        (-2.3231813233627685e-34, -1.619920332713936e-50), (0.4314939923140469, 2.7308688141129613e-17),
+        (0.388284982990552, 2.3344842362524718e-17), (-0.018199676398671087, 6.243663267436529e-20),
+        (-0.1140082332972217, -2.4817360568307065e-18), (-0.014771522148244337, -3.015929177426792e-19),
+        (0.019421679838189067, -1.5961314670842394e-18), (0.004539228379125415, 2.9752687850469732e-19),
+        (-0.002239538068073497, -1.0619935987268271e-19), (-0.0007448268386746817, 2.630576619512487e-20),
+        (0.00018633974623233514, -7.585398505239956e-21), (8.615947861116571e-05, 2.4748674390833653e-21),
+        (-1.121438018842664e-05, -7.62658739802124e-22), (-7.74846130700372e-06, 1.406867812838164e-22),
+        (4.3284506257392273e-07, 2.1361322755678257e-23), (5.702764979242107e-07, 5.276469566186036e-24),
+        (-1.6044265494246427e-09, -7.580006549103797e-26), (-3.5459866461783865e-08, -1.1985573532428018e-24),
+        (-1.396942086426202e-09, 1.8723420095703697e-26), (1.90319840501314e-09, -2.424921710459461e-26),
+        (1.4506418938779426e-10, -1.2153810261118126e-26), (-8.950037692726255e-11, -4.212567030345502e-27),
+        (-9.950340824808053e-12, -7.947092183667394e-28),
+    ),
+)
+
+
 def gelu_derivative(x):
     r"""gelu'(x) = Φ(x) + x·φ(x), φ the standard normal density.
 
     For x < −1, Φ(x) + x·φ(x) = e^(−x²/2)·(erfcx(−x/√2)/2 + x/√(2π)): one Gaussian factor times
-    a bracket that does not cancel (its two terms differ by a factor x² ≥ 1).
+    a bracket that does not cancel (its two terms differ by a factor x² ≥ 1). Around the zero
+    x₀ = −0.75179 the two terms cancel (200-fold at x₀ ± 0.002, without bound closer in), so for
+    |x − x₀| ≤ 0.45 the Taylor series at x₀ is summed in compensated arithmetic instead.
     """
     from scipy.special import erfcx
 
@@ -505,7 +575,7 @@ def gelu_derivative(x):
     near = cdf + _mul_limit(x, pdf)
     gauss = _exp_minus_half_square(x)
     far = _mul_limit(gauss, 0.5 * erfcx(-x * _SQRT1_2) + _INV_SQRT_2PI * x)
-    return np.where(x < -1.0, far, near)
+    return _near_root(x, np.where(x < -1.0, far, near), _GELU_DERIVATIVE_ROOT)
 
 
 _register(
@@ -552,16 +622,40 @@ def gelu_tanh(x):
     return _mul_limit(x, _sigmoid_of_sum(high, low))
 
 
+_GELU_TANH_DERIVATIVE_ROOT = _RootExpansion(  # generated with mpmath at 500 bits
+    root=(-0.7524614220710163, 3.635560509207687e-17),
+    radius=0.4,
+    coefficients=(
+        (1.0938874569160835e-33, 6.346824716030854e-50), (0.4304000910248585, 2.028254970529195e-17),
+        (0.38751844613578895, -2.562359819429644e-17), (-0.01578285352184803, 1.1902204872943008e-18),
+        (-0.11394448308095899, 1.585986862413252e-18), (-0.01661932834305256, -1.4557501957762594e-18),
+        (0.019682309459833118, -5.390313190618037e-19), (0.005261059254921912, -4.689306162932466e-20),
+        (-0.0024227318458750974, 1.1387249704735172e-19), (-0.0009274420230205449, -5.889912558456146e-21),
+        (0.00026392764052681053, -2.9282189335546566e-21), (0.00012425227802639782, 9.130144913127787e-22),
+        (-3.4956171694436116e-05, -1.2221272832665503e-21), (-1.5950896871645105e-05, -3.4957230921481306e-24),
+        (5.918611710894005e-06, 8.036247605618022e-24), (2.4335516344299543e-06, 1.2238857738389555e-22),
+        (-9.898647747433667e-07, 7.010954250568202e-23), (-4.3102482988029016e-07, 1.0970075544446084e-23),
+        (1.4157556987729473e-07, -2.3749751624840556e-26), (7.520740909289922e-08, -4.515646053534529e-24),
+        (-1.6978217459781023e-08, 1.0209635115140864e-24), (-1.196180847972441e-08, 2.230961359421923e-25),
+        (1.7637802707907564e-09, 3.5909701662150827e-26), (1.744987137846621e-09, 6.591125593698182e-26),
+        (-1.708811216951738e-10, 7.221136310473912e-27), (-2.433873557833449e-10, 7.13570497853059e-27),
+        (1.687283177355558e-11, -1.4192521040640552e-27),
+    ),
+)
+
+
 def gelu_tanh_derivative(x):
     r"""gelu_tanh'(x) = σ(2u)·(1 + 2x·u'·σ(−2u)), u = √(2/π)(x + 0.044715x³), u' = √(2/π)(1 + 0.134145x²).
 
-    The same value as (1 + tanh u)/2 + x/2·(1 − tanh²u)·u', written without 1 − tanh.
+    The same value as (1 + tanh u)/2 + x/2·(1 − tanh²u)·u', written without 1 − tanh. The
+    bracket cancels around the zero x₀ = −0.75246; for |x − x₀| ≤ 0.4 the Taylor series at x₀
+    is summed in compensated arithmetic instead.
     """
     high, low = _gelu_tanh_argument(x)
     kappa = _GELU_KAPPA[0]
     two_u_prime = _GELU_TWO_C[0] * (1.0 + 3.0 * kappa * x * x)
     bracket = 1.0 + _mul_limit(x * two_u_prime, _sigmoid_of_sum(-high, -low))
-    return _mul_limit(_sigmoid_of_sum(high, low), bracket)
+    return _near_root(x, _mul_limit(_sigmoid_of_sum(high, low), bracket), _GELU_TANH_DERIVATIVE_ROOT)
 
 
 _register(
@@ -589,9 +683,34 @@ def silu(x):
     return _mul_limit(x, _sigmoid(x))
 
 
+_SILU_DERIVATIVE_ROOT = _RootExpansion(  # generated with mpmath at 500 bits
+    root=(-1.2784645427610737, -1.0946994183093437e-16),
+    radius=0.4,
+    coefficients=(
+        (8.51157325282578e-34, 4.928806459144339e-50), (0.2178117057198001, -3.9743327958808616e-18),
+        (0.1466487969969469, -1.1662011480926915e-17), (0.018874814223782312, 1.1069706214013017e-18),
+        (-0.015222655223188032, 4.698392245771958e-19), (-0.006606589138356696, -1.596795560382834e-19),
+        (0.000126627410081122, -8.900566155019281e-21), (0.0007985218818397998, -3.5379751508859697e-20),
+        (0.00018570724361186496, -6.824698836400941e-21), (-4.090534237428612e-05, 2.3506964917592553e-23),
+        (-2.9733542213263917e-05, 7.095818778220658e-22), (-2.942631888842464e-06, 1.0990938146986353e-22),
+        (2.346029682463866e-06, -6.513725444528059e-23), (8.599695028268575e-07, 4.530225360632052e-23),
+        (-3.051244750055421e-08, -2.20024161825976e-24), (-9.266646309267441e-08, 4.9317143978726744e-24),
+        (-1.8877622907727957e-08, -7.475103090227958e-25), (4.619379769031606e-09, -7.934349758815072e-26),
+        (2.9177603026903803e-09, -2.6264386139280127e-26), (2.3648315053103244e-10, 1.7234743875217867e-26),
+        (-2.251366201881081e-10, -8.184283446890237e-27), (-7.50344609385287e-11, 1.4217267069873303e-27),
+        (3.998547874723996e-12, 2.483160739233732e-28),
+    ),
+)
+
+
 def silu_derivative(x):
-    r"""silu'(x) = σ(x)·(1 + x·(1 − σ(x))), with 1 − σ(x) computed as σ(−x)."""
-    return _mul_limit(_sigmoid(x), 1.0 + _mul_limit(x, _sigmoid(-x)))
+    r"""silu'(x) = σ(x)·(1 + x·(1 − σ(x))), with 1 − σ(x) computed as σ(−x).
+
+    The bracket cancels around the zero x₀ = −1.27846; for |x − x₀| ≤ 0.4 the Taylor series at
+    x₀ is summed in compensated arithmetic instead.
+    """
+    general = _mul_limit(_sigmoid(x), 1.0 + _mul_limit(x, _sigmoid(-x)))
+    return _near_root(x, general, _SILU_DERIVATIVE_ROOT)
 
 
 _register(
@@ -631,10 +750,38 @@ def mish(x):
     return _mul_limit(x, tanh_sp)
 
 
+_MISH_DERIVATIVE_ROOT = _RootExpansion(  # generated with mpmath at 500 bits
+    root=(-1.1924312145154952, -4.8484829848031044e-17),
+    radius=0.65,
+    coefficients=(
+        (5.06911428663561e-34, 3.6885955201730613e-50), (0.2669479140495345, 1.5332816617135587e-17),
+        (0.20473126408010586, 3.823755128643402e-18), (0.04190782104360987, 2.5437052337220936e-18),
+        (-0.020271822716684245, -1.0865826138465655e-18), (-0.01582112656173338, -1.0926651201187327e-18),
+        (-0.0033606849270232685, -1.2256450878624756e-19), (0.0010924055409445854, 7.493491361479288e-20),
+        (0.0009898181021289196, 3.4214138674888805e-20), (0.00025412936386191073, 4.572467466471456e-21),
+        (-4.1961496031696126e-05, -3.0485054770849926e-21), (-5.582891567360688e-05, 3.588376219176287e-22),
+        (-1.72992708103044e-05, -1.573647738049187e-22), (9.427361327376651e-07, 3.0463976222566786e-23),
+        (2.9088199364912223e-06, -7.044208429544996e-23), (1.071676702702074e-06, -9.347062118555735e-23),
+        (2.6879417855557728e-08, -1.3852105973095884e-24), (-1.4117255919499382e-07, -5.4532072789931845e-24),
+        (-6.174424363104907e-08, -9.42460907645247e-25), (-5.460186173028381e-09, -9.955925201250911e-26),
+        (6.3895954615089855e-09, -3.742617966811054e-26), (3.3604012383661332e-09, -1.2423224369958457e-26),
+        (4.817646300218697e-10, 2.4148822087270878e-26), (-2.6751871594311224e-10, 1.1766450233474239e-26),
+        (-1.7442209713382678e-10, 8.038388609392894e-27), (-3.3904729895707114e-11, 2.700619815339216e-27),
+        (1.0101727316036154e-11, 8.0237445120167475e-28), (8.681382594457511e-12, -3.263922158616574e-28),
+        (2.124385967466607e-12, 1.7741783650013557e-28), (-3.20344479568135e-13, -2.2046343581112395e-30),
+        (-4.153673469447499e-13, -1.2861800106430696e-29),
+    ),
+)
+
+
 def mish_derivative(x):
-    r"""mish'(x) = tanh(softplus(x)) + x·sech²(softplus(x))·σ(x)."""
+    r"""mish'(x) = tanh(softplus(x)) + x·sech²(softplus(x))·σ(x).
+
+    The two terms cancel around the zero x₀ = −1.19243; for |x − x₀| ≤ 0.65 the Taylor series
+    at x₀ is summed in compensated arithmetic instead.
+    """
     tanh_sp, sech2_sp = _tanh_softplus_terms(x)
-    return tanh_sp + _mul_limit(x, sech2_sp * _sigmoid(x))
+    return _near_root(x, tanh_sp + _mul_limit(x, sech2_sp * _sigmoid(x)), _MISH_DERIVATIVE_ROOT)
 
 
 _register(

@@ -230,9 +230,7 @@ def _smoothed_targets(n, dtype, shape, target, target_probs, label_smoothing, no
 
 
 def _ce_warnings(y, logp, loss, name_p, z=None, what="cross-entropy"):
-    for row, idx in _rows(y.shape):
-        if np.isfinite(loss[idx]):
-            continue
+    for row, idx in _rows(y.shape, where=~np.isfinite(loss)):
         yr, lr = y[idx], logp[idx]
         if z is not None and np.isnan(z[idx]).any():
             i = int(np.flatnonzero(np.isnan(z[idx]))[0])
@@ -286,7 +284,15 @@ def cross_entropy(logits, target=None, target_probs=None, label_smoothing: float
         core = _Core(np.ascontiguousarray(z))
     logp = core.log_softmax
     with np.errstate(all="ignore"):
-        loss = _xlogy_neg(y, logp).sum(axis=-1)
+        if core.log_softmax_low is None or (t is not None and label_smoothing == 0):
+            loss = _xlogy_neg(y, logp).sum(axis=-1)  # one-hot: one term, exact
+        else:
+            # soft targets: Σ y_i·(−log ŷ_i) has terms of one sign; summed in x87 extended with
+            # each log ŷ_i to double-double accuracy, it is rounded to float64 once
+            L = np.longdouble
+            low = np.where(np.isfinite(core.log_softmax_low), core.log_softmax_low, 0)
+            terms = np.where(y == 0, 0, -(y.astype(L) * (logp.astype(L) + low.astype(L))))
+            loss = terms.sum(axis=-1).astype(dt)
         prob = core.softmax
         accurate = core.onehot_k & (y >= 0.5)
         grad = np.where(accurate, comp - core.complement, prob - y).astype(dt)
@@ -386,10 +392,8 @@ def binary_cross_entropy_with_logits(logits, labels, base: str = "e") -> BinaryC
             losses = (losses / dt.type(ln_base)).astype(dt)
             grad = (grad / dt.type(ln_base)).astype(dt)
         loss = losses.mean(axis=-1, dtype=dt)
-    for row, idx in _rows(z.shape):
+    for row, idx in _rows(z.shape, where=~np.isfinite(losses).all(axis=-1)):
         zr, lr = z[idx], losses[idx]
-        if np.all(np.isfinite(lr)):
-            continue
         i = int(np.flatnonzero(~np.isfinite(lr))[0])
         if np.isnan(zr[i]):
             msg = f"z[{i}] = nan: the binary cross-entropy is nan"
@@ -438,10 +442,8 @@ def binary_cross_entropy(probs, labels, base: str = "e") -> BinaryCrossEntropy:
             losses = (losses / dt.type(ln_base)).astype(dt)
             grad = (grad / dt.type(ln_base)).astype(dt)
         loss = losses.mean(axis=-1, dtype=dt)
-    for row, idx in _rows(p.shape):
+    for row, idx in _rows(p.shape, where=~np.isfinite(grad).all(axis=-1)):
         gr = grad[idx]
-        if np.all(np.isfinite(gr)):
-            continue
         i = int(np.flatnonzero(~np.isfinite(gr))[0])
         msg = (f"p[{i}] = {format_value(p[idx][i])} with label {format_value(y[idx][i])}: the gradient "
                f"−y/p + (1−y)/(1−p) is infinite (the loss is clamped at 100 per element, as in PyTorch)")
@@ -542,9 +544,7 @@ def _mixture(p, q):
 
 
 def _kl_warnings(p, q, value, pn, qn, what):
-    for row, idx in _rows(p.shape):
-        if np.isfinite(value[idx]):
-            continue
+    for row, idx in _rows(p.shape, where=~np.isfinite(value)):
         bad = np.flatnonzero((p[idx] > 0) & (q[idx] == 0))
         if bad.size:
             i = int(bad[0])
@@ -627,11 +627,10 @@ def kl_divergence_from_logits(zp, zq, base: str = "e", symmetric: bool = False) 
     ln_base = validate_base(base)
     cp, cq = _Core(np.ascontiguousarray(zp)), _Core(np.ascontiguousarray(zq))
     for core, name in ((cp, "P"), (cq, "Q")):
-        for row, idx in _rows(core.z.shape):
-            if not np.all(np.isfinite(core.softmax[idx])):
-                msg = core.reason(idx, "softmax")
-                if msg:
-                    _warn(f"{name} logits: {msg}", row)
+        for row, idx in _rows(core.z.shape, where=~np.isfinite(core.softmax).all(axis=-1)):
+            msg = core.reason(idx, "softmax")
+            if msg:
+                _warn(f"{name} logits: {msg}", row)
     lp, lq, p, q = cp.log_softmax, cq.log_softmax, cp.softmax, cq.softmax
     dt = p.dtype
 

@@ -591,3 +591,60 @@ def test_properties_as_dict_is_json_able():
     for name in REGISTRY:
         text = json.dumps(properties(REGISTRY[name], {}).as_dict(), allow_nan=True)
         assert '"output_range"' in text
+
+
+# ---------------------------------------------------------------------------------------------
+# Derivatives at and around their zeros, where the general formulas cancel without bound
+
+
+def _ulp_error(got, want, dtype):
+    nearest = dtype(float(want))  # the correctly rounded exact value
+    return float(abs(mpmath.mpf(float(got)) - want)) / float(np.spacing(np.abs(nearest)))
+
+
+@pytest.mark.parametrize(
+    "name, root",
+    [
+        ("gelu", "-0.75179152469356449"),  # Φ(x) + x·φ(x) = 0
+        ("gelu_tanh", "-0.75246142207101626"),
+        ("silu", "-1.27846454276107380"),  # 1 + x·σ(−x) = 0
+        ("mish", "-1.19243121451549522"),
+    ],
+)
+def test_derivative_near_its_zero_is_within_an_ulp_of_mpmath(name, root):
+    with mp.workprec(200):
+        exact_root = mpmath.findroot(lambda x: exact(name, x)[1], mpmath.mpf(root))
+    r = float(exact_root)
+    points = {r}
+    for direction in (-np.inf, np.inf):  # the neighbouring floats, where f' is ~1e-16
+        x = r
+        for _ in range(4):
+            x = float(np.nextafter(x, direction))
+            points.add(x)
+    points |= {r + s * 10.0**-k for k in range(1, 16) for s in (1, -1)}
+    points |= set(np.linspace(r - 0.8, r + 0.8, 161))  # across the series' window and beyond
+    x = np.array(sorted(points))
+    derivative = evaluate(REGISTRY[name], x, {}, derivative=True)
+    with mp.workprec(200):
+        errors = [_ulp_error(d, exact(name, float(xi))[1], np.float64) for xi, d in zip(x, derivative)]
+        relative = [relative_error(d, exact(name, float(xi))[1]) for xi, d in zip(x, derivative)]
+    errors, near = np.array(errors), np.abs(x - r) <= 0.3
+    assert max(relative) <= 1e-14  # everywhere around the zero (the old formulas gave up to 1.6e-12)
+    assert errors[near].max() < 2, (x[near][int(np.argmax(errors[near]))], errors[near].max())
+    # float32 computes in float32, and is as good near the zero
+    x32 = np.array(sorted({np.float32(v) for v in x[near]}), dtype=np.float32)
+    derivative32 = evaluate(REGISTRY[name], x32, {}, derivative=True)
+    assert derivative32.dtype == np.float32
+    with mp.workprec(200):
+        errors32 = [_ulp_error(d, exact(name, float(xi))[1], np.float32) for xi, d in zip(x32, derivative32)]
+    assert max(errors32) < 2
+
+
+def test_derivative_changes_sign_exactly_at_the_rounded_zero():
+    # the exact zero of gelu' lies between two floats: f' is negative below, positive above
+    with mp.workprec(200):
+        zero = mpmath.findroot(lambda x: exact("gelu", x)[1], mpmath.mpf(-0.75))
+    below = float(zero) if mpmath.mpf(float(zero)) < zero else float(np.nextafter(float(zero), -1))
+    above = float(np.nextafter(below, 0))
+    d = evaluate(REGISTRY["gelu"], np.array([below, above]), {}, derivative=True)
+    assert d[0] < 0 < d[1]

@@ -390,3 +390,68 @@ def test_kl_equals_cross_entropy_for_one_hot_p(q, data):
     k = data.draw(st.integers(0, len(q) - 1).filter(lambda i: q[i] > 0))
     p = np.eye(len(q))[k]
     assert kl_divergence(p, q).kl == pytest.approx(cross_entropy_distributions(p, q), rel=1e-15)
+
+
+# ---------------------------------------------------------------- correct rounding (x87 extended)
+
+import dlcalc.softmax as softmax_module  # noqa: E402
+
+needs_extended = pytest.mark.skipif(
+    not softmax_module._EXTENDED, reason="long double is not x87 extended here: the float64 path is used"
+)
+
+
+@needs_extended
+def test_cross_entropy_of_notes_example_is_the_correctly_rounded_0_4170300162778335(dl):
+    with mpmath.workprec(200):
+        z = [mpmath.mpf(v) for v in (2.0, 1.0, 0.1)]
+        exact = -(z[0] - mpmath.log(mpmath.fsum(mpmath.exp(v) for v in z)))
+    assert repr(float(exact)) == "0.4170300162778335"  # 0.41703001627783348315..., the float64 path gave ...354
+    assert repr(float(cross_entropy([2.0, 1.0, 0.1], target=0).loss)) == "0.4170300162778335"
+    run = dl("ce", "2", "1", "0.1", "--target", "0")  # the acceptance test, plain output
+    assert run.code == 0 and run.out == "0.4170300162778335\n"
+
+
+@needs_extended
+def test_cross_entropy_is_correctly_rounded_on_random_rows_against_mpmath():
+    rng = np.random.default_rng(22)
+    errors, rounded = [], []
+    for n in (2, 3, 7, 10, 30):
+        z = rng.normal(0, 1, (60, n)) * 10 ** rng.uniform(-2, 2.5, (60, 1))
+        target = rng.integers(0, n, 60)
+        loss = cross_entropy(z, target=target).loss
+        for row, t, got in zip(z, target, loss):
+            with mpmath.workprec(200):
+                zs = [mpmath.mpf(float(v)) for v in row]
+                m = max(zs)
+                k = zs.index(m)  # the max term kept out, so log1p keeps e^{-1000}-size terms
+                log_sum = mpmath.log1p(mpmath.fsum(mpmath.exp(v - m) for j, v in enumerate(zs) if j != k))
+                exact = -((zs[t] - m) - log_sum)
+                nearest = float(exact)
+                errors.append(float(abs(mpmath.mpf(float(got)) - exact)) / float(np.spacing(nearest)))
+            rounded.append(float(got) == nearest)
+    assert np.mean(rounded) >= 0.99 and max(errors) <= 1.0, (np.mean(rounded), max(errors))
+
+
+@needs_extended
+def test_soft_target_and_label_smoothed_cross_entropy_is_correctly_rounded_against_mpmath():
+    assert repr(float(cross_entropy([2.0, 1.0, 0.1], target_probs=[0.7, 0.2, 0.1], label_smoothing=0.1).loss)) \
+        == "0.8646966829445002"  # mpmath: 0.86469668294450024..., the README's example
+    rng = np.random.default_rng(23)
+    errors, rounded = [], []
+    for i in range(200):
+        n = int(rng.integers(2, 8))
+        z = rng.normal(0, 10 ** rng.uniform(-1, 2), n)
+        kwargs = dict(target_probs=rng.dirichlet(np.ones(n))) if i % 2 else \
+            dict(target=int(rng.integers(0, n)), label_smoothing=0.1)
+        r = cross_entropy(z, **kwargs)
+        with mpmath.workprec(200):
+            zs = [mpmath.mpf(float(v)) for v in z]
+            m = max(zs)
+            k = zs.index(m)
+            log_sum = mpmath.log1p(mpmath.fsum(mpmath.exp(v - m) for j, v in enumerate(zs) if j != k))
+            exact = -mpmath.fsum(mpmath.mpf(float(y)) * ((v - m) - log_sum) for y, v in zip(r.target_distribution, zs))
+            nearest = float(exact)
+            errors.append(float(abs(mpmath.mpf(float(r.loss)) - exact)) / float(np.spacing(nearest)))
+        rounded.append(float(r.loss) == nearest)
+    assert np.mean(rounded) >= 0.99 and max(errors) <= 1.0, (np.mean(rounded), max(errors))

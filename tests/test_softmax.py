@@ -284,3 +284,98 @@ def test_softmax_sums_to_one_and_log_softmax_is_nonpositive(z):
 @given(arrays(np.float64, st.integers(1, 8), elements=st.floats(-100, 100)), st.floats(-100, 100))
 def test_softmax_is_shift_invariant(z, c):
     np.testing.assert_allclose(softmax(z + c), softmax(z), rtol=1e-12, atol=1e-300)
+
+
+# ---------------------------------------------------------------- correct rounding (x87 extended)
+
+import dlcalc.softmax as softmax_module  # noqa: E402
+
+needs_extended = pytest.mark.skipif(
+    not softmax_module._EXTENDED, reason="long double is not x87 extended here: the float64 path is used"
+)
+
+
+def exact_softmax_mpf(z):
+    """softmax, log_softmax, logsumexp of z as mpf values at 200 bits (not yet rounded)."""
+    with mpmath.workprec(200):
+        zs = [mpmath.mpf(float(v)) for v in z]
+        m = max(zs)
+        k = zs.index(m)
+        log_sum = mpmath.log1p(mpmath.fsum(mpmath.exp(v - m) for j, v in enumerate(zs) if j != k))
+        lsm = [(v - m) - log_sum for v in zs]
+        return [mpmath.exp(v) for v in lsm], lsm, m + log_sum
+
+
+def ulp_errors(got, exact_values):
+    """(|got − exact| in ulps of the correctly rounded exact value, got == correctly rounded)."""
+    errors, rounded = [], []
+    with mpmath.workprec(200):
+        for g, x in zip(np.ravel(got), exact_values):
+            nearest = float(x)  # mpmath rounds to nearest: the correctly rounded float64
+            ulp = float(np.spacing(abs(nearest))) if nearest != 0 else 5e-324
+            errors.append(float(abs(mpmath.mpf(float(g)) - x)) / ulp)
+            rounded.append(float(g) == nearest)
+    return np.array(errors), np.array(rounded)
+
+
+@needs_extended
+def test_softmax_of_notes_example_is_correctly_rounded_to_the_last_digit():
+    # mpmath at 200 bits: ŷ = [0.65900113888596790909.., 0.24243297070471391915.., 0.09856589040931817205..];
+    # the last is 0.442 ulp above 0.09856589040931817 (the float64 path gave ...818, one ulp high)
+    exact = [float(v) for v in exact_softmax_mpf([2.0, 1.0, 0.1])[0]]
+    assert [repr(float(v)) for v in exact] == ["0.6590011388859679", "0.24243297070471392", "0.09856589040931817"]
+    assert [repr(float(v)) for v in softmax([2.0, 1.0, 0.1])] == [repr(v) for v in exact]
+    assert [repr(float(v)) for v in softmax_all([2.0, 1.0, 0.1]).softmax] == [repr(v) for v in exact]
+
+
+@needs_extended
+def test_softmax_family_is_correctly_rounded_on_random_rows_against_mpmath():
+    rng = np.random.default_rng(20)
+    results = {"softmax": [], "log_softmax": [], "logsumexp": []}
+    for n in (2, 3, 5, 10, 40):
+        z = rng.normal(0, 1, (60, n)) * 10 ** rng.uniform(-2, 3, (60, 1))
+        z[::3] = np.round(rng.uniform(-10, 10, (20, n)), 1)  # short decimals as users type them
+        r = softmax_all(z)  # one vectorised call per length, as the batch runner makes
+        for row, sm, lsm, lse in zip(z, r.softmax, r.log_softmax, r.logsumexp):
+            exact = exact_softmax_mpf(row)
+            results["softmax"].append(ulp_errors(sm, exact[0]))
+            results["log_softmax"].append(ulp_errors(lsm, exact[1]))
+            results["logsumexp"].append(ulp_errors([lse], [exact[2]]))
+    for name, parts in results.items():
+        errors = np.concatenate([e for e, _ in parts])
+        rounded = np.concatenate([c for _, c in parts])
+        assert rounded.mean() >= 0.99, (name, rounded.mean())
+        assert errors.max() <= 1.0, (name, errors.max())
+
+
+def test_float64_fallback_path_stays_within_a_few_ulp(monkeypatch):
+    # where long double is not x87 extended, the float64 path runs: check it here too
+    monkeypatch.setattr(softmax_module, "_EXTENDED", False)
+    for z in EXTREME:
+        sm, lsm, lse = exact_softmax(z)
+        assert rel_err(softmax(z), sm) < 4.5e-16
+        assert rel_err(log_softmax(z), lsm) < 4.5e-16
+        assert rel_err(logsumexp(z), lse) < 4.5e-16
+    assert softmax([2.0, 1.0, 0.1]).dtype == np.float64
+
+
+def test_extended_blocks_give_the_same_rows_as_one_row_at_a_time():
+    # more rows than one extended-precision block holds, so the batch crosses block boundaries
+    rng = np.random.default_rng(21)
+    n = 3
+    z = rng.normal(0, 20, (softmax_module._BLOCK // n * 2 + 5, n))
+    r = softmax_all(z)
+    for i in (0, 1, softmax_module._BLOCK // n - 1, softmax_module._BLOCK // n, len(z) - 1):
+        one = softmax_all(z[i])
+        np.testing.assert_array_equal(r.softmax[i], one.softmax)
+        np.testing.assert_array_equal(r.log_softmax[i], one.log_softmax)
+        assert r.logsumexp[i] == one.logsumexp
+
+
+def test_warnings_of_a_large_batch_name_only_the_non_finite_rows():
+    z = np.zeros((5000, 3))
+    z[17, 1] = NAN
+    z[4321] = [INF, INF, 0.0]
+    with pytest.warns(NumericWarning) as rec:
+        softmax_all(z)
+    assert sorted(w.message.row for w in rec) == [17, 4321]
