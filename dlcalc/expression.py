@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import math
+import sys
 
 import sympy as sp
 
@@ -192,6 +193,19 @@ def parse_expression(text: str) -> sp.Expr:
         ) from None
     if expr.has(sp.zoo, sp.nan):
         raise DlcalcError("the expression is undefined (it divides by zero)")
+    for power in expr.atoms(sp.Pow):  # (x**251)**4 builds what x**1004 typed would be refused as
+        if (power.exp.is_Number and not power.base.is_Number
+                and abs(power.exp) > MAX_SYMBOLIC_EXPONENT):
+            raise DlcalcError(
+                f"the expression computes the power {sp.sstr(power)}, whose exponent is too large; "
+                f"at most {MAX_SYMBOLIC_EXPONENT} in absolute value is accepted"
+            )
+    tiny = {f: sp.Float(float(f)) for f in expr.atoms(sp.Float) if abs(float(f)) < sys.float_info.min}
+    if tiny:  # below float64's normal range SymPy keeps digits float64 has not: keep float64's
+        expr = expr.xreplace(tiny)
+    if expr.has(sp.I):  # the language is real; an imaginary unit can only come from a domain error
+        raise DlcalcError("the expression is not real-valued (a square root, logarithm or power "
+                          "of a negative number?); the language computes with real numbers")
     return expr
 
 
@@ -397,6 +411,19 @@ class _Builder:
                 f"the number computed at column {self.source.column(node)} is too large for "
                 "float64"
             )
+        if result.is_Float and abs(float(result)) < sys.float_info.min:
+            # SymPy's floats go far below float64's (exp(-746.0) is 1e-324 there, 0 in float64):
+            # keep what float64 holds, as every evaluation will, so the result prints exactly.
+            return sp.Float(float(result))
+        if (result.is_number and not result.has(sp.zoo, sp.nan)
+                and result.is_extended_real is False):
+            # sqrt(-1), log(-2.0), asin(2): the language is real-valued, and NumPy would later
+            # drop the imaginary part without a word (x*sqrt(-1.0) at x = 1 printed 0).
+            raise DlcalcError(
+                f"'{self.source.token(node)}' at column {self.source.column(node)} is not a real "
+                f"number ({sp.sstr(result)}); the arguments of sqrt, log, asin, ... must lie in "
+                "their real domain"
+            )
         return result
 
     def call(self, node: ast.Call) -> sp.Expr:
@@ -434,4 +461,12 @@ class _Builder:
         args = [self.build(argument) for argument in node.args]
         if name == "log" and len(args) == 2 and (args[1].is_zero or args[1] == 1):
             raise DlcalcError(f"log at column {column}: the base must not be 0 or 1")
-        return self.checked(node, builder(*args))
+        if name == "log" and len(args) == 2 and args[1].is_extended_positive is False:
+            raise DlcalcError(f"log at column {column}: the base "
+                              f"{self.source.token(node.args[1])!r} is not positive; the "
+                              "logarithm of a real number needs a base > 0")
+        try:
+            result = builder(*args)
+        except (ValueError, TypeError, ArithmeticError) as error:  # min(0, log(0)): not comparable
+            raise DlcalcError(f"{name} at column {column} cannot be computed: {error}") from None
+        return self.checked(node, result)

@@ -407,6 +407,9 @@ class _PlainPrinter(StrPrinter):
     def _print_Float(self, expr):
         return repr(float(expr))
 
+    def _print_Exp1(self, expr):
+        return "e"  # SymPy's "E" would read back as a variable named E
+
     def _print_Heaviside(self, expr):
         return f"heaviside({self._print(expr.args[0])})"
 

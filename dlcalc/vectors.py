@@ -33,6 +33,7 @@ def split_vector_text(text: str) -> list[str]:
     """The number tokens of one vector written with spaces, tabs, commas and brackets."""
     body = text.strip()
     if body.startswith("["):
+        body = body.rstrip(", \t")  # "[2, 1, 0.1]," is a row pasted from a list of lists
         if not body.endswith("]"):
             raise DlcalcError(f"unbalanced bracket in {_quote(text)}; write a list as [2, 1, 0.1]")
         body = body[1:-1]
