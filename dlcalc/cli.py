@@ -179,7 +179,9 @@ def activate(
         raise DlcalcError("missing FUNC: name a function (dlcalc activate --list) and give x values")
     chosen = resolve(function, overrides)
 
-    def compute(x: np.ndarray, _operands: None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def compute(x: np.ndarray, operands: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        if operands is not None:  # a stdin line 'X ; Y': activate has no second operand to apply
+            raise DlcalcError("activate takes x values only; remove the ';' and what follows it")
         return x, chosen.function(x), chosen.derivative(x) if deriv else None
 
     def present(result: tuple, row: int) -> Report:
@@ -238,22 +240,29 @@ def softmax(
     def compute(z: np.ndarray, operands: np.ndarray | None) -> tuple:
         if operands is not None:  # a stdin line 'Z ; X': softmax has no second operand to apply
             raise DlcalcError("softmax takes logits only; remove the ';' and what follows it")
-        result = core.softmax_all(z, temperature)
-        matrix = None
-        if jacobian:
-            matrix = (core.log_softmax_jacobian if log else core.softmax_jacobian)(z, temperature)
-        return z, result, matrix
+        if jacobian and z.shape[-1] > MAX_JACOBIAN_CLASSES:
+            raise DlcalcError(f"--jacobian of {z.shape[-1]:,} logits would have {z.shape[-1] ** 2:,} "
+                              f"entries; it takes at most {MAX_JACOBIAN_CLASSES:,} logits")
+        return z, core.softmax_all(z, temperature)
 
     def present(computed: tuple, row: int) -> Report:
-        z, result, matrix = computed
+        z, result = computed
+        matrix = None
+        if jacobian:  # one row's n×n matrix at a time: a batch's would be rows·n² numbers at once
+            matrix = _quietly(core.log_softmax_jacobian if log else core.softmax_jacobian,
+                              z[row], temperature)
         return reports.softmax_report(
             z[row], temperature, result.softmax[row], result.log_softmax[row],
-            result.logsumexp[row], log=log, jacobian=None if matrix is None else matrix[row],
+            result.logsumexp[row], log=log, jacobian=matrix,
             steps=_quietly(explain_softmax, z[row], temperature, log) if explain else ())
 
     return run_vector_command(logits, compute, present, style, what="logits",
                               plain=None if explain else
                               lambda c: c[1].log_softmax if log else c[1].softmax)
+
+
+# --jacobian prints n² numbers: 2,000 logits are already 4 million of them (32 MB as float64).
+MAX_JACOBIAN_CLASSES = 2_000
 
 
 def _quietly(function: Any, *args: Any, **kwargs: Any) -> Any:
@@ -587,6 +596,8 @@ def plot(
     names = list(functions or [])
     if not names:
         raise DlcalcError("name what to plot: functions (dlcalc activate --list), 'softmax' or 'ce'")
+    if output_path is not None and not output_path.strip():
+        raise DlcalcError("-o/--output needs a file name, for example -o plots/sigmoid.png")
     lo, hi = x_range
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
         raise DlcalcError(f"--range {lo:g} {hi:g} is empty; give XMIN < XMAX, for example --range -6 6")
