@@ -1491,7 +1491,13 @@ def properties(
     kinks = sorted(set(kink_points(activation, bound)))
     span = max([20.0] + [2.0 * abs(k) + 1.0 for k in kinks])
     grid = np.union1d(np.linspace(-span, span, 40001), np.array(kinks + [0.0]))
-    values, slopes = f(grid), df(grid)
+    with np.errstate(all="ignore"):
+        values, slopes = f(grid), df(grid)
+    undefined = ~(np.isfinite(values) & np.isfinite(slopes))
+    if undefined.any():  # a pole or a gap (1/x, log(x)): range and saturation make no sense
+        where = float(grid[np.argmax(undefined)])
+        raise DlcalcError(f"--props needs a function that is finite on the whole real line; "
+                          f"{activation.name} is not (at x = {where:g})")
     limits = (_limit(f, -1.0), _limit(f, 1.0))
 
     def bound_of_range(sign: float) -> tuple[float, bool]:
@@ -1556,7 +1562,7 @@ def properties(
     def saturated(x):
         return abs(df1(x)) < level
 
-    zones = tuple(
+    zones = () if not math.isfinite(largest) else tuple(  # f' unbounded (x²): nothing saturates
         _region(grid, first, last, saturated, kinks, round_to=2)
         for first, last in _runs(np.abs(slopes) < level)
     )

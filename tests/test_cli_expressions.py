@@ -143,3 +143,13 @@ def test_python_in_an_activate_expression_is_never_run(dl, tmp_path):
     run = dl("activate", f"__import__('os').system('touch {sentinel}')", "1")
     assert_user_error(run, "attribute access) at column 17")
     assert not sentinel.exists()
+
+
+@pytest.mark.parametrize("expression", ["1/x", "log(x)", "sqrt(x)"])
+def test_props_of_a_function_with_a_pole_or_a_gap_is_an_error(dl, expression):
+    assert_user_error(dl("activate", "--props", expression), "finite on the whole real line")
+
+
+def test_props_of_a_function_with_an_unbounded_derivative_has_no_saturation(dl):
+    fields = dl("activate", "--props", "x**2").out.rstrip("\n").split("\t")
+    assert fields[1] == "[0, ∞)" and fields[3] == "inf" and fields[5] == "none"
