@@ -693,6 +693,10 @@ def main(args: list[str] | None = None) -> None:
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `dlcalc ... | head -1` ends quietly
     debug = bool(os.environ.get("DLCALC_DEBUG"))
+    if args is None:  # the program itself: Ctrl-C stops between two lines of output, not inside one
+        from dlcalc import interrupts
+
+        interrupts.install()
     try:
         code = app(args=args, prog_name="dlcalc", standalone_mode=False)
         code = code if isinstance(code, int) else 0
@@ -716,6 +720,11 @@ def main(args: list[str] | None = None) -> None:
     except Exception as error:  # a bug in dlcalc: still no traceback unless asked for
         code = _fail(f"error: internal error: {type(error).__name__}: {error} "
                      "(set DLCALC_DEBUG=1 for a traceback)", 70, debug)
+    if args is None and code != 130:
+        try:
+            interrupts.finish()
+        except (OSError, ValueError):
+            pass
     if args is None and not debug:  # the program itself (not a caller in-process)
         _exit_without_teardown(code)
     sys.exit(code)
