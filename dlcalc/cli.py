@@ -560,8 +560,8 @@ def plot(
     functions: Annotated[Optional[List[str]], typer.Argument(
         metavar="FUNC...", help="Registry names or expressions in x; or 'softmax', or 'ce'.")] = None,
     deriv: Annotated[bool, typer.Option("--deriv", "-d", help="Add a panel with the derivatives.")] = False,
-    x_range: Annotated[Tuple[float, float], typer.Option(
-        "--range", metavar="XMIN XMAX", help="The x range.")] = (-6.0, 6.0),
+    x_range: Annotated[Optional[Tuple[float, float]], typer.Option(
+        "--range", metavar="XMIN XMAX", help="The x range [default: -6 6; for ce, p in 0.001 1].")] = None,
     points: Annotated[int, typer.Option("--points", metavar="N", help="Samples per curve.")] = 1000,
     param: Annotated[Optional[List[str]], typer.Option(
         "--param", "-p", metavar="NAME=VALUE", help="Set a parameter (repeatable).")] = None,
@@ -598,7 +598,21 @@ def plot(
         raise DlcalcError("name what to plot: functions (dlcalc activate --list), 'softmax' or 'ce'")
     if output_path is not None and not output_path.strip():
         raise DlcalcError("-o/--output needs a file name, for example -o plots/sigmoid.png")
-    lo, hi = x_range
+    special = [name for name in names if name in ("softmax", "ce")]
+    if special and len(names) > 1:
+        raise DlcalcError(f"'{special[0]}' is a plot of its own; plot it alone")
+    if special:
+        given = [flag for flag, used in (("--deriv", deriv), ("--annotate", annotate), ("-p", param),
+                                         ("--alpha", alpha is not None)) if used]
+        if special == ["softmax"] and x_range is not None:
+            given.append("--range")
+        if given:
+            raise DlcalcError(f"{given[0]} does not apply to 'dlcalc plot {special[0]}'")
+    default_range = (1e-3, 1.0) if names == ["ce"] else (-6.0, 6.0)
+    lo, hi = x_range if x_range is not None else default_range
+    if names == ["ce"] and not 0 < lo < hi <= 1:
+        raise DlcalcError(f"--range {lo:g} {hi:g} is not a range of probabilities; "
+                          "give 0 < PMIN < PMAX <= 1, for example --range 0.001 1")
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
         raise DlcalcError(f"--range {lo:g} {hi:g} is empty; give XMIN < XMAX, for example --range -6 6")
     with np.errstate(over="ignore"):
@@ -609,18 +623,13 @@ def plot(
                           "is a finite number well above their rounding, for example --range -6 6")
     if not 2 <= points <= 1_000_000:
         raise DlcalcError(f"--points {points} is out of range; give 2 to 1000000")
-    special = [name for name in names if name in ("softmax", "ce")]
-    if special and len(names) > 1:
-        raise DlcalcError(f"'{special[0]}' is a plot of its own; plot it alone")
     if (logits or temperatures) and names != ["softmax"]:
         raise DlcalcError("--logits and -t go with 'dlcalc plot softmax'")
     said = Warnings(sys.stderr)  # NaN logits and the like: one `warning:` line each
     if names == ["softmax"]:
         figure, _ = said.run(lambda: _softmax_figure(logits, temperatures, title, dpi))
     elif names == ["ce"]:
-        p = np.linspace(lo if lo > 0 else 1e-3, hi if hi <= 1 else 1.0, points)
-        if not (p[0] > 0 and p[-1] <= 1 and p[0] < p[-1]):
-            p = np.linspace(1e-3, 1.0, points)
+        p = np.linspace(lo, hi, points)
         figure = plotting.plot_cross_entropy(p, -np.log(p), title=title, dpi=dpi)
     else:
         overrides = parse_params(param, alpha)
