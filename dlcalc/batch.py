@@ -273,7 +273,9 @@ def parse_fast(block: Block) -> list[Group] | None:
         text = text.replace(b"\t", b" ")
     # each separator (one space, one comma or ", ") becomes one comma; any other spacing makes
     # ",," or a leading/trailing comma, which JSON refuses
-    text = text.replace(b", ", b",").replace(b" ", b",")
+    if b"," in text:
+        text = text.replace(b", ", b",")
+    text = text.replace(b" ", b",")
     with_operands = b";" in text
     if with_operands:
         if text.count(b";") != block.count:  # exactly one ';' per line
@@ -282,18 +284,22 @@ def parse_fast(block: Block) -> list[Group] | None:
         source = b"[[[" + text.replace(b";", b"],[").replace(b"\n", b"]],[[") + b"]]]"
     else:
         source = b"[[" + text.replace(b"\n", b"],[") + b"]]"
-    if b"-0," in source or b"-0]" in source:  # JSON reads "-0" as the integer 0, not -0.0
-        return None
     try:
         rows = loads(source)
     except ValueError:  # not plain JSON numbers: overflow to inf, a stray sign, ",,", ...
         return None
     try:
-        if with_operands:
-            return _groups_with_operands(rows, block.first)
-        return _groups(rows, block.first)
+        groups = _groups_with_operands(rows, block.first) if with_operands else _groups(rows, block.first)
     except (ValueError, OverflowError, TypeError):
         return None
+    if groups and _has_zero(groups) and (b"-0," in source or b"-0]" in source):
+        return None  # JSON reads "-0" as the integer 0, which would lose the sign of -0.0
+    return groups
+
+
+def _has_zero(groups: list[Group]) -> bool:
+    return any(not group.vectors.all() or (isinstance(group.operands, np.ndarray)
+                                           and not group.operands.all()) for group in groups)
 
 
 def _groups(rows: list[list[float]], first: int) -> list[Group] | None:

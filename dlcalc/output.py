@@ -95,8 +95,9 @@ def plain_lines(matrix: np.ndarray) -> bytes | None:
         joined[0::2] = pieces
         joined[1::2] = " ".join(map(repr, matrix[exponent_form].tolist())).encode().split(b" ")
         text = b"".join(joined)
-    text = text.replace(b".0,", b",").replace(b".0]", b"]")
-    return text[2:-2].replace(b"],[", b"\n").replace(b",", b" ") + b"\n"
+    if np.any((matrix == np.floor(matrix)) & ~exponent_form):  # orjson writes 2.0, we write 2
+        text = text.replace(b".0,", b",").replace(b".0]", b"]")
+    return b"\n".join(text[2:-2].split(b"],[")).replace(b",", b" ") + b"\n"
 
 
 # a number in exponent form in orjson's output (1e16, 2.5e-7; repr writes 1e+16, 2.5e-07)

@@ -6,9 +6,19 @@ A vector command is two functions:
   dtype, `operands` the second operand per row, shape (rows, m), or None;
 - `present(result, row)` — the `Report` for one row of that result.
 
+and optionally
+
+- `plain(result)` — the plain output of every row at once, a (rows, k) float64 array.
+
 This module owns what is the same for every such command: where the input comes from, one
 NumPy call per group of equal-length lines, the line-numbered errors of batch mode, warnings
 on stderr (each said once), the output format, and the exit code.
+
+Batch mode has a fast path and a simple one, which print the same bytes (tests/
+test_batch_fast.py): blocks of ordinary lines are parsed at C speed (`batch.parse_fast`), and
+plain float64 output of finite numbers is formatted at C speed from `plain(result)`
+(`output.plain_lines`); anything else (comments, inf/nan, bad lines, other formats, float32)
+takes the line-by-line parser and one `Report` per line.
 """
 
 from __future__ import annotations
