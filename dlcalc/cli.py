@@ -699,7 +699,7 @@ def _softmax_figure(logits: str | None, temperatures: str | None, title: str | N
 
 def main(args: list[str] | None = None) -> None:
     """The console script: run the app, turn every failure into a message and an exit code."""
-    if hasattr(signal, "SIGPIPE"):
+    if args is None and hasattr(signal, "SIGPIPE"):  # the program itself, not a host process
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `dlcalc ... | head -1` ends quietly
     debug = bool(os.environ.get("DLCALC_DEBUG"))
     if args is None:  # the program itself: Ctrl-C stops between two lines of output, not inside one
