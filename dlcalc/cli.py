@@ -667,10 +667,13 @@ def _curve(name: str, overrides: dict[str, float], x: np.ndarray, deriv: bool, a
     saturation: tuple = ()
     peak = None
     if annotate:
-        found = activations.properties(chosen.activation, chosen.params)
+        try:
+            found = activations.properties(chosen.activation, chosen.params)
+        except DlcalcError:  # a pole or a gap (1/x, log(x)): drawn, but nothing to annotate
+            found = None
         # "Saturated" is |f'| below 1% of its maximum: meaningless when the maximum is infinite
-        # (x**2, 1/x) or not positive (a constant), where every x would be shaded.
-        if np.isfinite(found.max_derivative) and found.max_derivative > 0:
+        # (x**2) or not positive (a constant), where every x would be shaded.
+        if found is not None and np.isfinite(found.max_derivative) and found.max_derivative > 0:
             saturation = tuple((zone.low, zone.high) for zone in found.saturation)
             at = found.max_derivative_at
             if at.low == at.high and np.isfinite(at.low):
