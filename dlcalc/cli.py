@@ -24,7 +24,7 @@ from dlcalc import __version__, argv, reports
 from dlcalc.errors import DlcalcError, EnvironmentFailure
 from dlcalc.output import FORMATS, Report
 from dlcalc.runner import Style, Warnings, run_vector_command
-from dlcalc.vectors import parse_assignments, parse_number, parse_vector
+from dlcalc.vectors import parse_assignments, parse_vector
 
 app = typer.Typer(
     name="dlcalc",

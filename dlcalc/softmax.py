@@ -290,7 +290,7 @@ class _Core:
             return f"infinite logits of equal sign: {eq} = inf, so {what} is inf/inf, undefined (nan)"
         if neg_i.size == z.size:
             if what == "logsumexp":
-                return f"all logits are -inf: logsumexp = log 0 = -inf"
+                return "all logits are -inf: logsumexp = log 0 = -inf"
             return f"all logits are -inf, so {what} is 0/0, undefined (nan)"
         if pos_i.size == 1:
             if what == "logsumexp":

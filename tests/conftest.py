@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+import json
+import math
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
 from dlcalc.cli import main
@@ -71,3 +74,27 @@ def assert_user_error(run: Run, *fragments: str, code: int = 2) -> None:
     assert "Traceback" not in run.err
     for fragment in fragments:
         assert fragment in run.err, (fragment, run.err)
+
+
+# ---------------------------------------------------------------- small helpers for the tests
+
+
+def ulps(a: float, b) -> float:
+    """Distance from a to the exact value b in units of the last place of float(b)."""
+    b = float(b)
+    if a == b:
+        return 0.0
+    return abs(a - b) / np.spacing(abs(b)) if b != 0 else math.inf
+
+
+def floats(text: str) -> list[float]:
+    return [float(word) for word in text.split()]
+
+
+def strict_json(text: str):
+    """json.loads that refuses NaN/Infinity literals: RFC 8259 has none."""
+
+    def refuse(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    return json.loads(text, parse_constant=refuse)

@@ -7,7 +7,6 @@ binary_cross_entropy(_with_logits) in float64 with autograd gradients, the notes
 
 from __future__ import annotations
 
-import json
 import math
 
 import mpmath
@@ -16,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import assert_user_error
+from conftest import assert_user_error, floats, strict_json, ulps
 
 mpmath.mp.prec = 200
 
@@ -29,22 +28,10 @@ def exact_log_softmax(z):
     return [v - lse for v in zs]
 
 
-def ulps(a: float, b) -> float:
-    b = float(b)
-    if a == b:
-        return 0.0
-    return abs(a - b) / np.spacing(abs(b)) if b != 0 else math.inf
 
 
-def floats(text: str) -> list[float]:
-    return [float(word) for word in text.split()]
 
 
-def strict_json(text: str):
-    def refuse(constant):
-        raise ValueError(f"non-standard JSON constant {constant}")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 def torch_ce(z, **kwargs):

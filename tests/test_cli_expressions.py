@@ -6,24 +6,18 @@ for the same function (x·sigmoid(x) is silu), and torch's F.silu with its autog
 
 from __future__ import annotations
 
-import json
 
 import mpmath
 import numpy as np
 import pytest
 
-from conftest import assert_user_error
+from conftest import assert_user_error, strict_json
 
 mpmath.mp.prec = 200
 
 XS = ["-30", "-5", "-1", "-1e-8", "0", "1e-8", "1", "2.5", "30"]
 
 
-def strict_json(text: str):
-    def refuse(constant):
-        raise ValueError(f"non-standard JSON constant {constant}")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 def exact_silu(x: float) -> tuple[float, float]:

@@ -8,7 +8,6 @@ file that would exist if any user text were ever run as Python.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import subprocess
@@ -19,7 +18,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from conftest import assert_user_error
+from conftest import assert_user_error, strict_json
 from dlcalc import symbolic
 from dlcalc.expression import parse_expression
 
@@ -28,11 +27,6 @@ NOTES_L = "(w1*x1 + w2*x2 - y)^2"
 NOTES_L_POINT = ["w1=0.5", "w2=-1", "x1=1", "x2=2", "y=3"]
 
 
-def strict_json(text: str):
-    def refuse(constant):
-        raise ValueError(f"non-standard JSON constant {constant}")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 def same_expression(text: str, expected: sp.Expr) -> bool:

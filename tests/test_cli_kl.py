@@ -7,19 +7,17 @@ scipy.spatial.distance.jensenshannon, torch.nn.functional.kl_div on log-softmax,
 
 from __future__ import annotations
 
-import json
 import math
 import shlex
 import subprocess
 import sys
 
 import mpmath
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import assert_user_error
+from conftest import assert_user_error, strict_json, ulps
 
 mpmath.mp.prec = 200
 
@@ -32,18 +30,8 @@ def exact_kl(p, q):
                        for a, b in zip(p, q) if float(a) > 0)
 
 
-def ulps(a: float, b) -> float:
-    b = float(b)
-    if a == b:
-        return 0.0
-    return abs(a - b) / np.spacing(abs(b)) if b != 0 else math.inf
 
 
-def strict_json(text: str):
-    def refuse(constant):
-        raise ValueError(f"non-standard JSON constant {constant}")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 # ---------------------------------------------------------------- issue #3: done when

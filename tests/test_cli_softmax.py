@@ -6,7 +6,6 @@ autograd Jacobian, the notes' worked numbers (e^2 ≈ 7.389, log Σ ≈ 2.417), 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 
@@ -16,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import assert_user_error
+from conftest import assert_user_error, floats, strict_json, ulps
 
 mpmath.mp.prec = 200
 
@@ -28,23 +27,10 @@ def exact_softmax(z, temperature=1.0):
     return [mpmath.exp(v - lse) for v in zs], [v - lse for v in zs], lse
 
 
-def ulps(a: float, b) -> float:
-    """Distance from a to the exact value b in units of the last place of float(b)."""
-    b = float(b)
-    if a == b:
-        return 0.0
-    return abs(a - b) / np.spacing(abs(b)) if b != 0 else math.inf
 
 
-def floats(text: str) -> list[float]:
-    return [float(word) for word in text.split()]
 
 
-def strict_json(text: str):
-    def refuse(constant):
-        raise ValueError(f"non-standard JSON constant {constant}")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 # ---------------------------------------------------------------- issue #3: done when

@@ -7,7 +7,6 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dlcalc import output
 from dlcalc.output import Report, plain_number, render
 
 
