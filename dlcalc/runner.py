@@ -70,17 +70,26 @@ class Warnings:
             self.said.add(message)
             print(f"warning: {message}", file=self.err)
 
-    def run(self, function: Callable[[], Any]) -> tuple[Any, bool]:
-        """Call `function`, reporting its NumericWarnings; also tell whether there were any."""
+    def run(self, function: Callable[[], Any], lines: list[int] | None = None) -> tuple[Any, Explained]:
+        """Call `function`, reporting its NumericWarnings (with the line number of the row they
+        name, in batch mode); also tell which rows they explained."""
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = function()
-        numeric = [w for w in caught if issubclass(w.category, NumericWarning)]
-        for warning in numeric:
-            self.say(str(warning.message))
-        return result, bool(numeric)
+        explained = Explained()
+        for warning in caught:
+            if not issubclass(warning.category, NumericWarning):
+                continue
+            row = getattr(warning.message, "row", None)
+            explained.add(row)
+            if lines is not None and row is not None and 0 <= row < len(lines):
+                self.say(f"line {lines[row]}: {warning.message}")
+            else:
+                self.say(str(warning.message))
+        return result, explained
 
-    def check_finite(self, report: Report, explained: bool, source: np.ndarray) -> None:
+    def check_finite(self, report: Report, explained: bool, source: np.ndarray,
+                     line: int | None = None) -> None:
         """A generic explanation for a NaN or infinite result the core did not explain."""
         if explained:
             return
@@ -89,7 +98,25 @@ class Warnings:
             return
         kind = "nan" if np.any(np.isnan(values)) else "infinite values"
         cause = " because the input does" if not np.all(np.isfinite(source)) else ""
-        self.say(f"the result contains {kind}{cause}")
+        where = f"line {line}: " if line is not None else ""
+        self.say(f"{where}the result contains {kind}{cause}")
+
+
+class Explained:
+    """The rows a core warning explained (a warning without a row explains them all)."""
+
+    def __init__(self) -> None:
+        self.rows: set[int] = set()
+        self.all = False
+
+    def add(self, row: int | None) -> None:
+        if row is None:
+            self.all = True
+        else:
+            self.rows.add(row)
+
+    def __contains__(self, row: int) -> bool:
+        return self.all or row in self.rows
 
 
 def wants_stdin(tokens: list[str] | None, stdin: TextIO) -> bool:
@@ -128,7 +155,7 @@ def run_vector_command(tokens: list[str] | None, compute: Compute, present: Pres
         operands = None if operand is None else operand.astype(style.dtype)[np.newaxis, :]
         result, explained = said.run(lambda: compute(vector, operands))
         report = present(result, 0)
-        said.check_finite(report, explained, vector)
+        said.check_finite(report, 0 in explained, vector)
         text = output.render(report, style.fmt, precision=style.precision, dtype=style.dtype,
                              color=style.color)
         if text:
@@ -210,7 +237,7 @@ def _present_group(group: Group, compute: Compute, present: Present, style: Styl
     if operands is not None:
         operands = operands.astype(style.dtype)
     try:
-        result, explained = said.run(lambda: compute(vectors, operands))
+        result, explained = said.run(lambda: compute(vectors, operands), group.numbers)
     except DlcalcError as error:
         if len(group.numbers) == 1:
             errors[group.numbers[0]] = str(error)
@@ -232,7 +259,7 @@ def _present_group(group: Group, compute: Compute, present: Present, style: Styl
     reports = {}
     for row, number in enumerate(group.numbers):
         reports[number] = present(result, row)
-        said.check_finite(reports[number], explained, vectors[row])
+        said.check_finite(reports[number], row in explained, vectors[row], number)
     return reports
 
 

@@ -210,3 +210,13 @@ def test_terminal_output_is_a_table_and_no_colour_with_NO_COLOR():
     quiet = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                            env={**plain_env, "NO_COLOR": "1"}).stdout
     assert "f(x)" in quiet and "\033[" not in quiet
+
+
+def test_batch_warnings_name_the_line_they_are_about(dl):
+    run = dl("kl", stdin="0.5 0.5 ; 1 0\n0.5 0.5 ; 0.5 0.5\n1 0 ; 0 1\n")
+    assert run.out.split() == ["inf", "0", "inf"]
+    warnings = run.err.splitlines()
+    assert warnings[0].startswith("warning: line 1: ") and "q[1] = 0" in warnings[0]
+    assert warnings[1].startswith("warning: line 3: ") and "q[0] = 0" in warnings[1]
+    generic = dl("activate", "relu", stdin="1\nnan\n")
+    assert generic.err == "warning: line 2: the result contains nan because the input does\n"
