@@ -539,6 +539,7 @@ def grad(
                     list(second), point, set(names) | set(point)).reshape(len(names), -1))
             matrix = ([[symbolic.to_text(second[i, j]) for j in rows] for i in rows],
                       [[symbolic.to_plain(second[i, j]) for j in rows] for i in rows],
+                      [[symbolic.to_latex(second[i, j]) for j in rows] for i in rows],
                       numbers)
         derivation_steps = []
         if steps:

@@ -28,6 +28,16 @@ FORMATS = ("table", "plain", "csv", "json", "markdown", "latex")
 
 
 @dataclass
+class Matrix:
+    """A matrix to show under the table: a Jacobian, a Hessian (numbers or expressions)."""
+
+    title: str
+    values: Any  # 2-D: numbers, or expression text for people
+    labels: Sequence[str] | None = None  # row and column labels
+    latex: Sequence[Sequence[str]] | None = None  # the entries as LaTeX, when they are expressions
+
+
+@dataclass
 class Report:
     """What a command has to say about one input vector, independent of the format."""
 
@@ -36,7 +46,7 @@ class Report:
     data: dict[str, Any]
     footer: list[tuple[str, Any]] = field(default_factory=list)
     steps: Sequence[Step] = ()
-    matrices: list[tuple[str, np.ndarray, Sequence[str] | None]] = field(default_factory=list)
+    matrices: list[Matrix] = field(default_factory=list)
     latex: str | None = None
     plain_one_per_line: bool = False
     markdown_columns: dict[str, Sequence[Any]] | None = None  # columns with $LaTeX$, if different
@@ -272,10 +282,10 @@ def render_table(report: Report, precision: int = 6, color: bool = False) -> str
         lines += _aligned(rows, numeric, color)
     for label, value in report.footer:
         lines.append(f"{label}: {people_number(value, precision)}")
-    for title, matrix, labels in report.matrices:
+    for matrix in report.matrices:
         lines.append("")
-        lines.append(_bold(title, color))
-        lines += _matrix_lines(matrix, labels, precision)
+        lines.append(_bold(matrix.title, color))
+        lines += _matrix_lines(matrix.values, matrix.labels, precision)
     return "\n".join(lines)
 
 
@@ -308,8 +318,8 @@ def render_markdown(report: Report, precision: int = 6) -> str:
     if report.footer:
         blocks.append("\n".join(f"**{label}**: {people_number(value, precision)}  "
                                 for label, value in report.footer).rstrip())
-    for title, matrix, _labels in report.matrices:
-        blocks.append(f"**{title}**\n\n$$\n{latex_matrix(matrix, precision)}\n$$")
+    for matrix in report.matrices:
+        blocks.append(f"**{matrix.title}**\n\n$$\n{latex_matrix(matrix, precision)}\n$$")
     if report.latex and not report.steps:
         blocks.append(f"$$\n{report.latex}\n$$")
     return "\n\n".join(blocks)
@@ -333,9 +343,10 @@ def latex_number(value: Any, precision: int) -> str:
     return text
 
 
-def latex_matrix(matrix: np.ndarray, precision: int) -> str:
-    rows = np.atleast_2d(matrix)
-    body = r" \\ ".join(" & ".join(latex_number(v, precision) for v in row) for row in rows)
+def latex_matrix(matrix: Matrix, precision: int) -> str:
+    rows = matrix.latex if matrix.latex is not None else [
+        [latex_number(v, precision) for v in row] for row in np.atleast_2d(matrix.values)]
+    body = r" \\ ".join(" & ".join(row) for row in rows)
     return rf"\begin{{bmatrix}} {body} \end{{bmatrix}}"
 
 
@@ -356,6 +367,6 @@ def render_latex(report: Report, precision: int = 6) -> str:
                 for row in range(len(columns[0]))]
         parts.append("\\begin{array}{" + "r" * len(names) + "}\n" + head + r" \\ \hline" + "\n"
                      + " \\\\\n".join(rows) + "\n\\end{array}")
-    for title, matrix, _labels in report.matrices:
+    for matrix in report.matrices:
         parts.append(latex_matrix(matrix, precision))
     return "\n".join(parts)

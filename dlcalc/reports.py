@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from dlcalc.output import Report
+from dlcalc.output import Matrix, Report
 from dlcalc.steps import Step
 
 
@@ -94,8 +94,8 @@ def softmax_report(z: np.ndarray, temperature: float, softmax: np.ndarray,
     if jacobian is not None:
         data["jacobian"] = jacobian
         what = "log_softmax" if log else "softmax"
-        matrices.append((f"Jacobian ∂{what}_i/∂z_k (row i, column k)", jacobian,
-                         [str(i) for i in range(z.size)]))
+        matrices.append(Matrix(f"Jacobian ∂{what}_i/∂z_k (row i, column k)", jacobian,
+                               [str(i) for i in range(z.size)]))
     return Report(
         columns={"i": _index(z.size), "z": z, "softmax": softmax, "log_softmax": log_softmax},
         plain=log_softmax if log else softmax,
@@ -183,7 +183,7 @@ def gradient_report(expression: str, variables: Sequence[str], partials_text: Se
                     partials_plain: Sequence[str], partials_latex: Sequence[str], *,
                     at: dict[str, float] | None, values: np.ndarray | None,
                     check: tuple[np.ndarray, float] | None,
-                    hessian: tuple[list[list[str]], list[list[str]], np.ndarray | None] | None,
+                    hessian: tuple[list[list[str]], list[list[str]], list[list[str]], np.ndarray | None] | None,
                     steps: Sequence[Step], variables_latex: Sequence[str] | None = None) -> Report:
     # Variables in LaTeX as the partials print them (w1 is w_{1}), so ∂f/∂w_{1} matches.
     names_latex = list(variables_latex) if variables_latex is not None else list(variables)
@@ -208,12 +208,13 @@ def gradient_report(expression: str, variables: Sequence[str], partials_text: Se
         footer.append(("largest relative difference from central finite differences", difference))
     matrices = []
     if hessian is not None:
-        text, plain, numbers = hessian
+        text, plain, latex, numbers = hessian
         data["hessian"] = plain if numbers is None else numbers
         if numbers is not None:
             data["hessian_expressions"] = plain
-        matrices.append(("Hessian ∂²f/∂v_i∂v_j", np.array(text if numbers is None else numbers,
-                                                          dtype=object), list(variables)))
+        matrices.append(Matrix("Hessian ∂²f/∂v_i∂v_j",
+                               np.array(text if numbers is None else numbers, dtype=object),
+                               list(variables), latex=latex if numbers is None else None))
     return Report(
         columns=columns,
         plain=list(values) if values is not None else list(partials_plain),

@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dlcalc.output import Report, plain_number, render
+from dlcalc.output import Matrix, Report, plain_number, render
 
 
 def report():
@@ -71,6 +71,15 @@ def test_latex_renders_numbers_and_infinities():
 
 
 def test_matrices_render_in_every_format():
-    rep = Report(columns={}, plain=[1.0], data={"m": np.eye(2)}, matrices=[("J", np.eye(2), ["a", "b"])])
+    rep = Report(columns={}, plain=[1.0], data={"m": np.eye(2)}, matrices=[Matrix("J", np.eye(2), ["a", "b"])])
     assert "J" in render(rep, "table") and r"\begin{bmatrix} 1 & 0 \\ 0 & 1 \end{bmatrix}" in render(rep, "latex")
     assert json.loads(render(rep, "json"))["m"] == [[1.0, 0.0], [0.0, 1.0]]
+
+
+def test_expression_matrices_use_their_latex_in_latex_and_markdown():
+    rep = Report(columns={}, plain=[], data={}, matrices=[
+        Matrix("H", np.array([["2·y", "2·x"], ["2·x", "0"]], dtype=object), ["x", "y"],
+               latex=[["2 y", "2 x"], ["2 x", "0"]])])
+    assert "2·y" in render(rep, "table")
+    assert r"\begin{bmatrix} 2 y & 2 x \\ 2 x & 0 \end{bmatrix}" in render(rep, "latex")
+    assert "·" not in render(rep, "markdown")
