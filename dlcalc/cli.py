@@ -23,7 +23,7 @@ except ImportError:  # pragma: no cover - depends on the installed Typer
 from dlcalc import __version__, argv, reports
 from dlcalc.errors import DlcalcError, EnvironmentFailure
 from dlcalc.output import FORMATS, Report
-from dlcalc.runner import Style, Warnings, run_vector_command
+from dlcalc.runner import Style, Warnings, is_terminal, run_vector_command
 from dlcalc.vectors import parse_assignments, parse_vector
 
 app = typer.Typer(
@@ -70,7 +70,7 @@ def make_style(fmt: str | None, json_flag: bool, precision: int, dtype: str) -> 
     if json_flag:
         fmt = "json"
     if fmt is None:
-        fmt = "table" if _isatty(sys.stdout) else "plain"
+        fmt = "table" if is_terminal(sys.stdout) else "plain"
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise DlcalcError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -78,15 +78,8 @@ def make_style(fmt: str | None, json_flag: bool, precision: int, dtype: str) -> 
         raise DlcalcError(f"--precision {precision} is out of range; give 1 to 17 digits")
     if dtype not in ("float64", "float32"):
         raise DlcalcError(f"unknown dtype {dtype!r}; choose float64 or float32")
-    color = fmt == "table" and _isatty(sys.stdout) and not os.environ.get("NO_COLOR")
+    color = fmt == "table" and is_terminal(sys.stdout) and not os.environ.get("NO_COLOR")
     return Style(fmt=fmt, precision=precision, dtype=dtype, color=color)
-
-
-def _isatty(stream: Any) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def emit(report: Report, style: Style) -> int:

@@ -123,10 +123,11 @@ def wants_stdin(tokens: list[str] | None, stdin: TextIO) -> bool:
     """Read stdin when the vector is `-`, or absent and stdin is not a terminal."""
     if tokens == ["-"]:
         return True
-    return not tokens and not _isatty(stdin)
+    return not tokens and not is_terminal(stdin)
 
 
-def _isatty(stream: Any) -> bool:
+def is_terminal(stream: Any) -> bool:
+    """Whether a stream is a terminal (False for anything that cannot tell)."""
     try:
         return stream.isatty()
     except (AttributeError, ValueError):
