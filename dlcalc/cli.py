@@ -188,10 +188,9 @@ def activate(
 
 def _properties(names: list[str], overrides: dict[str, float], ratio: float) -> Report:
     from dlcalc import activations
+    from dlcalc.functions import resolve_all
 
-    from dlcalc.functions import resolve
-
-    chosen = [resolve(name, overrides) for name in names]
+    chosen = resolve_all(names, overrides)
     found = [activations.properties(c.activation, c.params, saturation=ratio) for c in chosen]
     return reports.properties_report(found, ratio)
 
@@ -585,6 +584,7 @@ def plot(
       dlcalc plot ce
     """
     from dlcalc import plotting
+    from dlcalc.functions import resolve_all
 
     style = make_style(fmt, json_flag, 6, "float64")
     names = list(functions or [])
@@ -626,13 +626,9 @@ def plot(
         p = np.linspace(lo, hi, points)
         figure = plotting.plot_cross_entropy(p, -np.log(p), title=title, dpi=dpi)
     else:
-        overrides = parse_params(param, alpha)
+        chosen = resolve_all(names, parse_params(param, alpha))
         x = np.linspace(lo, hi, points)
-        curves, _ = said.run(lambda: [_curve(name, _overrides_for(name, overrides), x, deriv, annotate)
-                                      for name in names])
-        unused = set(overrides) - {key for name in names for key in _overrides_for(name, overrides)}
-        if unused:
-            raise DlcalcError(f"no function in the plot has a parameter {sorted(unused)[0]!r}")
+        curves, _ = said.run(lambda: [_curve(function, x, deriv, annotate) for function in chosen])
         figure = plotting.plot_functions(curves, derivatives=deriv, annotate=annotate,
                                          title=title, dpi=dpi)
     path = output_path or plotting.default_path(names, deriv and names[0] not in ("softmax", "ce"))
@@ -642,22 +638,10 @@ def plot(
     return emit(report, style)
 
 
-def _overrides_for(name: str, overrides: dict[str, float]) -> dict[str, float]:
-    """The -p settings that apply to one function of a plot (each applies where it exists)."""
-    from dlcalc import activations
-    from dlcalc.functions import _NAME
-
-    if not overrides or not _NAME.fullmatch(name.strip()) or name.strip() == "x":
-        return {}
-    known = {alias for p in activations.lookup(name).parameters for alias in (p.name, *p.aliases)}
-    return {key: value for key, value in overrides.items() if key in known}
-
-
-def _curve(name: str, overrides: dict[str, float], x: np.ndarray, deriv: bool, annotate: bool) -> Any:
+def _curve(chosen: Any, x: np.ndarray, deriv: bool, annotate: bool) -> Any:
+    """One function's samples and annotations, computed by the core for the plotting module."""
     from dlcalc import activations, plotting
-    from dlcalc.functions import resolve
 
-    chosen = resolve(name, overrides)
     saturation: tuple = ()
     peak = None
     if annotate:

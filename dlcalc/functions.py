@@ -57,6 +57,30 @@ def resolve(word: str, overrides: Mapping[str, float] | None = None) -> Function
     return Function(expression_activation(text), {})
 
 
+def resolve_all(words: list[str], overrides: Mapping[str, float] | None = None) -> list[Function]:
+    """Several functions sharing the -p settings (plot, --props): each setting applies to the
+    functions that have that parameter, and one that none of them has is an error. A single
+    function is resolved strictly, so its error lists its own parameters."""
+    overrides = dict(overrides or {})
+    if len(words) <= 1:
+        return [resolve(word, overrides) for word in words]
+    functions = [resolve(word, _applicable(word, overrides)) for word in words]
+    used = {key for function in functions for key in _applicable(function.label, overrides)}
+    unused = sorted(set(overrides) - used)
+    if unused:
+        raise DlcalcError(f"none of {', '.join(words)} has a parameter {unused[0]!r}")
+    return functions
+
+
+def _applicable(word: str, overrides: dict[str, float]) -> dict[str, float]:
+    """The settings among `overrides` that the registry function `word` takes."""
+    text = word.strip()
+    if not overrides or not _NAME.fullmatch(text) or text == "x":
+        return {}
+    names = {alias for p in activations.lookup(text).parameters for alias in (p.name, *p.aliases)}
+    return {key: value for key, value in overrides.items() if key in names}
+
+
 def expression_activation(text: str) -> Activation:
     """An `Activation` record for an expression in x, its derivative from the symbolic engine."""
     from dlcalc import symbolic

@@ -288,3 +288,11 @@ def test_ce_plot_takes_a_range_of_probabilities(dl, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run = dl("plot", "ce", "--range", "0.01", "1", "-o", "c.png")
     assert run.code == 0 and (tmp_path / "c.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_parameter_applies_to_the_functions_that_have_it_and_is_an_error_if_none_has(dl, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert dl("plot", "relu", "leaky_relu", "-p", "negative_slope=0.2", "-o", "r.png").code == 0
+    assert_user_error(dl("plot", "relu", "sigmoid", "-p", "beta=2"), "'beta'")
+    props = dl("activate", "--props", "leaky_relu", "relu", "--alpha", "0.2")
+    assert props.code == 0 and props.out.startswith("leaky_relu\t(−∞, ∞)")
