@@ -15,7 +15,8 @@ erfcx with e^(−x²/2) corrected for the rounding of x², softplus through log1
 series near 0. Where an argument of exp is a rounded product (β·x in softplus, the cubic inside
 gelu_tanh), it is carried as an unevaluated sum of two floats, because e^(u+δ) = e^u·(1 + δ) and a
 rounding error δ of u ≈ −600 would otherwise cost 600 ulp. float32 input is computed in float32
-and returned as float32. NaN in gives NaN out. SciPy is imported only by the functions needing it.
+and returned as float32. NaN in gives NaN out. erfc, erfcx and Φ come from dlcalc.special
+(NumPy, Cody's approximations), not SciPy, whose import would double the start-up of gelu.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dlcalc.errors import DlcalcError
+from dlcalc.special import erfcx, ndtr
 
 __all__ = [
     "Activation",
@@ -264,15 +266,11 @@ def _normal_cdf_and_pdf(x):
     """Φ(x) and φ(x), each to a few ulp of its own size.
 
     Φ(x) = erfc(−x/√2)/2 loses digits for x ≪ 0, where the small relative error of −x/√2 is
-    magnified by 2z² in erfc(z); there Φ(x) = erfcx(−x/√2)·e^(−x²/2)/2 instead, because erfcx
-    is insensitive to its argument and e^(−x²/2) is computed with the exact error of x².
+    magnified by 2z² in erfc(z); dlcalc.special.ndtr uses erfcx(−x/√2)·e^(−x²/2)/2 there
+    instead, because erfcx is insensitive to its argument and e^(−x²/2) is computed with the
+    exact error of x² (and −x/√2 is carried in double-double elsewhere).
     """
-    from scipy.special import erfc, erfcx
-
-    gauss = _exp_minus_half_square(x)
-    z = -x * _SQRT1_2
-    cdf = np.where(x < -1.0, 0.5 * erfcx(z) * gauss, 0.5 * erfc(z))
-    return cdf, _INV_SQRT_2PI * gauss
+    return ndtr(x), _INV_SQRT_2PI * _exp_minus_half_square(x)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -537,8 +535,7 @@ def gelu(x):
 
     Φ from erfc, or from erfcx·e^(−x²/2) for x < −1 (gelu(−10) = −7.62e-23, not −0).
     """
-    cdf, _ = _normal_cdf_and_pdf(x)
-    return _mul_limit(x, cdf)
+    return _mul_limit(x, ndtr(x))
 
 
 _GELU_DERIVATIVE_ROOT = _RootExpansion(  # generated with mpmath at 500 bits
@@ -569,13 +566,14 @@ def gelu_derivative(x):
     x₀ = −0.75179 the two terms cancel (200-fold at x₀ ± 0.002, without bound closer in), so for
     |x − x₀| ≤ 0.45 the Taylor series at x₀ is summed in compensated arithmetic instead.
     """
-    from scipy.special import erfcx
-
     cdf, pdf = _normal_cdf_and_pdf(x)
-    near = cdf + _mul_limit(x, pdf)
-    gauss = _exp_minus_half_square(x)
-    far = _mul_limit(gauss, 0.5 * erfcx(-x * _SQRT1_2) + _INV_SQRT_2PI * x)
-    return _near_root(x, np.where(x < -1.0, far, near), _GELU_DERIVATIVE_ROOT)
+    value = np.array(cdf + _mul_limit(x, pdf), dtype=x.dtype)
+    far = x < -1.0
+    if far.any():
+        x_far = x[far]
+        bracket = 0.5 * erfcx(-x_far * _SQRT1_2) + _INV_SQRT_2PI * x_far
+        value[far] = _mul_limit(_exp_minus_half_square(x_far), bracket)
+    return _near_root(x, value, _GELU_DERIVATIVE_ROOT)
 
 
 _register(

@@ -461,6 +461,29 @@ def test_import_does_not_load_scipy_sympy_or_matplotlib():
     assert out.stdout.strip() == "[]"
 
 
+def test_evaluating_every_activation_and_derivative_loads_no_scipy():
+    # gelu's erfc/erfcx/Φ come from dlcalc.special (NumPy): scipy.special alone costs ~180 ms
+    code = ("import sys, numpy as np\n"
+            "from dlcalc.activations import REGISTRY\n"
+            "x = np.array([-40.0, -10, -1.5, -0.75, 0, 0.3, 2, 30])\n"
+            "for a in REGISTRY.values():\n"
+            "    a.function(x); a.derivative(x); a.function(x.astype(np.float32))\n"
+            "print(sorted(m for m in ('scipy', 'sympy', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_gelu_and_its_derivative_in_the_far_tails_match_mpmath():
+    # Φ(x) ≈ 1e-300 and below: Φ from erfcx(−x/√2)·e^(−x²/2) with x² split exactly
+    x = np.array([-12.0, -20.0, -30.0, -35.0, -37.0, 8.0, 12.0, 40.0])
+    for derivative in (False, True):
+        got = evaluate(REGISTRY["gelu"], x, {}, derivative=derivative)
+        with mp.workprec(200):
+            for xi, g in zip(x, got):
+                want = exact("gelu", float(xi))[1 if derivative else 0]
+                assert relative_error(g, want) <= 1e-15, (xi, derivative, g, want)
+
+
 # ---------------------------------------------------------------------------------------------
 # Calculus: finite differences, monotonicity, symmetry
 
