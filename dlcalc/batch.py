@@ -68,11 +68,19 @@ class Group:
             return self.operands
         return np.stack(self.operands) if self.operands else None
 
-    def row(self, index: int) -> "Group":
-        """The group of one of these lines alone."""
+    def select(self, indices: list[int]) -> "Group":
+        """The group of some of these lines (indices into this group, in order)."""
+        pick = np.asarray(indices, dtype=np.intp)
+        vectors = self.matrix()[pick]
+        operands = self.operand_matrix()
+        return Group([self.numbers[i] for i in indices], vectors,
+                     operands[pick] if operands is not None else [])
+
+    def slice(self, start: int, stop: int) -> "Group":
+        """The group of lines start to stop (indices into this group)."""
         has_operands = len(self.operands) > 0
-        return Group([self.numbers[index]], [self.vectors[index]],
-                     [self.operands[index]] if has_operands else [])
+        return Group(self.numbers[start:stop], self.vectors[start:stop],
+                     self.operands[start:stop] if has_operands else [])
 
 
 @dataclass

@@ -49,10 +49,22 @@ SUM_TOLERANCE = 1e-6
 # validation
 
 
-def _err(message: str, row=None) -> DlcalcError:
+def _err(message: str, row=None, rows=None) -> DlcalcError:
+    """A user error naming row `row` of a batch; `rows` lists every row that fails the same
+    check, so a batch caller can set them all aside at once."""
     e = DlcalcError(message)
     e.row = row
+    e.rows = rows
     return e
+
+
+def _failing_rows(mask: np.ndarray, arr: np.ndarray) -> np.ndarray | None:
+    """Flat indices of the rows of `arr` (shape (..., n)) where `mask` holds: `mask` has the
+    shape of `arr` (element checks) or of its rows (row checks). None for a single vector."""
+    if arr.ndim <= 1:
+        return None
+    rows = mask.reshape(-1, arr.shape[-1]).any(axis=1) if mask.shape == arr.shape else mask.reshape(-1)
+    return np.flatnonzero(rows)
 
 
 def _row_of(arr: np.ndarray, flat_index_tuple) -> int | None:
@@ -95,26 +107,28 @@ def validate_distribution(p, name: str = "P", normalize: bool = False, dtype=Non
     if bad.any():
         i = tuple(np.argwhere(bad)[0])
         raise _err(f"{name}[{i[-1]}] = {format_value(arr[i])} is not a probability; "
-                   f"probabilities must be finite numbers in [0, 1]", _row_of(arr, i))
+                   f"probabilities must be finite numbers in [0, 1]", _row_of(arr, i),
+                   _failing_rows(bad, arr))
     neg = arr < 0
     if neg.any():
         i = tuple(np.argwhere(neg)[0])
         raise _err(f"{name}[{i[-1]}] = {format_value(arr[i])} is negative; probabilities must be in [0, 1]",
-                   _row_of(arr, i))
+                   _row_of(arr, i), _failing_rows(neg, arr))
     sums = arr.sum(axis=-1, dtype=np.float64)
     if normalize:
         zero = sums <= 0
         if zero.any():
             r = tuple(np.argwhere(np.atleast_1d(zero))[0]) if arr.ndim > 1 else None
             raise _err(f"{name} sums to 0 and cannot be normalized; give at least one positive weight",
-                       None if r is None else int(np.ravel_multi_index(r, arr.shape[:-1])))
+                       None if r is None else int(np.ravel_multi_index(r, arr.shape[:-1])),
+                       _failing_rows(zero, arr))
         with np.errstate(all="ignore"):
             return (arr / sums[..., None].astype(arr.dtype)).astype(arr.dtype, copy=False)
     big = arr > 1
     if big.any():
         i = tuple(np.argwhere(big)[0])
         raise _err(f"{name}[{i[-1]}] = {format_value(arr[i])} is greater than 1; probabilities must be in [0, 1] "
-                   f"(or normalize the vector)", _row_of(arr, i))
+                   f"(or normalize the vector)", _row_of(arr, i), _failing_rows(big, arr))
     tol = max(SUM_TOLERANCE, 4 * float(np.finfo(arr.dtype).eps) * arr.shape[-1])
     off = np.abs(sums - 1.0) > tol
     if np.any(off):
@@ -122,7 +136,7 @@ def validate_distribution(p, name: str = "P", normalize: bool = False, dtype=Non
         row = int(np.ravel_multi_index(r, arr.shape[:-1])) if arr.ndim > 1 else None
         s = float(np.atleast_1d(sums)[r] if arr.ndim > 1 else sums)
         raise _err(f"{name} sums to {s:.10g}, not 1; a probability distribution must sum to 1 "
-                   f"within 1e-6 (or normalize it)", row)
+                   f"within 1e-6 (or normalize it)", row, _failing_rows(off, arr))
     return arr
 
 
@@ -144,7 +158,8 @@ def validate_target(target, n: int, batch_shape: tuple = ()) -> np.ndarray:
         row = int(np.ravel_multi_index(i, t.shape)) if t.ndim else None
         what = "is not an integer" if np.isfinite(v) and v != round(float(v)) else "is out of range"
         raise _err(f"target {format_value(v)} {what}; the class index must be an integer in [0, {n}) "
-                   f"(0-based, {n} classes)", row)
+                   f"(0-based, {n} classes)", row,
+                   np.flatnonzero(bad.reshape(-1)) if t.ndim else None)
     return t.astype(np.intp)
 
 
@@ -152,6 +167,8 @@ def validate_labels(labels, shape: tuple, dtype) -> np.ndarray:
     """Binary cross-entropy labels: finite numbers in [0, 1] (0/1 or soft), broadcast to ``shape``."""
     y = as_float_array(labels, "target").astype(dtype, copy=False)
     try:
+        if y.shape[-1] != shape[-1]:  # as torch: one label per element, never broadcast along it
+            raise ValueError
         y = np.broadcast_to(y, shape)
     except ValueError:
         raise DlcalcError(f"target has {y.shape[-1]} labels but there are {shape[-1]} inputs; "
@@ -160,7 +177,7 @@ def validate_labels(labels, shape: tuple, dtype) -> np.ndarray:
     if bad.any():
         i = tuple(np.argwhere(bad)[0])
         raise _err(f"target[{i[-1]}] = {format_value(y[i])} is not a valid label; "
-                   f"binary labels must be in [0, 1]", _row_of(y, i))
+                   f"binary labels must be in [0, 1]", _row_of(y, i), _failing_rows(bad, y))
     return y
 
 
@@ -423,7 +440,7 @@ def binary_cross_entropy(probs, labels, base: str = "e") -> BinaryCrossEntropy:
     if bad.any():
         i = tuple(np.argwhere(bad)[0])
         raise _err(f"p[{i[-1]}] = {format_value(p[i])} is not a probability; with --probs the inputs "
-                   f"must be in [0, 1]", _row_of(p, i))
+                   f"must be in [0, 1]", _row_of(p, i), _failing_rows(bad, p))
     ln_base = validate_base(base)
     y = validate_labels(labels, p.shape, p.dtype)
     p = np.broadcast_to(p, y.shape)

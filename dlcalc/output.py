@@ -163,7 +163,12 @@ def json_ready(value: Any, dtype: str = "float64") -> Any:
     if isinstance(value, (list, tuple)):
         return [json_ready(item, dtype) for item in value]
     if isinstance(value, np.ndarray):
-        return [json_ready(item, dtype) for item in value.tolist()] if value.ndim else json_ready(value.item(), dtype)
+        if not value.ndim:
+            return json_ready(value.item(), dtype)
+        if dtype == "float64" and value.dtype.kind in "iu" or (
+                value.dtype == np.float64 and dtype == "float64" and np.isfinite(value).all()):
+            return value.tolist()  # already exact JSON numbers: no walk over every element
+        return [json_ready(item, dtype) for item in value.tolist()]
     if isinstance(value, Step):
         return value.as_dict()
     if isinstance(value, (bool, np.bool_)):

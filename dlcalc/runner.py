@@ -180,11 +180,8 @@ def _run_batch(compute: Compute, present: Present, style: Style, operand: np.nda
         texts: list[tuple[list[int], bytes]] = []
         errors: dict[int, str] = {bad.number: bad.message for bad in chunk.bad}
         for group in chunk.groups:
-            done = _present_group(group, compute, present, style, operand, said, errors, plain)
-            if isinstance(done, bytes):
-                texts.append((group.numbers, done))
-            else:
-                reports.update(done)
+            _present_group(group, compute, present, style, operand, said, errors, plain,
+                           reports, texts)
         seen_any = seen_any or bool(reports) or bool(errors) or bool(texts)
         if len(texts) == 1 and not reports and not errors:
             _write_bytes(out, texts[0][1])  # the common case: the block's lines, in order
@@ -219,49 +216,67 @@ def _write_bytes(out: Any, data: bytes) -> None:
         out.flush()
         return
     out.flush()
-    buffer.write(data)
+    view = memoryview(data)
+    while view:  # a raw (unbuffered) stream may take only part of it, e.g. when a signal arrives
+        written = buffer.write(view)
+        view = view[written if written is not None else len(view):]
     buffer.flush()
 
 
 def _present_group(group: Group, compute: Compute, present: Present, style: Style,
                    cli_operand: np.ndarray | None, said: Warnings, errors: dict[int, str],
-                   plain: PlainRows | None = None) -> dict[int, Report] | bytes:
-    """Reports for a group of lines: one vectorised call, or line by line if one is bad.
+                   plain: PlainRows | None, reports: dict[int, Report],
+                   texts: list[tuple[list[int], bytes]]) -> None:
+    """Present a group of lines with one vectorised call: its plain output as one block of
+    bytes in `texts` when `plain` can give it (every value finite), else one Report per line
+    in `reports`; a line the core refuses goes to `errors` with its message.
 
-    With `plain`, the group's plain output as bytes (one line per row) when every value is
-    finite; otherwise (or without it) one Report per line.
+    When the call fails, the lines the core names as failing the same check (`.rows`) are
+    set aside, each tried alone for its own message, and the rest is tried again with one
+    call; without such a list the group is halved. So the good lines stay vectorised however
+    many lines are bad.
     """
+    pending = [group]
+    while pending:
+        part = pending.pop()
+        size = len(part.numbers)
+        try:
+            _present_part(part, compute, present, style, cli_operand, said, plain, reports, texts)
+        except DlcalcError as error:
+            if size == 1:
+                errors[part.numbers[0]] = str(error)
+                continue
+            rows = getattr(error, "rows", None)
+            if rows is not None and 0 < len(rows) < size and all(0 <= r < size for r in rows):
+                failing = set(int(r) for r in rows)
+                pending.append(part.select([i for i in range(size) if i not in failing]))
+                pending += [part.slice(i, i + 1) for i in sorted(failing, reverse=True)]
+            else:
+                pending += [part.slice(size // 2, size), part.slice(0, size // 2)]
+
+
+def _present_part(group: Group, compute: Compute, present: Present, style: Style,
+                  cli_operand: np.ndarray | None, said: Warnings, plain: PlainRows | None,
+                  reports: dict[int, Report], texts: list[tuple[list[int], bytes]]) -> None:
+    """One vectorised call for a group of lines (DlcalcError if the core refuses one)."""
     vectors = group.matrix().astype(style.dtype)
     operands = group.operand_matrix()
     if operands is None and cli_operand is not None:
         operands = np.broadcast_to(cli_operand, (len(group.numbers), cli_operand.size))
     if operands is not None:
         operands = operands.astype(style.dtype)
-    try:
-        result, explained = said.run(lambda: compute(vectors, operands), group.numbers)
-    except DlcalcError as error:
-        if len(group.numbers) == 1:
-            errors[group.numbers[0]] = str(error)
-            return {}
-        reports: dict[int, Report] = {}
-        for row in range(len(group.numbers)):
-            single = _present_group(group.row(row), compute, present, style, cli_operand, said,
-                                    errors)
-            assert isinstance(single, dict)
-            reports.update(single)
-        return reports
+    result, explained = said.run(lambda: compute(vectors, operands), group.numbers)
     if plain is not None:
         # all finite (else None): check_finite would have nothing to say about any row
         matrix = plain(result)
         if isinstance(matrix, np.ndarray) and matrix.shape[:1] == (len(group.numbers),):
             text = output.plain_lines(matrix)
             if text is not None:
-                return text
-    reports = {}
+                texts.append((group.numbers, text))
+                return
     for row, number in enumerate(group.numbers):
         reports[number] = present(result, row)
         said.check_finite(reports[number], row in explained, vectors[row], number)
-    return reports
 
 
 def _render_batch(report: Report, number: int, style: Style) -> str:

@@ -317,12 +317,31 @@ class _Core:
 
 
 def _prepare(z, temperature) -> tuple[np.ndarray, float]:
+    z, t, _offset, _shifted = _tempered(z, temperature)
+    return z, t
+
+
+def _tempered(z, temperature) -> tuple[np.ndarray, float, np.ndarray | None, np.ndarray | None]:
+    """``z / T``, the per-row shift to add back to logsumexp, and which rows were shifted
+    (both None when no row was).
+
+    A tiny T overflows finite logits (``[1, 2] / 1e-320``), which would read as infinite
+    logits of equal sign. softmax and log-softmax are shift invariant, so such rows divide
+    ``z − max z`` instead; logsumexp gets ``max z / T`` back (which may itself be ±inf)."""
     z = as_float_array(z, "z")
     t = validate_temperature(temperature)
-    if t != 1.0:
-        with np.errstate(all="ignore"):
-            z = z / z.dtype.type(t)
-    return z, t
+    if t == 1.0:
+        return z, t, None, None
+    tt = z.dtype.type(t)
+    with np.errstate(all="ignore"):
+        scaled = z / tt
+        overflow = (np.isfinite(z) & ~np.isfinite(scaled)).any(axis=-1)
+        if not overflow.any():
+            return scaled, t, None, None
+        peak = np.max(np.where(np.isfinite(z), z, -np.inf), axis=-1, keepdims=True)
+        scaled = np.where(overflow[..., None], (z - peak) / tt, scaled)
+        offset = np.where(overflow, peak[..., 0] / tt, 0).astype(z.dtype)
+    return scaled, t, offset, overflow
 
 
 # ----------------------------------------------------------------------------------------------
@@ -362,11 +381,19 @@ def softmax_all(z, temperature: float = 1.0) -> SoftmaxResult:
     This is what ``dlcalc softmax`` shows in its table; see the module notes for the edge cases.
     logsumexp is that of the tempered logits ``z / T``.
     """
-    z, t = _prepare(z, temperature)
+    z, t, offset, shifted = _tempered(z, temperature)
     core = _Core(z)
-    # one warning per row, from the most informative output
+    lse = core.lse if offset is None else core.lse + offset
+    if shifted is not None:
+        for row, idx in _rows(z.shape, where=shifted):
+            _warn(f"the logits divided by T = {format_value(t)} exceed float64's range, so they "
+                  "were shifted by their max first: softmax and log-softmax are exact, "
+                  f"log-probabilities beyond float64 are -inf, logsumexp is {format_value(lse[idx])}", row)
+    # one warning per row, from the most informative output (rows shifted above are explained)
     finite = np.isfinite(core.softmax).all(axis=-1) & np.isfinite(core.log_softmax).all(axis=-1) \
         & np.isfinite(core.lse)
+    if shifted is not None:
+        finite |= shifted
     for row, idx in _rows(z.shape, where=~finite):
         what = "softmax" if not np.all(np.isfinite(core.softmax[idx])) else "log-softmax"
         msg = core.reason(idx, what)
@@ -374,7 +401,7 @@ def softmax_all(z, temperature: float = 1.0) -> SoftmaxResult:
             msg = core.reason(idx, "logsumexp")
         if msg is not None:
             _warn(msg, row)
-    return SoftmaxResult(core.softmax, core.log_softmax, core.lse, t)
+    return SoftmaxResult(core.softmax, core.log_softmax, lse, t)
 
 
 def softmax(z, temperature: float = 1.0) -> np.ndarray:

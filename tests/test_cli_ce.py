@@ -187,8 +187,11 @@ def test_binary_with_probs_matches_torch(dl):
     assert np.allclose(data["grad"], probs.grad.tolist(), rtol=1e-12)
 
 
-def test_binary_labels_broadcast_from_one_number(dl):
-    assert dl("ce", "2", "-1", "--binary", "--target", "1").out == dl("ce", "2", "-1", "--binary", "--target", "1", "1").out
+def test_binary_labels_are_one_per_element_as_in_torch(dl):
+    # torch.nn.functional.binary_cross_entropy_with_logits refuses a target of another size;
+    # SPEC §4: "--target giving 0/1 (or soft) labels per element".
+    assert_user_error(dl("ce", "2", "-1", "--binary", "--target", "1"), "1 labels but there are 2 inputs")
+    assert dl("ce", "2", "-1", "--binary", "--target", "1", "1").code == 0
 
 
 def test_explain_derives_pick_the_true_class_and_negate(dl):
@@ -358,3 +361,15 @@ def test_property_gradient_sums_to_zero_and_loss_is_minus_log_softmax(dl, z, dat
     assert result["loss"] >= 0
     exact = -exact_log_softmax(z)[k]
     assert ulps(result["loss"], exact) <= 4 or abs(result["loss"] - float(exact)) < 1e-300
+
+
+def test_many_bad_targets_in_a_batch_are_each_reported_and_the_good_lines_answered(dl):
+    # One line in three has an out-of-range target: the core names all of them at once, so
+    # the good lines are still computed together (and give what they give alone).
+    lines = [f"{i % 7} {i % 3} 0.5 ; {3 if i % 3 == 0 else i % 3}" for i in range(300)]
+    run = dl("ce", stdin="\n".join(lines) + "\n")
+    assert run.code == 2
+    bad = [int(line.split(":")[1].split()[1]) for line in run.err.splitlines()]
+    assert bad == [i + 1 for i in range(300) if i % 3 == 0]
+    good = [line for i, line in enumerate(lines) if i % 3 != 0]
+    assert run.out == dl("ce", stdin="\n".join(good) + "\n").out

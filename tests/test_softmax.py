@@ -379,3 +379,16 @@ def test_warnings_of_a_large_batch_name_only_the_non_finite_rows():
     with pytest.warns(NumericWarning) as rec:
         softmax_all(z)
     assert sorted(w.message.row for w in rec) == [17, 4321]
+
+
+def test_a_tiny_temperature_that_overflows_the_logits_gives_the_one_hot_limit_with_a_warning():
+    # [1, 2] / 1e-320 overflows float64; softmax is shift invariant, so the exact answer is the
+    # one-hot limit [0, 1] (not nan from "infinite logits of equal sign"), and the true
+    # logsumexp 2e320 is beyond float64: inf.
+    with pytest.warns(NumericWarning, match="shifted by their max"):
+        result = softmax_all(np.array([1.0, 2.0]), temperature=1e-320)
+    assert result.softmax.tolist() == [0.0, 1.0]
+    assert result.log_softmax.tolist() == [-np.inf, 0.0]
+    assert result.logsumexp == np.inf
+    near = softmax_all(np.array([[1.0, 2.0], [0.0, 3.0]]), temperature=1e-300)
+    assert near.softmax.tolist() == [[0.0, 1.0], [0.0, 1.0]]
