@@ -8,6 +8,7 @@ case. Anything else is a `DlcalcError` naming the token and what would be accept
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -15,7 +16,9 @@ import numpy as np
 from dlcalc.errors import DlcalcError
 
 # Stricter than float(): no underscores ("1_000"), no "infinity", no embedded spaces.
-_NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|nan)", re.IGNORECASE)
+# ASCII digits only: float() would also take full-width or Arabic-Indic ones.
+_NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|nan)",
+                     re.IGNORECASE | re.ASCII)
 _SEPARATORS = re.compile(r"[,\s]+")
 
 ACCEPTED = "a number such as 2, -0.5, 1e-3, inf, -inf or nan"
@@ -26,7 +29,11 @@ def parse_number(token: str, what: str = "number") -> float:
     text = token.strip()
     if not _NUMBER.fullmatch(text):
         raise DlcalcError(f"cannot read {_quote(token)} as a {what}; expected {ACCEPTED}")
-    return float(text)
+    value = float(text)
+    if math.isinf(value) and "inf" not in text.lower():
+        raise DlcalcError(f"{_quote(token)} is beyond the range of float64 (about ±1.8e308); "
+                          "write inf or -inf for an infinity")
+    return value
 
 
 def split_vector_text(text: str) -> list[str]:

@@ -60,3 +60,15 @@ def test_parse_assignments_reads_name_value_pairs():
 def test_parse_vector_round_trips_the_repr_of_any_float(values):
     text = ",".join(repr(v) for v in values)
     assert parse_vector([text]).tolist() == values
+
+
+@pytest.mark.parametrize("token", ["1e999", "-1E400", "2e308"])
+def test_a_number_beyond_float64_is_an_error_not_a_silent_infinity(token):
+    with pytest.raises(DlcalcError, match="beyond the range of float64"):
+        parse_number(token)
+
+
+@pytest.mark.parametrize("token", ["１", "٣", "1２"])
+def test_only_ascii_digits_are_numbers(token):
+    with pytest.raises(DlcalcError, match="cannot read"):
+        parse_number(token)
