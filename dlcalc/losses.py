@@ -11,6 +11,16 @@ Conventions
 * ``0·log 0 = 0`` everywhere (entropy, KL, cross-entropy with zero target weight).
 * ``base="e"`` gives nats, ``base="2"`` bits (every loss and gradient divided by ln 2).
 * Gradients are per sample and per element, never divided by a batch size or by n.
+
+Correct rounding of H(P), H(P,Q), KL and JS (float64, where long double is x87 extended, as in
+:mod:`dlcalc.softmax`): the terms, their logarithms and their sums are computed with 11 more
+bits, divided by ln 2 there for bits, and rounded to float64 once. KL uses the cancellation-free
+forms (Σ q·ψ(u) + Σ (p − q) for probabilities, Σ p·φ(δ) from logits, see :func:`kl_divergence`
+and :func:`kl_divergence_from_logits`). Measured against mpmath (200 bits) on 3,000 rows of
+lengths 2–50 (random, near-equal, one-hot P, spiky Q; seed 0): H(P) and H(P,Q) 99.97% correctly
+rounded (were 68%, up to 2.7 ulp), KL 100% of the rows with a positive exact value (was 48%;
+near-equal rows were up to 1e4 ulp off), KL from logits 99.93% and its H(P,Q), H(P) 100% (were
+23%, 53%, 54%), all within 0.51 ulp. float32, and other platforms, use the float64 formulas.
 """
 
 from __future__ import annotations
@@ -21,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dlcalc.errors import DlcalcError
-from dlcalc.softmax import _Core, _rows, _warn, as_float_array, format_value
+from dlcalc.softmax import _BLOCK, _EXTENDED, _Core, _rows, _warn, as_float_array, format_value
 
 __all__ = [
     "CrossEntropy",
@@ -478,10 +488,181 @@ def _entropy_terms(p: np.ndarray) -> np.ndarray:
         return np.where(p == 0, 0, -p * np.log(p)).astype(p.dtype, copy=False)
 
 
+# Correct rounding where long double is x87 extended (see dlcalc.softmax): every term, log and
+# sum below is done with 11 more bits than float64 and the result rounded to float64 once, in
+# blocks of rows so the 16-byte temporaries stay small. float32, and float64 where long double
+# is not x87 extended, take the float64 formulas after these helpers.
+
+_L = np.longdouble
+_LN2_L = np.log(_L(2)) if _EXTENDED else None
+# ψ(u) = Σ_{k≥2} (−1)^k u^k/(k(k−1)) and φ(x) = x + e^{−x} − 1 = Σ_{k≥2} (−x)^k/k!, Horner
+# coefficients highest first; 22 and 18 terms reach 2^-66 relative for |u| ≤ 0.1, |x| ≤ 1/4
+_PSI_COEF = [(-1) ** k / _L(k * (k - 1)) for k in range(23, 1, -1)] if _EXTENDED else None
+_PHI_COEF = [(-1) ** k / _L(math.factorial(k)) for k in range(19, 1, -1)] if _EXTENDED else None
+
+
+def _extended_ok(a: np.ndarray) -> bool:
+    return _EXTENDED and a.dtype == np.float64
+
+
+def _blocks(rows: int, n: int):
+    step = max(1, _BLOCK // max(n, 1))
+    for a in range(0, rows, step):
+        yield slice(a, a + step)
+
+
+def _series(x, coef):
+    """x²·(c_2 + c_3·x + ...) by Horner from the highest coefficient, in x's (extended) type."""
+    acc = np.zeros_like(x)
+    for c in coef:
+        acc = acc * x + c
+    return acc * x * x
+
+
+def _rounded(total, ln_base: float) -> np.ndarray:
+    """An extended-precision result divided by ln(base) there, then rounded to float64 once."""
+    if ln_base != 1.0:
+        total = total / _LN2_L
+    return total.astype(np.float64)
+
+
+def _flat2(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a).reshape(-1, a.shape[-1])
+
+
+def _neg_xlogy_sum_ext(p: np.ndarray, q: np.ndarray, ln_base: float) -> np.ndarray:
+    """−Σ p_i·log q_i (H(P) with q = p, H(P,Q) otherwise): every term ≥ 0, so the extended sum
+    of terms each within ~2^-64 is rounded once to the correctly rounded value (almost always).
+    p_i = 0 contributes 0 even where q_i = 0; p_i > 0 = q_i gives inf."""
+    shape = p.shape[:-1]
+    p2, q2 = _flat2(p), _flat2(q)
+    out = np.empty(p2.shape[0])
+    with np.errstate(all="ignore"):
+        for b in _blocks(*p2.shape):
+            pb = p2[b].astype(_L)
+            terms = np.where(pb == 0, 0, -pb * np.log(q2[b].astype(_L)))
+            out[b] = _rounded(terms.sum(axis=-1), ln_base)
+    return out.reshape(shape)
+
+
+def _exact_pieces(d: np.ndarray):
+    """Σ d over the last axis as float64 pieces (|d| ≤ 1): each d split on the fixed grids 2^-26,
+    2^-52, 2^-78 sums exactly per grid. Added in this order in extended, the first two sum
+    exactly (both on the 2^-52 grid), so the total is within ~2^-64 of the exact sum."""
+    pieces = []
+    rest = d
+    for scale in (2.0**26, 2.0**52, 2.0**78):
+        hi = np.round(rest * scale) / scale
+        pieces.append(hi.sum(axis=-1))
+        rest = rest - hi
+    pieces.append(rest.sum(axis=-1))
+    return pieces
+
+
+def _kl_block_ext(pb: np.ndarray, qb: np.ndarray):
+    """Extended (terms p_i·log(p_i/q_i), Σ g_i, Σ (p_i − q_i)) of a block of float64 rows, not
+    yet rounded; KL is the sum of the last two.
+
+    KL = Σ g_i + Σ (p_i − q_i) with g_i = p_i·log(p_i/q_i) − p_i + q_i ≥ 0: where p_i/q_i ∈ [1/2,
+    2], g_i = q_i·ψ(u_i), u_i = (p_i − q_i)/q_i (p_i − q_i exact by Sterbenz, ψ by its series for
+    |u| ≤ 0.1), so P ≈ Q does not cancel; those exact p_i − q_i are summed exactly (fixed grids),
+    the others (|p_i − q_i| ≤ 7·g_i) in extended.
+    """
+    r = pb / qb
+    near = (r >= 0.5) & (r <= 2)
+    d = np.where(near, pb - qb, 0)  # exact
+    P, Q = pb.astype(_L), qb.astype(_L)
+    u = d.astype(_L) / Q
+    log_ratio = np.empty_like(u)  # one logarithm per element (they are the cost here)
+    log_ratio[near] = np.log1p(u[near])
+    far = ~near
+    log_ratio[far] = np.log(P[far] / Q[far])
+    terms = np.where(pb == 0, 0, P * log_ratio)
+    psi = (1 + u) * log_ratio - u
+    small = near & (np.abs(u) <= 0.1)
+    if small.any():
+        psi[small] = _series(u[small], _PSI_COEF)
+    g = np.where(near, Q * psi, terms - (P - Q))
+    g = np.where(pb == 0, Q, g)
+    g = np.where((qb == 0) & (pb > 0), np.inf, g)
+    far_d = np.where(near | ~np.isfinite(g), 0, P - Q)
+    near_d = _L(0)
+    for piece in _exact_pieces(d):  # largest grid first: the first sums are exact in extended
+        near_d = near_d + piece.astype(_L)
+    return terms, g.sum(axis=-1), far_d.sum(axis=-1) + near_d
+
+
+def _kl_core_ext(p: np.ndarray, q: np.ndarray, ln_base: float = 1.0):
+    """(terms p_i·log(p_i/q_i), KL), both divided by ln(base) and rounded once from extended.
+
+    A KL that comes out slightly negative only because ΣP ≠ ΣQ in float64 rounding (possible
+    when P ≈ Q: the exact Σ p·log(p/q) of such inputs can be below 0) is clamped to 0.
+    """
+    shape = p.shape
+    p2, q2 = _flat2(p), _flat2(q)
+    rows, n = p2.shape
+    terms_out = np.empty((rows, n))
+    kl_out = np.empty(rows)
+    with np.errstate(all="ignore"):
+        for b in _blocks(rows, n):
+            terms, g, d = _kl_block_ext(p2[b], q2[b])
+            total = g + d
+            kl_out[b] = _rounded(np.maximum(total, 0), ln_base)
+            terms_out[b] = _rounded(terms, ln_base)
+    return terms_out.reshape(shape), kl_out.reshape(shape[:-1])
+
+
+def _js_ext(p: np.ndarray, q: np.ndarray, ln_base: float = 1.0) -> np.ndarray:
+    """JS = ½ D(P‖M) + ½ D(Q‖M), rounded once. M = (P + Q)/2 rounded to float64 costs nothing at
+    first order when the divergences are the generalized ones, Σ g_i (with the −p_i + m_i terms,
+    and no Σ (p_i − m_i)): for any M', ½ Σ g(P‖M') + ½ Σ g(Q‖M') = JS + Σ m'·ψ(m/m' − 1) ≥ 0."""
+    m = _mixture(p, q)
+    p2, q2, m2 = _flat2(p), _flat2(q), _flat2(m)
+    out = np.empty(p2.shape[0])
+    with np.errstate(all="ignore"):
+        for b in _blocks(*p2.shape):
+            total = _kl_block_ext(p2[b], m2[b])[1] + _kl_block_ext(q2[b], m2[b])[1]  # Σ g only
+            out[b] = _rounded(np.maximum(total / 2, 0), ln_base)
+    return out.reshape(p.shape[:-1])
+
+
+def _kl_logits_ext(lp, lp_low, lq, lq_low, ln_base: float = 1.0):
+    """(terms, KL(P‖Q), H(P,Q), H(P)) from log-probabilities given as float64 high + low pairs
+    (the extended log-softmax of :class:`dlcalc.softmax._Core`), each rounded once.
+
+    With δ_i = log p_i − log q_i and Σp = Σq = 1, KL = Σ p_i·φ(δ_i), φ(x) = x + e^{−x} − 1 ≥ 0:
+    no cancellation when P ≈ Q (φ by its series for |δ| ≤ 1/4, else p·δ + q − p). An error
+    common to all δ_i (each log-softmax's log-sum-exp) changes the sum only at second order.
+    """
+    shape = lp.shape
+    a, al, c, cl = _flat2(lp), _flat2(lp_low), _flat2(lq), _flat2(lq_low)
+    rows, n = a.shape
+    terms_out = np.empty((rows, n))
+    kl_out, hpq_out, hp_out = np.empty(rows), np.empty(rows), np.empty(rows)
+    with np.errstate(all="ignore"):
+        for b in _blocks(rows, n):
+            LP = a[b].astype(_L) + al[b]
+            LQ = c[b].astype(_L) + cl[b]
+            delta = (a[b].astype(_L) - c[b]) + (al[b].astype(_L) - cl[b])
+            P, Q = np.exp(LP), np.exp(LQ)
+            f = P * delta + (Q - P)
+            small = np.abs(delta) <= 0.25
+            if small.any():
+                f[small] = P[small] * _series(delta[small], _PHI_COEF)
+            kl_out[b] = _rounded(np.maximum(f.sum(axis=-1), 0), ln_base)
+            terms_out[b] = _rounded(P * delta, ln_base)
+            hpq_out[b] = _rounded(-(P * LQ).sum(axis=-1), ln_base)
+            hp_out[b] = _rounded(-(P * LP).sum(axis=-1), ln_base)
+    lead = shape[:-1]
+    return terms_out.reshape(shape), kl_out.reshape(lead), hpq_out.reshape(lead), hp_out.reshape(lead)
+
+
 def entropy(p, base: str = "e", normalize: bool = False) -> np.ndarray:
     """H(P) = −Σ_i p_i·log p_i over the last axis, with 0·log 0 = 0 (scipy.stats.entropy)."""
     p = validate_distribution(p, "P", normalize=normalize)
     ln_base = validate_base(base)
+    if _extended_ok(p):
+        return _neg_xlogy_sum_ext(p, p, ln_base)
     h = _entropy_terms(p).sum(axis=-1)
     return np.asarray(h / p.dtype.type(ln_base) if ln_base != 1.0 else h, dtype=p.dtype)
 
@@ -492,11 +673,14 @@ def cross_entropy_distributions(p, q, base: str = "e", normalize: bool = False) 
     q = validate_distribution(q, "Q", normalize=normalize)
     p, q = _same_length(p, q, "P", "Q")
     ln_base = validate_base(base)
-    with np.errstate(all="ignore"):
-        logq = np.log(q)
-        h = _xlogy_neg(p, logq).sum(axis=-1)
-        if ln_base != 1.0:
-            h = h / p.dtype.type(ln_base)
+    if _extended_ok(p):
+        h = _neg_xlogy_sum_ext(p, q, ln_base)
+    else:
+        with np.errstate(all="ignore"):
+            logq = np.log(q)
+            h = _xlogy_neg(p, logq).sum(axis=-1)
+            if ln_base != 1.0:
+                h = h / p.dtype.type(ln_base)
     h = np.asarray(h, dtype=p.dtype)
     _kl_warnings(p, q, h, "P", "Q", "H(P,Q)")
     return h
@@ -534,6 +718,8 @@ def _exact_sum(d: np.ndarray) -> np.ndarray:
 
 def _kl_core(p: np.ndarray, q: np.ndarray):
     """(terms p_i·log(p_i/q_i), KL) computed accurately; KL may be inf."""
+    if _extended_ok(p):
+        return _kl_core_ext(p, q)
     dt = p.dtype
     with np.errstate(all="ignore"):
         r = p / q
@@ -590,21 +776,30 @@ class KL:
 
 
 def _kl_from_distributions(p, q, ln_base, symmetric) -> KL:
+    base_name = "2" if ln_base != 1.0 else "e"
     dt = p.dtype
-    terms, kl = _kl_core(p, q)
-    with np.errstate(all="ignore"):
-        h_pq = _xlogy_neg(p, np.log(q)).sum(axis=-1)
-        h_p = _entropy_terms(p).sum(axis=-1)
     kl_rev = js = None
-    if symmetric:
-        _, kl_rev = _kl_core(q, p)
-        m = _mixture(p, q)
-        js = (dt.type(0.5) * (_kl_core(p, m)[1] + _kl_core(q, m)[1])).astype(dt)
+    if _extended_ok(p):  # every result divided by ln(base) before its one rounding
+        terms, kl = _kl_core_ext(p, q, ln_base)
+        h_pq = _neg_xlogy_sum_ext(p, q, ln_base)
+        h_p = _neg_xlogy_sum_ext(p, p, ln_base)
+        if symmetric:
+            _, kl_rev = _kl_core_ext(q, p, ln_base)
+            js = _js_ext(p, q, ln_base)
+        ln_base = 1.0
+    else:
+        terms, kl = _kl_core(p, q)
+        with np.errstate(all="ignore"):
+            h_pq = _xlogy_neg(p, np.log(q)).sum(axis=-1)
+            h_p = _entropy_terms(p).sum(axis=-1)
+        if symmetric:
+            _, kl_rev = _kl_core(q, p)
+            m = _mixture(p, q)
+            js = (dt.type(0.5) * (_kl_core(p, m)[1] + _kl_core(q, m)[1])).astype(dt)
     scale = (lambda x: None if x is None else np.asarray(x / dt.type(ln_base), dtype=dt)) if ln_base != 1.0 \
         else (lambda x: None if x is None else np.asarray(x, dtype=dt))
     res = KL(kl=scale(kl), cross_entropy=scale(h_pq), entropy=scale(h_p), terms=scale(terms),
-             kl_reverse=scale(kl_rev), js=scale(js), p=np.array(p), q=np.array(q),
-             base="2" if ln_base != 1.0 else "e")
+             kl_reverse=scale(kl_rev), js=scale(js), p=np.array(p), q=np.array(q), base=base_name)
     _kl_warnings(p, q, res.kl, "P", "Q", "KL")
     if symmetric:
         _kl_warnings(q, p, res.kl_reverse, "Q", "P", "the reverse KL D(Q‖P)")
@@ -621,7 +816,11 @@ def kl_divergence(p, q, base: str = "e", symmetric: bool = False, normalize: boo
 
     Accuracy: each term uses log1p((p − q)/q) when p/q ∈ [1/2, 2], and the sum is taken as
     Σ q_i·ψ((p_i − q_i)/q_i) + Σ (p_i − q_i) with ψ(u) = (1+u)log1p(u) − u ≥ 0, so KL is
-    accurate to a few ulp even when P ≈ Q and the plain sum of terms would cancel.
+    accurate even when P ≈ Q and the plain sum of terms would cancel; in x87 extended it is the
+    correctly rounded value in practice (see the module notes), else within a few ulp.
+
+    Clamp: P and Q that each sum to 1 only within float64 rounding can have an exact
+    Σ p·log(p/q) a hair below 0 when P ≈ Q (−Σ (q − p) dominates); KL is then reported as 0.
     """
     p = validate_distribution(p, "P", normalize=normalize)
     q = validate_distribution(q, "Q", normalize=normalize)
@@ -635,8 +834,13 @@ def kl_divergence_from_logits(zp, zq, base: str = "e", symmetric: bool = False) 
     Terms are p_i·(log p_i − log q_i) with both log-probabilities from log-softmax, so no
     probability is exponentiated and logged again: ``zq = [0, -1000]`` gives log q_1 = −1000,
     not log 0. The cross-entropy and entropy are −Σ p·log q and −Σ p·log p the same way.
-    Where both distributions are representable and P ≈ Q, the probability-space formula (see
-    :func:`kl_divergence`) is used for its accuracy.
+    Where every log-probability is finite and long double is x87 extended, KL = Σ p_i·φ(δ_i)
+    with δ_i = log p_i − log q_i and φ(x) = x + e^{−x} − 1 ≥ 0 (true because Σp = Σq = 1): no
+    cancellation when P ≈ Q, and an error in either log-sum-exp, common to every δ_i, changes it
+    only at second order. With the log-softmax as double-double pairs, p_i = e^{log p_i} and the
+    sums in extended, KL, H(P,Q) and H(P) are rounded once: correctly rounded in practice.
+    Elsewhere, where both distributions are representable and P ≈ Q, the probability-space
+    formula (see :func:`kl_divergence`) is used for its accuracy.
     """
     zp = as_float_array(zp, "P logits")
     zq = as_float_array(zq, "Q logits")
@@ -661,19 +865,41 @@ def kl_divergence_from_logits(zp, zq, base: str = "e", symmetric: bool = False) 
             kl = np.where(ok, kl_prob, np.maximum(kl, 0)).astype(dt)
         return terms, kl
 
-    terms, kl = kl_logs(p, lp, q, lq)
-    with np.errstate(all="ignore"):
-        h_pq = np.where(p == 0, 0, -p * lq).sum(axis=-1)
-        h_p = np.where(p == 0, 0, -p * lp).sum(axis=-1)
+    base_name = "2" if ln_base != 1.0 else "e"
+    scale = (lambda x: None if x is None else np.asarray(x / dt.type(ln_base) if ln_base != 1.0 else x, dtype=dt))
     kl_rev = js = None
     if symmetric:
-        _, kl_rev = kl_logs(q, lq, p, lp)
         m = _mixture(p, q)
         with np.errstate(all="ignore"):
             lm = np.logaddexp(lp, lq) - dt.type(math.log(2))
-        js = dt.type(0.5) * (kl_logs(p, lp, m, lm)[1] + kl_logs(q, lq, m, lm)[1])
-    scale = (lambda x: None if x is None else np.asarray(x / dt.type(ln_base) if ln_base != 1.0 else x, dtype=dt))
-    res = KL(kl=scale(kl), cross_entropy=scale(h_pq), entropy=scale(h_p), terms=scale(terms),
-             kl_reverse=scale(kl_rev), js=scale(js), p=p, q=q, base="2" if ln_base != 1.0 else "e")
+        js = scale(dt.type(0.5) * (kl_logs(p, lp, m, lm)[1] + kl_logs(q, lq, m, lm)[1]))
+    # rows whose log-probabilities are all finite, where long double is x87 extended: the φ form
+    # from the extended log-softmax, divided by ln(base) and rounded once; the other rows (and
+    # float32, and other platforms) take the float64 formulas
+    ok = np.zeros(lp.shape[:-1], dtype=bool)
+    if cp.log_softmax_low is not None and cq.log_softmax_low is not None:
+        ok = (np.isfinite(lp) & np.isfinite(lq) & np.isfinite(cp.log_softmax_low)
+              & np.isfinite(cq.log_softmax_low)).all(axis=-1)
+    if not ok.all():
+        terms, kl = kl_logs(p, lp, q, lq)
+        with np.errstate(all="ignore"):
+            h_pq = np.where(p == 0, 0, -p * lq).sum(axis=-1)
+            h_p = np.where(p == 0, 0, -p * lp).sum(axis=-1)
+        if symmetric:
+            _, kl_rev = kl_logs(q, lq, p, lp)
+        terms, kl, h_pq, h_p, kl_rev = map(scale, (terms, kl, h_pq, h_p, kl_rev))
+    if ok.any():
+        lows = (cp.log_softmax_low, cq.log_softmax_low)
+        sel = (lambda a: a) if ok.all() else (lambda a: a[ok])
+        t_e, kl_e, hpq_e, hp_e = _kl_logits_ext(sel(lp), sel(lows[0]), sel(lq), sel(lows[1]), ln_base)
+        klr_e = _kl_logits_ext(sel(lq), sel(lows[1]), sel(lp), sel(lows[0]), ln_base)[1] if symmetric else None
+        if ok.all():
+            terms, kl, h_pq, h_p, kl_rev = t_e, kl_e, hpq_e, hp_e, klr_e
+        else:
+            terms[ok], kl[ok], h_pq[ok], h_p[ok] = t_e, kl_e, hpq_e, hp_e
+            if symmetric:
+                kl_rev[ok] = klr_e
+    res = KL(kl=kl, cross_entropy=h_pq, entropy=h_p, terms=terms,
+             kl_reverse=kl_rev, js=js, p=p, q=q, base=base_name)
     _kl_warnings(p, q, res.kl, "P", "Q", "KL")
     return res
