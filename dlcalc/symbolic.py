@@ -32,6 +32,8 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
+from dlcalc import special
+from dlcalc.activations import REGISTRY
 from dlcalc.errors import DlcalcError, NumericWarning
 
 # Seconds allowed for differentiating one expression (and for evaluating it at a point).
@@ -268,13 +270,8 @@ ACTIVATIONS: dict[str, type[sp.Function]] = {
 }
 
 
-# Stable NumPy forms, used by lambdify for the classes above.
-def _np_sigmoid(x):
-    from scipy.special import expit  # exp(-x) never overflows into inf/inf there
-
-    return expit(x)
-
-
+# Stable NumPy forms, used by lambdify for the classes above and for erf: the registry's own
+# functions and dlcalc.special, so that no expression needs SciPy (whose import costs ~180 ms).
 def _np_relu(x):
     x = np.asarray(x)
     return np.where(x > 0, x, np.zeros_like(x))
@@ -282,12 +279,6 @@ def _np_relu(x):
 
 def _np_softplus(x):
     return np.logaddexp(0, x)  # log(1 + e^x) without overflow for large x
-
-
-def _np_Phi(x):
-    from scipy.special import ndtr  # uses erfc in the lower tail: no cancellation
-
-    return ndtr(x)
 
 
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
@@ -298,17 +289,15 @@ def _np_phi(x):
     return np.exp(-0.5 * x * x) * _INV_SQRT_2PI
 
 
-def _np_gelu(x):
-    return x * _np_Phi(x)
-
-
 NUMPY_IMPLEMENTATIONS: dict[str, Callable] = {
-    "sigmoid": _np_sigmoid,
+    "sigmoid": REGISTRY["sigmoid"].function,  # e^(−|x|) never overflows into inf/inf
     "relu": _np_relu,
     "softplus": _np_softplus,
-    "Phi": _np_Phi,
+    "Phi": special.ndtr,  # erfcx·e^(−x²/2) in the lower tail: no cancellation, no underflow
     "phi": _np_phi,
-    "gelu": _np_gelu,
+    "gelu": REGISTRY["gelu"].function,  # x·Φ(x), correctly rounded on x86-64
+    "erf": special.erf,
+    "erfc": special.erfc,  # SymPy may rewrite 1 − erf(u) as erfc(u)
 }
 
 
@@ -342,7 +331,7 @@ def _stable_for_numerics(expr: sp.Expr) -> sp.Expr:
 
 
 def _lambdify(symbols: Sequence[sp.Symbol], expr) -> Callable:
-    modules = [NUMPY_IMPLEMENTATIONS, "scipy", "numpy"]
+    modules = [NUMPY_IMPLEMENTATIONS, "numpy"]
     if isinstance(expr, (list, tuple)):
         expr = [_stable_for_numerics(e) for e in expr]
     else:
@@ -783,10 +772,11 @@ def numeric_function(expr, variable: str = "x", *, derivative: sp.Expr | None = 
     """Vectorised NumPy callables f and f' for an expression in one variable.
 
     Used by `activate` and `plot` for expressions such as "x*sigmoid(x)": the SymPy objects
-    built by the parser are compiled with lambdify to NumPy/SciPy code (activation functions map
-    to their stable NumPy forms), so evaluation on 10^6 points is one vectorised pass. Constant
-    expressions broadcast to the input's shape; floating inputs keep their dtype. A caller
-    that already has the derivative passes it as `derivative` (differentiating can take a second).
+    built by the parser are compiled with lambdify to NumPy code (activation functions and erf
+    map to their stable NumPy forms, no SciPy), so evaluation on 10^6 points is one vectorised
+    pass. Constant expressions broadcast to the input's shape; floating inputs keep their dtype.
+    A caller that already has the derivative passes it as `derivative` (differentiating can take
+    a second).
     """
     expr = _as_expression(expr)
     others = sorted(n for n in _variable_names(expr) if n != variable)

@@ -310,3 +310,66 @@ def test_random_expressions_gradients_match_finite_differences(text, px, py):
     if np.max(np.abs(oracle)) > 1e6:
         return
     np.testing.assert_allclose(symbolic, oracle, rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Numeric evaluation without SciPy: the registry's sigmoid and gelu, dlcalc.special's Φ and erf
+
+
+def test_numeric_forms_are_dlcalcs_own_not_scipys():
+    from dlcalc import special
+    from dlcalc.activations import REGISTRY
+    from dlcalc.symbolic import NUMPY_IMPLEMENTATIONS
+
+    assert NUMPY_IMPLEMENTATIONS["sigmoid"] is REGISTRY["sigmoid"].function
+    assert NUMPY_IMPLEMENTATIONS["gelu"] is REGISTRY["gelu"].function
+    assert NUMPY_IMPLEMENTATIONS["Phi"] is special.ndtr
+    assert NUMPY_IMPLEMENTATIONS["erf"] is special.erf
+
+
+def test_expressions_with_every_special_function_evaluate_without_importing_scipy():
+    # lambdify with the "scipy" module imported scipy.special (~180 ms) for plot "x*sigmoid(x)"
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from dlcalc.expression import parse_expression as parse\n"
+        "from dlcalc.symbolic import numeric_function, gradient, evaluate_at, finite_difference_check\n"
+        "text = 'x*sigmoid(x) + gelu(x) + Phi(x) + erf(x) + phi(x) + softplus(x) + relu(x)'\n"
+        "f, df = numeric_function(parse(text))\n"
+        "f(np.linspace(-40, 40, 101)); df(np.linspace(-40, 40, 101))\n"
+        "gradient(parse('erf(x*y) + Phi(y) - erf(x)')).at({'x': 0.3, 'y': -2.0})\n"
+        "finite_difference_check(parse('gelu(x)*erf(y)'), None, {'x': 1.0, 'y': 2.0})\n"
+        "evaluate_at(parse('1 - erf(x) + sigmoid(x)'), {'x': float('inf')})\n"
+        "print('scipy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_erf_and_phi_in_expressions_match_mpmath():
+    import mpmath
+
+    xs = np.concatenate([np.linspace(-6, 6, 241), [-0.4999, 0.5, 1e-9, -38.0, 38.0]])
+    f_erf, df_erf = numeric_function("erf(x)")
+    f_phi, _ = numeric_function("Phi(x)")
+    f_gelu, _ = numeric_function("gelu(x)")
+    with mpmath.workprec(200):
+        for x, e, de, p, g in zip(xs, f_erf(xs), df_erf(xs), f_phi(xs), f_gelu(xs)):
+            xm = mpmath.mpf(float(x))
+            for got, want in ((e, mpmath.erf(xm)), (p, mpmath.ncdf(xm)), (g, xm * mpmath.ncdf(xm))):
+                ulp = np.spacing(abs(float(want))) if want != 0 else 2.0**-1074
+                assert abs(mpmath.mpf(float(got)) - want) <= 2 * ulp, (x, got, want)
+            # erf' = 2e^(−x²)/√π is plain NumPy: the rounding of x² costs up to x² ulp (SPEC 1e-14)
+            want = 2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-xm**2)
+            assert abs(mpmath.mpf(float(de)) - want) <= max(1e-14 * want, 2.0**-1074), (x, de, want)
+
+
+def test_expression_float32_input_stays_float32_with_the_new_forms():
+    f, df = numeric_function("x*sigmoid(x) + gelu(x) + erf(x)")
+    xs = np.linspace(-3, 3, 7, dtype=np.float32)
+    assert f(xs).dtype == np.float32 and df(xs).dtype == np.float32
+    want = xs.astype(np.float64) / (1 + np.exp(-xs.astype(np.float64)))
+    np.testing.assert_allclose(numeric_function("x*sigmoid(x)")[0](xs), want, rtol=2e-7)
