@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from dlcalc.errors import DlcalcError
+from dlcalc.output import latex_number, people_number
 from dlcalc.losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -31,29 +32,15 @@ MAX_LISTED = 8  # terms written out in a sum before "…"
 
 
 def fmt(x, digits: int = 6) -> str:
-    """A number for a derivation: 6 significant digits, inf/-inf/nan spelled out."""
+    """A number for a derivation: 6 significant digits, inf/-inf/nan spelled out, 0 unsigned."""
     x = float(x)
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if x == 0:
-        return "0"
-    return f"{x:.{digits}g}"
+    return people_number(0.0 if x == 0 else x, digits)
 
 
 def _tex(x) -> str:
-    s = fmt(x)
-    if s == "inf":
-        return r"\infty"
-    if s == "-inf":
-        return r"-\infty"
-    if s == "nan":
-        return r"\mathrm{NaN}"
-    if "e" in s:
-        mant, exp = s.split("e")
-        return rf"{mant} \times 10^{{{int(exp)}}}"
-    return s
+    """The same number in LaTeX (∞, NaN, a power of ten for exponents)."""
+    x = float(x)
+    return latex_number(0.0 if x == 0 else x, 6)
 
 
 def _vec(v) -> str:

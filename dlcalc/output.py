@@ -55,12 +55,12 @@ class Report:
 # ---------------------------------------------------------------- numbers
 
 
-def plain_number(value: Any, dtype: str = "float64") -> str:
-    """Shortest text that reads back as exactly `value` in `dtype`; integers without `.0`."""
+def _not_a_float(value: Any, yes: str, no: str) -> str | None:
+    """The text of anything but a finite float (strings, booleans, integers, inf, nan)."""
     if isinstance(value, str):
         return value
     if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
+        return yes if value else no
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     number = float(value)
@@ -68,6 +68,15 @@ def plain_number(value: Any, dtype: str = "float64") -> str:
         return "nan"
     if math.isinf(number):
         return "inf" if number > 0 else "-inf"
+    return None
+
+
+def plain_number(value: Any, dtype: str = "float64") -> str:
+    """Shortest text that reads back as exactly `value` in `dtype`; integers without `.0`."""
+    special = _not_a_float(value, "true", "false")
+    if special is not None:
+        return special
+    number = float(value)
     text = _float32_repr(number) if dtype == "float32" else repr(number)
     return text[:-2] if text.endswith(".0") else text
 
@@ -141,19 +150,9 @@ def _float32_repr(number: float) -> str:
 
 
 def people_number(value: Any, precision: int) -> str:
-    """`precision` significant digits, for tables and Markdown."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    number = float(value)
-    if math.isnan(number):
-        return "nan"
-    if math.isinf(number):
-        return "inf" if number > 0 else "-inf"
-    return f"{number:.{precision}g}"
+    """`precision` significant digits, for tables, Markdown and derivations."""
+    special = _not_a_float(value, "yes", "no")
+    return special if special is not None else f"{float(value):.{precision}g}"
 
 
 def json_ready(value: Any, dtype: str = "float64") -> Any:
