@@ -8,7 +8,6 @@ User mistakes become one `error: ...` line and exit 2 in exactly one place, `mai
 import os
 import signal
 import sys
-import warnings
 from typing import Annotated, Any, List, Optional, Tuple
 
 import numpy as np
@@ -21,7 +20,7 @@ except ImportError:  # pragma: no cover - depends on the installed Typer
     from click.exceptions import NoArgsIsHelpError, UsageError
 
 from dlcalc import __version__, argv, reports
-from dlcalc.errors import DlcalcError, EnvironmentFailure
+from dlcalc.errors import DlcalcError, EnvironmentFailure, quietly
 from dlcalc.output import FORMATS, Report
 from dlcalc.runner import Style, Warnings, is_terminal, run_vector_command
 from dlcalc.vectors import parse_assignments, parse_vector
@@ -241,12 +240,12 @@ def softmax(
         z, result = computed
         matrix = None
         if jacobian:  # one row's n×n matrix at a time: a batch's would be rows·n² numbers at once
-            matrix = _quietly(core.log_softmax_jacobian if log else core.softmax_jacobian,
+            matrix = quietly(core.log_softmax_jacobian if log else core.softmax_jacobian,
                               z[row], temperature)
         return reports.softmax_report(
             z[row], temperature, result.softmax[row], result.log_softmax[row],
             result.logsumexp[row], log=log, jacobian=matrix,
-            steps=_quietly(explain_softmax, z[row], temperature, log) if explain else ())
+            steps=quietly(explain_softmax, z[row], temperature, log) if explain else ())
 
     return run_vector_command(logits, compute, present, style, what="logits",
                               plain=None if explain else
@@ -255,15 +254,6 @@ def softmax(
 
 # --jacobian prints n² numbers: 2,000 logits are already 4 million of them (32 MB as float64).
 MAX_JACOBIAN_CLASSES = 2_000
-
-
-def _quietly(function: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run an explanation without repeating the warnings the computation already gave."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return function(*args, **kwargs)
 
 
 # ---------------------------------------------------------------- ce
@@ -369,7 +359,7 @@ def ce(
         steps: Any = ()
         if binary:
             if explain:
-                steps = _quietly(explained.explain_binary_cross_entropy, x[row], operands[row],
+                steps = quietly(explained.explain_binary_cross_entropy, x[row], operands[row],
                                  base=base, probs_input=probs)
             return reports.binary_cross_entropy_report(x[row], result, row, probs_input=probs,
                                                        want_grad=grad, unit=unit, steps=steps)
@@ -379,7 +369,7 @@ def ce(
             given = given / given.sum()  # what compute() used (it validated the sum is positive)
         if explain:
             # explain the numbers the loss was computed from: with --normalize, the normalised ones
-            steps = _quietly(explained.explain_cross_entropy, result.probs[row] if probs else x[row],
+            steps = quietly(explained.explain_cross_entropy, result.probs[row] if probs else x[row],
                              target=given if "target" in chosen else None,
                              target_probs=given if "target_probs" in chosen else None,
                              label_smoothing=label_smoothing, base=base, probs_input=probs)
@@ -444,7 +434,7 @@ def kl(
     def present(result: Any, row: int) -> Report:
         steps: Any = ()
         if explain:
-            steps = _quietly(explain_kl, result.p[row], result.q[row], base=base, symmetric=symmetric)
+            steps = quietly(explain_kl, result.p[row], result.q[row], base=base, symmetric=symmetric)
         return reports.kl_report(result, row, unit=unit, steps=steps)
 
     return run_vector_command(p, compute, present, style, operand=operand, what="distribution P",
@@ -518,9 +508,8 @@ def grad(
             values, _ = said.run(lambda: gradient.at(point))
         checked = None
         if check:
-            with warnings.catch_warnings():  # the same NaN/inf as above: said once, not twice
-                warnings.simplefilter("ignore")
-                checked = symbolic.finite_difference_check(parsed, names, point)
+            # the same NaN/inf as the gradient's: said once, not twice
+            checked = quietly(symbolic.finite_difference_check, parsed, names, point)
         matrix = None
         if hessian:
             second = symbolic.hessian(parsed, names)

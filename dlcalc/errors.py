@@ -20,3 +20,13 @@ class EnvironmentFailure(Exception):
 
 class NumericWarning(UserWarning):
     """Why a result is NaN or infinite."""
+
+
+def quietly(function, *args, **kwargs):
+    """Call `function` with its warnings silenced: for a second computation (a derivation, a
+    Jacobian) whose warnings the first one already gave."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return function(*args, **kwargs)

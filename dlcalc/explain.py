@@ -9,11 +9,10 @@ explanation always agrees with the answer.
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 
-from dlcalc.errors import DlcalcError
+from dlcalc.errors import DlcalcError, quietly
 from dlcalc.output import latex_number, people_number
 from dlcalc.losses import (
     binary_cross_entropy,
@@ -78,17 +77,10 @@ def _one_vector(x, name: str) -> np.ndarray:
     return arr
 
 
-def _quiet(f, *args, **kwargs):
-    """The result's own warnings are the CLI's business; the derivation explains in its steps."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return f(*args, **kwargs)
-
-
 def _lse_steps(z: np.ndarray, depth: int = 0) -> tuple[list[Step], float]:
     """The stable log-sum-exp: max, shifted logits, their exponentials and sum, LSE."""
     steps = []
-    res = _quiet(softmax_all, z)
+    res = quietly(softmax_all, z)
     finite = np.isfinite(z).any()
     m = float(np.nanmax(z)) if finite or np.isposinf(z).any() else -math.inf
     steps.append(Step(f"m = max_j z_j = {fmt(m)}", rf"m = \max_j z_j = {_tex(m)}", "max shift", depth))
@@ -123,7 +115,7 @@ def explain_softmax(z, temperature: float = 1.0, log: bool = False) -> list[Step
         steps.append(Step(f"divide the logits by the temperature T = {fmt(t)}: z / T = {_vec(zt)}",
                           rf"z / T = {_tvec(zt)}", "temperature", 0))
         z = zt
-    res = _quiet(softmax_all, z)
+    res = quietly(softmax_all, z)
     n = z.size
 
     # 1. by hand, as the notes do it
@@ -201,20 +193,20 @@ def explain_cross_entropy(logits, target=None, target_probs=None, label_smoothin
     bits = ln_base != 1.0
     steps: list[Step] = []
     if probs_input:
-        r = _quiet(cross_entropy_from_probs, x, target=target, target_probs=target_probs,
+        r = quietly(cross_entropy_from_probs, x, target=target, target_probs=target_probs,
                    label_smoothing=label_smoothing, base=base)
         logp = np.log(np.where(x > 0, x, np.nan))
         logp = np.where(x > 0, logp, -np.inf)
         steps.append(Step(f"the inputs are probabilities: p = {_vec(x)}", rf"p = {_tvec(x)}", "given", 0))
         steps.append(Step(f"log p = {_vec(logp)}", rf"\log p = {_tvec(logp)}", "logarithm", 0))
     else:
-        r = _quiet(cross_entropy, x, target=target, target_probs=target_probs,
+        r = quietly(cross_entropy, x, target=target, target_probs=target_probs,
                    label_smoothing=label_smoothing, base=base)
         steps.append(Step("log ŷ_i = z_i − log Σ_j e^(z_j), with log Σ_j e^(z_j) computed stably",
                           r"\log\hat y_i = z_i - \log\sum_j e^{z_j}", "log-softmax identity", 0))
         lse_steps, lse = _lse_steps(x, depth=1)
         steps.extend(lse_steps)
-        logp = _quiet(softmax_all, x).log_softmax
+        logp = quietly(softmax_all, x).log_softmax
         for i in range(x.size):
             steps.append(Step(f"log ŷ_{i} = {fmt(x[i])} − {fmt(lse)} ≈ {fmt(logp[i])}",
                               rf"\log\hat y_{i} = {_tex(x[i])} - {_tex(lse)} \approx {_tex(logp[i])}", "log-softmax identity", 1))
@@ -275,11 +267,11 @@ def explain_binary_cross_entropy(x, labels, base: str = "e", probs_input: bool =
     x = _one_vector(x, "probs" if probs_input else "logits")
     bits = validate_base(base) != 1.0
     if probs_input:
-        r = _quiet(binary_cross_entropy, x, labels, base=base)
+        r = quietly(binary_cross_entropy, x, labels, base=base)
         steps = [Step("ℓ_i = −[y_i·log p_i + (1 − y_i)·log(1 − p_i)], each log clamped at −100 as in PyTorch",
                       r"\ell_i = -\left[y_i \log p_i + (1 - y_i)\log(1 - p_i)\right]", "binary cross-entropy", 0)]
     else:
-        r = _quiet(binary_cross_entropy_with_logits, x, labels, base=base)
+        r = quietly(binary_cross_entropy_with_logits, x, labels, base=base)
         steps = [Step("ℓ_i = max(z_i, 0) − z_i·y_i + log(1 + e^(−|z_i|)), the stable form of "
                       "−[y·log σ(z) + (1 − y)·log(1 − σ(z))]",
                       r"\ell_i = \max(z_i, 0) - z_i y_i + \log\left(1 + e^{-|z_i|}\right)", "stable BCE with logits", 0)]
@@ -306,7 +298,7 @@ def explain_kl(p, q, base: str = "e", symmetric: bool = False, normalize: bool =
     """D_KL(P‖Q) term by term, then H(P,Q), H(P) and the identity D_KL = H(P,Q) − H(P)."""
     p = _one_vector(p, "P")
     q = _one_vector(q, "Q")
-    r = _quiet(kl_divergence, p, q, base=base, symmetric=symmetric, normalize=normalize)
+    r = quietly(kl_divergence, p, q, base=base, symmetric=symmetric, normalize=normalize)
     p, q = r.p, r.q
     bits = validate_base(base) != 1.0
     unit = " bits" if bits else ""

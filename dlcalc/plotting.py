@@ -447,19 +447,15 @@ def plot_cross_entropy(p: np.ndarray, loss: np.ndarray, *, title: str | None = N
         if finite.any():
             order = np.argsort(p[finite], kind="stable")
             ps, ls = p[finite][order], loss[finite][order]
-            # Point at the curve where it is already steep but still on screen.
-            near_zero = min(int(np.searchsorted(ps, 0.04)), ps.size - 1)
-            ax.annotate("explodes near 0", xy=(ps[near_zero], ls[near_zero]),
-                        xytext=(0.2, 0.82), textcoords="axes fraction", ha="left",
-                        fontsize=11, color=_COLOURS[1], zorder=6,
-                        arrowprops={"arrowstyle": "->", "color": _COLOURS[1], "lw": 1.3},
-                        ).set_gid("explodes-near-0")
-            near_one = min(int(np.searchsorted(ps, 0.95)), ps.size - 1)
-            ax.annotate("low near 1", xy=(ps[near_one], ls[near_one]),
-                        xytext=(0.62, 0.35), textcoords="axes fraction", ha="left",
-                        fontsize=11, color=_COLOURS[2], zorder=6,
-                        arrowprops={"arrowstyle": "->", "color": _COLOURS[2], "lw": 1.3},
-                        ).set_gid("low-near-1")
+            # Point at the curve where it is already steep (near 0) or flat (near 1), on screen.
+            for text, at, where, colour, gid in (
+                    ("explodes near 0", 0.04, (0.2, 0.82), _COLOURS[1], "explodes-near-0"),
+                    ("low near 1", 0.95, (0.62, 0.35), _COLOURS[2], "low-near-1")):
+                i = min(int(np.searchsorted(ps, at)), ps.size - 1)
+                ax.annotate(text, xy=(ps[i], ls[i]), xytext=where, textcoords="axes fraction",
+                            ha="left", fontsize=11, color=colour, zorder=6,
+                            arrowprops={"arrowstyle": "->", "color": colour, "lw": 1.3},
+                            ).set_gid(gid)
         ax.set_axisbelow(True)
         ax.set_xlabel("p = predicted probability of the true class")
         ax.set_ylabel("loss = −log p")

@@ -315,7 +315,7 @@ def test_saved_png_has_the_requested_pixel_size(tmp_path):
 
 
 def test_the_same_figure_built_in_two_processes_gives_identical_files(tmp_path):
-    script = textwrap.dedent(f"""
+    script = textwrap.dedent("""
         import sys
         import numpy as np
         from dlcalc.plotting import Curve, plot_functions, save_figure
