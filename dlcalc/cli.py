@@ -5,12 +5,12 @@ Each command is one small function. What they share lives elsewhere: argv normal
 User mistakes become one `error: ...` line and exit 2 in exactly one place, `main()`.
 """
 
+import math
 import os
 import signal
 import sys
 from typing import Annotated, Any, List, Optional, Tuple
 
-import numpy as np
 import typer
 from typer.core import TyperCommand
 
@@ -20,9 +20,8 @@ except ImportError:  # pragma: no cover - depends on the installed Typer
     from click.exceptions import NoArgsIsHelpError, UsageError
 
 from dlcalc import __version__, argv, reports
-from dlcalc.errors import DlcalcError, EnvironmentFailure, quietly
-from dlcalc.output import FORMATS, Report
-from dlcalc.runner import Style, Warnings, is_terminal, run_vector_command
+from dlcalc.errors import DlcalcError, EnvironmentFailure
+from dlcalc.runner import Style, is_terminal, run_report, run_vector_command, wants_stdin
 from dlcalc.vectors import parse_assignments, parse_vector
 
 app = typer.Typer(
@@ -65,11 +64,18 @@ DtypeOption = Annotated[str, typer.Option(
     "--dtype", metavar="DTYPE", help="float64 or float32: compute in that precision.")]
 
 
+FORMATS = ("table", "plain", "csv", "json", "markdown", "latex")
+
+# What the command line adds to a core warning of a given kind: the option that helps.
+HINTS = {"looks_like_probabilities": "if they are probabilities, add --probs"}
+
+
 def make_style(fmt: str | None, json_flag: bool, precision: int, dtype: str) -> Style:
     if json_flag:
         fmt = "json"
+    terminal = is_terminal(sys.stdout)
     if fmt is None:
-        fmt = "table" if is_terminal(sys.stdout) else "plain"
+        fmt = "table" if terminal else "plain"
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise DlcalcError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -77,18 +83,23 @@ def make_style(fmt: str | None, json_flag: bool, precision: int, dtype: str) -> 
         raise DlcalcError(f"--precision {precision} is out of range; give 1 to 17 digits")
     if dtype not in ("float64", "float32"):
         raise DlcalcError(f"unknown dtype {dtype!r}; choose float64 or float32")
-    color = fmt == "table" and is_terminal(sys.stdout) and not os.environ.get("NO_COLOR")
-    return Style(fmt=fmt, precision=precision, dtype=dtype, color=color)
+    width = None
+    if terminal:
+        import shutil
+
+        width = shutil.get_terminal_size().columns
+    return Style(fmt=fmt, precision=precision, dtype=dtype, color=fmt == "table" and wants_color(terminal),
+                 width=width, hints=HINTS)
 
 
-def emit(report: Report, style: Style) -> int:
-    from dlcalc import output
-
-    text = output.render(report, style.fmt, precision=style.precision, dtype=style.dtype,
-                         color=style.color)
-    if text:
-        print(text)
-    return 0
+def wants_color(terminal: bool) -> bool:
+    """Bold headers: never with NO_COLOR; always with FORCE_COLOR or CLICOLOR_FORCE; otherwise
+    on a terminal that is not TERM=dumb."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if any(os.environ.get(name, "0") not in ("", "0") for name in ("FORCE_COLOR", "CLICOLOR_FORCE")):
+        return True
+    return terminal and os.environ.get("TERM") != "dumb"
 
 
 def parse_params(items: list[str] | None, alpha: float | None) -> dict[str, float]:
@@ -154,44 +165,37 @@ def activate(
       seq -3 3 | dlcalc activate tanh
     """
     from dlcalc import activations
-    from dlcalc.functions import resolve
+    from dlcalc.functions import resolve, resolve_all
 
     style = make_style(fmt, json_flag, precision, dtype)
     overrides = parse_params(param, alpha)
     if list_:
-        return emit(reports.registry_report(list(activations.REGISTRY.values())), style)
+        return run_report(style, reports.registry_report, list(activations.REGISTRY.values()))
     if props:
         names = ([function] if function else []) + list(values or [])
         if not names:
             raise DlcalcError("--props needs function names, for example: --props sigmoid tanh")
         if not 0 < saturation < 1:
             raise DlcalcError(f"--saturation {saturation} must be between 0 and 1, for example 0.01")
-        return emit(_properties(names, overrides, saturation), style)
+        return run_report(style, reports.properties_report, resolve_all(names, overrides), saturation)
     if function is None:
         raise DlcalcError("missing FUNC: name a function (dlcalc activate --list) and give x values")
-    chosen = resolve(function, overrides)
-
-    def compute(x: np.ndarray, operands: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        if operands is not None:  # a stdin line 'X ; Y': activate has no second operand to apply
-            raise DlcalcError("activate takes x values only; remove the ';' and what follows it")
-        return x, chosen.function(x), chosen.derivative(x) if deriv else None
-
-    def present(result: tuple, row: int) -> Report:
-        x, y, dy = result
-        return reports.activation_report(chosen.label, chosen.params, x[row], y[row],
-                                         None if dy is None else dy[row])
-
-    return run_vector_command(values, compute, present, style, what="x values",
-                              plain=lambda result: result[2] if deriv else result[1])
+    chosen = _resolve_function(resolve, function, overrides)
+    return run_vector_command(values, reports.ActivateCommand(chosen, deriv), style)
 
 
-def _properties(names: list[str], overrides: dict[str, float], ratio: float) -> Report:
-    from dlcalc import activations
-    from dlcalc.functions import resolve_all
+def _resolve_function(resolve: Any, word: str, overrides: dict[str, float]) -> Any:
+    """The function named `word`; a bare name the language knows (exp, sin) gets its
+    expression form as a hint."""
+    try:
+        return resolve(word, overrides)
+    except DlcalcError as error:
+        from dlcalc.expression import FUNCTIONS
 
-    chosen = resolve_all(names, overrides)
-    found = [activations.properties(c.activation, c.params, saturation=ratio) for c in chosen]
-    return reports.properties_report(found, ratio)
+        if word.isidentifier() and word in FUNCTIONS and str(error).startswith("unknown function"):
+            raise DlcalcError(f"unknown activation '{word}'; to evaluate {word} of x, write it as "
+                              f'an expression: dlcalc activate "{word}(x)" ...') from None
+        raise
 
 
 # ---------------------------------------------------------------- softmax
@@ -203,7 +207,8 @@ def softmax(
         metavar="Z...", help="Logits; read from stdin when absent or '-'.")] = None,
     temperature: Annotated[float, typer.Option(
         "--temperature", "-t", metavar="T", help="Divide the logits by T first.")] = 1.0,
-    log: Annotated[bool, typer.Option("--log", help="Plain output (and --jacobian) for log-softmax.")] = False,
+    log: Annotated[bool, typer.Option(
+        "--log", help="Log-softmax replaces softmax as the plain result (and in --jacobian).")] = False,
     jacobian: Annotated[bool, typer.Option("--jacobian", help="The n×n Jacobian ∂ŷ_i/∂z_k.")] = False,
     explain: Annotated[bool, typer.Option("--explain", help="Work it out step by step.")] = False,
     fmt: FormatOption = None,
@@ -221,39 +226,10 @@ def softmax(
       dlcalc softmax 1000 0 -1000 -t 100
       printf '2 1 0.1\\n0 0\\n' | dlcalc softmax --json
     """
-    from dlcalc import softmax as core
-    if explain:  # imported only when used: start-up time is the tool's main cost
-        from dlcalc.explain import explain_softmax
-
     style = make_style(fmt, json_flag, precision, dtype)
-    core.validate_temperature(temperature)
-
-    def compute(z: np.ndarray, operands: np.ndarray | None) -> tuple:
-        if operands is not None:  # a stdin line 'Z ; X': softmax has no second operand to apply
-            raise DlcalcError("softmax takes logits only; remove the ';' and what follows it")
-        if jacobian and z.shape[-1] > MAX_JACOBIAN_CLASSES:
-            raise DlcalcError(f"--jacobian of {z.shape[-1]:,} logits would have {z.shape[-1] ** 2:,} "
-                              f"entries; it takes at most {MAX_JACOBIAN_CLASSES:,} logits")
-        return z, core.softmax_all(z, temperature)
-
-    def present(computed: tuple, row: int) -> Report:
-        z, result = computed
-        matrix = None
-        if jacobian:  # one row's n×n matrix at a time: a batch's would be rows·n² numbers at once
-            matrix = quietly(core.log_softmax_jacobian if log else core.softmax_jacobian,
-                              z[row], temperature)
-        return reports.softmax_report(
-            z[row], temperature, result.softmax[row], result.log_softmax[row],
-            result.logsumexp[row], log=log, jacobian=matrix,
-            steps=quietly(explain_softmax, z[row], temperature, log) if explain else ())
-
-    return run_vector_command(logits, compute, present, style, what="logits",
-                              plain=None if explain else
-                              lambda c: c[1].log_softmax if log else c[1].softmax)
-
-
-# --jacobian prints n² numbers: 2,000 logits are already 4 million of them (32 MB as float64).
-MAX_JACOBIAN_CLASSES = 2_000
+    command = reports.SoftmaxCommand(temperature, log=log, jacobian=jacobian, explain=explain,
+                                     one_per_line=wants_stdin(logits, sys.stdin))
+    return run_vector_command(logits, command, style)
 
 
 # ---------------------------------------------------------------- ce
@@ -283,7 +259,8 @@ def ce(
     label_smoothing: Annotated[float, typer.Option(
         "--label-smoothing", metavar="E", help="Mix the target with the uniform distribution.")] = 0.0,
     base: BaseOption = "e",
-    grad: Annotated[bool, typer.Option("--grad", help="Plain output: the gradient instead of the loss.")] = False,
+    grad: Annotated[bool, typer.Option(
+        "--grad", help="The gradient replaces the loss as the plain result.")] = False,
     binary: Annotated[bool, typer.Option("--binary", help="Binary cross-entropy, element-wise.")] = False,
     explain: Annotated[bool, typer.Option("--explain", help="Work it out step by step.")] = False,
     fmt: FormatOption = None,
@@ -305,12 +282,8 @@ def ce(
       dlcalc ce 2 -1 0.5 --binary --target 1 0 1
       printf '2 1 0.1 ; 0\\n0 3 ; 1\\n' | dlcalc ce
     """
-    if explain:
-        from dlcalc import explain as explained
-    from dlcalc import losses
-
     style = make_style(fmt, json_flag, precision, dtype)
-    unit = _unit(base)
+    _unit(base)
     if target is not None and target_probs is not None:
         raise DlcalcError("give either --target or --target-probs, not both")
     if binary and target_probs is not None:
@@ -321,7 +294,6 @@ def ce(
     if binary and normalize:
         raise DlcalcError("--normalize does not apply to --binary: each element is its own "
                           "probability in [0, 1], there is no distribution to normalize")
-    losses.validate_label_smoothing(label_smoothing)
     operand = None
     if target is not None:
         operand = parse_vector([target], "--target")
@@ -330,59 +302,10 @@ def ce(
                               "use --target-probs for probability targets or --binary for labels")
     elif target_probs is not None:
         operand = parse_vector([target_probs], "--target-probs")
-
-    def split(operands: np.ndarray | None, n: int) -> dict[str, Any]:
-        if operands is None:
-            raise DlcalcError("ce needs a target: --target K, --target-probs P..., "
-                              "or '; K' after each line on stdin")
-        if binary:
-            return {"labels": operands}
-        # one number is a class index, unless it is a one-class distribution from --target-probs
-        if operands.shape[-1] == 1 and (n > 1 or target_probs is None):
-            return {"target": operands[..., 0]}
-        return {"target_probs": operands}
-
-    def compute(x: np.ndarray, operands: np.ndarray | None) -> Any:
-        chosen = split(operands, x.shape[-1])
-        if binary:
-            function = losses.binary_cross_entropy if probs else losses.binary_cross_entropy_with_logits
-            return x, operands, function(x, chosen["labels"], base=base)
-        if probs:
-            return x, operands, losses.cross_entropy_from_probs(
-                x, **chosen, label_smoothing=label_smoothing, base=base, normalize=normalize,
-                normalize_target=normalize)
-        return x, operands, losses.cross_entropy(x, **chosen, label_smoothing=label_smoothing, base=base,
-                                                 normalize_target=normalize)
-
-    def present(computed: tuple, row: int) -> Report:
-        x, operands, result = computed
-        steps: Any = ()
-        if binary:
-            if explain:
-                steps = quietly(explained.explain_binary_cross_entropy, x[row], operands[row],
-                                 base=base, probs_input=probs)
-            return reports.binary_cross_entropy_report(x[row], result, row, probs_input=probs,
-                                                       want_grad=grad, unit=unit, steps=steps)
-        chosen = split(operands[row:row + 1], x.shape[-1])
-        given = chosen["target"][0] if "target" in chosen else chosen["target_probs"][0]
-        if "target_probs" in chosen and normalize:
-            given = given / given.sum()  # what compute() used (it validated the sum is positive)
-        if explain:
-            # explain the numbers the loss was computed from: with --normalize, the normalised ones
-            steps = quietly(explained.explain_cross_entropy, result.probs[row] if probs else x[row],
-                             target=given if "target" in chosen else None,
-                             target_probs=given if "target_probs" in chosen else None,
-                             label_smoothing=label_smoothing, base=base, probs_input=probs)
-        # with --probs the loss is of result.probs (normalised with --normalize): show those
-        return reports.cross_entropy_report(result.probs[row] if probs else x[row], result, row,
-                                            probs_input=probs,
-                                            want_grad=grad, unit=unit, steps=steps,
-                                            target=None if "target" in chosen else given)
-
-    return run_vector_command(logits, compute, present, style, operand=operand,
-                              what="probabilities" if probs else "logits",
-                              plain=None if explain else
-                              lambda c: c[2].grad if grad else c[2].loss[:, None])
+    command = reports.CrossEntropyCommand(
+        binary=binary, probs=probs, label_smoothing=label_smoothing, base=base, normalize=normalize,
+        grad=grad, explain=explain, soft_target=target_probs is not None)
+    return run_vector_command(logits, command, style, operand=operand)
 
 
 # ---------------------------------------------------------------- kl
@@ -416,29 +339,12 @@ def kl(
       dlcalc kl 2 1 0.1 --q 0 0 0 --logits --symmetric
       dlcalc softmax 2 1 0.1 | dlcalc kl - --q 0.2 0.3 0.5
     """
-    from dlcalc import losses
-    if explain:
-        from dlcalc.explain import explain_kl
-
     style = make_style(fmt, json_flag, precision, dtype)
-    unit = _unit(base)
+    _unit(base)
     operand = None if q is None else parse_vector([q], "--q")
-
-    def compute(x: np.ndarray, operands: np.ndarray | None) -> Any:
-        if operands is None:
-            raise DlcalcError("kl needs Q: --q Q... or '; Q...' after each line on stdin")
-        if logits:
-            return losses.kl_divergence_from_logits(x, operands, base=base, symmetric=symmetric)
-        return losses.kl_divergence(x, operands, base=base, symmetric=symmetric, normalize=normalize)
-
-    def present(result: Any, row: int) -> Report:
-        steps: Any = ()
-        if explain:
-            steps = quietly(explain_kl, result.p[row], result.q[row], base=base, symmetric=symmetric)
-        return reports.kl_report(result, row, unit=unit, steps=steps)
-
-    return run_vector_command(p, compute, present, style, operand=operand, what="distribution P",
-                              plain=None if explain else lambda result: result.kl[:, None])
+    command = reports.KLCommand(logits=logits, normalize=normalize, symmetric=symmetric, base=base,
+                                explain=explain)
+    return run_vector_command(p, command, style, operand=operand)
 
 
 # ---------------------------------------------------------------- grad
@@ -472,13 +378,7 @@ def grad(
       dlcalc grad "(w1*x1 + w2*x2 - y)^2" --wrt w1,w2 --at w1=0.5 w2=-1 x1=1 x2=2 y=3 --check
       dlcalc grad "x*sigmoid(x)" --hessian
     """
-    import sympy
-
-    from dlcalc import derivation, symbolic
-    from dlcalc.expression import parse_expression
-
     style = make_style(fmt, json_flag, precision, dtype)
-    parsed = parse_expression(expression)
     variables = None
     if wrt is not None:
         variables = [name for name in wrt.replace(",", " ").split() if name]
@@ -487,51 +387,13 @@ def grad(
     point = parse_assignments(at, "--at") if at is not None else None
     if check and point is None:
         raise DlcalcError("--check compares at a point: add --at, for example --at x=1 y=2")
-    if point is not None:
-        # A missing or stray variable is named now, not after seconds of differentiation.
-        symbolic.evaluate_at([], point, variables=[s.name for s in parsed.free_symbols])
-    said = Warnings(sys.stderr)
-    # Each piece of symbolic work (partials, values, --check, --hessian, each variable's --steps)
-    # has its own limit; this one bounds their sum, which would otherwise grow with the number
-    # of variables. The limits inside symbolic nest within it.
-    seconds = 3 * symbolic.DIFFERENTIATE_SECONDS
-    limit = symbolic.time_limit(seconds, f"the expression took longer than {seconds:g} s to "
-                                         "differentiate and evaluate; simplify it")
-    with limit:
-        gradient = symbolic.gradient(parsed, variables)
-        names = list(gradient.variables)
-        if not names:
-            raise DlcalcError(f"{expression!r} has no variables to differentiate by")
-        partials = [gradient.partials[name] for name in names]
-        values = None
-        if point is not None:
-            values, _ = said.run(lambda: gradient.at(point))
-        checked = None
-        if check:
-            # the same NaN/inf as the gradient's: said once, not twice
-            checked = quietly(symbolic.finite_difference_check, parsed, names, point)
-        matrix = None
-        if hessian:
-            second = symbolic.hessian(parsed, names)
-            rows = range(len(names))
-            numbers = None
-            if point is not None:
-                numbers, _ = said.run(lambda: symbolic.evaluate_at(
-                    list(second), point, set(names) | set(point)).reshape(len(names), -1))
-            matrix = ([[symbolic.to_text(second[i, j]) for j in rows] for i in rows],
-                      [[symbolic.to_plain(second[i, j]) for j in rows] for i in rows],
-                      [[symbolic.to_latex(second[i, j]) for j in rows] for i in rows],
-                      numbers)
-        derivation_steps = []
-        if steps:
-            for name in names:
-                derivation_steps += derivation.derivation_steps(parsed, name)
-    report = reports.gradient_report(
-        expression, names, [symbolic.to_text(p) for p in partials],
-        [symbolic.to_plain(p) for p in partials], [symbolic.to_latex(p) for p in partials],
-        at=point, values=values, check=checked, hessian=matrix, steps=derivation_steps,
-        variables_latex=[symbolic.to_latex(sympy.Symbol(name)) for name in names])
-    return emit(report, style)
+    return run_report(style, _gradient, expression, variables, point, steps=steps, check=check,
+                      hessian=hessian)
+
+
+def _gradient(expression: str, variables: list[str] | None, point: dict[str, float] | None,
+              **asked: bool) -> Any:
+    return reports.gradient_report(reports.differentiate(expression, variables, point, **asked))
 
 
 # ---------------------------------------------------------------- plot
@@ -572,7 +434,6 @@ def plot(
       dlcalc plot softmax --logits 2 1 0.1 -t 0.5 1 2
       dlcalc plot ce
     """
-    from dlcalc import plotting
     from dlcalc.functions import resolve_all
 
     style = make_style(fmt, json_flag, 6, "float64")
@@ -596,72 +457,29 @@ def plot(
     if names == ["ce"] and not 0 < lo < hi <= 1:
         raise DlcalcError(f"--range {lo:g} {hi:g} is not a range of probabilities; "
                           "give 0 < PMIN < PMAX <= 1, for example --range 0.001 1")
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise DlcalcError(f"--range {lo:g} {hi:g} is empty; give XMIN < XMAX, for example --range -6 6")
-    with np.errstate(over="ignore"):
-        width = hi - lo
     # Wider than float64 (-1e308 1e308), or too narrow for an axis to tell its ends apart.
-    if not np.isfinite(width) or width <= 1e-12 * max(abs(lo), abs(hi), 1e-270):
+    width = hi - lo  # a Python float: inf when it overflows, no exception
+    if not math.isfinite(width) or width <= 1e-12 * max(abs(lo), abs(hi), 1e-270):
         raise DlcalcError(f"--range {lo!r} {hi!r} cannot be drawn: give XMIN < XMAX whose difference "
                           "is a finite number well above their rounding, for example --range -6 6")
     if not 2 <= points <= 1_000_000:
         raise DlcalcError(f"--points {points} is out of range; give 2 to 1000000")
     if (logits or temperatures) and names != ["softmax"]:
         raise DlcalcError("--logits and -t go with 'dlcalc plot softmax'")
-    said = Warnings(sys.stderr)  # NaN logits and the like: one `warning:` line each
+    z = None
+    ts = [0.5, 1.0, 2.0]
     if names == ["softmax"]:
-        figure, _ = said.run(lambda: _softmax_figure(logits, temperatures, title, dpi))
-    elif names == ["ce"]:
-        p = np.linspace(lo, hi, points)
-        figure = plotting.plot_cross_entropy(p, -np.log(p), title=title, dpi=dpi)
-    else:
-        chosen = resolve_all(names, parse_params(param, alpha))
-        x = np.linspace(lo, hi, points)
-        curves, _ = said.run(lambda: [_curve(function, x, deriv, annotate) for function in chosen])
-        figure = plotting.plot_functions(curves, derivatives=deriv, annotate=annotate,
-                                         title=title, dpi=dpi)
-    path = output_path or plotting.default_path(names, deriv and names[0] not in ("softmax", "ce"))
-    written = plotting.save_figure(figure, path)
-    report = Report(columns={"path": [str(written)]}, plain=[str(written)],
-                    data={"path": str(written), "functions": names})
-    return emit(report, style)
-
-
-def _curve(chosen: Any, x: np.ndarray, deriv: bool, annotate: bool) -> Any:
-    """One function's samples and annotations, computed by the core for the plotting module."""
-    from dlcalc import activations, plotting
-
-    saturation: tuple = ()
-    peak = None
-    if annotate:
-        try:
-            found = activations.properties(chosen.activation, chosen.params)
-        except DlcalcError:  # a pole or a gap (1/x, log(x)): drawn, but nothing to annotate
-            found = None
-        # "Saturated" is |f'| below 1% of its maximum: meaningless when the maximum is infinite
-        # (x**2) or not positive (a constant), where every x would be shaded.
-        if found is not None and np.isfinite(found.max_derivative) and found.max_derivative > 0:
-            saturation = tuple((zone.low, zone.high) for zone in found.saturation)
-            at = found.max_derivative_at
-            if at.low == at.high and np.isfinite(at.low):
-                peak = (at.low, found.max_derivative)
-    return plotting.Curve(label=chosen.label, x=x, y=chosen.function(x),
-                          dy=chosen.derivative(x) if deriv or annotate else None,
-                          saturation=saturation, max_derivative=peak, kinks=chosen.kinks())
-
-
-def _softmax_figure(logits: str | None, temperatures: str | None, title: str | None, dpi: int) -> Any:
-    from dlcalc import plotting
-    from dlcalc import softmax as core
-
-    if logits is None:
-        raise DlcalcError("plot softmax needs logits: --logits 2 1 0.1")
-    z = parse_vector([logits], "--logits")
-    ts = [0.5, 1.0, 2.0] if temperatures is None else parse_vector([temperatures], "-t").tolist()
-    for t in ts:
-        core.validate_temperature(t)
-    probabilities = np.stack([core.softmax(z, t) for t in ts])
-    return plotting.plot_softmax_temperatures(z, ts, probabilities, title=title, dpi=dpi)
+        if logits is None:
+            raise DlcalcError("plot softmax needs logits: --logits 2 1 0.1")
+        z = parse_vector([logits], "--logits")
+        if temperatures is not None:
+            ts = parse_vector([temperatures], "-t").tolist()
+    chosen = [] if special else resolve_all(names, parse_params(param, alpha))
+    return run_report(style, reports.plot_report, names, functions=chosen, deriv=deriv,
+                      annotate=annotate, x_range=(lo, hi), points=points, logits=z,
+                      temperatures=ts, title=title, dpi=dpi, path=output_path)
 
 
 # ---------------------------------------------------------------- entry point
@@ -676,6 +494,11 @@ def main(args: list[str] | None = None) -> None:
         from dlcalc import interrupts
 
         interrupts.install()
+    if args is None:  # a stdout that cannot write Unicode gets ASCII, not an encoding error
+        from dlcalc.output import ascii_fallback
+
+        ascii_fallback(sys.stdout)
+        ascii_fallback(sys.stderr)
     try:
         code = app(args=args, prog_name="dlcalc", standalone_mode=False)
         code = code if isinstance(code, int) else 0

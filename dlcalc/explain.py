@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from dlcalc.errors import DlcalcError, quietly
-from dlcalc.output import latex_number, people_number
+from dlcalc.number_text import latex_number, people_number
 from dlcalc.losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,

@@ -241,6 +241,16 @@ def _syntax_error(source: _Source, error: SyntaxError) -> DlcalcError:
     reason = (error.msg or "invalid syntax").split(".")[0]
     if reason.startswith("invalid syntax"):
         reason = "invalid syntax"
+    import re
+
+    # "2x", "3(x+1)": a number written against what it multiplies, as on paper
+    implicit = re.search(r"(?<![\w.])(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*([A-Za-z_(])", user)
+    if implicit and (reason == "invalid syntax" or "literal" in reason):
+        number, after = implicit.groups()
+        return DlcalcError(f"multiplication needs a '*' at column {implicit.start(2) + 1}: write "
+                           f"{number}*{after} for {number} times {after}; {_LANGUAGE}")
+    if "literal" in reason:  # Python's words for a number it cannot read
+        reason = "a malformed number"
     return DlcalcError(f"{reason} {where}; {_LANGUAGE}")
 
 
@@ -436,8 +446,12 @@ class _Builder:
         if name not in FUNCTIONS:
             if name in CONSTANTS:
                 raise DlcalcError(f"'{name}' at column {column} is a constant, not a function")
+            import difflib
+
+            close = difflib.get_close_matches(name, list(FUNCTIONS), n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
             raise DlcalcError(
-                f"unknown function '{name}' at column {column}; functions: {_FUNCTION_LIST}"
+                f"unknown function '{name}' at column {column}; {hint}functions: {_FUNCTION_LIST}"
             )
         if node.keywords:
             keyword = node.keywords[0]

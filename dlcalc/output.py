@@ -1,291 +1,235 @@
-"""Output formats: one `Report` per input vector, rendered as table, plain, csv, json,
-markdown or latex.
+"""Output formats: a `Report` rendered as table, plain, csv, json, markdown or latex.
 
-A command builds a `Report` (columns for the element-wise table, the primary result for
-pipelines, a JSON object, footer lines, a derivation, matrices) and never formats anything
-itself. Rules shared by every command:
+Every format renders every part of the report (columns, scalars, matrices, derivation steps);
+numbers become text only through `dlcalc.number_text`. The layouts:
 
-- plain prints the shortest repr that round-trips exactly in the computing dtype, numbers
-  separated by single spaces, so a pipeline `dlcalc ... | dlcalc ... -` loses nothing;
-- json is strict RFC 8259: non-finite numbers become the strings "inf", "-inf", "nan";
-- table is for people: aligned columns, `precision` significant digits, colour only on a
-  terminal and never when NO_COLOR is set.
+- plain, for pipelines (numbers by the shortest text that reads back exactly, single spaces):
+  the derivation steps first, when asked for, one per line; then the primary result on one
+  line (entries one per line for expressions and names); then the scalar extras a flag asked
+  for on one line (`--symmetric`: D_KL(Q‖P) JS; `--check`: the largest relative difference);
+  then each matrix, one row per line (expressions: one entry per line, row after row); then
+  the extra vector lines (`--check`: the finite differences).
+- csv: one flat table: the element-wise columns, each scalar as a column repeated on every row,
+  each matrix row as columns of its row (`j0..jn-1` of a Jacobian, `hessian_<v>`); ASCII
+  snake_case headers; expressions as `grad` reads them back; batch mode adds `line` first.
+- json: strict RFC 8259, non-finite numbers as the strings "inf", "-inf", "nan".
+- table, markdown, latex: for people, `precision` significant digits; every column, scalar,
+  matrix and step. LaTeX is ASCII (symbols as LaTeX commands), ready for pdflatex.
 """
 
 from __future__ import annotations
 
+import codecs
 import io
-import math
-import re
-from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 
+from dlcalc.number_text import (  # noqa: F401 - the output layer's public number functions
+    dumps_json,
+    json_ready,
+    latex_number,
+    people_number,
+    plain_lines,
+    plain_number,
+)
+from dlcalc.reports import Matrix, Report, Scalar  # noqa: F401
 from dlcalc.steps import Step
 
 FORMATS = ("table", "plain", "csv", "json", "markdown", "latex")
 
 
-@dataclass
-class Matrix:
-    """A matrix to show under the table: a Jacobian, a Hessian (numbers or expressions)."""
-
-    title: str
-    values: Any  # 2-D: numbers, or expression text for people
-    labels: Sequence[str] | None = None  # row and column labels
-    latex: Sequence[Sequence[str]] | None = None  # the entries as LaTeX, when they are expressions
-
-
-@dataclass
-class Report:
-    """What a command has to say about one input vector, independent of the format."""
-
-    columns: dict[str, Sequence[Any]]
-    plain: Sequence[Any]
-    data: dict[str, Any]
-    footer: list[tuple[str, Any]] = field(default_factory=list)
-    steps: Sequence[Step] = ()
-    matrices: list[Matrix] = field(default_factory=list)
-    latex: str | None = None
-    plain_one_per_line: bool = False
-    markdown_columns: dict[str, Sequence[Any]] | None = None  # columns with $LaTeX$, if different
-
-
-# ---------------------------------------------------------------- numbers
-
-
-def _not_a_float(value: Any, yes: str, no: str) -> str | None:
-    """The text of anything but a finite float (strings, booleans, integers, inf, nan)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bool, np.bool_)):
-        return yes if value else no
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    number = float(value)
-    if math.isnan(number):
-        return "nan"
-    if math.isinf(number):
-        return "inf" if number > 0 else "-inf"
-    return None
-
-
-def plain_number(value: Any, dtype: str = "float64") -> str:
-    """Shortest text that reads back as exactly `value` in `dtype`; integers without `.0`."""
-    special = _not_a_float(value, "true", "false")
-    if special is not None:
-        return special
-    number = float(value)
-    text = _float32_repr(number) if dtype == "float32" else repr(number)
-    return text[:-2] if text.endswith(".0") else text
-
-
-def plain_lines(matrix: np.ndarray) -> bytes | None:
-    """Each row of a float64 matrix as one line of plain output, at C speed; None to decline.
-
-    The bytes are exactly what `render_plain` gives for each row (numbers by `plain_number`,
-    single spaces, a newline after every row). orjson writes each float with the shortest
-    digits that round-trip, as repr does, and positionally from 1e-4 up to 1e16 as repr does;
-    only the layout differs, and is fixed here: the numbers repr writes in exponent form
-    (nonzero below 1e-4 in magnitude, or from 1e16 on: `1e-05`, `1e+16`) are written by repr
-    itself, spliced in where orjson wrote a placeholder (`null`, for NaN), and a trailing `.0`
-    is dropped as `plain_number` does. Declines non-finite values (JSON has no inf or nan) and
-    matrices that are not 2-D float64.
-    """
-    dumps = _orjson_dumps()
-    if not dumps or not isinstance(matrix, np.ndarray) or matrix.dtype != np.float64 \
-            or matrix.ndim != 2 or matrix.shape[1] == 0:
-        return None
-    if matrix.shape[0] == 0:
-        return b""
-    if not np.isfinite(matrix).all():
-        return None
-    size = np.abs(matrix)
-    exponent_form = ((size < 1e-4) & (size > 0)) | (size >= 1e16)
-    spliced = bool(exponent_form.any())
-    text = dumps(np.where(exponent_form, np.nan, matrix) if spliced else np.ascontiguousarray(matrix),
-                 option=_OPT_SERIALIZE_NUMPY)
-    if b"e" in text:  # not expected (orjson's positional range covers repr's): fix it anyway
-        text = _EXPONENT.sub(_as_repr, text)
-    if spliced:
-        pieces = text.split(b"null")
-        joined: list[bytes] = [b""] * (2 * len(pieces) - 1)
-        joined[0::2] = pieces
-        joined[1::2] = " ".join(map(repr, matrix[exponent_form].tolist())).encode().split(b" ")
-        text = b"".join(joined)
-    if np.any((matrix == np.floor(matrix)) & ~exponent_form):  # orjson writes 2.0, we write 2
-        text = text.replace(b".0,", b",").replace(b".0]", b"]")
-    return b"\n".join(text[2:-2].split(b"],[")).replace(b",", b" ") + b"\n"
-
-
-# a number in exponent form in orjson's output (1e16, 2.5e-7; repr writes 1e+16, 2.5e-07)
-_EXPONENT = re.compile(rb"(?<=[\[,])-?[0-9.]+e[-+]?[0-9]+(?=[,\]])")
-_OPT_SERIALIZE_NUMPY = 0
-_dumps: Any = None
-
-
-def _as_repr(match: "re.Match[bytes]") -> bytes:
-    return repr(float(match.group())).encode()
-
-
-def _orjson_dumps() -> Any:
-    global _dumps, _OPT_SERIALIZE_NUMPY
-    if _dumps is None:
-        try:
-            import orjson
-        except ImportError:  # pragma: no cover - orjson is a dependency; without it, repr
-            _dumps = False
-        else:
-            _dumps, _OPT_SERIALIZE_NUMPY = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY
-    return _dumps
-
-
-def _float32_repr(number: float) -> str:
-    """Like Python's repr, with the fewest digits that identify the float32 value."""
-    value = np.float32(number)
-    if value == 0 or 1e-4 <= abs(value) < 1e16:
-        return np.format_float_positional(value, unique=True, trim="-")
-    return np.format_float_scientific(value, unique=True, trim="-", exp_digits=2)
-
-
-def people_number(value: Any, precision: int) -> str:
-    """`precision` significant digits, for tables, Markdown and derivations."""
-    special = _not_a_float(value, "yes", "no")
-    return special if special is not None else f"{float(value):.{precision}g}"
-
-
-def json_ready(value: Any, dtype: str = "float64") -> Any:
-    """Plain Python data that `json.dumps(allow_nan=False)` accepts, numbers exact."""
-    if isinstance(value, dict):
-        return {str(key): json_ready(item, dtype) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(item, dtype) for item in value]
-    if isinstance(value, np.ndarray):
-        if not value.ndim:
-            return json_ready(value.item(), dtype)
-        if dtype == "float64" and value.dtype.kind in "iu" or (
-                value.dtype == np.float64 and dtype == "float64" and np.isfinite(value).all()):
-            return value.tolist()  # already exact JSON numbers: no walk over every element
-        return [json_ready(item, dtype) for item in value.tolist()]
-    if isinstance(value, Step):
-        return value.as_dict()
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        number = float(value)
-        if not math.isfinite(number):
-            return "nan" if math.isnan(number) else ("inf" if number > 0 else "-inf")
-        return float(_float32_repr(number)) if dtype == "float32" else number
-    if value is None or isinstance(value, str):
-        return value
-    return str(value)
-
-
-def dumps_json(data: dict[str, Any], dtype: str = "float64") -> str:
-    import json  # here, not at the top: only the json format needs it
-
-    return json.dumps(json_ready(data, dtype), allow_nan=False, ensure_ascii=False)
-
-
-# ---------------------------------------------------------------- renderers
+# ---------------------------------------------------------------- one entry point
 
 
 def render(report: Report, fmt: str, *, precision: int = 6, dtype: str = "float64",
-           color: bool = False) -> str:
-    """The whole text for one report (no trailing newline)."""
+           color: bool = False, width: int | None = None) -> str:
+    """The whole text for one report (no trailing newline). `width`: the terminal's, for tables."""
     if fmt == "plain":
         return render_plain(report, dtype)
     if fmt == "json":
-        return dumps_json(_json_object(report), dtype)
+        return dumps_json(json_object(report), dtype)
     if fmt == "csv":
         return render_csv(report, dtype)
     if fmt == "markdown":
         return render_markdown(report, precision)
     if fmt == "latex":
         return render_latex(report, precision)
-    return render_table(report, precision, color)
+    return render_table(report, precision, color, width)
+
+
+def render_batch(report: Report, number: int, fmt: str, *, precision: int = 6,
+                 dtype: str = "float64", color: bool = False, width: int | None = None) -> str:
+    """One input line's block in batch mode: plain as alone (its block of lines), json one
+    object with its `line`, csv rows with a `line` column (no header: `csv_header` once), and
+    for people the line's number as a heading over its report."""
+    if fmt == "json":
+        return dumps_json({"line": number, **json_object(report)}, dtype)
+    if fmt == "csv":
+        return render_csv(report, dtype, header=False, prefix=[("line", number)])
+    if fmt == "plain":
+        return render_plain(report, dtype)
+    heading = {"table": f"line {number}:", "latex": f"% line {number}"}.get(fmt, f"**line {number}**")
+    return heading + "\n" + render(report, fmt, precision=precision, dtype=dtype, color=color,
+                                   width=width) + "\n"
+
+
+# ---------------------------------------------------------------- plain
 
 
 def render_plain(report: Report, dtype: str = "float64") -> str:
-    separator = "\n" if report.plain_one_per_line else " "
-    return separator.join(plain_number(value, dtype) for value in report.plain)
+    lines: list[str] = [("  " * step.depth) + step.text for step in report.steps]
+    if report.plain_one_per_line:
+        lines += [plain_number(value, dtype) for value in report.plain]
+    else:
+        lines.append(" ".join(plain_number(value, dtype) for value in report.plain))
+    extras = [scalar.value for scalar in report.scalars if scalar.extra]
+    if extras:
+        lines.append(" ".join(plain_number(value, dtype) for value in extras))
+    for matrix in report.matrices:
+        rows = np.atleast_2d(np.asarray(matrix.machine(), dtype=object))
+        if any(isinstance(value, str) for row in rows for value in row):
+            lines += [value for row in rows for value in row]  # expressions: one per line
+        else:
+            lines += [" ".join(plain_number(value, dtype) for value in row) for row in rows]
+    for key in report.plain_extra_columns:
+        lines.append(" ".join(plain_number(value, dtype) for value in report.columns[key]))
+    return "\n".join(lines)
 
 
-def _json_object(report: Report) -> dict[str, Any]:
+# ---------------------------------------------------------------- json
+
+
+def json_object(report: Report) -> dict[str, Any]:
+    """The report's JSON object (before `dumps_json`): its data, and its steps if any."""
     data = dict(report.data)
     if report.steps and "steps" not in data:
         data["steps"] = [step.as_dict() for step in report.steps]
     return data
 
 
+# ---------------------------------------------------------------- csv
+
+
+def _csv_layout(report: Report) -> tuple[list[str], list[list[Any]]]:
+    names = list(report.columns)
+    columns = [list(values) for values in report.columns.values()]
+    rows = max([len(c) for c in columns] + [np.atleast_2d(np.asarray(m.machine(), dtype=object)).shape[0]
+                                            for m in report.matrices] + [1])
+    for scalar in report.scalars:
+        names.append(scalar.key)
+        columns.append([scalar.value] * rows)
+    for matrix in report.matrices:
+        values = np.atleast_2d(np.asarray(matrix.machine(), dtype=object))
+        names += matrix.csv_columns()
+        columns += [list(values[:, j]) for j in range(values.shape[1])]
+    return names, [[column[r] if r < len(column) else "" for column in columns] for r in range(rows)]
+
+
 def render_csv(report: Report, dtype: str = "float64", *, header: bool = True,
                prefix: Sequence[tuple[str, Any]] = ()) -> str:
-    buffer = io.StringIO()
     import csv
 
+    buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    names = [name for name, _ in prefix] + list(report.columns)
+    names, rows = _csv_layout(report)
     if header:
-        writer.writerow(names)
-    columns = list(report.columns.values())
-    for row in range(len(columns[0]) if columns else 0):
+        writer.writerow([name for name, _ in prefix] + names)
+    for row in rows:
         writer.writerow([plain_number(value, dtype) for _, value in prefix]
-                        + [plain_number(column[row], dtype) for column in columns])
+                        + [plain_number(value, dtype) for value in row])
     return buffer.getvalue().rstrip("\n")
 
 
 def csv_header(report: Report, prefix: Sequence[str] = ()) -> str:
-    return ",".join(list(prefix) + list(report.columns))
+    return ",".join(list(prefix) + _csv_layout(report)[0])
+
+
+# ---------------------------------------------------------------- table
 
 
 def _bold(text: str, color: bool) -> str:
     return f"\033[1m{text}\033[0m" if color else text
 
 
-def _aligned(rows: list[list[str]], numeric: list[bool], color: bool, header: bool = True) -> list[str]:
+def _aligned(rows: list[list[str]], numeric: list[bool], color: bool, header: bool = True,
+             width: int | None = None) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    if width is not None:
+        widths = _fit(widths, numeric, width)
+        rows = [[_abbreviate(cell, w) for cell, w in zip(row, widths)] for row in rows]
     lines = []
     for index, row in enumerate(rows):
-        cells = [cell.rjust(width) if is_number else cell.ljust(width)
-                 for cell, width, is_number in zip(row, widths, numeric)]
+        cells = [cell.rjust(w) if is_number else cell.ljust(w)
+                 for cell, w, is_number in zip(row, widths, numeric)]
         line = "  ".join(cells).rstrip()
         if header and index == 0:
             lines.append(_bold(line, color))
-            lines.append("  ".join("─" * width for width in widths))
+            lines.append("  ".join("─" * w for w in widths))
         else:
             lines.append(line)
     return lines
 
 
-def render_steps_text(steps: Sequence[Step]) -> list[str]:
-    """Each step on its own line, indented by depth, its rule in brackets on the right."""
+def _fit(widths: list[int], numeric: list[bool], width: int) -> list[int]:
+    """Narrow the widest text columns (never below 8 characters, never numbers) until a line of
+    the table fits in `width` characters, or nothing more can give."""
+    widths = list(widths)
+    while sum(widths) + 2 * (len(widths) - 1) > width:
+        text = [i for i, w in enumerate(widths) if not numeric[i] and w > 8]
+        if not text:
+            break
+        widest = max(text, key=lambda i: widths[i])
+        excess = sum(widths) + 2 * (len(widths) - 1) - width
+        widths[widest] = max(8, widths[widest] - excess)
+    return widths
+
+
+def _abbreviate(cell: str, width: int) -> str:
+    return cell if len(cell) <= width else cell[:width - 1] + "…"
+
+
+def render_steps_text(steps: Sequence[Step], width: int | None = None) -> list[str]:
+    """Each step on its own line, indented by depth, its rule in brackets on the right; with a
+    `width`, long steps wrap onto indented continuation lines."""
+    import textwrap
+
     bodies = [("  " * step.depth) + step.text for step in steps]
-    width = min(max((len(body) for body in bodies), default=0), 72)
+    column = min(max((len(body) for body in bodies), default=0), 72)
     lines = []
     for body, step in zip(bodies, steps):
         if step.rule and not step.text.lower().startswith(step.rule.lower()):
-            lines.append(f"{body.ljust(width)}   [{step.rule}]")
+            line = f"{body.ljust(column)}   [{step.rule}]"
+            if width is not None and len(line) > width:
+                line = f"{body}   [{step.rule}]"
         else:
-            lines.append(body)
+            line = body
+        if width is not None and len(line) > width:
+            indent = " " * (2 * step.depth + 4)
+            lines += textwrap.wrap(line, width=max(width, 20), subsequent_indent=indent,
+                                   break_long_words=True, break_on_hyphens=False)
+        else:
+            lines.append(line)
     return lines
 
 
-def render_table(report: Report, precision: int = 6, color: bool = False) -> str:
-    lines: list[str] = render_steps_text(report.steps)
+def render_table(report: Report, precision: int = 6, color: bool = False,
+                 width: int | None = None) -> str:
+    if report.text is not None:
+        return report.text
+    lines: list[str] = render_steps_text(report.steps, width)
     if lines:
         lines.append("")
     if report.columns:
-        names = list(report.columns)
-        columns = list(report.columns.values())
+        keys = list(report.columns)
+        columns = [report.people_columns.get(key, report.columns[key]) for key in keys]
         numeric = [all(not isinstance(value, str) for value in column) for column in columns]
-        rows = [names] + [[people_number(column[row], precision) for column in columns]
-                          for row in range(len(columns[0]))]
-        lines += _aligned(rows, numeric, color)
-    for label, value in report.footer:
-        lines.append(f"{label}: {people_number(value, precision)}")
+        rows = [[report.labels.get(key, key) for key in keys]] + [
+            [people_number(column[row], precision) for column in columns]
+            for row in range(len(columns[0]))]
+        lines += _aligned(rows, numeric, color, width=width)
+    for scalar in report.scalars:
+        lines.append(f"{scalar.label}: {people_number(scalar.value, precision)}")
     for matrix in report.matrices:
         lines.append("")
         lines.append(_bold(matrix.title, color))
@@ -301,6 +245,9 @@ def _matrix_lines(matrix: np.ndarray, labels: Sequence[str] | None, precision: i
     return _aligned(cells, numeric, False, header=False)
 
 
+# ---------------------------------------------------------------- markdown
+
+
 def render_markdown(report: Report, precision: int = 6) -> str:
     blocks: list[str] = []
     if report.steps:
@@ -308,7 +255,11 @@ def render_markdown(report: Report, precision: int = 6) -> str:
             f"{'  ' * step.depth}- " + (f"${step.latex}$" if step.latex else step.text)
             + (f" *({step.rule})*" if step.rule else "")
             for step in report.steps))
-    table = report.markdown_columns or report.columns
+    if report.markdown_columns is not None:
+        table = report.markdown_columns
+    else:
+        table = {report.labels.get(key, key): report.people_columns.get(key, values)
+                 for key, values in report.columns.items()}
     if table:
         names = list(table)
         columns = list(table.values())
@@ -319,9 +270,9 @@ def render_markdown(report: Report, precision: int = 6) -> str:
             rows.append("| " + " | ".join(_markdown_cell(column[row], precision)
                                           for column in columns) + " |")
         blocks.append("\n".join(rows))
-    if report.footer:
-        blocks.append("\n".join(f"**{label}**: {people_number(value, precision)}  "
-                                for label, value in report.footer).rstrip())
+    if report.scalars:
+        blocks.append("\n".join(f"**{scalar.label}**: {people_number(scalar.value, precision)}  "
+                                for scalar in report.scalars).rstrip())
     for matrix in report.matrices:
         blocks.append(f"**{matrix.title}**\n\n$$\n{latex_matrix(matrix, precision)}\n$$")
     if report.latex and not report.steps:
@@ -335,16 +286,7 @@ def _markdown_cell(value: Any, precision: int) -> str:
     return people_number(value, precision)
 
 
-def latex_number(value: Any, precision: int) -> str:
-    text = people_number(value, precision)
-    if text in ("inf", "-inf"):
-        return text.replace("inf", r"\infty")
-    if text == "nan":
-        return r"\mathrm{NaN}"
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        return rf"{mantissa} \times 10^{{{int(exponent)}}}"
-    return text
+# ---------------------------------------------------------------- latex
 
 
 def latex_matrix(matrix: Matrix, precision: int) -> str:
@@ -354,23 +296,99 @@ def latex_matrix(matrix: Matrix, precision: int) -> str:
     return rf"\begin{{bmatrix}} {body} \end{{bmatrix}}"
 
 
+def _latex_text(text: str) -> str:
+    return r"\text{" + text.replace("\\", "/").replace("_", r"\_").replace("{", "(").replace("}", ")") \
+        .replace("&", r"\&").replace("%", r"\%").replace("#", r"\#").replace("$", r"\$") + "}"
+
+
 def render_latex(report: Report, precision: int = 6) -> str:
+    """Blocks of math-mode LaTeX separated by blank lines (each fits in `\\[ ... \\]`): the
+    derivation, the result table (or the result's own LaTeX and its numeric columns), the named
+    scalars, the matrices. Pure ASCII: every symbol is a LaTeX command."""
     parts: list[str] = []
     if report.steps:
-        body = " \\\\\n".join(f"  & {step.latex or step.text}" for step in report.steps)
+        body = " \\\\\n".join(f"  & {step.latex or _latex_text(step.text)}" for step in report.steps)
         parts.append("\\begin{aligned}\n" + body + "\n\\end{aligned}")
     if report.latex:
         parts.append(report.latex)
-    elif report.columns:
-        names = list(report.columns)
-        columns = list(report.columns.values())
-        escaped = [name.replace("_", r"\_") for name in names]
-        head = " & ".join(rf"\text{{{name}}}" for name in escaped)
-        rows = [" & ".join(latex_number(column[row], precision) if not isinstance(column[row], str)
-                           else rf"\text{{{column[row]}}}" for column in columns)
-                for row in range(len(columns[0]))]
-        parts.append("\\begin{array}{" + "r" * len(names) + "}\n" + head + r" \\ \hline" + "\n"
+    keys = list(report.columns)
+    if report.latex:  # the result is written out: add its numbers, by the first (label) column
+        keys = keys[:1] + [k for k in keys[1:] if all(not isinstance(v, str) for v in report.columns[k])]
+        if len(keys) < 2:
+            keys = []
+    if keys:
+        head = " & ".join(report.latex_labels.get(key) or _latex_text(report.labels.get(key, key))
+                          for key in keys)
+        cells = [report.latex_columns[key] if report.latex_columns and key in report.latex_columns
+                 else [latex_number(v, precision) if not isinstance(v, str) else _latex_text(v)
+                       for v in report.columns[key]] for key in keys]
+        rows = [" & ".join(column[row] for column in cells) for row in range(len(cells[0]))]
+        parts.append("\\begin{array}{" + "r" * len(keys) + "}\n" + head + r" \\ \hline" + "\n"
                      + " \\\\\n".join(rows) + "\n\\end{array}")
+    if report.scalars:
+        parts.append("\\begin{aligned}\n" + " \\\\\n".join(
+            f"  {scalar.latex or _latex_text(scalar.label)} &= {latex_number(scalar.value, precision)}"
+            for scalar in report.scalars) + "\n\\end{aligned}")
     for matrix in report.matrices:
         parts.append(latex_matrix(matrix, precision))
-    return "\n".join(parts)
+    return latex_ascii("\n\n".join(parts))
+
+
+# Unicode a derivation or a label may hold, as LaTeX commands that work in math and text mode.
+_LATEX_SYMBOLS = {
+    "∂": r"\partial", "σ": r"\sigma", "Σ": r"\Sigma", "ŷ": r"\hat{y}", "ℓ": r"\ell", "‖": r"\|",
+    "·": r"\cdot", "×": r"\times", "−": "-", "∞": r"\infty", "≈": r"\approx", "≤": r"\le",
+    "≥": r"\ge", "…": r"\ldots", "→": r"\to", "²": "^{2}", "³": "^{3}", "√": r"\surd", "α": r"\alpha",
+    "β": r"\beta", "λ": r"\lambda", "μ": r"\mu", "π": r"\pi", "φ": r"\varphi", "Φ": r"\Phi",
+    "ε": r"\varepsilon", "θ": r"\theta", "τ": r"\tau", "∑": r"\sum", "∏": r"\prod", "≠": r"\ne",
+    "⋅": r"\cdot", "–": "-", "—": "-", "’": "'", "ᵢ": "_{i}", "ⱼ": "_{j}", "∈": r"\in",
+    "∘": r"\circ", "⊙": r"\odot"
+}
+
+
+def latex_ascii(text: str) -> str:
+    """LaTeX with every non-ASCII character replaced by its command (`\\ensuremath`, so it works
+    inside `\\text{}` too), or `?` when it has none."""
+    if text.isascii():
+        return text
+    return "".join(c if c.isascii() else
+                   (r"\ensuremath{" + _LATEX_SYMBOLS[c] + "}" if c in _LATEX_SYMBOLS else "?")
+                   for c in text)
+
+
+# ---------------------------------------------------------------- a stream that cannot say it
+
+
+# What a terminal without Unicode (PYTHONIOENCODING=ascii, cp1252) gets instead.
+_ASCII = {
+    "─": "-", "∂": "d", "ŷ": "y^", "‖": "||", "σ": "sigma", "Σ": "sum", "·": "*", "×": "x",
+    "−": "-", "∞": "inf", "≈": "~", "≤": "<=", "≥": ">=", "…": "...", "→": "->", "²": "^2",
+    "³": "^3", "ℓ": "l", "α": "alpha", "β": "beta", "λ": "lambda", "μ": "mu", "π": "pi",
+    "φ": "phi", "Φ": "Phi", "ε": "eps", "θ": "theta", "τ": "tau", "√": "sqrt", "≠": "!=",
+    "–": "-", "—": "-", "’": "'", "∑": "sum", "⋅": "*", "∈": "in", "ᵢ": "_i", "ⱼ": "_j",
+}
+
+
+def _ascii_fallback(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    bad = error.object[error.start:error.end]
+    return "".join(_ASCII.get(c, "?") for c in bad), error.end
+
+
+codecs.register_error("dlcalc-ascii", _ascii_fallback)
+
+
+def ascii_fallback(stream: Any) -> None:
+    """Make `stream` write what its encoding cannot hold in ASCII (`∂` as `d`, `‖` as `||`)
+    instead of failing, when its encoding cannot write dlcalc's Unicode."""
+    encoding = getattr(stream, "encoding", None) or "ascii"
+    try:
+        "─∂ŷ‖σ·−∞".encode(encoding)
+        return
+    except (UnicodeEncodeError, LookupError):
+        pass
+    try:
+        stream.reconfigure(errors="dlcalc-ascii")
+    except (AttributeError, ValueError, io.UnsupportedOperation):
+        pass

@@ -1,22 +1,100 @@
-"""What each command has to say, as a format-free `Report` (see `dlcalc.output`).
+"""What each command has to say, as a format-free `Report`, and the core calls that build it.
 
-The core computes; these functions only choose the columns of the table, the primary result
-for pipelines (plain), the JSON object and the footer lines of one input vector. They compute
-nothing themselves.
+A `Report` is everything one command says about one input: element-wise columns, the primary
+result (what `plain` prints first), named scalars, matrices, derivation steps, the JSON object.
+Each command has one core-side entry here that takes parsed inputs and returns Reports:
+
+- vector commands (`activate`, `softmax`, `ce`, `kl`) are objects with `compute(vectors,
+  operands)` vectorised over rows, `report(result, row)` for one row, and `plain_rows(result)`,
+  the primary result of every row at once when nothing else was asked for (batch fast path);
+- `gradient_report`, `plot_report`, `registry_report`, `properties_report` return one Report.
+
+They compute through the core (dlcalc.softmax, dlcalc.losses, dlcalc.symbolic, ...) and never
+format a number: the output layer (dlcalc.output) renders a Report in every format. Problems
+are `DlcalcError`s; results that need a word of explanation are `NumericWarning`s, whose
+optional `kind` lets the command line add a hint about its own options.
 """
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 
-from dlcalc.output import Matrix, Report
+from dlcalc.errors import DlcalcError, NumericWarning, quietly
 from dlcalc.steps import Step
+
+
+# ---------------------------------------------------------------- the model
+
+
+@dataclass
+class Scalar:
+    """One named number of a report (a loss, the logsumexp, an entropy...).
+
+    key:   ASCII snake_case, the JSON/CSV name;   label: for people (table, Markdown);
+    latex: the label in LaTeX (math mode);        extra: asked for by a flag, so `plain` prints it.
+    """
+
+    key: str
+    label: str
+    value: Any
+    latex: str = ""
+    extra: bool = False
+
+
+@dataclass
+class Matrix:
+    """A matrix shown under the table: a Jacobian, a Hessian (numbers or expressions)."""
+
+    title: str
+    values: Any  # 2-D: numbers, or expression text for people
+    labels: Sequence[str] | None = None  # row and column labels
+    latex: Sequence[Sequence[str]] | None = None  # the entries as LaTeX, when they are expressions
+    key: str = "matrix"
+    columns: Sequence[str] | None = None  # CSV names of its columns (row r is CSV row r)
+    plain: Any = None  # entries for plain and CSV when `values` are for people (expressions)
+
+    def machine(self) -> Any:
+        return self.values if self.plain is None else self.plain
+
+    def csv_columns(self) -> list[str]:
+        n = len(np.atleast_2d(np.asarray(self.machine(), dtype=object))[0])
+        return list(self.columns) if self.columns is not None else [f"{self.key}_{j}" for j in range(n)]
+
+
+@dataclass
+class Report:
+    """What a command has to say about one input, independent of the format."""
+
+    columns: dict[str, Sequence[Any]]  # key (ASCII snake_case) -> values, machine form
+    plain: Sequence[Any]  # the primary result
+    data: dict[str, Any]  # the JSON object
+    scalars: list[Scalar] = field(default_factory=list)
+    steps: Sequence[Step] = ()
+    matrices: list[Matrix] = field(default_factory=list)
+    latex: str | None = None  # the result as LaTeX, when a table is not its best form
+    plain_one_per_line: bool = False  # primary entries one per line (expressions, names)
+    labels: dict[str, str] = field(default_factory=dict)  # key -> header for people
+    latex_labels: dict[str, str] = field(default_factory=dict)  # key -> header in LaTeX
+    people_columns: dict[str, Sequence[Any]] = field(default_factory=dict)  # key -> cells for people
+    markdown_columns: dict[str, Sequence[Any]] | None = None  # header -> cells with $LaTeX$
+    latex_columns: dict[str, Sequence[str]] | None = None  # key -> cells already LaTeX
+    plain_extra_columns: list[str] = field(default_factory=list)  # columns printed as plain lines
+    text: str | None = None  # what a person sees instead of a table (plot: the path)
 
 
 def _index(n: int) -> list[int]:
     return list(range(n))
+
+
+def _warn(message: str, *, row: int | None = None, kind: str = "") -> None:
+    warning = NumericWarning(message)
+    warning.row = row  # type: ignore[attr-defined]
+    warning.kind = kind  # type: ignore[attr-defined]
+    warnings.warn(warning, stacklevel=3)
 
 
 # ---------------------------------------------------------------- activate
@@ -24,12 +102,37 @@ def _index(n: int) -> list[int]:
 
 def activation_report(label: str, params: dict[str, float], x: np.ndarray, y: np.ndarray,
                       dy: np.ndarray | None) -> Report:
-    columns: dict[str, Any] = {"x": x, "f(x)": y}
+    columns: dict[str, Any] = {"x": x, "y": y}
     data: dict[str, Any] = {"function": label, "params": params, "x": x, "y": y}
     if dy is not None:
-        columns["f'(x)"] = dy
+        columns["dy"] = dy
         data["dy"] = dy
-    return Report(columns=columns, plain=y if dy is None else dy, data=data)
+    return Report(columns=columns, plain=y if dy is None else dy, data=data,
+                  scalars=[Scalar(name, name, value, rf"\text{{{name}}}") for name, value in params.items()],
+                  labels={"y": "f(x)", "dy": "f'(x)"}, latex_labels={"y": "f(x)", "dy": "f'(x)"})
+
+
+class ActivateCommand:
+    """An activation (registry entry or expression, resolved) and, if asked, its derivative."""
+
+    what = "x values"
+
+    def __init__(self, function: Any, derivative: bool):
+        self.function = function
+        self.derivative = derivative
+
+    def compute(self, x: np.ndarray, operands: np.ndarray | None) -> tuple:
+        if operands is not None:  # a stdin line 'X ; Y': activate has no second operand to apply
+            raise DlcalcError("activate takes x values only; remove the ';' and what follows it")
+        return x, self.function.function(x), self.function.derivative(x) if self.derivative else None
+
+    def report(self, result: tuple, row: int) -> Report:
+        x, y, dy = result
+        return activation_report(self.function.label, self.function.params, x[row], y[row],
+                                 None if dy is None else dy[row])
+
+    def plain_rows(self, result: tuple) -> np.ndarray:
+        return result[2] if self.derivative else result[1]
 
 
 def registry_report(entries: Sequence[Any]) -> Report:
@@ -41,9 +144,11 @@ def registry_report(entries: Sequence[Any]) -> Report:
             "name": [e.name for e in entries],
             "aliases": [", ".join(e.aliases) or "-" for e in entries],
             "parameters": [params_text(e) for e in entries],
-            "f(x)": [e.formula for e in entries],
-            "f'(x)": [e.derivative_formula for e in entries],
+            "formula": [e.formula for e in entries],
+            "derivative": [e.derivative_formula for e in entries],
         },
+        labels={"formula": "f(x)", "derivative": "f'(x)"},
+        latex_labels={"formula": "f(x)", "derivative": "f'(x)"},
         plain=[e.name for e in entries],
         markdown_columns={
             "name": [f"`{e.name}`" for e in entries],
@@ -51,6 +156,13 @@ def registry_report(entries: Sequence[Any]) -> Report:
             "parameters": [params_text(e) if e.parameters else "" for e in entries],
             "f(x)": [f"${e.latex}$" for e in entries],
             "f'(x)": [f"${e.derivative_latex}$" for e in entries],
+        },
+        latex_columns={
+            "name": [rf"\text{{{e.name}}}" for e in entries],
+            "aliases": [rf"\text{{{', '.join(e.aliases)}}}" for e in entries],
+            "parameters": [rf"\text{{{params_text(e) if e.parameters else ''}}}" for e in entries],
+            "formula": [e.latex for e in entries],
+            "derivative": [e.derivative_latex for e in entries],
         },
         data={"functions": [
             {"name": e.name, "aliases": list(e.aliases), "summary": e.summary,
@@ -62,27 +174,38 @@ def registry_report(entries: Sequence[Any]) -> Report:
     )
 
 
-def properties_report(found: Sequence[Any], ratio: float) -> Report:
+def properties_report(chosen: Sequence[Any], ratio: float) -> Report:
+    """The notes' sigmoid-versus-tanh comparison for resolved functions."""
+    from dlcalc import activations
+
+    found = [activations.properties(c.activation, c.params, saturation=ratio) for c in chosen]
     saturation = [", ".join(zone.text() for zone in p.saturation) or "none" for p in found]
     centred = ["yes" if p.zero_centred else "no" for p in found]
     return Report(
         columns={
             "function": [p.name for p in found],
-            "output range": [p.output_range.text() for p in found],
-            "zero-centred": centred,
-            "max f'": [p.max_derivative for p in found],
-            "at": [p.max_derivative_at.text() for p in found],
-            f"saturated (|f'| < {ratio:g}·max)": saturation,
+            "output_range": [p.output_range.text() for p in found],
+            "zero_centred": centred,
+            "max_derivative": [p.max_derivative for p in found],
+            "max_derivative_at": [p.max_derivative_at.text() for p in found],
+            "saturated": saturation,
         },
-        plain=["\t".join([p.name, p.output_range.text(), c, repr(float(p.max_derivative)),
-                          p.max_derivative_at.text(), s])
+        labels={"output_range": "output range", "zero_centred": "zero-centred",
+                "max_derivative": "max f'", "max_derivative_at": "at",
+                "saturated": f"saturated (|f'| < {ratio:g}·max)"},
+        plain=[" ".join([p.name, p.output_range.text(), c, repr(float(p.max_derivative)),
+                         p.max_derivative_at.text(), s])
                for p, c, s in zip(found, centred, saturation)],
+        scalars=[Scalar("saturation_ratio", "saturation ratio", ratio, r"\text{saturation ratio}")],
         data={"saturation_ratio": ratio, "properties": [p.as_dict() for p in found]},
         plain_one_per_line=True,
     )
 
 
 # ---------------------------------------------------------------- softmax
+
+# --jacobian prints n² numbers: 2,000 logits are already 4 million of them (32 MB as float64).
+MAX_JACOBIAN_CLASSES = 2_000
 
 
 def softmax_report(z: np.ndarray, temperature: float, softmax: np.ndarray,
@@ -95,15 +218,69 @@ def softmax_report(z: np.ndarray, temperature: float, softmax: np.ndarray,
         data["jacobian"] = jacobian
         what = "log_softmax" if log else "softmax"
         matrices.append(Matrix(f"Jacobian ∂{what}_i/∂z_k (row i, column k)", jacobian,
-                               [str(i) for i in range(z.size)]))
+                               [str(i) for i in range(z.size)], key="jacobian",
+                               columns=[f"j{k}" for k in range(z.size)]))
     return Report(
         columns={"i": _index(z.size), "z": z, "softmax": softmax, "log_softmax": log_softmax},
+        latex_labels={"i": "i", "z": "z_i", "softmax": r"\mathrm{softmax}(z)_i",
+                      "log_softmax": r"\log \mathrm{softmax}(z)_i"},
         plain=log_softmax if log else softmax,
         data=data,
-        footer=[("logsumexp", logsumexp)] + ([("temperature", temperature)] if temperature != 1 else []),
+        scalars=[Scalar("logsumexp", "logsumexp", logsumexp, r"\operatorname{logsumexp}(z)"),
+                 Scalar("temperature", "temperature", temperature, "T")],
         steps=steps,
         matrices=matrices,
     )
+
+
+class SoftmaxCommand:
+    """softmax, log-softmax and logsumexp of each row; the Jacobian and a derivation if asked."""
+
+    what = "logits"
+
+    def __init__(self, temperature: float, *, log: bool = False, jacobian: bool = False,
+                 explain: bool = False, one_per_line: bool = False):
+        """`one_per_line`: the vectors come one per line of text, where a vector of one logit is
+        more likely a column of numbers meant as one vector (`seq 1 3`): say so."""
+        from dlcalc import softmax as core
+
+        core.validate_temperature(temperature)
+        self.temperature, self.log, self.jacobian, self.explain = temperature, log, jacobian, explain
+        self.one_per_line = one_per_line
+
+    def compute(self, z: np.ndarray, operands: np.ndarray | None) -> tuple:
+        from dlcalc import softmax as core
+
+        if operands is not None:  # a stdin line 'Z ; X': softmax has no second operand to apply
+            raise DlcalcError("softmax takes logits only; remove the ';' and what follows it")
+        if self.jacobian and z.shape[-1] > MAX_JACOBIAN_CLASSES:
+            raise DlcalcError(f"--jacobian of {z.shape[-1]:,} logits would have {z.shape[-1] ** 2:,} "
+                              f"entries; it takes at most {MAX_JACOBIAN_CLASSES:,} logits")
+        if z.shape[-1] == 1 and self.one_per_line:
+            _warn("softmax of one logit is always 1: put all the logits of a vector on one line "
+                  "(for example: seq 1 3 | paste -sd ' ' | dlcalc softmax)", kind="one_logit")
+        return z, core.softmax_all(z, self.temperature)
+
+    def report(self, computed: tuple, row: int) -> Report:
+        from dlcalc import softmax as core
+
+        z, result = computed
+        matrix = None
+        if self.jacobian:  # one row's n×n matrix at a time: a batch's would be rows·n² numbers at once
+            matrix = quietly(core.log_softmax_jacobian if self.log else core.softmax_jacobian,
+                             z[row], self.temperature)
+        steps: Sequence[Step] = ()
+        if self.explain:
+            from dlcalc.explain import explain_softmax
+
+            steps = quietly(explain_softmax, z[row], self.temperature, self.log)
+        return softmax_report(z[row], self.temperature, result.softmax[row], result.log_softmax[row],
+                              result.logsumexp[row], log=self.log, jacobian=matrix, steps=steps)
+
+    def plain_rows(self, computed: tuple) -> np.ndarray | None:
+        if self.jacobian or self.explain:
+            return None
+        return computed[1].log_softmax if self.log else computed[1].softmax
 
 
 # ---------------------------------------------------------------- ce
@@ -115,41 +292,150 @@ def cross_entropy_report(inputs: np.ndarray, result: Any, row: int, *, probs_inp
     """`target`: the probability targets as given (before label smoothing), if not a class index."""
     target_distribution = result.target_distribution[row]
     given = target if target is not None else target_distribution
-    target = None if result.target is None else int(result.target[row])
+    index = None if result.target is None else int(result.target[row])
     grad = result.grad[row]
     loss = result.loss[row]
-    columns = {"i": _index(inputs.size), "p" if probs_input else "z": inputs,
-               "y": target_distribution}
+    name = "p" if probs_input else "z"
+    columns: dict[str, Any] = {"i": _index(inputs.size), name: inputs, "y": target_distribution}
+    labels = {}
+    latex_labels = {"i": "i", name: f"{name}_i", "y": "y_i"}
+    if index is None:
+        columns["target"] = given
+        latex_labels["target"] = r"\text{target}_i"
     if not probs_input:
-        columns["ŷ"] = result.probs[row]
-    columns["∂L/∂p" if probs_input else "∂L/∂z"] = grad
+        columns["y_hat"] = result.probs[row]
+        labels["y_hat"] = "ŷ"
+        latex_labels["y_hat"] = r"\hat{y}_i"
+    gradient = "dL_dp" if probs_input else "dL_dz"
+    columns[gradient] = grad
+    labels[gradient] = f"∂L/∂{name}"
+    latex_labels[gradient] = rf"\partial L / \partial {name}_i"
+    scalars = [Scalar("loss", f"loss ({unit})", loss, rf"L\ \text{{({unit})}}")]
+    if index is not None:
+        scalars.append(Scalar("target", "target class", index, r"\text{target class}"))
     return Report(
-        columns=columns,
+        columns=columns, labels=labels, latex_labels=latex_labels,
         plain=grad if want_grad else [loss],
         data={"loss": loss, "probs": result.probs[row], "grad": grad,
-              "target": target if target is not None else given,
+              "target": index if index is not None else given,
               "target_distribution": target_distribution, "base": unit},
-        footer=[(f"loss ({unit})", loss)],
+        scalars=scalars,
         steps=steps,
     )
 
 
 def binary_cross_entropy_report(inputs: np.ndarray, result: Any, row: int, *, probs_input: bool,
                                 want_grad: bool, unit: str, steps: Sequence[Step]) -> Report:
-    columns = {"i": _index(inputs.size), "p" if probs_input else "z": inputs,
-               "y": result.labels[row]}
+    name = "p" if probs_input else "z"
+    columns: dict[str, Any] = {"i": _index(inputs.size), name: inputs, "y": result.labels[row]}
+    labels = {}
+    latex_labels = {"i": "i", name: f"{name}_i", "y": "y_i", "losses": r"\ell_i"}
     if not probs_input:
-        columns["σ(z)"] = result.probs[row]
-    columns["loss"] = result.losses[row]
-    columns["∂ℓ/∂p" if probs_input else "∂ℓ/∂z"] = result.grad[row]
+        columns["sigmoid"] = result.probs[row]
+        labels["sigmoid"] = "σ(z)"
+        latex_labels["sigmoid"] = r"\sigma(z_i)"
+    columns["losses"] = result.losses[row]
+    labels["losses"] = "loss"
+    gradient = f"dl_d{name}"
+    columns[gradient] = result.grad[row]
+    labels[gradient] = f"∂ℓ/∂{name}"
+    latex_labels[gradient] = rf"\partial \ell_i / \partial {name}_i"
     return Report(
-        columns=columns,
+        columns=columns, labels=labels, latex_labels=latex_labels,
         plain=result.grad[row] if want_grad else [result.loss[row]],
         data={"loss": result.loss[row], "losses": result.losses[row], "probs": result.probs[row],
               "grad": result.grad[row], "target": result.labels[row], "base": unit},
-        footer=[(f"mean loss ({unit})", result.loss[row])],
+        scalars=[Scalar("loss", f"mean loss ({unit})", result.loss[row],
+                        rf"\bar{{\ell}}\ \text{{({unit})}}")],
         steps=steps,
     )
+
+
+class CrossEntropyCommand:
+    """Cross-entropy (multiclass or binary) of each row against its target.
+
+    The target of a row is its operand: with `binary`, one label per element; otherwise one
+    number is a class index (unless `soft_target` says a one-class distribution was given),
+    several are probability targets.
+    """
+
+    def __init__(self, *, binary: bool = False, probs: bool = False, label_smoothing: float = 0.0,
+                 base: str = "e", normalize: bool = False, grad: bool = False,
+                 explain: bool = False, soft_target: bool = False):
+        from dlcalc import losses
+
+        losses.validate_label_smoothing(label_smoothing)
+        self.binary, self.probs, self.label_smoothing = binary, probs, label_smoothing
+        self.base, self.normalize, self.grad, self.explain = base, normalize, grad, explain
+        self.soft_target = soft_target
+        self.unit = "nats" if base == "e" else "bits"
+        self.what = "probabilities" if probs else "logits"
+
+    def _split(self, operands: np.ndarray | None, n: int) -> dict[str, Any]:
+        if operands is None:
+            raise DlcalcError("ce needs a target: --target K, --target-probs P..., "
+                              "or '; K' after each line on stdin")
+        if self.binary:
+            return {"labels": operands}
+        if operands.shape[-1] == 1 and (n > 1 or not self.soft_target):
+            return {"target": operands[..., 0]}
+        return {"target_probs": operands}
+
+    def compute(self, x: np.ndarray, operands: np.ndarray | None) -> tuple:
+        from dlcalc import losses
+
+        chosen = self._split(operands, x.shape[-1])
+        if self.binary:
+            function = (losses.binary_cross_entropy if self.probs
+                        else losses.binary_cross_entropy_with_logits)
+            return x, operands, function(x, chosen["labels"], base=self.base)
+        if not self.probs and x.shape[-1] > 1:
+            looks = np.all((x >= 0) & (x <= 1), axis=-1) & (np.abs(x.sum(axis=-1) - 1) <= 1e-6)
+            if looks.any():
+                _warn("the inputs look like probabilities (each in [0, 1], summing to 1) but are "
+                      "read as logits", kind="looks_like_probabilities")
+        if self.probs:
+            return x, operands, losses.cross_entropy_from_probs(
+                x, **chosen, label_smoothing=self.label_smoothing, base=self.base,
+                normalize=self.normalize, normalize_target=self.normalize)
+        return x, operands, losses.cross_entropy(
+            x, **chosen, label_smoothing=self.label_smoothing, base=self.base,
+            normalize_target=self.normalize)
+
+    def report(self, computed: tuple, row: int) -> Report:
+        x, operands, result = computed
+        steps: Any = ()
+        if self.binary:
+            if self.explain:
+                from dlcalc.explain import explain_binary_cross_entropy
+
+                steps = quietly(explain_binary_cross_entropy, x[row], operands[row],
+                                base=self.base, probs_input=self.probs)
+            return binary_cross_entropy_report(x[row], result, row, probs_input=self.probs,
+                                               want_grad=self.grad, unit=self.unit, steps=steps)
+        chosen = self._split(operands[row:row + 1], x.shape[-1])
+        given = chosen["target"][0] if "target" in chosen else chosen["target_probs"][0]
+        if "target_probs" in chosen and self.normalize:
+            given = given / given.sum()  # what compute() used (it validated the sum is positive)
+        # with probabilities as input the loss is of result.probs (normalised if asked): show those
+        inputs = result.probs[row] if self.probs else x[row]
+        if self.explain:
+            from dlcalc.explain import explain_cross_entropy
+
+            steps = quietly(explain_cross_entropy, inputs,
+                            target=given if "target" in chosen else None,
+                            target_probs=given if "target_probs" in chosen else None,
+                            label_smoothing=self.label_smoothing, base=self.base,
+                            probs_input=self.probs)
+        return cross_entropy_report(inputs, result, row, probs_input=self.probs,
+                                    want_grad=self.grad, unit=self.unit, steps=steps,
+                                    target=None if "target" in chosen else given)
+
+    def plain_rows(self, computed: tuple) -> np.ndarray | None:
+        if self.explain:
+            return None
+        result = computed[2]
+        return result.grad if self.grad else result.loss[:, None]
 
 
 # ---------------------------------------------------------------- kl
@@ -158,71 +444,258 @@ def binary_cross_entropy_report(inputs: np.ndarray, result: Any, row: int, *, pr
 def kl_report(result: Any, row: int, *, unit: str, steps: Sequence[Step]) -> Report:
     p, q = result.p[row], result.q[row]
     kl, cross, entropy = result.kl[row], result.cross_entropy[row], result.entropy[row]
-    footer = [(f"H(P,Q) cross-entropy ({unit})", cross), (f"H(P) entropy ({unit})", entropy),
-              (f"D_KL(P‖Q) = H(P,Q) − H(P) ({unit})", kl)]
+    scalars = [Scalar("cross_entropy", f"H(P,Q) cross-entropy ({unit})", cross, "H(P,Q)"),
+               Scalar("entropy", f"H(P) entropy ({unit})", entropy, "H(P)"),
+               Scalar("kl", f"D_KL(P‖Q) = H(P,Q) − H(P) ({unit})", kl,
+                      r"D_{\mathrm{KL}}(P \,\|\, Q)")]
     data: dict[str, Any] = {"kl": kl, "cross_entropy": cross, "entropy": entropy,
                             "terms": result.terms[row], "p": p, "q": q, "base": unit}
     if result.kl_reverse is not None:
-        footer += [(f"D_KL(Q‖P) ({unit})", result.kl_reverse[row]),
-                   (f"JS(P, Q) ({unit})", result.js[row])]
+        scalars += [Scalar("kl_reverse", f"D_KL(Q‖P) ({unit})", result.kl_reverse[row],
+                           r"D_{\mathrm{KL}}(Q \,\|\, P)", extra=True),
+                    Scalar("js", f"JS(P, Q) ({unit})", result.js[row], r"\mathrm{JS}(P, Q)", extra=True)]
         data["kl_reverse"] = result.kl_reverse[row]
         data["js"] = result.js[row]
     return Report(
-        columns={"i": _index(p.size), "p": p, "q": q, "p·log(p/q)": result.terms[row]},
+        columns={"i": _index(p.size), "p": p, "q": q, "p_log_p_over_q": result.terms[row]},
+        labels={"p_log_p_over_q": "p·log(p/q)"},
+        latex_labels={"i": "i", "p": "p_i", "q": "q_i", "p_log_p_over_q": r"p_i \log(p_i / q_i)"},
         plain=[kl],
         data=data,
-        footer=footer,
+        scalars=scalars,
         steps=steps,
     )
+
+
+class KLCommand:
+    """D_KL(P‖Q) of each row P against its operand Q; the reverse and JS when `symmetric`."""
+
+    what = "distribution P"
+
+    def __init__(self, *, logits: bool = False, normalize: bool = False, symmetric: bool = False,
+                 base: str = "e", explain: bool = False):
+        self.logits, self.normalize, self.symmetric = logits, normalize, symmetric
+        self.base, self.explain = base, explain
+        self.unit = "nats" if base == "e" else "bits"
+
+    def compute(self, x: np.ndarray, operands: np.ndarray | None) -> Any:
+        from dlcalc import losses
+
+        if operands is None:
+            raise DlcalcError("kl needs Q: --q Q... or '; Q...' after each line on stdin")
+        if self.logits:
+            return losses.kl_divergence_from_logits(x, operands, base=self.base, symmetric=self.symmetric)
+        return losses.kl_divergence(x, operands, base=self.base, symmetric=self.symmetric,
+                                    normalize=self.normalize)
+
+    def report(self, result: Any, row: int) -> Report:
+        steps: Any = ()
+        if self.explain:
+            from dlcalc.explain import explain_kl
+
+            steps = quietly(explain_kl, result.p[row], result.q[row], base=self.base,
+                            symmetric=self.symmetric)
+        return kl_report(result, row, unit=self.unit, steps=steps)
+
+    def plain_rows(self, result: Any) -> np.ndarray | None:
+        return None if self.explain or self.symmetric else result.kl[:, None]
 
 
 # ---------------------------------------------------------------- grad
 
 
-def gradient_report(expression: str, variables: Sequence[str], partials_text: Sequence[str],
-                    partials_plain: Sequence[str], partials_latex: Sequence[str], *,
-                    at: dict[str, float] | None, values: np.ndarray | None,
-                    check: tuple[np.ndarray, float] | None,
-                    hessian: tuple[list[list[str]], list[list[str]], list[list[str]], np.ndarray | None] | None,
-                    steps: Sequence[Step], variables_latex: Sequence[str] | None = None) -> Report:
+@dataclass
+class Gradient:
+    """The symbolic work of `grad`, named: partials (text for people, plain for programs, LaTeX),
+    their values at a point, the finite-difference check, the Hessian, the steps."""
+
+    expression: str
+    variables: list[str]
+    variables_latex: list[str]
+    partials_text: list[str]
+    partials_plain: list[str]
+    partials_latex: list[str]
+    at: dict[str, float] | None = None
+    values: np.ndarray | None = None
+    check: tuple[np.ndarray, float] | None = None
+    hessian_text: list[list[str]] | None = None
+    hessian_plain: list[list[str]] | None = None
+    hessian_latex: list[list[str]] | None = None
+    hessian_values: np.ndarray | None = None
+    steps: list[Step] = field(default_factory=list)
+
+
+def differentiate(expression: str, variables: list[str] | None = None,
+                  point: dict[str, float] | None = None, *, steps: bool = False,
+                  check: bool = False, hessian: bool = False) -> Gradient:
+    """Partial derivatives of `expression` by `variables` (all, sorted, when None), their values
+    at `point`, and on request the step-by-step derivation, a finite-difference check (needs a
+    point) and the Hessian."""
+    import sympy
+
+    from dlcalc import derivation, symbolic
+    from dlcalc.expression import parse_expression
+
+    parsed = parse_expression(expression)
+    if check and point is None:
+        raise DlcalcError("a finite-difference check needs a point to compare at")
+    if point is not None:
+        # A missing or stray variable is named now, not after seconds of differentiation.
+        symbolic.evaluate_at([], point, variables=[s.name for s in parsed.free_symbols])
+    # Each piece of symbolic work (partials, values, check, Hessian, each variable's steps) has
+    # its own limit; this one bounds their sum, which would otherwise grow with the number of
+    # variables. The limits inside symbolic nest within it.
+    seconds = 3 * symbolic.DIFFERENTIATE_SECONDS
+    with symbolic.time_limit(seconds, f"the expression took longer than {seconds:g} s to "
+                                      "differentiate and evaluate; simplify it"):
+        gradient = symbolic.gradient(parsed, variables)
+        names = list(gradient.variables)
+        if not names:
+            raise DlcalcError(f"{expression!r} has no variables to differentiate by")
+        partials = [gradient.partials[name] for name in names]
+        found = Gradient(expression, names, [symbolic.to_latex(sympy.Symbol(n)) for n in names],
+                         [symbolic.to_text(p) for p in partials],
+                         [symbolic.to_plain(p) for p in partials],
+                         [symbolic.to_latex(p) for p in partials], at=point)
+        if point is not None:
+            found.values = gradient.at(point)
+        if check:
+            # the same NaN/inf as the gradient's: said once, not twice
+            found.check = quietly(symbolic.finite_difference_check, parsed, names, point)
+        if hessian:
+            second = symbolic.hessian(parsed, names)
+            rows = range(len(names))
+            found.hessian_text = [[symbolic.to_text(second[i, j]) for j in rows] for i in rows]
+            found.hessian_plain = [[symbolic.to_plain(second[i, j]) for j in rows] for i in rows]
+            found.hessian_latex = [[symbolic.to_latex(second[i, j]) for j in rows] for i in rows]
+            if point is not None:
+                found.hessian_values = symbolic.evaluate_at(
+                    list(second), point, set(names) | set(point)).reshape(len(names), -1)
+        if steps:
+            for name in names:
+                found.steps += derivation.derivation_steps(parsed, name)
+    return found
+
+
+def gradient_report(found: Gradient) -> Report:
+    """The Report of `differentiate`'s result."""
+    variables = found.variables
     # Variables in LaTeX as the partials print them (w1 is w_{1}), so ∂f/∂w_{1} matches.
-    names_latex = list(variables_latex) if variables_latex is not None else list(variables)
-    columns: dict[str, Any] = {"variable": list(variables), "partial derivative": list(partials_text)}
+    names_latex = found.variables_latex
+    columns: dict[str, Any] = {"variable": list(variables), "partial": list(found.partials_plain)}
+    people: dict[str, Any] = {"partial": list(found.partials_text)}
     markdown: dict[str, Any] = {"variable": [f"${v}$" for v in names_latex],
                                 "partial derivative": [f"$\\frac{{\\partial f}}{{\\partial {v}}} = {tex}$"
-                                                       for v, tex in zip(names_latex, partials_latex)]}
-    data: dict[str, Any] = {"expression": expression, "variables": list(variables),
-                            "partials": dict(zip(variables, partials_plain))}
-    footer: list[tuple[str, Any]] = []
+                                                       for v, tex in zip(names_latex, found.partials_latex)]}
+    data: dict[str, Any] = {"expression": found.expression, "variables": list(variables),
+                            "partials": dict(zip(variables, found.partials_plain))}
+    scalars: list[Scalar] = []
     latex_lines = [rf"\frac{{\partial f}}{{\partial {v}}} &= {tex}"
-                   for v, tex in zip(names_latex, partials_latex)]
-    if values is not None:
-        columns["value"] = values
-        markdown["value"] = values
-        data["at"] = at
-        data["gradient"] = values
-    if check is not None:
-        numeric, difference = check
-        columns["finite difference"] = numeric
+                   for v, tex in zip(names_latex, found.partials_latex)]
+    extra_columns = []
+    if found.values is not None:
+        columns["value"] = found.values
+        markdown["value"] = found.values
+        data["at"] = found.at
+        data["gradient"] = found.values
+        scalars += [Scalar(f"at_{name}", f"at {name}", value, rf"\text{{at }} {name}")
+                    for name, value in (found.at or {}).items()]
+    if found.check is not None:
+        numeric, difference = found.check
+        columns["finite_difference"] = numeric
+        markdown["finite difference"] = numeric
+        extra_columns.append("finite_difference")
         data["check"] = {"finite_difference": numeric, "max_relative_difference": difference}
-        footer.append(("largest relative difference from central finite differences", difference))
+        scalars.append(Scalar("max_relative_difference",
+                              "largest relative difference from central finite differences",
+                              difference, r"\text{largest relative difference}", extra=True))
     matrices = []
-    if hessian is not None:
-        text, plain, latex, numbers = hessian
-        data["hessian"] = plain if numbers is None else numbers
+    if found.hessian_text is not None:
+        numbers = found.hessian_values
+        data["hessian"] = found.hessian_plain if numbers is None else numbers
         if numbers is not None:
-            data["hessian_expressions"] = plain
+            data["hessian_expressions"] = found.hessian_plain
         matrices.append(Matrix("Hessian ∂²f/∂v_i∂v_j",
-                               np.array(text if numbers is None else numbers, dtype=object),
-                               list(variables), latex=latex if numbers is None else None))
+                               np.array(found.hessian_text if numbers is None else numbers, dtype=object),
+                               list(variables), latex=found.hessian_latex if numbers is None else None,
+                               key="hessian", columns=[f"hessian_{v}" for v in variables],
+                               plain=found.hessian_plain if numbers is None else numbers))
     return Report(
         columns=columns,
-        plain=list(values) if values is not None else list(partials_plain),
+        labels={"partial": "partial derivative", "finite_difference": "finite difference"},
+        people_columns=people,
+        plain=list(found.values) if found.values is not None else list(found.partials_plain),
         data=data,
-        footer=footer,
-        steps=steps,
+        scalars=scalars,
+        steps=found.steps,
         matrices=matrices,
         latex="\\begin{aligned}\n" + " \\\\\n".join(latex_lines) + "\n\\end{aligned}",
-        plain_one_per_line=values is None,
+        plain_one_per_line=found.values is None,
         markdown_columns=markdown,
+        plain_extra_columns=extra_columns,
     )
+
+
+# ---------------------------------------------------------------- plot
+
+
+def cross_entropy_curve(low: float, high: float, points: int) -> tuple[np.ndarray, np.ndarray]:
+    """The loss −log p of a one-hot target against p, the probability of the true class."""
+    p = np.linspace(low, high, points)
+    return p, -np.log(p)
+
+
+def function_curve(chosen: Any, x: np.ndarray, deriv: bool, annotate: bool) -> Any:
+    """One function's samples and annotations, computed by the core for the plotting module."""
+    from dlcalc import activations, plotting
+
+    saturation: tuple = ()
+    peak = None
+    if annotate:
+        try:
+            found = activations.properties(chosen.activation, chosen.params)
+        except DlcalcError:  # a pole or a gap (1/x, log(x)): drawn, but nothing to annotate
+            found = None
+        # "Saturated" is |f'| below 1% of its maximum: meaningless when the maximum is infinite
+        # (x**2) or not positive (a constant), where every x would be shaded.
+        if found is not None and np.isfinite(found.max_derivative) and found.max_derivative > 0:
+            saturation = tuple((zone.low, zone.high) for zone in found.saturation)
+            at = found.max_derivative_at
+            if at.low == at.high and np.isfinite(at.low):
+                peak = (at.low, found.max_derivative)
+    return plotting.Curve(label=chosen.label, x=x, y=chosen.function(x),
+                          dy=chosen.derivative(x) if deriv or annotate else None,
+                          saturation=saturation, max_derivative=peak, kinks=chosen.kinks())
+
+
+def plot_report(names: list[str], *, functions: Sequence[Any] = (), deriv: bool = False,
+                annotate: bool = False, x_range: tuple[float, float] = (-6.0, 6.0),
+                points: int = 1000, logits: np.ndarray | None = None,
+                temperatures: Sequence[float] = (0.5, 1.0, 2.0), title: str | None = None,
+                dpi: int = 150, path: str | None = None) -> Report:
+    """Draw `names` ('softmax', 'ce', or resolved `functions`) and write the figure to `path`
+    (default plots/<names>[_deriv].png); the report names the file written."""
+    from dlcalc import plotting
+    from dlcalc import softmax as core
+
+    lo, hi = x_range
+    if names == ["softmax"]:
+        if logits is None:
+            raise DlcalcError("plot softmax needs logits")
+        for t in temperatures:
+            core.validate_temperature(t)
+        probabilities = np.stack([core.softmax(logits, t) for t in temperatures])
+        figure = plotting.plot_softmax_temperatures(logits, list(temperatures), probabilities,
+                                                    title=title, dpi=dpi)
+    elif names == ["ce"]:
+        p, loss = cross_entropy_curve(lo, hi, points)
+        figure = plotting.plot_cross_entropy(p, loss, title=title, dpi=dpi)
+    else:
+        x = np.linspace(lo, hi, points)
+        curves = [function_curve(function, x, deriv, annotate) for function in functions]
+        figure = plotting.plot_functions(curves, derivatives=deriv, annotate=annotate,
+                                         title=title, dpi=dpi)
+    written = plotting.save_figure(
+        figure, path or plotting.default_path(names, deriv and names[0] not in ("softmax", "ce")))
+    return Report(columns={"path": [str(written)]}, plain=[str(written)],
+                  data={"path": str(written), "functions": names}, text=str(written))

@@ -1,22 +1,21 @@
-"""Running a vector command: one vector from the command line, or a batch from stdin.
+"""Running a command: one vector from the command line, or a batch from stdin.
 
-A vector command is two functions:
+A vector command (see `dlcalc.reports`: `SoftmaxCommand`, ...) is an object with
 
 - `compute(vectors, operands)` — vectorised over rows: `vectors` is (rows, n) in the chosen
   dtype, `operands` the second operand per row, shape (rows, m), or None;
-- `present(result, row)` — the `Report` for one row of that result.
+- `report(result, row)` — the `Report` for one row of that result;
+- `plain_rows(result)` — the plain output of every row at once, a (rows, k) float64 array, or
+  None when the plain output holds more than the primary result;
+- `what` — what its vectors are, for messages ("logits").
 
-and optionally
-
-- `plain(result)` — the plain output of every row at once, a (rows, k) float64 array.
-
-This module owns what is the same for every such command: where the input comes from, one
-NumPy call per group of equal-length lines, the line-numbered errors of batch mode, warnings
-on stderr (each said once), the output format, and the exit code.
+This module owns what is the same for every command: where the input comes from, one NumPy
+call per group of equal-length lines, the line-numbered errors of batch mode, warnings on
+stderr (each said once, after the result they are about), the output format, the exit code.
 
 Batch mode has a fast path and a simple one, which print the same bytes (tests/
 test_batch_fast.py): blocks of ordinary lines are parsed at C speed (`batch.parse_fast`), and
-plain float64 output of finite numbers is formatted at C speed from `plain(result)`
+plain float64 output of finite numbers is formatted at C speed from `plain_rows(result)`
 (`output.plain_lines`); anything else (comments, inf/nan, bad lines, other formats, float32)
 takes the line-by-line parser and one `Report` per line.
 """
@@ -25,22 +24,29 @@ from __future__ import annotations
 
 import sys
 import warnings
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, TextIO
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Protocol, TextIO
 
 import numpy as np
 
 from dlcalc import output
 from dlcalc.errors import DlcalcError, NumericWarning
-from dlcalc.output import Report
+from dlcalc.reports import Report
 from dlcalc.vectors import parse_vector
 
 if TYPE_CHECKING:
     from dlcalc.batch import Group
 
-Compute = Callable[[np.ndarray, "np.ndarray | None"], Any]
-Present = Callable[[Any, int], Report]
-PlainRows = Callable[[Any], np.ndarray]
+
+class VectorCommand(Protocol):
+    what: str
+
+    def compute(self, vectors: np.ndarray, operands: np.ndarray | None) -> Any: ...
+
+    def report(self, result: Any, row: int) -> Report: ...
+
+    def plain_rows(self, result: Any) -> np.ndarray | None: ...
+
 
 # The fast batch path: blocks parsed at C speed and plain float64 output formatted at C speed
 # (see dlcalc.batch.parse_fast and dlcalc.output.plain_lines). Tests turn it off to check that
@@ -50,42 +56,67 @@ FAST = True
 
 @dataclass
 class Style:
-    """How to print: the format, digits for people, the dtype, colour."""
+    """How to print: the format, digits for people, the dtype, colour, the terminal's width
+    (None when not a terminal: full width), and hints the command line adds to warnings of
+    a given kind (its own options, which the core does not know)."""
 
     fmt: str = "plain"
     precision: int = 6
     dtype: str = "float64"
     color: bool = False
+    width: int | None = None
+    hints: dict[str, str] = field(default_factory=dict)
 
 
 class Warnings:
-    """Collects NumericWarnings from the core and prints each distinct message once."""
+    """Collects NumericWarnings from the core and prints each distinct message once, after the
+    output they are about (`release`), so that with `2>&1` a result precedes its warning."""
 
-    def __init__(self, err: TextIO):
+    def __init__(self, err: TextIO, hints: dict[str, str] | None = None):
         self.err = err
+        self.hints = hints or {}
         self.said: set[str] = set()
+        self.pending: list[str] = []
 
     def say(self, message: str) -> None:
         if message not in self.said:
             self.said.add(message)
-            print(f"warning: {message}", file=self.err)
+            self.pending.append(f"warning: {message}")
 
-    def run(self, function: Callable[[], Any], lines: list[int] | None = None) -> tuple[Any, Explained]:
-        """Call `function`, reporting its NumericWarnings (with the line number of the row they
-        name, in batch mode); also tell which rows they explained."""
+    def release(self, out: TextIO | None = None) -> None:
+        """Print the warnings said so far, after flushing `out`."""
+        if not self.pending:
+            return
+        if out is not None:
+            out.flush()
+        for line in self.pending:
+            print(line, file=self.err)
+        self.pending.clear()
+        self.err.flush()
+
+    def run(self, function: Callable[..., Any], *args: Any, lines: list[int] | None = None,
+            **kwargs: Any) -> tuple[Any, Explained]:
+        """Call `function(*args, **kwargs)`, collecting its NumericWarnings (with the line number
+        of the row they name, in batch mode); also tell which rows they explained."""
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            result = function()
+            result = function(*args, **kwargs)
         explained = Explained()
         for warning in caught:
             if not issubclass(warning.category, NumericWarning):
                 continue
             row = getattr(warning.message, "row", None)
-            explained.add(row)
+            kind = getattr(warning.message, "kind", "")
+            if not kind:  # a hint about the input, not an explanation of a NaN or inf
+                explained.add(row)
+            message = str(warning.message)
+            hint = self.hints.get(kind)
+            if hint:
+                message = f"{message}; {hint}"
             if lines is not None and row is not None and 0 <= row < len(lines):
-                self.say(f"line {lines[row]}: {warning.message}")
+                self.say(f"line {lines[row]}: {message}")
             else:
-                self.say(str(warning.message))
+                self.say(message)
         return result, explained
 
     def check_finite(self, report: Report, explained: bool, source: np.ndarray,
@@ -134,41 +165,56 @@ def is_terminal(stream: Any) -> bool:
         return False
 
 
-def run_vector_command(tokens: list[str] | None, compute: Compute, present: Present, style: Style,
-                       *, operand: np.ndarray | None = None, what: str = "vector",
-                       plain: PlainRows | None = None, stdin: TextIO | None = None,
+def write(text: str, style: Style, out: TextIO | None = None) -> None:
+    if text:
+        print(text, file=out if out is not None else sys.stdout)
+
+
+def run_report(style: Style, function: Callable[..., Report], *args: Any,
+               out: TextIO | None = None, err: TextIO | None = None, **kwargs: Any) -> int:
+    """Print the Report `function(*args, **kwargs)` returns, then the warnings it gave."""
+    out = out if out is not None else sys.stdout
+    said = Warnings(err if err is not None else sys.stderr, style.hints)
+    report, _ = said.run(function, *args, **kwargs)
+    write(output.render(report, style.fmt, precision=style.precision, dtype=style.dtype,
+                        color=style.color, width=style.width), style, out)
+    said.release(out)
+    return 0
+
+
+def run_vector_command(tokens: list[str] | None, command: VectorCommand, style: Style, *,
+                       operand: np.ndarray | None = None, stdin: TextIO | None = None,
                        out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Run a vector command on argv tokens or on stdin; returns the exit code.
 
-    `plain(result)`, when given, is the plain output of every row of a computed group at once:
-    a (rows, k) float64 array equal, row by row, to `present(result, row).plain`. Batch mode
-    then prints plain float64 output without building a Report per line.
+    `command.plain_rows(result)`, when not None, is the plain output of every row of a computed
+    group at once: a (rows, k) float64 array equal, row by row, to the plain output of
+    `command.report(result, row)`. Batch mode then prints plain float64 output without
+    building a Report per line.
     """
     stdin = stdin if stdin is not None else sys.stdin
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
-    said = Warnings(err)
+    said = Warnings(err, style.hints)
     if not wants_stdin(tokens, stdin):
         if not tokens:
-            raise DlcalcError(f"no {what} given: type the numbers (for example 2 1 0.1) "
+            raise DlcalcError(f"no {command.what} given: type the numbers (for example 2 1 0.1) "
                               "or pipe them on standard input")
-        vector = parse_vector(tokens, what).astype(style.dtype)[np.newaxis, :]
+        vector = parse_vector(tokens, command.what).astype(style.dtype)[np.newaxis, :]
         operands = None if operand is None else operand.astype(style.dtype)[np.newaxis, :]
-        result, explained = said.run(lambda: compute(vector, operands))
-        report = present(result, 0)
+        result, explained = said.run(command.compute, vector, operands)
+        report = command.report(result, 0)
         said.check_finite(report, 0 in explained, vector)
-        text = output.render(report, style.fmt, precision=style.precision, dtype=style.dtype,
-                             color=style.color)
-        if text:
-            print(text, file=out)
+        write(output.render(report, style.fmt, precision=style.precision, dtype=style.dtype,
+                            color=style.color, width=style.width), style, out)
+        said.release(out)
         return 0
-    fast_plain = plain if FAST and style.fmt == "plain" and style.dtype == "float64" else None
-    return _run_batch(compute, present, style, operand, what, stdin, out, err, said, fast_plain)
+    fast = FAST and style.fmt == "plain" and style.dtype == "float64"
+    return _run_batch(command, style, operand, stdin, out, err, said, fast)
 
 
-def _run_batch(compute: Compute, present: Present, style: Style, operand: np.ndarray | None,
-               what: str, stdin: Any, out: TextIO, err: TextIO, said: Warnings,
-               plain: PlainRows | None) -> int:
+def _run_batch(command: VectorCommand, style: Style, operand: np.ndarray | None,
+               stdin: Any, out: TextIO, err: TextIO, said: Warnings, fast: bool) -> int:
     from dlcalc.batch import parse_block, read_blocks
 
     stream = getattr(stdin, "buffer", stdin)
@@ -180,11 +226,11 @@ def _run_batch(compute: Compute, present: Present, style: Style, operand: np.nda
         texts: list[tuple[list[int], bytes]] = []
         errors: dict[int, str] = {bad.number: bad.message for bad in chunk.bad}
         for group in chunk.groups:
-            _present_group(group, compute, present, style, operand, said, errors, plain,
-                           reports, texts)
+            _present_group(group, command, style, operand, said, errors, fast, reports, texts)
         seen_any = seen_any or bool(reports) or bool(errors) or bool(texts)
         if len(texts) == 1 and not reports and not errors:
             _write_bytes(out, texts[0][1])  # the common case: the block's lines, in order
+            said.release(out)
             continue
         lines: dict[int, str] = {}
         for numbers, text in texts:
@@ -201,10 +247,13 @@ def _run_batch(compute: Compute, present: Present, style: Style, operand: np.nda
             if style.fmt == "csv" and not csv_header_done:
                 print(output.csv_header(reports[number], ["line"]), file=out)
                 csv_header_done = True
-            print(_render_batch(reports[number], number, style), file=out)
+            print(output.render_batch(reports[number], number, style.fmt, precision=style.precision,
+                                      dtype=style.dtype, color=style.color, width=style.width),
+                  file=out)
         out.flush()
+        said.release(out)
     if not seen_any:
-        raise DlcalcError(f"no {what} given: standard input had no numbers")
+        raise DlcalcError(f"no {command.what} given: standard input had no numbers")
     return 2 if failed else 0
 
 
@@ -223,13 +272,13 @@ def _write_bytes(out: Any, data: bytes) -> None:
     buffer.flush()
 
 
-def _present_group(group: Group, compute: Compute, present: Present, style: Style,
+def _present_group(group: Group, command: VectorCommand, style: Style,
                    cli_operand: np.ndarray | None, said: Warnings, errors: dict[int, str],
-                   plain: PlainRows | None, reports: dict[int, Report],
+                   fast: bool, reports: dict[int, Report],
                    texts: list[tuple[list[int], bytes]]) -> None:
     """Present a group of lines with one vectorised call: its plain output as one block of
-    bytes in `texts` when `plain` can give it (every value finite), else one Report per line
-    in `reports`; a line the core refuses goes to `errors` with its message.
+    bytes in `texts` when `plain_rows` can give it (every value finite), else one Report per
+    line in `reports`; a line the core refuses goes to `errors` with its message.
 
     When the call fails, the lines the core names as failing the same check (`.rows`) are
     set aside, each tried alone for its own message, and the rest is tried again with one
@@ -241,7 +290,7 @@ def _present_group(group: Group, compute: Compute, present: Present, style: Styl
         part = pending.pop()
         size = len(part.numbers)
         try:
-            _present_part(part, compute, present, style, cli_operand, said, plain, reports, texts)
+            _present_part(part, command, style, cli_operand, said, fast, reports, texts)
         except DlcalcError as error:
             if size == 1:
                 errors[part.numbers[0]] = str(error)
@@ -255,8 +304,8 @@ def _present_group(group: Group, compute: Compute, present: Present, style: Styl
                 pending += [part.slice(size // 2, size), part.slice(0, size // 2)]
 
 
-def _present_part(group: Group, compute: Compute, present: Present, style: Style,
-                  cli_operand: np.ndarray | None, said: Warnings, plain: PlainRows | None,
+def _present_part(group: Group, command: VectorCommand, style: Style,
+                  cli_operand: np.ndarray | None, said: Warnings, fast: bool,
                   reports: dict[int, Report], texts: list[tuple[list[int], bytes]]) -> None:
     """One vectorised call for a group of lines (DlcalcError if the core refuses one)."""
     vectors = group.matrix().astype(style.dtype)
@@ -265,29 +314,15 @@ def _present_part(group: Group, compute: Compute, present: Present, style: Style
         operands = np.broadcast_to(cli_operand, (len(group.numbers), cli_operand.size))
     if operands is not None:
         operands = operands.astype(style.dtype)
-    result, explained = said.run(lambda: compute(vectors, operands), group.numbers)
-    if plain is not None:
+    result, explained = said.run(command.compute, vectors, operands, lines=group.numbers)
+    if fast:
         # all finite (else None): check_finite would have nothing to say about any row
-        matrix = plain(result)
+        matrix = command.plain_rows(result)
         if isinstance(matrix, np.ndarray) and matrix.shape[:1] == (len(group.numbers),):
             text = output.plain_lines(matrix)
             if text is not None:
                 texts.append((group.numbers, text))
                 return
     for row, number in enumerate(group.numbers):
-        reports[number] = present(result, row)
+        reports[number] = command.report(result, row)
         said.check_finite(reports[number], row in explained, vectors[row], number)
-
-
-def _render_batch(report: Report, number: int, style: Style) -> str:
-    if style.fmt == "json":
-        return output.dumps_json({"line": number, **output._json_object(report)}, style.dtype)
-    if style.fmt == "csv":
-        return output.render_csv(report, style.dtype, header=False, prefix=[("line", number)])
-    if style.fmt == "plain":
-        return output.render_plain(report, style.dtype)
-    heading = f"line {number}:" if style.fmt == "table" else f"**line {number}**"
-    if style.fmt == "latex":
-        heading = f"% line {number}"
-    return heading + "\n" + output.render(report, style.fmt, precision=style.precision,
-                                          dtype=style.dtype, color=style.color) + "\n"

@@ -17,9 +17,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import _run_in_process
-from dlcalc import batch, output, runner
+from dlcalc import batch, number_text, runner
 from dlcalc.batch import Block, parse_chunk, parse_fast, read_blocks
-from dlcalc.output import Report, plain_lines, render_plain
+from dlcalc.output import plain_lines, render_plain
+from dlcalc.reports import Report
 
 
 def both_paths(args: list[str], stdin: bytes):
@@ -236,7 +237,7 @@ def test_unusual_input_is_left_to_the_line_parser(text):
 
 def test_without_orjson_everything_still_works_line_by_line(monkeypatch):
     monkeypatch.setattr(batch, "_loads", False)
-    monkeypatch.setattr(output, "_dumps", False)
+    monkeypatch.setattr(number_text, "_dumps", False)
     assert parse_fast(Block(1, b"2 1 0.1", 1)) is None
     assert plain_lines(np.array([[0.5]])) is None
     run = _run_in_process("softmax", stdin=b"2 1 0.1\n1 2\n")

@@ -73,7 +73,7 @@ def test_batch_json_is_one_object_per_line_with_its_line_number(dl):
 
 def test_batch_csv_has_one_header_and_a_line_column(dl):
     run = dl("activate", "relu", "-f", "csv", stdin="1 -1\n2\n")
-    assert run.out.splitlines() == ["line,x,f(x)", "1,1,1", "1,-1,0", "2,2,2"]
+    assert run.out.splitlines() == ["line,x,y", "1,1,1", "1,-1,0", "2,2,2"]
 
 
 def test_empty_stdin_is_an_error(dl):

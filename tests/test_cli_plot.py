@@ -295,4 +295,4 @@ def test_a_parameter_applies_to_the_functions_that_have_it_and_is_an_error_if_no
     assert dl("plot", "relu", "leaky_relu", "-p", "negative_slope=0.2", "-o", "r.png").code == 0
     assert_user_error(dl("plot", "relu", "sigmoid", "-p", "beta=2"), "'beta'")
     props = dl("activate", "--props", "leaky_relu", "relu", "--alpha", "0.2")
-    assert props.code == 0 and props.out.startswith("leaky_relu\t(−∞, ∞)")
+    assert props.code == 0 and props.out.startswith("leaky_relu (−∞, ∞)")

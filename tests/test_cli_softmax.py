@@ -134,7 +134,10 @@ def test_jacobian_closed_form_and_plain_output_unchanged(dl):
     for i in range(3):
         for k in range(3):
             assert ulps(data["jacobian"][i][k], y[i] * ((i == k) - y[k])) <= 4
-    assert dl("softmax", *z, "--jacobian").out == dl("softmax", *z).out
+    # plain: the softmax line first, then the Jacobian one row per line, exactly as the JSON
+    lines = dl("softmax", *z, "--jacobian").out.splitlines()
+    assert lines[0] + "\n" == dl("softmax", *z).out and len(lines) == 4
+    assert [floats(line) for line in lines[1:]] == data["jacobian"]
     table = dl("softmax", *z, "--jacobian", "-f", "table").out
     assert "Jacobian" in table and "0.224719" in table and "-0.159764" in table
 
@@ -152,7 +155,9 @@ def test_explain_works_the_notes_example_then_the_stable_way(dl):
     assert "Both ways give the same numbers" in text
     # each step is on its own line with its rule (the formula's name) beside it
     assert re.search(r"e\^\(z_0\) = e\^\(2\) ≈ 7\.38906\s+\[exponential\]", text)
-    assert dl("softmax", "2", "1", "0.1", "--explain").out == dl("softmax", "2", "1", "0.1").out
+    # plain: the derivation as text lines, then the numbers as without --explain
+    plain = dl("softmax", "2", "1", "0.1", "--explain").out
+    assert plain.endswith("\n" + dl("softmax", "2", "1", "0.1").out) and "The stable way" in plain
 
 
 def test_explain_says_why_the_naive_way_fails_for_huge_logits(dl):
@@ -203,7 +208,7 @@ def test_every_format_renders(dl, fmt, marker):
 
 def test_csv_has_one_row_per_element_with_exact_numbers(dl):
     lines = dl("softmax", "2", "1", "0.1", "-f", "csv").out.splitlines()
-    assert lines[0] == "i,z,softmax,log_softmax" and len(lines) == 4
+    assert lines[0] == "i,z,softmax,log_softmax,logsumexp,temperature" and len(lines) == 4
     assert lines[2].split(",")[2] == "0.24243297070471392"
 
 
@@ -231,7 +236,9 @@ def test_batch_bad_lines_are_reported_by_number_and_the_rest_processed(dl):
     assert "error: line 2:" in run.err and "'x'" in run.err
     # softmax has no second operand: a ';' is an error for that line, not silently ignored
     assert "error: line 5:" in run.err and "';'" in run.err
-    assert "Traceback" not in run.err and len(run.err.splitlines()) == 2
+    assert "Traceback" not in run.err
+    assert len([line for line in run.err.splitlines() if line.startswith("error: ")]) == 2
+    assert "softmax of one logit is always 1" in run.err  # line 6 holds one number: said once
 
 
 def test_batch_json_is_one_strict_object_per_line(dl):

@@ -7,14 +7,16 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dlcalc.output import Matrix, Report, plain_number, render
+from dlcalc.output import plain_number, render
+from dlcalc.reports import Matrix, Report, Scalar
 
 
 def report():
-    return Report(columns={"x": np.array([-1.0, 0.0, 2.5]), "f(x)": np.array([0.1, math.nan, math.inf])},
+    return Report(columns={"x": np.array([-1.0, 0.0, 2.5]), "y": np.array([0.1, math.nan, math.inf])},
+                  labels={"y": "f(x)"},
                   plain=np.array([0.1, math.nan, math.inf]),
                   data={"x": np.array([-1.0, 0.0, 2.5]), "y": np.array([0.1, math.nan, -math.inf])},
-                  footer=[("logsumexp", 2.4170300162778335)])
+                  scalars=[Scalar("logsumexp", "logsumexp", 2.4170300162778333)])
 
 
 @given(st.floats(allow_nan=False, allow_infinity=False))
@@ -44,8 +46,9 @@ def test_json_is_strict_with_non_finite_numbers_as_strings():
     assert "\n" not in text
 
 
-def test_csv_has_a_header_then_one_row_per_element():
-    assert render(report(), "csv").splitlines() == ["x,f(x)", "-1,0.1", "0,nan", "2.5,inf"]
+def test_csv_has_a_header_then_one_row_per_element_with_scalars_as_columns():
+    assert render(report(), "csv").splitlines() == ["x,y,logsumexp", "-1,0.1,2.4170300162778333",
+                                                    "0,nan,2.4170300162778333", "2.5,inf,2.4170300162778333"]
 
 
 def test_table_aligns_columns_uses_precision_and_shows_the_footer():

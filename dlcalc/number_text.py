@@ -1,0 +1,170 @@
+"""Numbers as text: the one place dlcalc turns a number into characters.
+
+- `plain_number`: the shortest text that reads back as exactly the value in its dtype (plain,
+  csv), and `plain_lines`, the same for a whole float64 matrix at C speed (batch mode);
+- `people_number`: `precision` significant digits (tables, Markdown, derivations);
+- `latex_number`: the same in LaTeX (`2.5 \\times 10^{-7}`, `\\infty`, `\\mathrm{NaN}`);
+- `json_ready` / `dumps_json`: strict RFC 8259 JSON, non-finite numbers as strings.
+
+A leaf module: the core (derivations) and the output layer both use it; it imports neither.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import numpy as np
+
+from dlcalc.steps import Step
+
+
+def _not_a_float(value: Any, yes: str, no: str) -> str | None:
+    """The text of anything but a finite float (strings, booleans, integers, inf, nan)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return yes if value else no
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    number = float(value)
+    if math.isnan(number):
+        return "nan"
+    if math.isinf(number):
+        return "inf" if number > 0 else "-inf"
+    return None
+
+
+def plain_number(value: Any, dtype: str = "float64") -> str:
+    """Shortest text that reads back as exactly `value` in `dtype`; integers without `.0`."""
+    special = _not_a_float(value, "true", "false")
+    if special is not None:
+        return special
+    number = float(value)
+    text = _float32_repr(number) if dtype == "float32" else repr(number)
+    return text[:-2] if text.endswith(".0") else text
+
+
+def plain_lines(matrix: np.ndarray) -> bytes | None:
+    """Each row of a float64 matrix as one line of plain output, at C speed; None to decline.
+
+    The bytes are exactly what `render_plain` gives for each row (numbers by `plain_number`,
+    single spaces, a newline after every row). orjson writes each float with the shortest
+    digits that round-trip, as repr does, and positionally from 1e-4 up to 1e16 as repr does;
+    only the layout differs, and is fixed here: the numbers repr writes in exponent form
+    (nonzero below 1e-4 in magnitude, or from 1e16 on: `1e-05`, `1e+16`) are written by repr
+    itself, spliced in where orjson wrote a placeholder (`null`, for NaN), and a trailing `.0`
+    is dropped as `plain_number` does. Declines non-finite values (JSON has no inf or nan) and
+    matrices that are not 2-D float64.
+    """
+    dumps = _orjson_dumps()
+    if not dumps or not isinstance(matrix, np.ndarray) or matrix.dtype != np.float64 \
+            or matrix.ndim != 2 or matrix.shape[1] == 0:
+        return None
+    if matrix.shape[0] == 0:
+        return b""
+    if not np.isfinite(matrix).all():
+        return None
+    size = np.abs(matrix)
+    exponent_form = ((size < 1e-4) & (size > 0)) | (size >= 1e16)
+    spliced = bool(exponent_form.any())
+    text = dumps(np.where(exponent_form, np.nan, matrix) if spliced else np.ascontiguousarray(matrix),
+                 option=_OPT_SERIALIZE_NUMPY)
+    if b"e" in text:  # not expected (orjson's positional range covers repr's): fix it anyway
+        text = _EXPONENT.sub(_as_repr, text)
+    if spliced:
+        pieces = text.split(b"null")
+        joined: list[bytes] = [b""] * (2 * len(pieces) - 1)
+        joined[0::2] = pieces
+        joined[1::2] = " ".join(map(repr, matrix[exponent_form].tolist())).encode().split(b" ")
+        text = b"".join(joined)
+    if np.any((matrix == np.floor(matrix)) & ~exponent_form):  # orjson writes 2.0, we write 2
+        text = text.replace(b".0,", b",").replace(b".0]", b"]")
+    return b"\n".join(text[2:-2].split(b"],[")).replace(b",", b" ") + b"\n"
+
+
+# a number in exponent form in orjson's output (1e16, 2.5e-7; repr writes 1e+16, 2.5e-07)
+_EXPONENT = re.compile(rb"(?<=[\[,])-?[0-9.]+e[-+]?[0-9]+(?=[,\]])")
+_OPT_SERIALIZE_NUMPY = 0
+_dumps: Any = None
+
+
+def _as_repr(match: "re.Match[bytes]") -> bytes:
+    return repr(float(match.group())).encode()
+
+
+def _orjson_dumps() -> Any:
+    global _dumps, _OPT_SERIALIZE_NUMPY
+    if _dumps is None:
+        try:
+            import orjson
+        except ImportError:  # pragma: no cover - orjson is a dependency; without it, repr
+            _dumps = False
+        else:
+            _dumps, _OPT_SERIALIZE_NUMPY = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY
+    return _dumps
+
+
+def _float32_repr(number: float) -> str:
+    """Like Python's repr, with the fewest digits that identify the float32 value."""
+    value = np.float32(number)
+    if value == 0 or 1e-4 <= abs(value) < 1e16:
+        return np.format_float_positional(value, unique=True, trim="-")
+    return np.format_float_scientific(value, unique=True, trim="-", exp_digits=2)
+
+
+def people_number(value: Any, precision: int) -> str:
+    """`precision` significant digits, for tables, Markdown and derivations."""
+    special = _not_a_float(value, "yes", "no")
+    return special if special is not None else f"{float(value):.{precision}g}"
+
+
+def json_ready(value: Any, dtype: str = "float64") -> Any:
+    """Plain Python data that `json.dumps(allow_nan=False)` accepts, numbers exact."""
+    if isinstance(value, dict):
+        return {str(key): json_ready(item, dtype) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(item, dtype) for item in value]
+    if isinstance(value, np.ndarray):
+        if not value.ndim:
+            return json_ready(value.item(), dtype)
+        if dtype == "float64" and value.dtype.kind in "iu" or (
+                value.dtype == np.float64 and dtype == "float64" and np.isfinite(value).all()):
+            return value.tolist()  # already exact JSON numbers: no walk over every element
+        return [json_ready(item, dtype) for item in value.tolist()]
+    if isinstance(value, Step):
+        return value.as_dict()
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        if not math.isfinite(number):
+            return "nan" if math.isnan(number) else ("inf" if number > 0 else "-inf")
+        return float(_float32_repr(number)) if dtype == "float32" else number
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def dumps_json(data: dict[str, Any], dtype: str = "float64") -> str:
+    import json  # here, not at the top: only the json format needs it
+
+    return json.dumps(json_ready(data, dtype), allow_nan=False, ensure_ascii=False)
+
+
+
+def latex_number(value: Any, precision: int) -> str:
+    text = people_number(value, precision)
+    if text in ("inf", "-inf"):
+        return text.replace("inf", r"\infty")
+    if text == "nan":
+        return r"\mathrm{NaN}"
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        return rf"{mantissa} \times 10^{{{int(exponent)}}}"
+    return text
+
+
