@@ -206,3 +206,13 @@ def test_plain_hessian_of_expressions_is_one_entry_per_line_readable_by_grad():
 def test_flags_that_replace_the_primary_result_say_so_in_help():
     assert "replaces the loss" in " ".join(_run_in_process("ce", "--help").out.split())
     assert "replaces softmax" in " ".join(_run_in_process("softmax", "--help").out.split())
+
+
+@pytest.mark.parametrize("fmt", ["plain", "csv", "json", "table", "markdown", "latex"])
+def test_plot_names_the_file_it_wrote_in_every_format(tmp_path, fmt):
+    path = tmp_path / "s.png"
+    run = _run_in_process("plot", "sigmoid", "--points", "20", "-o", str(path), "-f", fmt)
+    shown = str(path).replace("_", r"\_") if fmt == "latex" else str(path)
+    assert run.code == 0 and path.exists() and shown in run.out
+    if fmt == "plain":
+        assert run.out == f"{path}\n"
