@@ -247,8 +247,9 @@ def _syntax_error(source: _Source, error: SyntaxError) -> DlcalcError:
     implicit = re.search(r"(?<![\w.])(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*([A-Za-z_(])", user)
     if implicit and (reason == "invalid syntax" or "literal" in reason):
         number, after = implicit.groups()
-        return DlcalcError(f"multiplication needs a '*' at column {implicit.start(2) + 1}: write "
-                           f"{number}*{after} for {number} times {after}; {_LANGUAGE}")
+        return DlcalcError(f"multiplication needs a '*' after the number at column "
+                           f"{implicit.start(1) + 1}: write {number}*{after} for {number} times "
+                           f"{after}; {_LANGUAGE}")
     if "literal" in reason:  # Python's words for a number it cannot read
         reason = "a malformed number"
     return DlcalcError(f"{reason} {where}; {_LANGUAGE}")

@@ -229,7 +229,8 @@ BATCH = [
     pytest.param(["kl"], b"0.5 0.5 ; 0.2 0.3 0.5\n0.5 0.5 ; 0.5 0.5\n", {1: "P has 2 elements but Q has 3"}, 1,
                  id="kl-lengths-disagree"),
     pytest.param(["kl", "--q", "0.5", "0.5"], b"0.5 0.6\n1 0\n", {1: "sums to 1.1"}, 1, id="kl-not-a-distribution"),
-    pytest.param(["softmax", "--jacobian"], b"1 2\n" + b"0 " * 2001 + b"\n", {2: "at most 2,000"}, 1,
+    # the good line's block: its softmax, then its 2x2 Jacobian row by row
+    pytest.param(["softmax", "--jacobian"], b"1 2\n" + b"0 " * 2001 + b"\n", {2: "at most 2,000"}, 3,
                  id="jacobian-too-large"),
     pytest.param(["softmax"], b"[1 2\n3]\n1 2\n", {1: "unbalanced bracket", 2: "unbalanced bracket"}, 1,
                  id="brackets-across-lines"),
