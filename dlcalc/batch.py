@@ -26,6 +26,7 @@ test_batch_fast.py checks this, number for number, bit for bit).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Iterator
 
@@ -38,6 +39,9 @@ CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 4 << 20
 
 _BOM = b"\xef\xbb\xbf"
+
+# What str.splitlines() also takes for a line end, besides \n (\r\n is a line end: the \r goes).
+_LINE_BREAK = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 @dataclass
@@ -190,10 +194,18 @@ def parse_line(raw: bytes) -> tuple[np.ndarray, np.ndarray | None] | None:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
+        if raw.decode("utf-8", "replace").strip().startswith("#"):
+            return None  # a comment is skipped whatever its bytes
         raise DlcalcError(f"not valid UTF-8 text (byte {err.start + 1})") from None
-    text = text.rstrip("\r").strip()
+    if text.endswith("\r"):
+        text = text[:-1]  # CRLF
+    text = text.strip()
     if not text or text.startswith("#"):
         return None
+    breaks = _LINE_BREAK.search(text)
+    if breaks:  # "1 2\r3 4" (old Mac endings), U+2028: two lines that must not become one vector
+        raise DlcalcError(f"a line break U+{ord(breaks.group()):04X} inside the line; "
+                          "end each line with \\n (or \\r\\n), one vector per line")
     main, sep, rest = text.partition(";")
     vector = _numbers(main, "vector")
     operand = _numbers(rest, "operand after ';'") if sep else None
@@ -279,16 +291,18 @@ def parse_fast(block: Block) -> list[Group] | None:
             return None
     if b"\t" in text:
         text = text.replace(b"\t", b" ")
-    # each separator (one space, one comma or ", ") becomes one comma; any other spacing makes
-    # ",," or a leading/trailing comma, which JSON refuses
+    # one space on either side of ';' goes; then each separator (one space, one comma or ", ")
+    # becomes one comma; any other spacing, and any empty field, makes ",,", ";," or a leading
+    # or trailing comma, which JSON refuses
+    with_operands = b";" in text
+    if with_operands:
+        text = text.replace(b" ;", b";").replace(b"; ", b";")
     if b"," in text:
         text = text.replace(b", ", b",")
     text = text.replace(b" ", b",")
-    with_operands = b";" in text
     if with_operands:
         if text.count(b";") != block.count:  # exactly one ';' per line
             return None
-        text = text.replace(b",;", b";").replace(b";,", b";")
         source = b"[[[" + text.replace(b";", b"],[").replace(b"\n", b"]],[[") + b"]]]"
     else:
         source = b"[[" + text.replace(b"\n", b"],[") + b"]]"

@@ -23,7 +23,7 @@ from dlcalc import __version__, argv, reports
 from dlcalc.errors import DlcalcError, EnvironmentFailure, quietly
 from dlcalc.output import FORMATS, Report
 from dlcalc.runner import Style, Warnings, is_terminal, run_vector_command
-from dlcalc.vectors import parse_assignments, parse_vector
+from dlcalc.vectors import parameters_in_dtype, parse_assignments, parse_vector
 
 app = typer.Typer(
     name="dlcalc",
@@ -157,7 +157,7 @@ def activate(
     from dlcalc.functions import resolve
 
     style = make_style(fmt, json_flag, precision, dtype)
-    overrides = parse_params(param, alpha)
+    overrides = parameters_in_dtype(parse_params(param, alpha), style.dtype)
     if list_:
         return emit(reports.registry_report(list(activations.REGISTRY.values())), style)
     if props:

@@ -33,7 +33,7 @@ import numpy as np
 from dlcalc import output
 from dlcalc.errors import DlcalcError, NumericWarning
 from dlcalc.output import Report
-from dlcalc.vectors import parse_vector
+from dlcalc.vectors import in_dtype, parse_vector
 
 if TYPE_CHECKING:
     from dlcalc.batch import Group
@@ -97,7 +97,11 @@ class Warnings:
         if not values or np.all(np.isfinite(values)):
             return
         kind = "nan" if np.any(np.isnan(values)) else "infinite values"
-        cause = " because the input does" if not np.all(np.isfinite(source)) else ""
+        cause = ""
+        if not np.all(np.isfinite(source)):
+            has = [name for name, found in (("inf", np.isinf(source).any()), ("nan", np.isnan(source).any()))
+                   if found]
+            cause = f" because the input has {' and '.join(has)}"
         where = f"line {line}: " if line is not None else ""
         self.say(f"{where}the result contains {kind}{cause}")
 
@@ -152,8 +156,8 @@ def run_vector_command(tokens: list[str] | None, compute: Compute, present: Pres
         if not tokens:
             raise DlcalcError(f"no {what} given: type the numbers (for example 2 1 0.1) "
                               "or pipe them on standard input")
-        vector = parse_vector(tokens, what).astype(style.dtype)[np.newaxis, :]
-        operands = None if operand is None else operand.astype(style.dtype)[np.newaxis, :]
+        vector = in_dtype(parse_vector(tokens, what), style.dtype)[np.newaxis, :]
+        operands = None if operand is None else in_dtype(operand, style.dtype)[np.newaxis, :]
         result, explained = said.run(lambda: compute(vector, operands))
         report = present(result, 0)
         said.check_finite(report, 0 in explained, vector)
@@ -259,12 +263,16 @@ def _present_part(group: Group, compute: Compute, present: Present, style: Style
                   cli_operand: np.ndarray | None, said: Warnings, plain: PlainRows | None,
                   reports: dict[int, Report], texts: list[tuple[list[int], bytes]]) -> None:
     """One vectorised call for a group of lines (DlcalcError if the core refuses one)."""
-    vectors = group.matrix().astype(style.dtype)
+    vectors = in_dtype(group.matrix(), style.dtype)
     operands = group.operand_matrix()
+    if operands is not None and cli_operand is not None:
+        raise DlcalcError(f"the line gives {' '.join(map(output.plain_number, operands[0]))} after "
+                          f"';' and the command line gives {' '.join(map(output.plain_number, cli_operand))}: "
+                          "give the second operand in one place")
     if operands is None and cli_operand is not None:
         operands = np.broadcast_to(cli_operand, (len(group.numbers), cli_operand.size))
     if operands is not None:
-        operands = operands.astype(style.dtype)
+        operands = in_dtype(operands, style.dtype, "operand")
     result, explained = said.run(lambda: compute(vectors, operands), group.numbers)
     if plain is not None:
         # all finite (else None): check_finite would have nothing to say about any row
