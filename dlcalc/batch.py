@@ -101,12 +101,15 @@ class Block:
 
     `overlong_first`: the first line was longer than MAX_LINE_BYTES; it was not kept (what is
     left of it in `text` is its tail) and is reported as an error.
+    `bad`: lines already found bad by whoever made the block (line number -> message); what
+    `text` holds for them is ignored.
     """
 
     first: int
     text: bytes
     count: int
     overlong_first: bool = False
+    bad: dict[int, str] = field(default_factory=dict)
 
     def lines(self) -> list[tuple[int, bytes | None]]:
         """(line number, raw line) for each line; None marks an over-long line."""
@@ -151,7 +154,12 @@ def _reader(stream: BinaryIO):
 
 
 def read_blocks(stream: BinaryIO) -> Iterator[Block]:
-    """Yield the input as blocks of whole lines, as it arrives."""
+    """Yield the input as blocks of whole lines, as it arrives. A stream that makes its own
+    blocks (`dlcalc.sources.Source`, for CSV) is asked for them."""
+    own_blocks = getattr(stream, "blocks", None)
+    if own_blocks is not None:
+        yield from own_blocks()
+        return
     read = _reader(stream)
     pending = b""
     skipping = False  # inside a line longer than MAX_LINE_BYTES, discarding it
@@ -246,10 +254,14 @@ def parse_chunk(lines: list[tuple[int, bytes | None]]) -> Chunk:
 
 def parse_block(block: Block, fast: bool = True) -> Chunk:
     """A block's groups and bad lines: the fast parser when it accepts the block, else line by line."""
-    groups = parse_fast(block) if fast else None
+    groups = parse_fast(block) if fast and not block.bad else None
     if groups is not None:
         return Chunk(groups, [])
-    return parse_chunk(block.lines())
+    if not block.bad:
+        return parse_chunk(block.lines())
+    chunk = parse_chunk([(number, raw) for number, raw in block.lines() if number not in block.bad])
+    chunk.bad = sorted(chunk.bad + [BadLine(n, m) for n, m in block.bad.items()], key=lambda b: b.number)
+    return chunk
 
 
 # ---------------------------------------------------------------- the fast parser

@@ -23,7 +23,7 @@ from dlcalc import __version__, argv, reports
 from dlcalc.errors import DlcalcError, EnvironmentFailure, quietly
 from dlcalc.output import FORMATS, Report
 from dlcalc.runner import Style, Warnings, is_terminal, run_vector_command
-from dlcalc.vectors import parameters_in_dtype, parse_assignments, parse_vector
+from dlcalc.vectors import number_in_dtype, parameters_in_dtype, parse_assignments, parse_vector
 
 app = typer.Typer(
     name="dlcalc",
@@ -63,6 +63,31 @@ PrecisionOption = Annotated[int, typer.Option(
     "--precision", metavar="N", help="Significant digits in tables and Markdown.")]
 DtypeOption = Annotated[str, typer.Option(
     "--dtype", metavar="DTYPE", help="float64 or float32: compute in that precision.")]
+
+# ---------------------------------------------------------------- FILE and CSV input (dlcalc.sources)
+
+HeaderOption = Annotated[bool, typer.Option(
+    "--header", help="The input is CSV whose first line names the columns: skip it.")]
+ColumnsOption = Annotated[Optional[str], typer.Option(
+    "--columns", metavar="NAME,...", help="CSV columns that hold the vector [default: all but "
+    "the target or Q columns]; implies --header.")]
+
+
+def csv_options(header: bool, columns: str | None, operand_columns: str | None = None,
+                operand_option: str = "") -> Any:
+    from dlcalc import sources
+
+    return sources.Csv(header, sources.names(columns, "--columns"),
+                       sources.names(operand_columns, operand_option))
+
+
+def vector_input(tokens: list[str] | None, options: Any, operand: Any = None,
+                 operand_option: str = "") -> Any:
+    """(tokens, stdin) for run_vector_command: a FILE argument or CSV on stdin (dlcalc.sources)."""
+    from dlcalc import sources
+
+    return sources.vector_input(tokens, sys.stdin, options, operand_given=operand is not None,
+                                operand_option=operand_option)
 
 
 def make_style(fmt: str | None, json_flag: bool, precision: int, dtype: str) -> Style:
@@ -137,6 +162,8 @@ def activate(
         "--props", help="Compare functions: range, zero-centred, max derivative, saturation.")] = False,
     saturation: Annotated[float, typer.Option(
         "--saturation", metavar="R", help="With --props: saturated where |f'| < R·max|f'|.")] = 0.01,
+    header: HeaderOption = False,
+    columns: ColumnsOption = None,
     fmt: FormatOption = None,
     json_flag: JsonOption = False,
     precision: PrecisionOption = 6,
@@ -152,6 +179,7 @@ def activate(
       dlcalc activate "x*sigmoid(x)" -1 0 1 --deriv
       dlcalc activate --props sigmoid tanh
       seq -3 3 | dlcalc activate tanh
+      dlcalc activate tanh inputs.txt
     """
     from dlcalc import activations
     from dlcalc.functions import resolve
@@ -181,8 +209,9 @@ def activate(
         return reports.activation_report(chosen.label, chosen.params, x[row], y[row],
                                          None if dy is None else dy[row])
 
-    return run_vector_command(values, compute, present, style, what="x values",
-                              plain=lambda result: result[2] if deriv else result[1])
+    with vector_input(values, csv_options(header, columns)) as (values, stdin):
+        return run_vector_command(values, compute, present, style, what="x values", stdin=stdin,
+                                  plain=lambda result: result[2] if deriv else result[1])
 
 
 def _properties(names: list[str], overrides: dict[str, float], ratio: float) -> Report:
@@ -206,6 +235,8 @@ def softmax(
     log: Annotated[bool, typer.Option("--log", help="Plain output (and --jacobian) for log-softmax.")] = False,
     jacobian: Annotated[bool, typer.Option("--jacobian", help="The n×n Jacobian ∂ŷ_i/∂z_k.")] = False,
     explain: Annotated[bool, typer.Option("--explain", help="Work it out step by step.")] = False,
+    header: HeaderOption = False,
+    columns: ColumnsOption = None,
     fmt: FormatOption = None,
     json_flag: JsonOption = False,
     precision: PrecisionOption = 6,
@@ -220,6 +251,7 @@ def softmax(
       dlcalc softmax 2 1 0.1 --log --jacobian
       dlcalc softmax 1000 0 -1000 -t 100
       printf '2 1 0.1\\n0 0\\n' | dlcalc softmax --json
+      dlcalc softmax logits.csv --header
     """
     from dlcalc import softmax as core
     if explain:  # imported only when used: start-up time is the tool's main cost
@@ -227,6 +259,7 @@ def softmax(
 
     style = make_style(fmt, json_flag, precision, dtype)
     core.validate_temperature(temperature)
+    temperature = number_in_dtype(temperature, style.dtype, "the temperature")
 
     def compute(z: np.ndarray, operands: np.ndarray | None) -> tuple:
         if operands is not None:  # a stdin line 'Z ; X': softmax has no second operand to apply
@@ -247,9 +280,10 @@ def softmax(
             result.logsumexp[row], log=log, jacobian=matrix,
             steps=quietly(explain_softmax, z[row], temperature, log) if explain else ())
 
-    return run_vector_command(logits, compute, present, style, what="logits",
-                              plain=None if explain else
-                              lambda c: c[1].log_softmax if log else c[1].softmax)
+    with vector_input(logits, csv_options(header, columns)) as (logits, stdin):
+        return run_vector_command(logits, compute, present, style, what="logits", stdin=stdin,
+                                  plain=None if explain else
+                                  lambda c: c[1].log_softmax if log else c[1].softmax)
 
 
 # --jacobian prints n² numbers: 2,000 logits are already 4 million of them (32 MB as float64).
@@ -286,6 +320,11 @@ def ce(
     grad: Annotated[bool, typer.Option("--grad", help="Plain output: the gradient instead of the loss.")] = False,
     binary: Annotated[bool, typer.Option("--binary", help="Binary cross-entropy, element-wise.")] = False,
     explain: Annotated[bool, typer.Option("--explain", help="Work it out step by step.")] = False,
+    header: HeaderOption = False,
+    columns: ColumnsOption = None,
+    target_column: Annotated[Optional[str], typer.Option(
+        "--target-column", metavar="NAME,...", help="CSV column(s) of the target: one, a class "
+        "index (--binary: a label); several, probabilities or labels. Implies --header.")] = None,
     fmt: FormatOption = None,
     json_flag: JsonOption = False,
     precision: PrecisionOption = 6,
@@ -304,6 +343,7 @@ def ce(
       dlcalc ce 0.659 0.242 0.099 --probs --target 0 --normalize
       dlcalc ce 2 -1 0.5 --binary --target 1 0 1
       printf '2 1 0.1 ; 0\\n0 3 ; 1\\n' | dlcalc ce
+      dlcalc ce batch.csv --target-column label
     """
     if explain:
         from dlcalc import explain as explained
@@ -379,10 +419,12 @@ def ce(
                                             want_grad=grad, unit=unit, steps=steps,
                                             target=None if "target" in chosen else given)
 
-    return run_vector_command(logits, compute, present, style, operand=operand,
-                              what="probabilities" if probs else "logits",
-                              plain=None if explain else
-                              lambda c: c[2].grad if grad else c[2].loss[:, None])
+    with vector_input(logits, csv_options(header, columns, target_column, "--target-column"),
+                      operand, "--target-column") as (logits, stdin):
+        return run_vector_command(logits, compute, present, style, operand=operand, stdin=stdin,
+                                  what="probabilities" if probs else "logits",
+                                  plain=None if explain else
+                                  lambda c: c[2].grad if grad else c[2].loss[:, None])
 
 
 # ---------------------------------------------------------------- kl
@@ -399,6 +441,10 @@ def kl(
     symmetric: Annotated[bool, typer.Option(
         "--symmetric", help="Also D_KL(Q‖P) and the Jensen–Shannon divergence.")] = False,
     explain: Annotated[bool, typer.Option("--explain", help="Work it out term by term.")] = False,
+    header: HeaderOption = False,
+    columns: ColumnsOption = None,
+    q_column: Annotated[Optional[str], typer.Option(
+        "--q-column", metavar="NAME,...", help="CSV columns of Q; implies --header.")] = None,
     fmt: FormatOption = None,
     json_flag: JsonOption = False,
     precision: PrecisionOption = 6,
@@ -415,6 +461,7 @@ def kl(
       dlcalc kl 0 1 0 --q 0.659 0.242 0.099 --normalize
       dlcalc kl 2 1 0.1 --q 0 0 0 --logits --symmetric
       dlcalc softmax 2 1 0.1 | dlcalc kl - --q 0.2 0.3 0.5
+      dlcalc kl pq.csv --columns p0,p1 --q-column q0,q1
     """
     from dlcalc import losses
     if explain:
@@ -437,8 +484,11 @@ def kl(
             steps = quietly(explain_kl, result.p[row], result.q[row], base=base, symmetric=symmetric)
         return reports.kl_report(result, row, unit=unit, steps=steps)
 
-    return run_vector_command(p, compute, present, style, operand=operand, what="distribution P",
-                              plain=None if explain else lambda result: result.kl[:, None])
+    with vector_input(p, csv_options(header, columns, q_column, "--q-column"),
+                      operand, "--q-column") as (p, stdin):
+        return run_vector_command(p, compute, present, style, operand=operand, stdin=stdin,
+                                  what="distribution P",
+                                  plain=None if explain else lambda result: result.kl[:, None])
 
 
 # ---------------------------------------------------------------- grad

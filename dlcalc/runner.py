@@ -208,7 +208,8 @@ def _run_batch(compute: Compute, present: Present, style: Style, operand: np.nda
             print(_render_batch(reports[number], number, style), file=out)
         out.flush()
     if not seen_any:
-        raise DlcalcError(f"no {what} given: standard input had no numbers")
+        raise DlcalcError(f"no {what} given: {getattr(stdin, 'description', 'standard input')} "
+                          "had no numbers")
     return 2 if failed else 0
 
 

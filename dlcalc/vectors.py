@@ -89,18 +89,21 @@ def in_dtype(values: np.ndarray, dtype: str, what: str = "") -> np.ndarray:
     return converted
 
 
+def number_in_dtype(value: float, dtype: str, what: str) -> float:
+    """One setting (a parameter, a temperature) rounded to `dtype`, as the computation will see
+    it: beyond its range, or a non-zero value that becomes 0 there, is an error naming `what`."""
+    number = float(in_dtype(np.array([value]), dtype, what)[0])
+    if number == 0 and value != 0:
+        raise DlcalcError(f"{what} {value!r} is 0 in {dtype} (its smallest positive number is "
+                          f"about {float(np.finfo(dtype).smallest_subnormal):.1e}); give a larger "
+                          "magnitude or compute in float64")
+    return number
+
+
 def parameters_in_dtype(values: dict[str, float], dtype: str) -> dict[str, float]:
-    """`-p` settings rounded to `dtype`, as the computation will see them: beyond its range, or a
-    non-zero value that becomes 0 there, is an error naming the parameter."""
-    rounded: dict[str, float] = {}
-    for name, value in values.items():
-        number = float(in_dtype(np.array([value]), dtype, f"the value of {name}")[0])
-        if number == 0 and value != 0:
-            raise DlcalcError(f"the value of {name}, {value!r}, is 0 in {dtype} (its smallest "
-                              f"positive number is about {float(np.finfo(dtype).smallest_subnormal):.1e}); "
-                              "give a larger magnitude or compute in float64")
-        rounded[name] = number
-    return rounded
+    """`-p` settings rounded to `dtype` (see `number_in_dtype`)."""
+    return {name: number_in_dtype(value, dtype, f"the value of {name}")
+            for name, value in values.items()}
 
 
 def parse_assignments(text: str, what: str = "--at") -> dict[str, float]:
