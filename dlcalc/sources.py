@@ -17,16 +17,17 @@ selected field holds exactly one number; an empty field is an error on its line.
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterator
 
-from dlcalc.batch import Block, read_blocks
 from dlcalc.errors import DlcalcError
 from dlcalc.vectors import parse_number, split_vector_text
+
+if TYPE_CHECKING:
+    from dlcalc.batch import Block
 
 # One number per field: nothing that would split it into two.
 _NOT_ONE_NUMBER = re.compile(r"[\s,;\[\]]")
@@ -141,6 +142,8 @@ class Source:
             return False
 
     def blocks(self) -> Iterator[Block]:
+        from dlcalc.batch import Block, read_blocks  # only a batch needs them: start-up time
+
         waiting_for_header = self.options is not None and (
             self.options.header or self.options.columns is not None
             or self.options.operand_columns is not None)
@@ -178,6 +181,8 @@ class Source:
             raise DlcalcError(f"not valid UTF-8 text (byte {err.start + 1})") from None
         if text.endswith("\r"):
             text = text[:-1]
+        import csv
+
         try:
             return next(csv.reader([text], skipinitialspace=True, strict=True))
         except csv.Error as error:
