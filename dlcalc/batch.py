@@ -1,8 +1,11 @@
 """Batch mode: vectors streamed from standard input, one per line.
 
 Lines are separated by spaces, tabs or commas; blank lines and lines starting with `#` are
-skipped; a second operand may follow a `;` (`2 1 0.1 ; 0`). CRLF endings and a UTF-8 byte-order
-mark are accepted as if absent.
+skipped, whatever bytes follow the `#`; a second operand may follow a `;` (`2 1 0.1 ; 0`). CRLF
+endings and a UTF-8 byte-order mark are accepted as if absent; any other line break inside a
+line (a lone CR, U+2028...) is an error on that line, never two vectors read as one. An empty
+field (`,1`, `1,,2`, `1,`) is an error wherever it is. A FILE argument and CSV are read through
+the same blocks (`dlcalc.sources`).
 
 The input is read in blocks of whole lines (up to about `CHUNK_BYTES`, taking whatever the pipe
 has ready without waiting for more), so memory stays bounded however long the input is, and

@@ -138,8 +138,8 @@ def root(
 ) -> None:
     """The mathematics of deep learning on the command line.
 
-    Vectors are numbers on the command line (2 1 0.1, 2,1,0.1 or [2, 1, 0.1]) or lines on
-    standard input. Output is a table on a terminal and plain numbers in a pipeline.
+    Vectors are numbers on the command line (2 1 0.1, 2,1,0.1 or [2, 1, 0.1]), lines on
+    standard input, or a FILE (one argument that is not a number; .csv read as CSV). Output is a table on a terminal and plain numbers in a pipeline.
     """
 
 
