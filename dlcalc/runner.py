@@ -267,9 +267,9 @@ def _present_part(group: Group, compute: Compute, present: Present, style: Style
     vectors = in_dtype(group.matrix(), style.dtype)
     operands = group.operand_matrix()
     if operands is not None and cli_operand is not None:
-        raise DlcalcError(f"the line gives {' '.join(map(output.plain_number, operands[0]))} after "
-                          f"';' and the command line gives {' '.join(map(output.plain_number, cli_operand))}: "
-                          "give the second operand in one place")
+        line, command_line = (" ".join(map(output.plain_number, o)) for o in (operands[0], cli_operand))
+        raise DlcalcError(f"the line gives {line} after ';' and the command line gives "
+                          f"{command_line}: give the second operand in one place")
     if operands is None and cli_operand is not None:
         operands = np.broadcast_to(cli_operand, (len(group.numbers), cli_operand.size))
     if operands is not None:

@@ -81,7 +81,8 @@ def in_dtype(values: np.ndarray, dtype: str, what: str = "") -> np.ndarray:
     overflow = np.isinf(converted) & np.isfinite(values)
     if overflow.any():
         bad = values[overflow].flat[0]
-        error = DlcalcError(f"{what}{' ' if what else ''}{_quote(repr(float(bad)))} is beyond the range of {dtype} "
+        named = f"{what} {_quote(repr(float(bad)))}".lstrip()
+        error = DlcalcError(f"{named} is beyond the range of {dtype} "
                             f"({_RANGES.get(dtype, 'its range')}); write inf or -inf for an infinity")
         if values.ndim == 2:
             error.rows = np.flatnonzero(overflow.any(axis=1)).tolist()  # type: ignore[attr-defined]

@@ -228,3 +228,26 @@ def test_a_column_named_twice_in_the_header_is_an_error(dl, folder):
 
 def test_csv_options_do_not_apply_to_numbers_on_the_command_line(dl):
     assert_user_error(dl("softmax", "1", "2", "--header"), "FILE or to standard input")
+
+
+# ---------------------------------------------------------------- CSV fuzz
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+csv_field = st.one_of(st.sampled_from(["1", "-2.5", "1e3", "inf", "nan", "", " ", '"3"', '"4', "x",
+                                       "1 2", ";", "#", "\r", "\u2028", "[1]"]),
+                      st.floats(allow_nan=False, allow_infinity=False).map(repr))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.lists(csv_field, min_size=1, max_size=4), min_size=1, max_size=8), st.booleans())
+def test_any_csv_gives_answers_or_line_numbered_errors_never_a_traceback(tmp_path_factory, rows, header):
+    folder = tmp_path_factory.mktemp("csv")
+    path = folder / "any.csv"
+    path.write_text("a,b,t\n" * header + "\n".join(",".join(row) for row in rows) + "\n")
+    args = ["ce", str(path), "--target-column", "t"] if header else ["softmax", str(path)]
+    run = both_paths(*args)
+    assert run.code in (0, 2), run.err
+    assert "Traceback" not in run.err
+    assert all(line.startswith(("error:", "warning:")) for line in run.err.splitlines()), run.err
