@@ -23,7 +23,8 @@ from dlcalc import __version__, argv, reports
 from dlcalc.errors import DlcalcError, EnvironmentFailure, quietly
 from dlcalc.output import FORMATS, Report
 from dlcalc.runner import Style, Warnings, is_terminal, run_vector_command
-from dlcalc.vectors import number_in_dtype, parameters_in_dtype, parse_assignments, parse_vector
+from dlcalc.vectors import (in_dtype, number_in_dtype, parameters_in_dtype, parse_assignments,
+                            parse_vector)
 
 app = typer.Typer(
     name="dlcalc",
@@ -151,7 +152,7 @@ def activate(
     function: Annotated[Optional[str], typer.Argument(
         metavar="FUNC", help="A registry name (see --list) or an expression in x.")] = None,
     values: Annotated[Optional[List[str]], typer.Argument(
-        metavar="X...", help="Inputs; read from stdin when absent or '-'.")] = None,
+        metavar="X...", help="Inputs, or a FILE of them; read from stdin when absent or '-'.")] = None,
     deriv: Annotated[bool, typer.Option("--deriv", "-d", help="Also compute f'(x).")] = False,
     param: Annotated[Optional[List[str]], typer.Option(
         "--param", "-p", metavar="NAME=VALUE", help="Set a parameter (repeatable).")] = None,
@@ -229,7 +230,7 @@ def _properties(names: list[str], overrides: dict[str, float], ratio: float) -> 
 @app.command(cls=command_class())
 def softmax(
     logits: Annotated[Optional[List[str]], typer.Argument(
-        metavar="Z...", help="Logits; read from stdin when absent or '-'.")] = None,
+        metavar="Z...", help="Logits, or a FILE of them; read from stdin when absent or '-'.")] = None,
     temperature: Annotated[float, typer.Option(
         "--temperature", "-t", metavar="T", help="Divide the logits by T first.")] = 1.0,
     log: Annotated[bool, typer.Option("--log", help="Plain output (and --jacobian) for log-softmax.")] = False,
@@ -307,7 +308,7 @@ def _unit(base: str) -> str:
 @app.command(cls=command_class("--target", "--target-probs"))
 def ce(
     logits: Annotated[Optional[List[str]], typer.Argument(
-        metavar="LOGITS...", help="Logits (or probabilities with --probs); stdin when absent or '-'.")] = None,
+        metavar="LOGITS...", help="Logits (or probabilities with --probs), or a FILE; stdin when absent or '-'.")] = None,
     target: Annotated[Optional[str], typer.Option(
         "--target", metavar="K", help="True class index (0-based); with --binary, one label per element.")] = None,
     target_probs: Annotated[Optional[str], typer.Option(
@@ -433,7 +434,7 @@ def ce(
 @app.command(cls=command_class("--q"))
 def kl(
     p: Annotated[Optional[List[str]], typer.Argument(
-        metavar="P...", help="The reference distribution P; stdin when absent or '-'.")] = None,
+        metavar="P...", help="The reference distribution P, or a FILE; stdin when absent or '-'.")] = None,
     q: Annotated[Optional[str], typer.Option("--q", metavar="Q...", help="The distribution Q.")] = None,
     logits: Annotated[bool, typer.Option("--logits", help="P and Q are logits (log-softmax is applied).")] = False,
     normalize: NormalizeOption = False,
@@ -535,6 +536,8 @@ def grad(
         if not variables:
             raise DlcalcError("--wrt takes variable names, for example --wrt x,y")
     point = parse_assignments(at, "--at") if at is not None else None
+    for name, value in (point or {}).items():  # within the dtype's range, as vectors are
+        in_dtype(np.array([value]), style.dtype, f"the value of {name}")
     if check and point is None:
         raise DlcalcError("--check compares at a point: add --at, for example --at x=1 y=2")
     if point is not None:

@@ -47,6 +47,8 @@ ONE_SHOT = [
                                             "--dtype", "float32"], ["beta", "'1e+39'", "float32"]),
     case("float32-parameter-becomes-zero", ["activate", "softplus", "1", "-p", "beta=1e-300",
                                             "--dtype", "float32"], ["beta", "1e-300", "is 0 in float32"]),
+    case("float32-grad-point-beyond-range", ["grad", "x*2", "--at", "x=1e39", "--dtype", "float32"],
+         ["the value of x '1e+39' is beyond the range of float32"]),
     case("float32-temperature-beyond-range", ["softmax", "1", "-t", "1e39", "--dtype", "float32"],
          ["temperature '1e+39'", "float32"]),
     case("float32-temperature-becomes-zero", ["softmax", "1", "-t", "1e-300", "--dtype", "float32"],
