@@ -1,8 +1,11 @@
 """Batch mode: vectors streamed from standard input, one per line.
 
 Lines are separated by spaces, tabs or commas; blank lines and lines starting with `#` are
-skipped; a second operand may follow a `;` (`2 1 0.1 ; 0`). CRLF endings and a UTF-8 byte-order
-mark are accepted as if absent.
+skipped, whatever bytes follow the `#`; a second operand may follow a `;` (`2 1 0.1 ; 0`). CRLF
+endings and a UTF-8 byte-order mark are accepted as if absent; any other line break inside a
+line (a lone CR, U+2028...) is an error on that line, never two vectors read as one. An empty
+field (`,1`, `1,,2`, `1,`) is an error wherever it is. A FILE argument and CSV are read through
+the same blocks (`dlcalc.sources`).
 
 The input is read in blocks of whole lines (up to about `CHUNK_BYTES`, taking whatever the pipe
 has ready without waiting for more), so memory stays bounded however long the input is, and
@@ -26,6 +29,7 @@ test_batch_fast.py checks this, number for number, bit for bit).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Iterator
 
@@ -38,6 +42,9 @@ CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 4 << 20
 
 _BOM = b"\xef\xbb\xbf"
+
+# What str.splitlines() also takes for a line end, besides \n (\r\n is a line end: the \r goes).
+_LINE_BREAK = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 @dataclass
@@ -97,12 +104,15 @@ class Block:
 
     `overlong_first`: the first line was longer than MAX_LINE_BYTES; it was not kept (what is
     left of it in `text` is its tail) and is reported as an error.
+    `bad`: lines already found bad by whoever made the block (line number -> message); what
+    `text` holds for them is ignored.
     """
 
     first: int
     text: bytes
     count: int
     overlong_first: bool = False
+    bad: dict[int, str] = field(default_factory=dict)
 
     def lines(self) -> list[tuple[int, bytes | None]]:
         """(line number, raw line) for each line; None marks an over-long line."""
@@ -147,7 +157,12 @@ def _reader(stream: BinaryIO):
 
 
 def read_blocks(stream: BinaryIO) -> Iterator[Block]:
-    """Yield the input as blocks of whole lines, as it arrives."""
+    """Yield the input as blocks of whole lines, as it arrives. A stream that makes its own
+    blocks (`dlcalc.sources.Source`, for CSV) is asked for them."""
+    own_blocks = getattr(stream, "blocks", None)
+    if own_blocks is not None:
+        yield from own_blocks()
+        return
     read = _reader(stream)
     pending = b""
     skipping = False  # inside a line longer than MAX_LINE_BYTES, discarding it
@@ -190,10 +205,18 @@ def parse_line(raw: bytes) -> tuple[np.ndarray, np.ndarray | None] | None:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
+        if raw.decode("utf-8", "replace").strip().startswith("#"):
+            return None  # a comment is skipped whatever its bytes
         raise DlcalcError(f"not valid UTF-8 text (byte {err.start + 1})") from None
-    text = text.rstrip("\r").strip()
+    if text.endswith("\r"):
+        text = text[:-1]  # CRLF
+    text = text.strip()
     if not text or text.startswith("#"):
         return None
+    breaks = _LINE_BREAK.search(text)
+    if breaks:  # "1 2\r3 4" (old Mac endings), U+2028: two lines that must not become one vector
+        raise DlcalcError(f"a line break U+{ord(breaks.group()):04X} inside the line; "
+                          "end each line with \\n (or \\r\\n), one vector per line")
     main, sep, rest = text.partition(";")
     vector = _numbers(main, "vector")
     operand = _numbers(rest, "operand after ';'") if sep else None
@@ -234,10 +257,14 @@ def parse_chunk(lines: list[tuple[int, bytes | None]]) -> Chunk:
 
 def parse_block(block: Block, fast: bool = True) -> Chunk:
     """A block's groups and bad lines: the fast parser when it accepts the block, else line by line."""
-    groups = parse_fast(block) if fast else None
+    groups = parse_fast(block) if fast and not block.bad else None
     if groups is not None:
         return Chunk(groups, [])
-    return parse_chunk(block.lines())
+    if not block.bad:
+        return parse_chunk(block.lines())
+    chunk = parse_chunk([(number, raw) for number, raw in block.lines() if number not in block.bad])
+    chunk.bad = sorted(chunk.bad + [BadLine(n, m) for n, m in block.bad.items()], key=lambda b: b.number)
+    return chunk
 
 
 # ---------------------------------------------------------------- the fast parser
@@ -279,16 +306,18 @@ def parse_fast(block: Block) -> list[Group] | None:
             return None
     if b"\t" in text:
         text = text.replace(b"\t", b" ")
-    # each separator (one space, one comma or ", ") becomes one comma; any other spacing makes
-    # ",," or a leading/trailing comma, which JSON refuses
+    # one space on either side of ';' goes; then each separator (one space, one comma or ", ")
+    # becomes one comma; any other spacing, and any empty field, makes ",,", ";," or a leading
+    # or trailing comma, which JSON refuses
+    with_operands = b";" in text
+    if with_operands:
+        text = text.replace(b" ;", b";").replace(b"; ", b";")
     if b"," in text:
         text = text.replace(b", ", b",")
     text = text.replace(b" ", b",")
-    with_operands = b";" in text
     if with_operands:
         if text.count(b";") != block.count:  # exactly one ';' per line
             return None
-        text = text.replace(b",;", b";").replace(b";,", b";")
         source = b"[[[" + text.replace(b";", b"],[").replace(b"\n", b"]],[[") + b"]]]"
     else:
         source = b"[[" + text.replace(b"\n", b"],[") + b"]]"

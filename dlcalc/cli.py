@@ -22,7 +22,8 @@ except ImportError:  # pragma: no cover - depends on the installed Typer
 from dlcalc import __version__, argv, reports
 from dlcalc.errors import DlcalcError, EnvironmentFailure
 from dlcalc.runner import Style, is_terminal, run_report, run_vector_command, wants_stdin
-from dlcalc.vectors import parse_assignments, parse_vector
+from dlcalc.vectors import (assignments_in_range, number_in_dtype, parameters_in_dtype,
+                            parse_assignments, parse_vector)
 
 app = typer.Typer(
     name="dlcalc",
@@ -62,6 +63,31 @@ PrecisionOption = Annotated[int, typer.Option(
     "--precision", metavar="N", help="Significant digits in tables and Markdown.")]
 DtypeOption = Annotated[str, typer.Option(
     "--dtype", metavar="DTYPE", help="float64 or float32: compute in that precision.")]
+
+# ---------------------------------------------------------------- FILE and CSV input (dlcalc.sources)
+
+HeaderOption = Annotated[bool, typer.Option(
+    "--header", help="The input is CSV whose first line names the columns: skip it.")]
+ColumnsOption = Annotated[Optional[str], typer.Option(
+    "--columns", metavar="NAME,...", help="CSV columns that hold the vector [default: all but "
+    "the target or Q columns]; implies --header.")]
+
+
+def csv_options(header: bool, columns: str | None, operand_columns: str | None = None,
+                operand_option: str = "") -> Any:
+    from dlcalc import sources
+
+    return sources.Csv(header, sources.names(columns, "--columns"),
+                       sources.names(operand_columns, operand_option))
+
+
+def vector_input(tokens: list[str] | None, options: Any, operand: Any = None,
+                 operand_option: str = "") -> Any:
+    """(tokens, stdin) for run_vector_command: a FILE argument or CSV on stdin (dlcalc.sources)."""
+    from dlcalc import sources
+
+    return sources.vector_input(tokens, sys.stdin, options, operand_given=operand is not None,
+                                operand_option=operand_option)
 
 
 FORMATS = ("table", "plain", "csv", "json", "markdown", "latex")
@@ -124,8 +150,8 @@ def root(
 ) -> None:
     """The mathematics of deep learning on the command line.
 
-    Vectors are numbers on the command line (2 1 0.1, 2,1,0.1 or [2, 1, 0.1]) or lines on
-    standard input. Output is a table on a terminal and plain numbers in a pipeline.
+    Vectors are numbers on the command line (2 1 0.1, 2,1,0.1 or [2, 1, 0.1]), lines on
+    standard input, or a FILE (one argument that is not a number; .csv read as CSV). Output is a table on a terminal and plain numbers in a pipeline.
     """
 
 
@@ -137,7 +163,7 @@ def activate(
     function: Annotated[Optional[str], typer.Argument(
         metavar="FUNC", help="A registry name (see --list) or an expression in x.")] = None,
     values: Annotated[Optional[List[str]], typer.Argument(
-        metavar="X...", help="Inputs; read from stdin when absent or '-'.")] = None,
+        metavar="X...", help="Inputs, or a FILE of them; read from stdin when absent or '-'.")] = None,
     deriv: Annotated[bool, typer.Option("--deriv", "-d", help="Also compute f'(x).")] = False,
     param: Annotated[Optional[List[str]], typer.Option(
         "--param", "-p", metavar="NAME=VALUE", help="Set a parameter (repeatable).")] = None,
@@ -148,6 +174,8 @@ def activate(
         "--props", help="Compare functions: range, zero-centred, max derivative, saturation.")] = False,
     saturation: Annotated[float, typer.Option(
         "--saturation", metavar="R", help="With --props: saturated where |f'| < R·max|f'|.")] = 0.01,
+    header: HeaderOption = False,
+    columns: ColumnsOption = None,
     fmt: FormatOption = None,
     json_flag: JsonOption = False,
     precision: PrecisionOption = 6,
@@ -163,12 +191,13 @@ def activate(
       dlcalc activate "x*sigmoid(x)" -1 0 1 --deriv
       dlcalc activate --props sigmoid tanh
       seq -3 3 | dlcalc activate tanh
+      dlcalc activate tanh inputs.txt
     """
     from dlcalc import activations
     from dlcalc.functions import resolve, resolve_all
 
     style = make_style(fmt, json_flag, precision, dtype)
-    overrides = parse_params(param, alpha)
+    overrides = parameters_in_dtype(parse_params(param, alpha), style.dtype)
     if list_:
         return run_report(style, reports.registry_report, list(activations.REGISTRY.values()))
     if props:
@@ -181,7 +210,8 @@ def activate(
     if function is None:
         raise DlcalcError("missing FUNC: name a function (dlcalc activate --list) and give x values")
     chosen = _resolve_function(resolve, function, overrides)
-    return run_vector_command(values, reports.ActivateCommand(chosen, deriv), style)
+    with vector_input(values, csv_options(header, columns)) as (values, stdin):
+        return run_vector_command(values, reports.ActivateCommand(chosen, deriv), style, stdin=stdin)
 
 
 def _resolve_function(resolve: Any, word: str, overrides: dict[str, float]) -> Any:
@@ -204,13 +234,15 @@ def _resolve_function(resolve: Any, word: str, overrides: dict[str, float]) -> A
 @app.command(cls=command_class())
 def softmax(
     logits: Annotated[Optional[List[str]], typer.Argument(
-        metavar="Z...", help="Logits; read from stdin when absent or '-'.")] = None,
+        metavar="Z...", help="Logits, or a FILE of them; read from stdin when absent or '-'.")] = None,
     temperature: Annotated[float, typer.Option(
         "--temperature", "-t", metavar="T", help="Divide the logits by T first.")] = 1.0,
     log: Annotated[bool, typer.Option(
         "--log", help="Log-softmax replaces softmax as the plain result (and in --jacobian).")] = False,
     jacobian: Annotated[bool, typer.Option("--jacobian", help="The n×n Jacobian ∂ŷ_i/∂z_k.")] = False,
     explain: Annotated[bool, typer.Option("--explain", help="Work it out step by step.")] = False,
+    header: HeaderOption = False,
+    columns: ColumnsOption = None,
     fmt: FormatOption = None,
     json_flag: JsonOption = False,
     precision: PrecisionOption = 6,
@@ -225,11 +257,14 @@ def softmax(
       dlcalc softmax 2 1 0.1 --log --jacobian
       dlcalc softmax 1000 0 -1000 -t 100
       printf '2 1 0.1\\n0 0\\n' | dlcalc softmax --json
+      dlcalc softmax logits.csv --header
     """
     style = make_style(fmt, json_flag, precision, dtype)
-    command = reports.SoftmaxCommand(temperature, log=log, jacobian=jacobian, explain=explain,
-                                     one_per_line=wants_stdin(logits, sys.stdin))
-    return run_vector_command(logits, command, style)
+    temperature = number_in_dtype(temperature, style.dtype, "the temperature")
+    with vector_input(logits, csv_options(header, columns)) as (logits, stdin):
+        command = reports.SoftmaxCommand(temperature, log=log, jacobian=jacobian, explain=explain,
+                                         one_per_line=wants_stdin(logits, stdin))
+        return run_vector_command(logits, command, style, stdin=stdin)
 
 
 # ---------------------------------------------------------------- ce
@@ -249,7 +284,7 @@ def _unit(base: str) -> str:
 @app.command(cls=command_class("--target", "--target-probs"))
 def ce(
     logits: Annotated[Optional[List[str]], typer.Argument(
-        metavar="LOGITS...", help="Logits (or probabilities with --probs); stdin when absent or '-'.")] = None,
+        metavar="LOGITS...", help="Logits (or probabilities with --probs), or a FILE; stdin when absent or '-'.")] = None,
     target: Annotated[Optional[str], typer.Option(
         "--target", metavar="K", help="True class index (0-based); with --binary, one label per element.")] = None,
     target_probs: Annotated[Optional[str], typer.Option(
@@ -263,6 +298,11 @@ def ce(
         "--grad", help="The gradient replaces the loss as the plain result.")] = False,
     binary: Annotated[bool, typer.Option("--binary", help="Binary cross-entropy, element-wise.")] = False,
     explain: Annotated[bool, typer.Option("--explain", help="Work it out step by step.")] = False,
+    header: HeaderOption = False,
+    columns: ColumnsOption = None,
+    target_column: Annotated[Optional[str], typer.Option(
+        "--target-column", metavar="NAME,...", help="CSV column(s) of the target: one, a class "
+        "index (--binary: a label); several, probabilities or labels. Implies --header.")] = None,
     fmt: FormatOption = None,
     json_flag: JsonOption = False,
     precision: PrecisionOption = 6,
@@ -281,6 +321,7 @@ def ce(
       dlcalc ce 0.659 0.242 0.099 --probs --target 0 --normalize
       dlcalc ce 2 -1 0.5 --binary --target 1 0 1
       printf '2 1 0.1 ; 0\\n0 3 ; 1\\n' | dlcalc ce
+      dlcalc ce batch.csv --target-column label
     """
     style = make_style(fmt, json_flag, precision, dtype)
     _unit(base)
@@ -305,7 +346,9 @@ def ce(
     command = reports.CrossEntropyCommand(
         binary=binary, probs=probs, label_smoothing=label_smoothing, base=base, normalize=normalize,
         grad=grad, explain=explain, soft_target=target_probs is not None)
-    return run_vector_command(logits, command, style, operand=operand)
+    with vector_input(logits, csv_options(header, columns, target_column, "--target-column"),
+                      operand, "--target-column") as (logits, stdin):
+        return run_vector_command(logits, command, style, operand=operand, stdin=stdin)
 
 
 # ---------------------------------------------------------------- kl
@@ -314,7 +357,7 @@ def ce(
 @app.command(cls=command_class("--q"))
 def kl(
     p: Annotated[Optional[List[str]], typer.Argument(
-        metavar="P...", help="The reference distribution P; stdin when absent or '-'.")] = None,
+        metavar="P...", help="The reference distribution P, or a FILE; stdin when absent or '-'.")] = None,
     q: Annotated[Optional[str], typer.Option("--q", metavar="Q...", help="The distribution Q.")] = None,
     logits: Annotated[bool, typer.Option("--logits", help="P and Q are logits (log-softmax is applied).")] = False,
     normalize: NormalizeOption = False,
@@ -322,6 +365,10 @@ def kl(
     symmetric: Annotated[bool, typer.Option(
         "--symmetric", help="Also D_KL(Q‖P) and the Jensen–Shannon divergence.")] = False,
     explain: Annotated[bool, typer.Option("--explain", help="Work it out term by term.")] = False,
+    header: HeaderOption = False,
+    columns: ColumnsOption = None,
+    q_column: Annotated[Optional[str], typer.Option(
+        "--q-column", metavar="NAME,...", help="CSV columns of Q; implies --header.")] = None,
     fmt: FormatOption = None,
     json_flag: JsonOption = False,
     precision: PrecisionOption = 6,
@@ -338,13 +385,16 @@ def kl(
       dlcalc kl 0 1 0 --q 0.659 0.242 0.099 --normalize
       dlcalc kl 2 1 0.1 --q 0 0 0 --logits --symmetric
       dlcalc softmax 2 1 0.1 | dlcalc kl - --q 0.2 0.3 0.5
+      dlcalc kl pq.csv --columns p0,p1 --q-column q0,q1
     """
     style = make_style(fmt, json_flag, precision, dtype)
     _unit(base)
     operand = None if q is None else parse_vector([q], "--q")
     command = reports.KLCommand(logits=logits, normalize=normalize, symmetric=symmetric, base=base,
                                 explain=explain)
-    return run_vector_command(p, command, style, operand=operand)
+    with vector_input(p, csv_options(header, columns, q_column, "--q-column"),
+                      operand, "--q-column") as (p, stdin):
+        return run_vector_command(p, command, style, operand=operand, stdin=stdin)
 
 
 # ---------------------------------------------------------------- grad
@@ -385,6 +435,8 @@ def grad(
         if not variables:
             raise DlcalcError("--wrt takes variable names, for example --wrt x,y")
     point = parse_assignments(at, "--at") if at is not None else None
+    if point is not None:
+        assignments_in_range(point, style.dtype)
     if check and point is None:
         raise DlcalcError("--check compares at a point: add --at, for example --at x=1 y=2")
     return run_report(style, _gradient, expression, variables, point, steps=steps, check=check,

@@ -18,9 +18,10 @@ from dlcalc import activations
 from dlcalc.activations import Activation
 from dlcalc.errors import DlcalcError
 
-# A bare word other than the variable x is a registry name (misspellings get a suggestion);
-# anything else (operators, parentheses, numbers) is an expression in x.
+# A bare word other than the variable x and the constants is a registry name (misspellings get
+# a suggestion); anything else (operators, parentheses, numbers, pi) is an expression in x.
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_NOT_NAMES = ("x", "e", "pi")
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def resolve(word: str, overrides: Mapping[str, float] | None = None) -> Function
     """The registry activation called `word`, or the expression in x that `word` spells."""
     overrides = dict(overrides or {})
     text = word.strip()
-    if _NAME.fullmatch(text) and text != "x":
+    if _NAME.fullmatch(text) and text not in _NOT_NAMES:
         activation = activations.lookup(text)
         return Function(activation, activations.bind_parameters(activation, overrides))
     if overrides:
@@ -75,7 +76,7 @@ def resolve_all(words: list[str], overrides: Mapping[str, float] | None = None) 
 def _applicable(word: str, overrides: dict[str, float]) -> dict[str, float]:
     """The settings among `overrides` that the registry function `word` takes."""
     text = word.strip()
-    if not overrides or not _NAME.fullmatch(text) or text == "x":
+    if not overrides or not _NAME.fullmatch(text) or text in _NOT_NAMES:
         return {}
     names = {alias for p in activations.lookup(text).parameters for alias in (p.name, *p.aliases)}
     return {key: value for key, value in overrides.items() if key in names}

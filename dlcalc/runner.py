@@ -32,7 +32,7 @@ import numpy as np
 from dlcalc import output
 from dlcalc.errors import DlcalcError, NumericWarning
 from dlcalc.reports import Report
-from dlcalc.vectors import parse_vector
+from dlcalc.vectors import in_dtype, parse_vector
 
 if TYPE_CHECKING:
     from dlcalc.batch import Group
@@ -128,7 +128,11 @@ class Warnings:
         if not values or np.all(np.isfinite(values)):
             return
         kind = "nan" if np.any(np.isnan(values)) else "infinite values"
-        cause = " because the input does" if not np.all(np.isfinite(source)) else ""
+        cause = ""
+        if not np.all(np.isfinite(source)):
+            has = [name for name, found in (("inf", np.isinf(source).any()), ("nan", np.isnan(source).any()))
+                   if found]
+            cause = f" because the input has {' and '.join(has)}"
         where = f"line {line}: " if line is not None else ""
         self.say(f"{where}the result contains {kind}{cause}")
 
@@ -200,8 +204,8 @@ def run_vector_command(tokens: list[str] | None, command: VectorCommand, style: 
         if not tokens:
             raise DlcalcError(f"no {command.what} given: type the numbers (for example 2 1 0.1) "
                               "or pipe them on standard input")
-        vector = parse_vector(tokens, command.what).astype(style.dtype)[np.newaxis, :]
-        operands = None if operand is None else operand.astype(style.dtype)[np.newaxis, :]
+        vector = in_dtype(parse_vector(tokens, command.what), style.dtype)[np.newaxis, :]
+        operands = None if operand is None else in_dtype(operand, style.dtype)[np.newaxis, :]
         result, explained = said.run(command.compute, vector, operands)
         report = command.report(result, 0)
         said.check_finite(report, 0 in explained, vector)
@@ -253,7 +257,8 @@ def _run_batch(command: VectorCommand, style: Style, operand: np.ndarray | None,
         out.flush()
         said.release(out)
     if not seen_any:
-        raise DlcalcError(f"no {command.what} given: standard input had no numbers")
+        raise DlcalcError(f"no {command.what} given: "
+                          f"{getattr(stdin, 'description', 'standard input')} had no numbers")
     return 2 if failed else 0
 
 
@@ -308,12 +313,16 @@ def _present_part(group: Group, command: VectorCommand, style: Style,
                   cli_operand: np.ndarray | None, said: Warnings, fast: bool,
                   reports: dict[int, Report], texts: list[tuple[list[int], bytes]]) -> None:
     """One vectorised call for a group of lines (DlcalcError if the core refuses one)."""
-    vectors = group.matrix().astype(style.dtype)
+    vectors = in_dtype(group.matrix(), style.dtype)
     operands = group.operand_matrix()
+    if operands is not None and cli_operand is not None:
+        line, command_line = (" ".join(map(output.plain_number, o)) for o in (operands[0], cli_operand))
+        raise DlcalcError(f"the line gives {line} after ';' and the command line gives "
+                          f"{command_line}: give the second operand in one place")
     if operands is None and cli_operand is not None:
         operands = np.broadcast_to(cli_operand, (len(group.numbers), cli_operand.size))
     if operands is not None:
-        operands = operands.astype(style.dtype)
+        operands = in_dtype(operands, style.dtype, "operand")
     result, explained = said.run(command.compute, vectors, operands, lines=group.numbers)
     if fast:
         # all finite (else None): check_finite would have nothing to say about any row

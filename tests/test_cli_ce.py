@@ -258,11 +258,12 @@ def test_command_line_target_applies_to_every_line_of_any_length(dl):
     got = floats(run.out)
     for value, z in zip(got, [[2, 1, 0.1], [1, 2], [3, 4, 5, 6]]):
         assert ulps(value, -exact_log_softmax(z)[1]) <= 2
-    # a line's own target wins over the command line's
-    assert floats(dl("ce", "--target", "1", stdin="2 1 0.1 ; 0\n").out) == floats(dl("ce", *Z, "--target", "0").out)
-    # --target-probs on the command line, a class index on a line
+    # a line's own target beside the command line's is an error naming both (neither wins)
+    both = dl("ce", "--target", "1", stdin="2 1 0.1 ; 0\n")
+    assert both.code == 2 and "gives 0 after ';'" in both.err and "command line gives 1" in both.err
     mixed = dl("ce", "--target-probs", "0.5", "0.5", stdin="5 1 ; 1\n5 1\n")
-    assert ulps(floats(mixed.out)[0], -exact_log_softmax([5, 1])[1]) <= 2
+    assert mixed.code == 2 and mixed.err.startswith("error: line 1: ")
+    assert ulps(floats(mixed.out)[0], -sum(exact_log_softmax([5, 1])) / 2) <= 2
 
 
 def test_batch_bad_lines_are_reported_and_the_others_processed(dl):

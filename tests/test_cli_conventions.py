@@ -219,4 +219,4 @@ def test_batch_warnings_name_the_line_they_are_about(dl):
     assert warnings[0].startswith("warning: line 1: ") and "q[1] = 0" in warnings[0]
     assert warnings[1].startswith("warning: line 3: ") and "q[0] = 0" in warnings[1]
     generic = dl("activate", "relu", stdin="1\nnan\n")
-    assert generic.err == "warning: line 2: the result contains nan because the input does\n"
+    assert generic.err == "warning: line 2: the result contains nan because the input has nan\n"

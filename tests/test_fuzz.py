@@ -94,9 +94,11 @@ def written_vector(draw) -> tuple[list[float], str]:
     pairs = draw(st.lists(written_number, min_size=1, max_size=12))
     seps = [draw(separator) for _ in pairs[1:]]
     text = pairs[0][1] + "".join(s + t for s, (_, t) in zip(seps, pairs[1:]))
+    ends = ["", " "]
     if draw(st.booleans()):
         text = "[" + text + "]"
-    text = draw(st.sampled_from(["", " ", "\t"])) + text + draw(st.sampled_from(["", " ", ","]))
+        ends.append(",")  # a row pasted from a list of lists; a bare "1," has an empty field
+    text = draw(st.sampled_from(["", " ", "\t"])) + text + draw(st.sampled_from(ends))
     return [v for v, _ in pairs], text
 
 
