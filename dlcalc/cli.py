@@ -5,6 +5,7 @@ Each command is one small function. What they share lives elsewhere: argv normal
 User mistakes become one `error: ...` line and exit 2 in exactly one place, `main()`.
 """
 
+import math
 import os
 import signal
 import sys
@@ -441,6 +442,23 @@ def kl(
                               plain=None if explain else lambda result: result.kl[:, None])
 
 
+# ---------------------------------------------------------------- options of grad --descend and plot EXPR --descend
+
+DescendOption = Annotated[Optional[int], typer.Option(
+    "--descend", metavar="N", help="Run N optimizer steps from the --at point (PyTorch's update rules).")]
+LrOption = Annotated[Optional[float], typer.Option(
+    "--lr", metavar="LR", help="With --descend: the learning rate [default: 0.1].")]
+OptimizerOption = Annotated[Optional[List[str]], typer.Option(
+    "--optimizer", metavar="NAME", help="With --descend: sgd, momentum, nesterov, adagrad, rmsprop, "
+    "adam or adamw [default: sgd].")]
+OptimizerParamOption = Annotated[Optional[List[str]], typer.Option(
+    "--param", "-p", metavar="NAME=VALUE", help="With --descend: an optimizer parameter with "
+    "PyTorch's name (momentum=0.9, betas=0.9,0.999, eps=1e-8, weight_decay=0.01...); repeatable.")]
+EveryOption = Annotated[Optional[int], typer.Option(
+    "--every", metavar="K", help="With --descend: keep every K-th iteration (and the last).")]
+
+
+
 # ---------------------------------------------------------------- grad
 
 
@@ -454,6 +472,11 @@ def grad(
     steps: Annotated[bool, typer.Option("--steps", help="Derive step by step, naming each rule.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Compare with central finite differences (needs --at).")] = False,
     hessian: Annotated[bool, typer.Option("--hessian", help="The matrix of second partials.")] = False,
+    descend: DescendOption = None,
+    lr: LrOption = None,
+    optimizer: OptimizerOption = None,
+    param: OptimizerParamOption = None,
+    every: EveryOption = None,
     fmt: FormatOption = None,
     json_flag: JsonOption = False,
     precision: PrecisionOption = 6,
@@ -471,6 +494,7 @@ def grad(
       dlcalc grad "exp(-x)" --steps
       dlcalc grad "(w1*x1 + w2*x2 - y)^2" --wrt w1,w2 --at w1=0.5 w2=-1 x1=1 x2=2 y=3 --check
       dlcalc grad "x*sigmoid(x)" --hessian
+      dlcalc grad "(w1*x1 + w2*x2 - y)^2" --wrt w1,w2 --at w1=0 w2=0 x1=1 x2=2 y=3 --descend 20 --optimizer adam
     """
     import sympy
 
@@ -485,6 +509,10 @@ def grad(
         if not variables:
             raise DlcalcError("--wrt takes variable names, for example --wrt x,y")
     point = parse_assignments(at, "--at") if at is not None else None
+    if descend is not None or any(v is not None for v in (lr, optimizer, param, every)):
+        return _descend(expression, parsed, point, variables, descend, lr, optimizer, param, every,
+                        other_flags={"--steps": steps, "--check": check, "--hessian": hessian},
+                        style=style)
     if check and point is None:
         raise DlcalcError("--check compares at a point: add --at, for example --at x=1 y=2")
     if point is not None:
@@ -532,6 +560,51 @@ def grad(
         at=point, values=values, check=checked, hessian=matrix, steps=derivation_steps,
         variables_latex=[symbolic.to_latex(sympy.Symbol(name)) for name in names])
     return emit(report, style)
+
+
+# ---------------------------------------------------------------- grad --descend (and plot)
+
+def _descent_settings(descend: int | None, lr: float | None, every: int | None) -> tuple[int, float, int]:
+    """--descend N, --lr and --every, checked: the parts of a descent the CLI names."""
+    from dlcalc import descent
+
+    if descend is None:
+        raise DlcalcError("--lr, --optimizer, -p and --every go with --descend N, "
+                          "for example --descend 100")
+    if not 1 <= descend <= descent.MAX_STEPS:
+        raise DlcalcError(f"--descend {descend}: give a number of steps from 1 to {descent.MAX_STEPS:,}")
+    lr = descent.DEFAULT_LR if lr is None else lr
+    if not (math.isfinite(lr) and lr > 0):
+        raise DlcalcError(f"--lr {lr:g}: the learning rate must be a finite number > 0, "
+                          "for example --lr 0.1")
+    every = 1 if every is None else every
+    if every < 1:
+        raise DlcalcError(f"--every {every}: give a positive number of iterations, for example --every 10")
+    return descend, lr, every
+
+
+def _descend(expression: str, parsed: Any, point: dict[str, float] | None, variables: list[str] | None,
+             descend: int | None, lr: float | None, optimizer: list[str] | None,
+             param: list[str] | None, every: int | None, *, other_flags: dict[str, bool],
+             style: Style) -> int:
+    """`grad EXPR --at ... --descend N`: the trajectory of one optimizer."""
+    from dlcalc import descent
+
+    steps, lr, every = _descent_settings(descend, lr, every)
+    given = [flag for flag, used in other_flags.items() if used]
+    if given:
+        raise DlcalcError(f"{given[0]} does not go with --descend; run them as two commands")
+    if point is None:
+        raise DlcalcError("--descend starts from a point: add --at, for example --at x=1 y=2")
+    names = optimizer or ["sgd"]
+    if len(names) > 1:
+        raise DlcalcError("grad --descend runs one --optimizer; to compare several, draw them "
+                          "with dlcalc plot EXPR --descend N --optimizer A --optimizer B")
+    said = Warnings(sys.stderr)
+    found, _ = said.run(lambda: descent.descend_expression(
+        parsed, expression, point, variables, steps=steps, optimizer=names[0], lr=lr,
+        params=descent.parse_settings(param or []), every=every))
+    return emit(reports.descent_report(found), style)
 
 
 # ---------------------------------------------------------------- plot

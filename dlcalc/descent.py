@@ -373,3 +373,60 @@ def compile_objective(expression: Any, moving: Sequence[str], data: Mapping[str,
             return [float(np.real(v)) for v in partials(*map(np.float64, theta), *held)]
 
     return value, gradient
+
+
+def parse_settings(items: Sequence[str]) -> dict[str, str]:
+    """NAME=VALUE items (`momentum=0.9`, `betas=0.9,0.999`, `amsgrad=true`; several in one item
+    joined by commas, `momentum=0.9,dampening=0.1`) as NAME → the VALUE's text."""
+    import re
+
+    found: dict[str, str] = {}
+    for item in items:
+        # split at a comma only where a new NAME= follows: betas=0.9,0.999 stays whole
+        for part in re.split(r",(?=\s*[A-Za-z_]\w*\s*=)", item):
+            name, sep, text = part.partition("=")
+            name = name.strip()
+            if not sep or not name or not text.strip():
+                raise DlcalcError(f"optimizer parameters are NAME=VALUE, such as momentum=0.9 or "
+                                  f"betas=0.9,0.999; got {part.strip()!r}")
+            if name in found:
+                raise DlcalcError(f"the parameter {name} is given twice; give it once")
+            found[name] = text.strip()
+    return found
+
+
+@dataclass
+class Descent:
+    """A descent of an expression: the trajectory, and the variables held as data."""
+
+    expression: str
+    trajectory: Trajectory
+    data: dict[str, float]
+
+
+def descend_expression(expression: Any, text: str, point: Mapping[str, float],
+                       moving: Sequence[str] | None, *, steps: int, optimizer: str = "sgd",
+                       lr: float = DEFAULT_LR, params: Mapping[str, str] | None = None,
+                       every: int = 1) -> Descent:
+    """Descend a parsed expression from `point` (a value for every variable) moving the
+    variables `moving` (default: all of them, sorted); the others are held at their values."""
+    from dlcalc import symbolic
+
+    names = sorted(s.name for s in expression.free_symbols)
+    if not names:
+        raise DlcalcError(f"{text!r} has no variables to descend on")
+    symbolic.evaluate_at([], point, variables=names)  # a missing or stray variable, named
+    moving = list(moving) if moving else names
+    for name in moving:
+        if name not in names:
+            raise DlcalcError(f"'{name}' is not a variable of the expression; its variables: "
+                              f"{', '.join(names)}")
+    data = {name: float(point[name]) for name in names if name not in moving}
+    start = [float(point[name]) for name in moving]
+    for name, value in zip(moving, start):
+        if not math.isfinite(value):
+            raise DlcalcError(f"the start point must be finite; {name} = {value!r}")
+    value, gradient = compile_objective(expression, moving, data)
+    found = descend(value, gradient, start, variables=moving, steps=steps, optimizer=optimizer,
+                    lr=lr, params=params, every=every)
+    return Descent(expression=text, trajectory=found, data=data)

@@ -226,3 +226,84 @@ def gradient_report(expression: str, variables: Sequence[str], partials_text: Se
         plain_one_per_line=values is None,
         markdown_columns=markdown,
     )
+
+
+# ---------------------------------------------------------------- grad --descend
+
+
+def descent_report(found: Any) -> Report:
+    """A descent (`dlcalc.descent.Descent`): one row per kept iteration; plain gives one line
+    per iteration, the variables then f."""
+    from dlcalc.output import plain_number
+
+    path = found.trajectory
+    columns: dict[str, Any] = {"iteration": path.iterations.tolist()}
+    for k, name in enumerate(path.variables):
+        columns[name] = path.points[:, k]
+    columns["f"] = path.values
+    columns["grad_norm"] = path.gradient_norms
+    settings = {name: list(v) if isinstance(v, tuple) else v for name, v in path.settings.items()}
+    shown = ", ".join(f"{name}={_setting_text(v)}" for name, v in path.settings.items())
+    footer: list[tuple[str, Any]] = [("optimizer", f"{path.optimizer} ({shown})")]
+    if found.data:
+        footer.append(("held as data", ", ".join(f"{k}={_setting_text(v)}" for k, v in found.data.items())))
+    if path.stopped_at is not None:
+        footer.append(("stopped at step", path.stopped_at))
+    plain = [" ".join(plain_number(v) for v in [*path.points[i], path.values[i]])
+             for i in range(path.iterations.size)]
+    return Report(
+        columns=columns,
+        plain=plain,
+        data={"expression": found.expression, "variables": list(path.variables),
+              "data": found.data, "optimizer": path.optimizer, "settings": settings,
+              "lr": path.settings["lr"], "steps": path.steps, "stopped_at": path.stopped_at,
+              "trajectory": {"iteration": path.iterations, **{name: path.points[:, k]
+                                                             for k, name in enumerate(path.variables)},
+                             "f": path.values, "grad_norm": path.gradient_norms},
+              "final": {name: path.points[-1, k] for k, name in enumerate(path.variables)},
+              "f": path.values[-1]},
+        footer=footer,
+        plain_one_per_line=True,
+    )
+
+
+def _setting_text(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(_setting_text(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    from dlcalc.output import plain_number
+
+    return plain_number(value)
+
+
+# ---------------------------------------------------------------- kl --gaussian, distillation
+
+
+def gaussian_kl_report(result: Any, *, logvar: bool, steps: Sequence[Step]) -> Report:
+    """KL between diagonal Gaussians (`dlcalc.gaussian.GaussianKL`), one row per dimension."""
+    unit = "bits" if result.base == "2" else "nats"
+    n = result.terms.size
+    return Report(
+        columns={"i": _index(n), "mu": result.mu, "sigma": result.sigma, "q_mu": result.q_mu,
+                 "q_sigma": result.q_sigma, "variance_term": result.variance_terms,
+                 "mean_term": result.mean_terms, "kl": result.terms},
+        plain=[result.kl],
+        data={"kl": result.kl, "terms": result.terms, "mu": result.mu, "sigma": result.sigma,
+              "q_mu": result.q_mu, "q_sigma": result.q_sigma,
+              "log_variance_ratio": result.log_variance_ratio,
+              "variance_terms": result.variance_terms, "mean_terms": result.mean_terms,
+              "logvar_input": logvar, "base": unit},
+        footer=[(f"D_KL(P‖Q) = Σ terms ({unit})", result.kl)],
+        steps=steps,
+    )
+
+
+def with_temperature(report: Report, temperature: float, scale_t2: bool) -> Report:
+    """A KL or cross-entropy report of tempered logits, saying so (distillation)."""
+    report.data["temperature"] = temperature
+    report.data["scale_t2"] = scale_t2
+    report.footer.append(("temperature T", temperature))
+    if scale_t2:
+        report.footer.append(("scaled by T²", temperature ** 2))
+    return report
