@@ -257,6 +257,95 @@ def softmax(
 MAX_JACOBIAN_CLASSES = 2_000
 
 
+# ---------------------------------------------------------------- distillation (kl, ce) and Gaussian KL
+
+TemperatureOption = Annotated[Optional[float], typer.Option(
+    "--temperature", "-t", metavar="T", help="Distillation: divide the logits by T first.")]
+ScaleT2Option = Annotated[bool, typer.Option(
+    "--scale-t2", help="Distillation: multiply the loss by T² (Hinton et al. 2015).")]
+
+
+def _check_temperature(temperature: float | None, scale_t2: bool, logits: bool, needs: str) -> bool:
+    """Whether -t/--scale-t2 ask for a distillation loss (checked)."""
+    if temperature is None and not scale_t2:
+        return False
+    if not logits:
+        raise DlcalcError(f"-t and --scale-t2 temper logits: add {needs}")
+    from dlcalc.softmax import validate_temperature
+
+    validate_temperature(1.0 if temperature is None else temperature)
+    return True
+
+
+def _distillation_kl_report(result: Any, row: int, unit: str, steps: Any, temperature: float,
+                            scale_t2: bool, logits: list[np.ndarray]) -> Report:
+    from dlcalc import distillation
+
+    if steps:
+        # the tempered softmaxes first; the terms after them are of those distributions
+        steps = distillation.explain_temperature(
+            {"P": logits[0], "Q": logits[1]}, {"P": result.p[row], "Q": result.q[row]},
+            temperature) + list(steps)
+        if scale_t2:
+            steps.append(distillation.explain_scale(float(result.kl[row]) / temperature ** 2,
+                                                    temperature, float(result.kl[row])))
+    return reports.with_temperature(reports.kl_report(result, row, unit=unit, steps=steps),
+                                    temperature, scale_t2)
+
+
+def _distillation_ce_report(z: np.ndarray, result: Any, row: int, given: Any, chosen: dict,
+                            unit: str, want_grad: bool, explain: bool, temperature: float,
+                            scale_t2: bool, label_smoothing: float, base: str) -> Report:
+    from dlcalc import distillation
+
+    steps: list = []
+    if explain:
+        from dlcalc import explain as explained
+
+        z_t = distillation.tempered(z, temperature)
+        steps = distillation.explain_temperature({"ŷ": z}, {"ŷ": result.probs[row]}, temperature)
+        steps += quietly(explained.explain_cross_entropy, z_t,
+                         target=given if "target" in chosen else None,
+                         target_probs=given if "target_probs" in chosen else None,
+                         label_smoothing=label_smoothing, base=base, probs_input=False)
+        if scale_t2:
+            steps.append(distillation.explain_scale(float(result.loss[row]) / temperature ** 2,
+                                                    temperature, float(result.loss[row]), "L"))
+        steps.append(distillation.explain_gradient(result.grad[row], temperature, scale_t2))
+    report = reports.cross_entropy_report(z, result, row, probs_input=False, want_grad=want_grad,
+                                          unit=unit, steps=steps,
+                                          target=None if "target" in chosen else given)
+    return reports.with_temperature(report, temperature, scale_t2)
+
+
+def _gaussian_kl(p: list[str] | None, q: str | None, gaussian: tuple[str, str] | None,
+                 q_gaussian: tuple[str, str] | None, logvar: bool, base: str, explain: bool,
+                 style: Style, *, other_flags: dict[str, bool]) -> int:
+    """`kl --gaussian MU SIGMA [--q-gaussian MU2 SIGMA2] [--logvar]`."""
+    from dlcalc import gaussian as core
+
+    if gaussian is None:
+        raise DlcalcError("--q-gaussian and --logvar go with --gaussian MU SIGMA, "
+                          "for example --gaussian 0.5,-1 0.8,1.2")
+    if p or q is not None:
+        raise DlcalcError("--gaussian takes P's means and deviations itself; remove the "
+                          f"{'distribution P' if p else '--q'}")
+    given = [flag for flag, used in other_flags.items() if used]
+    if given:
+        raise DlcalcError(f"{given[0]} does not apply to --gaussian")
+    second = "log-variance" if logvar else "sigma"
+    mu, sigma = (parse_vector([gaussian[0]], "--gaussian MU"),
+                 parse_vector([gaussian[1]], f"--gaussian {second.upper()}"))
+    q_mu, q_sigma = (np.zeros(1), np.zeros(1) if logvar else np.ones(1))
+    if q_gaussian is not None:
+        q_mu, q_sigma = (parse_vector([q_gaussian[0]], "--q-gaussian MU"),
+                         parse_vector([q_gaussian[1]], f"--q-gaussian {second.upper()}"))
+    said = Warnings(sys.stderr)
+    result, _ = said.run(lambda: core.gaussian_kl(mu, sigma, q_mu, q_sigma, logvar=logvar, base=base))
+    steps = core.explain_gaussian_kl(result) if explain else ()
+    return emit(reports.gaussian_kl_report(result, logvar=logvar, steps=steps), style)
+
+
 # ---------------------------------------------------------------- ce
 
 BaseOption = Annotated[str, typer.Option(
@@ -287,6 +376,8 @@ def ce(
     grad: Annotated[bool, typer.Option("--grad", help="Plain output: the gradient instead of the loss.")] = False,
     binary: Annotated[bool, typer.Option("--binary", help="Binary cross-entropy, element-wise.")] = False,
     explain: Annotated[bool, typer.Option("--explain", help="Work it out step by step.")] = False,
+    temperature: TemperatureOption = None,
+    scale_t2: ScaleT2Option = False,
     fmt: FormatOption = None,
     json_flag: JsonOption = False,
     precision: PrecisionOption = 6,
@@ -305,6 +396,7 @@ def ce(
       dlcalc ce 0.659 0.242 0.099 --probs --target 0 --normalize
       dlcalc ce 2 -1 0.5 --binary --target 1 0 1
       printf '2 1 0.1 ; 0\\n0 3 ; 1\\n' | dlcalc ce
+      dlcalc ce 2 1 0.1 --target-probs 0.7 0.2 0.1 -t 2 --scale-t2
     """
     if explain:
         from dlcalc import explain as explained
@@ -323,6 +415,10 @@ def ce(
         raise DlcalcError("--normalize does not apply to --binary: each element is its own "
                           "probability in [0, 1], there is no distribution to normalize")
     losses.validate_label_smoothing(label_smoothing)
+    if (temperature is not None or scale_t2) and (probs or binary):
+        raise DlcalcError(f"{'-t' if temperature is not None else '--scale-t2'} divides logits by a "
+                          f"temperature; it does not apply to {'--probs' if probs else '--binary'}")
+    distilling = _check_temperature(temperature, scale_t2, True, "logits")
     operand = None
     if target is not None:
         operand = parse_vector([target], "--target")
@@ -352,6 +448,12 @@ def ce(
             return x, operands, losses.cross_entropy_from_probs(
                 x, **chosen, label_smoothing=label_smoothing, base=base, normalize=normalize,
                 normalize_target=normalize)
+        if distilling:
+            from dlcalc import distillation
+
+            return x, operands, distillation.distillation_cross_entropy(
+                x, temperature or 1.0, scale_t2, **chosen, label_smoothing=label_smoothing,
+                base=base, normalize_target=normalize)
         return x, operands, losses.cross_entropy(x, **chosen, label_smoothing=label_smoothing, base=base,
                                                  normalize_target=normalize)
 
@@ -374,6 +476,9 @@ def ce(
                              target=given if "target" in chosen else None,
                              target_probs=given if "target_probs" in chosen else None,
                              label_smoothing=label_smoothing, base=base, probs_input=probs)
+        if distilling:
+            return _distillation_ce_report(x[row], result, row, given, chosen, unit, grad, explain,
+                                           temperature or 1.0, scale_t2, label_smoothing, base)
         # with --probs the loss is of result.probs (normalised with --normalize): show those
         return reports.cross_entropy_report(result.probs[row] if probs else x[row], result, row,
                                             probs_input=probs,
@@ -400,6 +505,16 @@ def kl(
     symmetric: Annotated[bool, typer.Option(
         "--symmetric", help="Also D_KL(Q‖P) and the Jensen–Shannon divergence.")] = False,
     explain: Annotated[bool, typer.Option("--explain", help="Work it out term by term.")] = False,
+    temperature: TemperatureOption = None,
+    scale_t2: ScaleT2Option = False,
+    gaussian: Annotated[Optional[Tuple[str, str]], typer.Option(
+        "--gaussian", metavar="MU SIGMA", help="KL of diagonal Gaussians: P's means and standard "
+        "deviations, each one number or a comma-joined vector (0.5,-1 0.8,1.2).")] = None,
+    q_gaussian: Annotated[Optional[Tuple[str, str]], typer.Option(
+        "--q-gaussian", metavar="MU SIGMA", help="With --gaussian: Q's means and standard deviations "
+        "[default: 0 1, the VAE prior N(0, 1)].")] = None,
+    logvar: Annotated[bool, typer.Option(
+        "--logvar", help="With --gaussian: the second numbers are log-variances ln σ², as VAE code has them.")] = False,
     fmt: FormatOption = None,
     json_flag: JsonOption = False,
     precision: PrecisionOption = 6,
@@ -416,6 +531,9 @@ def kl(
       dlcalc kl 0 1 0 --q 0.659 0.242 0.099 --normalize
       dlcalc kl 2 1 0.1 --q 0 0 0 --logits --symmetric
       dlcalc softmax 2 1 0.1 | dlcalc kl - --q 0.2 0.3 0.5
+      dlcalc kl 3 1 0.2 --q 2.5 1.2 0.1 --logits -t 4 --scale-t2
+      dlcalc kl --gaussian 0.5,-1 0.8,1.2
+      dlcalc kl --gaussian 0.5 -0.4 --logvar --q-gaussian 0 0
     """
     from dlcalc import losses
     if explain:
@@ -423,11 +541,25 @@ def kl(
 
     style = make_style(fmt, json_flag, precision, dtype)
     unit = _unit(base)
+    if gaussian is not None or q_gaussian is not None or logvar:
+        return _gaussian_kl(p, q, gaussian, q_gaussian, logvar, base, explain, style,
+                            other_flags={"--logits": logits, "--symmetric": symmetric,
+                                         "--normalize": normalize, "-t": temperature is not None,
+                                         "--scale-t2": scale_t2})
+    distilling = _check_temperature(temperature, scale_t2, logits, "--logits")
+    logits_given: list = []
     operand = None if q is None else parse_vector([q], "--q")
 
     def compute(x: np.ndarray, operands: np.ndarray | None) -> Any:
         if operands is None:
             raise DlcalcError("kl needs Q: --q Q... or '; Q...' after each line on stdin")
+        if distilling:
+            from dlcalc import distillation
+
+            found = distillation.distillation_kl(x, operands, temperature or 1.0, scale_t2,
+                                                 base=base, symmetric=symmetric)
+            logits_given[:] = [x, operands]  # the --explain of present() shows them tempered
+            return found
         if logits:
             return losses.kl_divergence_from_logits(x, operands, base=base, symmetric=symmetric)
         return losses.kl_divergence(x, operands, base=base, symmetric=symmetric, normalize=normalize)
@@ -436,6 +568,9 @@ def kl(
         steps: Any = ()
         if explain:
             steps = quietly(explain_kl, result.p[row], result.q[row], base=base, symmetric=symmetric)
+        if distilling:
+            return _distillation_kl_report(result, row, unit, steps, temperature or 1.0, scale_t2,
+                                           [z[row] for z in logits_given])
         return reports.kl_report(result, row, unit=unit, steps=steps)
 
     return run_vector_command(p, compute, present, style, operand=operand, what="distribution P",

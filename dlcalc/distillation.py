@@ -88,3 +88,19 @@ def explain_scale(value: float, temperature: float, scaled: float, what: str = "
                 latex=rf"{what} \times T^2 = {latex_number(value, 6)} \times "
                       rf"{latex_number(temperature, 6)}^2 = {latex_number(scaled, 6)}",
                 rule="T² scaling (Hinton et al. 2015)")
+
+
+def explain_gradient(grad: np.ndarray, temperature: float, scale_t2: bool) -> Step:
+    """∂L/∂z of the logits as given: the chain rule through z/T."""
+    from dlcalc.output import latex_number, people_number
+
+    values = ", ".join(people_number(v, 6) for v in grad)
+    if scale_t2:
+        return Step(text=f"gradient w.r.t. the given logits: ∂L/∂z = T²·(ŷ − y)/T = T·(ŷ − y) = [{values}]",
+                    latex=r"\frac{\partial L}{\partial z} = T\,(\hat y - y) = ["
+                          + ", ".join(latex_number(v, 6) for v in grad) + "]",
+                    rule="chain rule through z/T")
+    return Step(text=f"gradient w.r.t. the given logits: ∂L/∂z = (ŷ − y)/T = [{values}]",
+                latex=r"\frac{\partial L}{\partial z} = (\hat y - y)/T = ["
+                      + ", ".join(latex_number(v, 6) for v in grad) + "]",
+                rule="chain rule through z/T")

@@ -67,7 +67,7 @@ def _as_vector(values, name: str) -> np.ndarray:
         raise DlcalcError(f"{name} must be a vector of one or more numbers")
     if not np.isfinite(array).all():
         i = int(np.flatnonzero(~np.isfinite(array))[0])
-        raise DlcalcError(f"{name}[{i}] = {array[i]!r} is not a finite number")
+        raise DlcalcError(f"{name}[{i}] = {float(array[i])!r} is not a finite number")
     return array
 
 
@@ -94,8 +94,8 @@ def gaussian_kl(mu, sigma, q_mu=0.0, q_sigma=1.0, *, logvar: bool = False,
         for values, name in ((s1, "sigma"), (s2, "Q's sigma")):
             if np.any(values <= 0):
                 i = int(np.flatnonzero(values <= 0)[0])
-                raise DlcalcError(f"{name}[{i}] = {values[i]!r}: a standard deviation must be > 0 "
-                                  "(for log-variances, say so)")
+                raise DlcalcError(f"{name}[{i}] = {float(values[i])!r}: a standard deviation must be > 0 "
+                                  "(or give log-variances ln σ², which may be any number)")
     with np.errstate(all="ignore"):
         if logvar:
             t = s1 - s2
