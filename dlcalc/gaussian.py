@@ -11,7 +11,8 @@ of one sign, so their sum never cancels. The first is computed as expm1(t) − t
 |t| < ½ as its series Σ_{k≥2} t^k/k!, because where σ₁ ≈ σ₂ the textbook form
 r − 1 − ln r (r = σ₁²/σ₂²) loses every digit: at σ₁ = 1 + 1e-9, σ₂ = 1 it gives 0 or 2.2e-16
 where the exact value is 2e-18. t itself comes without cancellation: from standard deviations
-as 2·log1p((σ₁ − σ₂)/σ₂) (σ₁ − σ₂ is exact when they are close), from log-variances (the
+as 2·log1p((σ₁ − σ₂)/σ₂) when they are close (then σ₁ − σ₂ is exact) and 2·ln(σ₁/σ₂)
+otherwise, from log-variances (the
 `logvar` of VAE code) as logvar₁ − logvar₂ (exact when close).
 """
 
@@ -102,7 +103,8 @@ def gaussian_kl(mu, sigma, q_mu=0.0, q_sigma=1.0, *, logvar: bool = False,
             inverse_sd2 = np.exp(-0.5 * s2)  # 1/σ₂
             sigma1, sigma2 = np.exp(0.5 * s1), np.exp(0.5 * s2)
         else:
-            t = 2 * np.log1p((s1 - s2) / s2)
+            close = np.abs(s1 - s2) < 0.5 * s2  # log1p where σ₁/σ₂ ≈ 1, log of the ratio elsewhere
+            t = 2 * np.where(close, np.log1p((s1 - s2) / s2), np.log(s1 / s2))
             inverse_sd2 = 1 / s2
             sigma1, sigma2 = s1, s2
         variance_terms = 0.5 * _expm1_minus_x(t)
