@@ -745,7 +745,7 @@ def _descend(expression: str, parsed: Any, point: dict[str, float] | None, varia
 # ---------------------------------------------------------------- plot
 
 
-@app.command(cls=command_class("--logits", "-t", "--temperatures"))
+@app.command(cls=command_class("--logits", "-t", "--temperatures", "--at"))
 def plot(
     functions: Annotated[Optional[List[str]], typer.Argument(
         metavar="FUNC...", help="Registry names or expressions in x; or 'softmax', or 'ce'.")] = None,
@@ -767,6 +767,17 @@ def plot(
         "--logits", metavar="Z...", help="With 'softmax': the logits.")] = None,
     temperatures: Annotated[Optional[str], typer.Option(
         "--temperatures", "-t", metavar="T...", help="With 'softmax': temperatures [default: 0.5 1 2].")] = None,
+    y_range: Annotated[Optional[Tuple[float, float]], typer.Option(
+        "--yrange", metavar="YMIN YMAX", help="Surfaces: the range of the second variable [default: -2 2, "
+        "widened to hold the descent paths; --range is the first's].")] = None,
+    surface_vars: Annotated[Optional[str], typer.Option(
+        "--vars", metavar="a,b", help="Surfaces: the two variables, in axis order [default: sorted].")] = None,
+    descend: DescendOption = None,
+    at: Annotated[Optional[str], typer.Option(
+        "--at", metavar="NAME=VALUE...", help="Surfaces: where the descent paths start.")] = None,
+    optimizer: Annotated[Optional[List[str]], typer.Option(
+        "--optimizer", metavar="NAME", help="Surfaces: draw this optimizer's path (repeatable) [default: sgd].")] = None,
+    lr: LrOption = None,
     fmt: FormatOption = None,
     json_flag: JsonOption = False,
 ) -> int:
@@ -779,6 +790,7 @@ def plot(
       dlcalc plot "x*sigmoid(x)" gelu relu --deriv --annotate -o cmp.svg
       dlcalc plot softmax --logits 2 1 0.1 -t 0.5 1 2
       dlcalc plot ce
+      dlcalc plot "x^2 + 3*y^2" --descend 30 --at x=1.5 y=1 --optimizer sgd --optimizer adam
     """
     from dlcalc import plotting
     from dlcalc.functions import resolve_all
@@ -789,6 +801,19 @@ def plot(
         raise DlcalcError("name what to plot: functions (dlcalc activate --list), 'softmax' or 'ce'")
     if output_path is not None and not output_path.strip():
         raise DlcalcError("-o/--output needs a file name, for example -o plots/sigmoid.png")
+    surface_asked = {"--yrange": y_range is not None, "--vars": surface_vars is not None,
+                     "--descend": descend is not None, "--at": at is not None,
+                     "--optimizer": optimizer is not None, "--lr": lr is not None}
+    if _is_surface(names, any(surface_asked.values())):
+        return _plot_surface(names[0], x_range, y_range, surface_vars, points, param, descend, at,
+                             optimizer, lr, title, dpi, output_path, style,
+                             other_flags={"--deriv": deriv, "--annotate": annotate,
+                                          "--alpha": alpha is not None, "--logits": logits is not None,
+                                          "-t": temperatures is not None})
+    used = [flag for flag, given in surface_asked.items() if given]
+    if used:
+        raise DlcalcError(f"{used[0]} goes with a surface: plot an expression in two variables, "
+                          'for example dlcalc plot "x^2 + 3*y^2"')
     special = [name for name in names if name in ("softmax", "ce")]
     if special and len(names) > 1:
         raise DlcalcError(f"'{special[0]}' is a plot of its own; plot it alone")
@@ -832,6 +857,64 @@ def plot(
     written = plotting.save_figure(figure, path)
     report = Report(columns={"path": [str(written)]}, plain=[str(written)],
                     data={"path": str(written), "functions": names})
+    return emit(report, style)
+
+
+def _is_surface(names: list[str], surface_options: bool) -> bool:
+    """Whether `plot` draws a surface: one expression in more than one variable, or one
+    expression with the surface options."""
+    import re
+
+    if len(names) != 1 or names[0] in ("softmax", "ce"):
+        return False
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", names[0].strip()) and not surface_options:
+        return False  # a registry name (or a misspelt one): the function plots say which
+    from dlcalc.expression import parse_expression
+
+    return surface_options or len(parse_expression(names[0]).free_symbols) > 1
+
+
+def _plot_surface(text: str, x_range: tuple[float, float] | None, y_range: tuple[float, float] | None,
+                  surface_vars: str | None, points: int, param: list[str] | None,
+                  descend: int | None, at: str | None, optimizer: list[str] | None,
+                  lr: float | None, title: str | None, dpi: int, output_path: str | None,
+                  style: Style, *, other_flags: dict[str, bool]) -> int:
+    """`plot "EXPR in x and y"`: filled contours, −∇f, and descent paths."""
+    from dlcalc import descent, plotting, surface
+    from dlcalc.expression import parse_expression
+
+    given = [flag for flag, used in other_flags.items() if used]
+    if given:
+        raise DlcalcError(f"{given[0]} does not apply to a surface plot")
+    for flag, bounds in (("--range", x_range), ("--yrange", y_range)):
+        if bounds is not None and not (np.isfinite(bounds).all() and bounds[0] < bounds[1]):
+            raise DlcalcError(f"{flag} {bounds[0]:g} {bounds[1]:g} is empty; give MIN < MAX, "
+                              f"for example {flag} -2 2")
+    if not 2 <= points <= 1_000_000:
+        raise DlcalcError(f"--points {points} is out of range; give 2 to 1000000")
+    steps = 0
+    if descend is not None or any(v is not None for v in (at, optimizer, lr)):
+        steps, lr, _ = _descent_settings(descend, lr, None)
+        if at is None:
+            raise DlcalcError("descent paths start from a point: add --at, for example --at x=1 y=1")
+    elif param:
+        raise DlcalcError("-p sets optimizer parameters of descent paths: add --descend N")
+    parsed = parse_expression(text)
+    chosen = None if surface_vars is None else [v for v in surface_vars.replace(",", " ").split() if v]
+    names = surface.two_variables(parsed, text, chosen)
+    said = Warnings(sys.stderr)
+    sampled, _ = said.run(lambda: surface.sample_surface(
+        parsed, text, names, x_range=x_range, y_range=y_range,
+        # a grid of points² samples: 201 per axis unless --points asks for fewer
+        points=min(points, 201), start=parse_assignments(at, "--at") if at else None,
+        steps=steps, optimizers=optimizer or [], lr=lr,
+        params=descent.parse_settings(param or [])))
+    figure = plotting.plot_surface(sampled, title=title, dpi=dpi)
+    default = [text] + [p.label for p in sampled.paths] + ["surface"]
+    written = plotting.save_figure(figure, output_path or plotting.default_path(default, False))
+    report = Report(columns={"path": [str(written)]}, plain=[str(written)],
+                    data={"path": str(written), "functions": [text], "variables": list(names),
+                          "paths": {p.label: {"x": p.x, "y": p.y} for p in sampled.paths}})
     return emit(report, style)
 
 
