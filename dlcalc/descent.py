@@ -21,7 +21,8 @@ visibly; and `momentum`/`nesterov` are SGD with momentum 0.9 (PyTorch's SGD defa
 
 Each variable is one scalar parameter, updated with Python floats (IEEE float64, one rounding
 per operation, in PyTorch's order), which for a handful of variables is far faster than NumPy
-arrays: 10,000 steps take a few tens of milliseconds besides the gradient itself.
+arrays. The compiled gradient is called with Python floats too (NumPy scalars only where those
+raise, as on overflow): 10,000 steps on Rosenbrock's function take about 0.15 s.
 """
 
 from __future__ import annotations
@@ -181,20 +182,11 @@ def descend(value: Callable[[Sequence[float]], float],
         raise DlcalcError(f"every must be a positive number of steps; got {every}")
     update = _UPDATES[chosen.torch_class](config, len(start))
     theta = [float(v) for v in start]
-    rows: list[tuple[int, list[float], list[float]]] = []
-    stopped = None
-    g = [float(v) for v in gradient(theta)]
-    for t in range(steps + 1):
-        finite = all(map(math.isfinite, theta)) and all(map(math.isfinite, g))
-        if t % every == 0 or t == steps or not finite:
-            rows.append((t, list(theta), g))
-        if not finite:
-            stopped = t
-            break
-        if t == steps:
-            break
-        update(theta, g)
-        g = [float(v) for v in gradient(theta)]
+    errors = np.seterr(all="ignore")  # NumPy functions of floats: inf and nan, said once below
+    try:
+        rows, stopped = _run(update, gradient, theta, steps, every)
+    finally:
+        np.seterr(**errors)
     iterations = np.array([r[0] for r in rows], dtype=np.int64)
     points = np.array([r[1] for r in rows], dtype=np.float64).reshape(len(rows), len(start))
     with np.errstate(all="ignore"):
@@ -212,6 +204,25 @@ def descend(value: Callable[[Sequence[float]], float],
     return Trajectory(optimizer=chosen.name, settings=config, variables=list(variables),
                       iterations=iterations, points=points, values=values,
                       gradient_norms=norms, steps=steps, stopped_at=stopped)
+
+
+def _run(update: Callable[[list[float], list[float]], None],
+         gradient: Callable[[Sequence[float]], Sequence[float]], theta: list[float], steps: int,
+         every: int) -> tuple[list[tuple[int, list[float], list[float]]], int | None]:
+    """The loop: the kept rows (iteration, point, gradient) and the step that was not finite."""
+    rows: list[tuple[int, list[float], list[float]]] = []
+    g = [float(v) for v in gradient(theta)]
+    for t in range(steps + 1):
+        finite = all(map(math.isfinite, theta)) and all(map(math.isfinite, g))
+        if t % every == 0 or t == steps or not finite:
+            rows.append((t, list(theta), g))
+        if not finite:
+            return rows, t
+        if t == steps:
+            break
+        update(theta, g)
+        g = [float(v) for v in gradient(theta)]
+    return rows, None
 
 
 # ---------------------------------------------------------------- the update rules
@@ -361,16 +372,24 @@ def compile_objective(expression: Any, moving: Sequence[str], data: Mapping[str,
     f = symbolic.compiled(expression, names)
     partials = symbolic.compiled([found.partials[name] for name in moving], names)
 
-    held = [np.float64(v) for v in held]
+    held_numpy = [np.float64(v) for v in held]
 
-    # NumPy scalars in, so that overflow gives inf (Python floats would raise)
+    # Python floats first (several times faster per call); where they fail (x**3 overflowing
+    # raises, 1/0 raises, (-8)**(1/3) is complex) NumPy scalars give the inf or nan that
+    # PyTorch's float64 would. Both round each operation once, so their values agree.
     def value(theta: Sequence[float]) -> float:
-        with np.errstate(all="ignore"):
-            return float(np.real(f(*map(np.float64, theta), *held)))
+        try:
+            return float(f(*theta, *held))
+        except (ArithmeticError, TypeError, ValueError):
+            with np.errstate(all="ignore"):
+                return float(np.real(f(*map(np.float64, theta), *held_numpy)))
 
     def gradient(theta: Sequence[float]) -> list[float]:
-        with np.errstate(all="ignore"):
-            return [float(np.real(v)) for v in partials(*map(np.float64, theta), *held)]
+        try:
+            return [float(v) for v in partials(*theta, *held)]
+        except (ArithmeticError, TypeError, ValueError):
+            with np.errstate(all="ignore"):
+                return [float(np.real(v)) for v in partials(*map(np.float64, theta), *held_numpy)]
 
     return value, gradient
 
