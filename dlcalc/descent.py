@@ -2,7 +2,9 @@ r"""Gradient descent with PyTorch's optimizers, step for step (SPEC §6, `grad -
 
 Each optimizer is `torch.optim`'s single-tensor algorithm (`foreach=False`) in float64, with
 PyTorch's parameter names and defaults and its order of operations, so that a trajectory
-matches `torch.optim` to rounding (tests/test_descent.py runs both side by side):
+matches `torch.optim` to rounding (tests/test_descent.py runs both side by side; PyTorch's
+CPU kernels may fuse θ + α·g into one FMA where dlcalc rounds twice, as PyTorch's own
+definition does without FMA: at most one ulp per step apart):
 
 - sgd       θ ← θ − lr·g                                   (torch.optim.SGD)
 - momentum  b ← μ·b + (1 − τ)·g (b₁ = g);  θ ← θ − lr·b       (SGD, momentum=0.9)
