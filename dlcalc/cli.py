@@ -731,6 +731,9 @@ def _descend(expression: str, parsed: Any, point: dict[str, float] | None, varia
         raise DlcalcError(f"{given[0]} does not go with --descend; run them as two commands")
     if point is None:
         raise DlcalcError("--descend starts from a point: add --at, for example --at x=1 y=2")
+    if style.dtype != "float64":
+        raise DlcalcError("--descend computes in float64, as torch.optim does on float64 "
+                          "tensors; remove --dtype float32")
     names = optimizer or ["sgd"]
     if len(names) > 1:
         raise DlcalcError("grad --descend runs one --optimizer; to compare several, draw them "

@@ -67,6 +67,7 @@ def test_divergence_warns_naming_the_step(dl):
     (["--descend", "5", "--every", "0"], "--every 0"),
     (["--descend", "5", "--hessian"], "--hessian does not go with --descend"),
     (["--descend", "5", "--optimizer", "sgd", "--optimizer", "adam"], "one --optimizer"),
+    (["--descend", "5", "--dtype", "float32"], "float64"),
 ])
 def test_errors(dl, args, fragment):
     assert_user_error(dl("grad", "x^2 + y^2", "--at", "x=1", "y=1", *args), fragment)
