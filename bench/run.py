@@ -333,6 +333,33 @@ def latency(repeats: int, load: Load, workdir: Path) -> tuple[list[str], list[di
     return lines, records
 
 
+def descent(repeats: int, load: Load) -> tuple[list[str], list[dict]]:
+    """The cost of `grad --descend`: 10,000 steps of each of two optimizers against one step,
+    the same command otherwise (so start-up, SymPy and differentiating cancel out)."""
+    dl = dlcalc_command()
+    loss = ["grad", "(1-x)^2 + 100*(y-x^2)^2", "--at", "x=-1.2", "y=1.5", "--lr", "0.0005"]
+    cases = {
+        "one": Case("1 step (sgd)", dl + loss + ["--descend", "1"]),
+        "sgd": Case("10,000 steps (sgd), last row printed", dl + loss + ["--descend", "10000", "--every", "10000"]),
+        "adam": Case("10,000 steps (adam), last row printed",
+                     dl + loss + ["--descend", "10000", "--every", "10000", "--optimizer", "adam"]),
+    }
+    rounds(list(cases.values()), repeats, load, "descent")
+    base = cases["one"]
+    lines = ["`dlcalc grad \"(1-x)^2 + 100*(y-x^2)^2\" --at x=-1.2 y=1.5 --descend N` (Rosenbrock):", "",
+             "| run | median | minus the 1-step run (paired) |", "|---|---:|---:|"]
+    records = []
+    for key, case in cases.items():
+        extra = statistics.median(a.seconds - b.seconds for a, b in zip(case.samples, base.samples))
+        lines.append(f"| {case.name} | {case.seconds * 1000:.0f} ms | "
+                     f"{'' if key == 'one' else f'{extra * 1000:.0f} ms'} |")
+        records.append({"command": case.name, "extra": extra})
+    worst = max(r["extra"] for r in records[1:])
+    lines += ["", f"Goal: 10,000 steps add well under a second: {'meets' if worst < 0.5 else 'MISSES'} "
+              f"(at most {worst * 1000:.0f} ms)."]
+    return lines, records
+
+
 def _has(module: str) -> bool:
     return subprocess.run([PY, "-c", f"import {module}"], capture_output=True,
                           env=child_env()).returncode == 0
@@ -449,7 +476,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100,000 lines and fewer rounds (a few minutes)")
     parser.add_argument("--repeats", type=int, help="rounds of one-shot runs (default 21, quick 7)")
     parser.add_argument("--lines", type=int, help="lines of the batch input (default 1,000,000)")
-    parser.add_argument("--only", default="latency,batch,scaling,breakdown",
+    parser.add_argument("--only", default="latency,descent,batch,scaling,breakdown",
                         help="comma-separated sections to run")
     parser.add_argument("--results", default=str(HERE / "RESULTS.md"), help="Markdown file to write")
     args = parser.parse_args()
@@ -474,6 +501,9 @@ def main() -> None:
             lines, _ = latency(repeats, load, workdir)
             report += ["", "## One-shot latency", "",
                        f"Medians of {repeats} rounds; ratios are medians of per-round ratios.", ""] + lines
+        if "descent" in sections:
+            lines, _ = descent(repeats, load)
+            report += ["", "## Gradient descent", "", f"Medians of {repeats} rounds.", ""] + lines
         if "batch" in sections:
             lines, _ = batch(files, batch_repeats, load, workdir, lines_count)
             report += ["", "## Batch throughput and memory", "", f"Medians of {batch_repeats} rounds.", ""] + lines

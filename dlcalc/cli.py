@@ -267,6 +267,50 @@ def softmax(
         return run_vector_command(logits, command, style, stdin=stdin)
 
 
+# ---------------------------------------------------------------- distillation (kl, ce) and Gaussian KL
+
+TemperatureOption = Annotated[Optional[float], typer.Option(
+    "--temperature", "-t", metavar="T", help="Distillation: divide the logits by T first.")]
+ScaleT2Option = Annotated[bool, typer.Option(
+    "--scale-t2", help="Distillation: multiply the loss by T² (Hinton et al. 2015).")]
+
+
+def _check_temperature(temperature: float | None, scale_t2: bool, logits: bool, needs: str) -> bool:
+    """Whether -t/--scale-t2 ask for a distillation loss (checked)."""
+    if temperature is None and not scale_t2:
+        return False
+    if not logits:
+        raise DlcalcError(f"-t and --scale-t2 temper logits: add {needs}")
+    from dlcalc.softmax import validate_temperature
+
+    validate_temperature(1.0 if temperature is None else temperature)
+    return True
+
+
+def _gaussian_kl(p: list[str] | None, q: str | None, gaussian: tuple[str, str] | None,
+                 q_gaussian: tuple[str, str] | None, logvar: bool, base: str, explain: bool,
+                 style: Style, *, other_flags: dict[str, bool]) -> int:
+    """`kl --gaussian MU SIGMA [--q-gaussian MU2 SIGMA2] [--logvar]`."""
+    if gaussian is None:
+        raise DlcalcError("--q-gaussian and --logvar go with --gaussian MU SIGMA, "
+                          "for example --gaussian 0.5,-1 0.8,1.2")
+    if p or q is not None:
+        raise DlcalcError("--gaussian takes P's means and deviations itself; remove the "
+                          f"{'distribution P' if p else '--q'}")
+    given = [flag for flag, used in other_flags.items() if used]
+    if given:
+        raise DlcalcError(f"{given[0]} does not apply to --gaussian")
+    second = "log-variance" if logvar else "sigma"
+    mu, sigma = (parse_vector([gaussian[0]], "--gaussian MU"),
+                 parse_vector([gaussian[1]], f"--gaussian {second.upper()}"))
+    q_mu = q_sigma = None  # Q = N(0, 1)
+    if q_gaussian is not None:
+        q_mu, q_sigma = (parse_vector([q_gaussian[0]], "--q-gaussian MU"),
+                         parse_vector([q_gaussian[1]], f"--q-gaussian {second.upper()}"))
+    return run_report(style, reports.gaussian_kl, mu, sigma, q_mu, q_sigma, logvar=logvar, base=base,
+                      explain=explain)
+
+
 # ---------------------------------------------------------------- ce
 
 BaseOption = Annotated[str, typer.Option(
@@ -298,6 +342,8 @@ def ce(
         "--grad", help="The gradient replaces the loss as the plain result.")] = False,
     binary: Annotated[bool, typer.Option("--binary", help="Binary cross-entropy, element-wise.")] = False,
     explain: Annotated[bool, typer.Option("--explain", help="Work it out step by step.")] = False,
+    temperature: TemperatureOption = None,
+    scale_t2: ScaleT2Option = False,
     header: HeaderOption = False,
     columns: ColumnsOption = None,
     target_column: Annotated[Optional[str], typer.Option(
@@ -321,6 +367,7 @@ def ce(
       dlcalc ce 0.659 0.242 0.099 --probs --target 0 --normalize
       dlcalc ce 2 -1 0.5 --binary --target 1 0 1
       printf '2 1 0.1 ; 0\\n0 3 ; 1\\n' | dlcalc ce
+      dlcalc ce 2 1 0.1 --target-probs 0.7 0.2 0.1 -t 2 --scale-t2
       dlcalc ce batch.csv --target-column label
     """
     style = make_style(fmt, json_flag, precision, dtype)
@@ -335,6 +382,10 @@ def ce(
     if binary and normalize:
         raise DlcalcError("--normalize does not apply to --binary: each element is its own "
                           "probability in [0, 1], there is no distribution to normalize")
+    if (temperature is not None or scale_t2) and (probs or binary):
+        raise DlcalcError(f"{'-t' if temperature is not None else '--scale-t2'} divides logits by a "
+                          f"temperature; it does not apply to {'--probs' if probs else '--binary'}")
+    distilling = _check_temperature(temperature, scale_t2, True, "logits")
     operand = None
     if target is not None:
         operand = parse_vector([target], "--target")
@@ -345,7 +396,8 @@ def ce(
         operand = parse_vector([target_probs], "--target-probs")
     command = reports.CrossEntropyCommand(
         binary=binary, probs=probs, label_smoothing=label_smoothing, base=base, normalize=normalize,
-        grad=grad, explain=explain, soft_target=target_probs is not None)
+        grad=grad, explain=explain, soft_target=target_probs is not None,
+        temperature=(temperature or 1.0) if distilling else None, scale_t2=scale_t2)
     with vector_input(logits, csv_options(header, columns, target_column, "--target-column"),
                       operand, "--target-column") as (logits, stdin):
         return run_vector_command(logits, command, style, operand=operand, stdin=stdin)
@@ -365,6 +417,16 @@ def kl(
     symmetric: Annotated[bool, typer.Option(
         "--symmetric", help="Also D_KL(Q‖P) and the Jensen–Shannon divergence.")] = False,
     explain: Annotated[bool, typer.Option("--explain", help="Work it out term by term.")] = False,
+    temperature: TemperatureOption = None,
+    scale_t2: ScaleT2Option = False,
+    gaussian: Annotated[Optional[Tuple[str, str]], typer.Option(
+        "--gaussian", metavar="MU SIGMA", help="KL of diagonal Gaussians: P's means and standard "
+        "deviations, each one number or a comma-joined vector (0.5,-1 0.8,1.2).")] = None,
+    q_gaussian: Annotated[Optional[Tuple[str, str]], typer.Option(
+        "--q-gaussian", metavar="MU SIGMA", help="With --gaussian: Q's means and standard deviations "
+        "[default: 0 1, the VAE prior N(0, 1)].")] = None,
+    logvar: Annotated[bool, typer.Option(
+        "--logvar", help="With --gaussian: the second numbers are log-variances ln σ², as VAE code has them.")] = False,
     header: HeaderOption = False,
     columns: ColumnsOption = None,
     q_column: Annotated[Optional[str], typer.Option(
@@ -385,16 +447,43 @@ def kl(
       dlcalc kl 0 1 0 --q 0.659 0.242 0.099 --normalize
       dlcalc kl 2 1 0.1 --q 0 0 0 --logits --symmetric
       dlcalc softmax 2 1 0.1 | dlcalc kl - --q 0.2 0.3 0.5
+      dlcalc kl 3 1 0.2 --q 2.5 1.2 0.1 --logits -t 4 --scale-t2
+      dlcalc kl --gaussian 0.5,-1 0.8,1.2
+      dlcalc kl --gaussian 0.5 -0.4 --logvar --q-gaussian 0 0
       dlcalc kl pq.csv --columns p0,p1 --q-column q0,q1
     """
     style = make_style(fmt, json_flag, precision, dtype)
     _unit(base)
+    if gaussian is not None or q_gaussian is not None or logvar:
+        return _gaussian_kl(p, q, gaussian, q_gaussian, logvar, base, explain, style,
+                            other_flags={"--logits": logits, "--symmetric": symmetric,
+                                         "--normalize": normalize, "-t": temperature is not None,
+                                         "--scale-t2": scale_t2})
+    distilling = _check_temperature(temperature, scale_t2, logits, "--logits")
     operand = None if q is None else parse_vector([q], "--q")
     command = reports.KLCommand(logits=logits, normalize=normalize, symmetric=symmetric, base=base,
-                                explain=explain)
+                                explain=explain, scale_t2=scale_t2,
+                                temperature=(temperature or 1.0) if distilling else None)
     with vector_input(p, csv_options(header, columns, q_column, "--q-column"),
                       operand, "--q-column") as (p, stdin):
         return run_vector_command(p, command, style, operand=operand, stdin=stdin)
+
+
+# ---------------------------------------------------------------- options of grad --descend and plot EXPR --descend
+
+DescendOption = Annotated[Optional[int], typer.Option(
+    "--descend", metavar="N", help="Run N optimizer steps from the --at point (PyTorch's update rules).")]
+LrOption = Annotated[Optional[float], typer.Option(
+    "--lr", metavar="LR", help="With --descend: the learning rate [default: 0.1].")]
+OptimizerOption = Annotated[Optional[List[str]], typer.Option(
+    "--optimizer", metavar="NAME", help="With --descend: sgd, momentum, nesterov, adagrad, rmsprop, "
+    "adam or adamw [default: sgd].")]
+OptimizerParamOption = Annotated[Optional[List[str]], typer.Option(
+    "--param", "-p", metavar="NAME=VALUE", help="With --descend: an optimizer parameter with "
+    "PyTorch's name (momentum=0.9, betas=0.9,0.999, eps=1e-8, weight_decay=0.01...); repeatable.")]
+EveryOption = Annotated[Optional[int], typer.Option(
+    "--every", metavar="K", help="With --descend: keep every K-th iteration (and the last).")]
+
 
 
 # ---------------------------------------------------------------- grad
@@ -410,6 +499,11 @@ def grad(
     steps: Annotated[bool, typer.Option("--steps", help="Derive step by step, naming each rule.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Compare with central finite differences (needs --at).")] = False,
     hessian: Annotated[bool, typer.Option("--hessian", help="The matrix of second partials.")] = False,
+    descend: DescendOption = None,
+    lr: LrOption = None,
+    optimizer: OptimizerOption = None,
+    param: OptimizerParamOption = None,
+    every: EveryOption = None,
     fmt: FormatOption = None,
     json_flag: JsonOption = False,
     precision: PrecisionOption = 6,
@@ -427,6 +521,7 @@ def grad(
       dlcalc grad "exp(-x)" --steps
       dlcalc grad "(w1*x1 + w2*x2 - y)^2" --wrt w1,w2 --at w1=0.5 w2=-1 x1=1 x2=2 y=3 --check
       dlcalc grad "x*sigmoid(x)" --hessian
+      dlcalc grad "(w1*x1 + w2*x2 - y)^2" --wrt w1,w2 --at w1=0 w2=0 x1=1 x2=2 y=3 --descend 20 --optimizer adam
     """
     style = make_style(fmt, json_flag, precision, dtype)
     variables = None
@@ -437,6 +532,10 @@ def grad(
     point = parse_assignments(at, "--at") if at is not None else None
     if point is not None:
         assignments_in_range(point, style.dtype)
+    if descend is not None or any(v is not None for v in (lr, optimizer, param, every)):
+        return _descend(expression, point, variables, descend, lr, optimizer, param, every,
+                        other_flags={"--steps": steps, "--check": check, "--hessian": hessian},
+                        style=style)
     if check and point is None:
         raise DlcalcError("--check compares at a point: add --at, for example --at x=1 y=2")
     return run_report(style, _gradient, expression, variables, point, steps=steps, check=check,
@@ -448,10 +547,58 @@ def _gradient(expression: str, variables: list[str] | None, point: dict[str, flo
     return reports.gradient_report(reports.differentiate(expression, variables, point, **asked))
 
 
+# ---------------------------------------------------------------- grad --descend (and plot)
+
+def _descent_settings(descend: int | None, lr: float | None, every: int | None) -> tuple[int, float, int]:
+    """--descend N, --lr and --every, checked: the parts of a descent the CLI names."""
+    from dlcalc import descent
+
+    if descend is None:
+        raise DlcalcError("--lr, --optimizer, -p and --every go with --descend N, "
+                          "for example --descend 100")
+    if not 1 <= descend <= descent.MAX_STEPS:
+        raise DlcalcError(f"--descend {descend}: give a number of steps from 1 to {descent.MAX_STEPS:,}")
+    lr = descent.DEFAULT_LR if lr is None else lr
+    if not (math.isfinite(lr) and lr > 0):
+        raise DlcalcError(f"--lr {lr:g}: the learning rate must be a finite number > 0, "
+                          "for example --lr 0.1")
+    every = 1 if every is None else every
+    if every < 1:
+        raise DlcalcError(f"--every {every}: give a positive number of iterations, for example --every 10")
+    return descend, lr, every
+
+
+def _descend(expression: str, point: dict[str, float] | None, variables: list[str] | None,
+             descend: int | None, lr: float | None, optimizer: list[str] | None,
+             param: list[str] | None, every: int | None, *, other_flags: dict[str, bool],
+             style: Style) -> int:
+    """`grad EXPR --at ... --descend N`: the trajectory of one optimizer."""
+    from dlcalc import descent
+
+    steps, lr, every = _descent_settings(descend, lr, every)
+    given = [flag for flag, used in other_flags.items() if used]
+    if given:
+        raise DlcalcError(f"{given[0]} does not go with --descend; run them as two commands")
+    if point is None:
+        raise DlcalcError("--descend starts from a point: add --at, for example --at x=1 y=2")
+    if style.dtype != "float64":
+        raise DlcalcError("--descend computes in float64, as torch.optim does on float64 "
+                          "tensors; remove --dtype float32")
+    names = optimizer or ["sgd"]
+    if len(names) > 1:
+        raise DlcalcError("grad --descend runs one --optimizer; to compare several, draw them "
+                          "with dlcalc plot EXPR --descend N --optimizer A --optimizer B")
+    from dlcalc.expression import parse_expression
+
+    return run_report(style, reports.descent, parse_expression(expression), expression, point,
+                      variables, steps=steps, optimizer=names[0], lr=lr,
+                      params=descent.parse_settings(param or []), every=every)
+
+
 # ---------------------------------------------------------------- plot
 
 
-@app.command(cls=command_class("--logits", "-t", "--temperatures"))
+@app.command(cls=command_class("--logits", "-t", "--temperatures", "--at"))
 def plot(
     functions: Annotated[Optional[List[str]], typer.Argument(
         metavar="FUNC...", help="Registry names or expressions in x; or 'softmax', or 'ce'.")] = None,
@@ -473,6 +620,17 @@ def plot(
         "--logits", metavar="Z...", help="With 'softmax': the logits.")] = None,
     temperatures: Annotated[Optional[str], typer.Option(
         "--temperatures", "-t", metavar="T...", help="With 'softmax': temperatures [default: 0.5 1 2].")] = None,
+    y_range: Annotated[Optional[Tuple[float, float]], typer.Option(
+        "--yrange", metavar="YMIN YMAX", help="Surfaces: the range of the second variable [default: -2 2, "
+        "widened to hold the descent paths; --range is the first's].")] = None,
+    surface_vars: Annotated[Optional[str], typer.Option(
+        "--vars", metavar="a,b", help="Surfaces: the two variables, in axis order [default: sorted].")] = None,
+    descend: DescendOption = None,
+    at: Annotated[Optional[str], typer.Option(
+        "--at", metavar="NAME=VALUE...", help="Surfaces: where the descent paths start.")] = None,
+    optimizer: Annotated[Optional[List[str]], typer.Option(
+        "--optimizer", metavar="NAME", help="Surfaces: draw this optimizer's path (repeatable) [default: sgd].")] = None,
+    lr: LrOption = None,
     fmt: FormatOption = None,
     json_flag: JsonOption = False,
 ) -> int:
@@ -485,6 +643,7 @@ def plot(
       dlcalc plot "x*sigmoid(x)" gelu relu --deriv --annotate -o cmp.svg
       dlcalc plot softmax --logits 2 1 0.1 -t 0.5 1 2
       dlcalc plot ce
+      dlcalc plot "x^2 + 3*y^2" --descend 30 --at x=1.5 y=1 --optimizer sgd --optimizer adam
     """
     from dlcalc.functions import resolve_all
 
@@ -494,6 +653,19 @@ def plot(
         raise DlcalcError("name what to plot: functions (dlcalc activate --list), 'softmax' or 'ce'")
     if output_path is not None and not output_path.strip():
         raise DlcalcError("-o/--output needs a file name, for example -o plots/sigmoid.png")
+    surface_asked = {"--yrange": y_range is not None, "--vars": surface_vars is not None,
+                     "--descend": descend is not None, "--at": at is not None,
+                     "--optimizer": optimizer is not None, "--lr": lr is not None}
+    if _is_surface(names, any(surface_asked.values())):
+        return _plot_surface(names[0], x_range, y_range, surface_vars, points, param, descend, at,
+                             optimizer, lr, title, dpi, output_path, style,
+                             other_flags={"--deriv": deriv, "--annotate": annotate,
+                                          "--alpha": alpha is not None, "--logits": logits is not None,
+                                          "-t": temperatures is not None})
+    used = [flag for flag, given in surface_asked.items() if given]
+    if used:
+        raise DlcalcError(f"{used[0]} goes with a surface: plot an expression in two variables, "
+                          'for example dlcalc plot "x^2 + 3*y^2"')
     special = [name for name in names if name in ("softmax", "ce")]
     if special and len(names) > 1:
         raise DlcalcError(f"'{special[0]}' is a plot of its own; plot it alone")
@@ -532,6 +704,54 @@ def plot(
     return run_report(style, reports.plot_report, names, functions=chosen, deriv=deriv,
                       annotate=annotate, x_range=(lo, hi), points=points, logits=z,
                       temperatures=ts, title=title, dpi=dpi, path=output_path)
+
+
+def _is_surface(names: list[str], surface_options: bool) -> bool:
+    """Whether `plot` draws a surface: one expression in more than one variable, or one
+    expression with the surface options."""
+    import re
+
+    if len(names) != 1 or names[0] in ("softmax", "ce"):
+        return False
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", names[0].strip()) and not surface_options:
+        return False  # a registry name (or a misspelt one): the function plots say which
+    from dlcalc.expression import parse_expression
+
+    return surface_options or len(parse_expression(names[0]).free_symbols) > 1
+
+
+def _plot_surface(text: str, x_range: tuple[float, float] | None, y_range: tuple[float, float] | None,
+                  surface_vars: str | None, points: int, param: list[str] | None,
+                  descend: int | None, at: str | None, optimizer: list[str] | None,
+                  lr: float | None, title: str | None, dpi: int, output_path: str | None,
+                  style: Style, *, other_flags: dict[str, bool]) -> int:
+    """`plot "EXPR in x and y"`: filled contours, −∇f, and descent paths."""
+    from dlcalc import descent
+    from dlcalc.expression import parse_expression
+
+    given = [flag for flag, used in other_flags.items() if used]
+    if given:
+        raise DlcalcError(f"{given[0]} does not apply to a surface plot")
+    for flag, bounds in (("--range", x_range), ("--yrange", y_range)):
+        if bounds is not None and not (all(map(math.isfinite, bounds)) and bounds[0] < bounds[1]):
+            raise DlcalcError(f"{flag} {bounds[0]:g} {bounds[1]:g} is empty; give MIN < MAX, "
+                              f"for example {flag} -2 2")
+    if not 2 <= points <= 1_000_000:
+        raise DlcalcError(f"--points {points} is out of range; give 2 to 1000000")
+    steps = 0
+    if descend is not None or any(v is not None for v in (at, optimizer, lr)):
+        steps, lr, _ = _descent_settings(descend, lr, None)
+        if at is None:
+            raise DlcalcError("descent paths start from a point: add --at, for example --at x=1 y=1")
+    elif param:
+        raise DlcalcError("-p sets optimizer parameters of descent paths: add --descend N")
+    chosen = None if surface_vars is None else [v for v in surface_vars.replace(",", " ").split() if v]
+    return run_report(style, reports.surface_plot_report, parse_expression(text), text, chosen,
+                      x_range=x_range, y_range=y_range,
+                      points=min(points, 201),  # a grid of points² samples: at most 201 per axis
+                      start=parse_assignments(at, "--at") if at else None, steps=steps,
+                      optimizers=optimizer or [], lr=lr, params=descent.parse_settings(param or []),
+                      title=title, dpi=dpi, path=output_path)
 
 
 # ---------------------------------------------------------------- entry point

@@ -669,3 +669,82 @@ def _number(value: float, digits: int = 3, *, fixed: bool = False) -> str:
         return str(value)
     text = f"{value:.{digits}f}" if fixed else f"{value:.{digits}g}"
     return text.lstrip("-") if text.strip("-0.") == "" else text  # "-0.00" -> "0.00"
+
+
+# --------------------------------------------------------------------------------------------
+# Surfaces in two variables, with descent paths
+
+
+def plot_surface(surface, *, title: str | None = None, dpi: int = 150) -> Figure:
+    """Filled contours of f(x, y), the field of −∇f, and the descent paths of `surface`
+    (a `dlcalc.surface.Surface`, sampled by the caller).
+
+    The contour levels are quantiles of the sampled values, so a surface that spans orders of
+    magnitude (Rosenbrock's valley) shows its shape everywhere rather than one dark band. The
+    arrows have one length: they show the downhill direction; its steepness is in the
+    contours. Each path is drawn in its own colour and line style, its start marked with a
+    circle and its end with a square.
+    """
+    from matplotlib.colors import BoundaryNorm
+
+    _check_dpi(dpi)
+    x_name, y_name = surface.names
+    values = np.ma.masked_invalid(surface.f)
+    with _style():
+        fig = _new_figure((6.8, 5.6), dpi)
+        ax = fig.subplots(1, 1)
+        finite = values.compressed()
+        if finite.size and np.ptp(finite) > 0:
+            levels = np.unique(np.quantile(finite, np.linspace(0, 1, 16)))
+            if levels.size < 3:
+                levels = np.linspace(finite.min(), finite.max(), 16)
+            filled = ax.contourf(surface.x, surface.y, values, levels=levels, cmap="viridis",
+                                 norm=BoundaryNorm(levels, 256), zorder=1)
+            ax.contour(surface.x, surface.y, values, levels=levels, colors="white",
+                       linewidths=0.4, alpha=0.6, zorder=2)
+            colourbar = fig.colorbar(filled, ax=ax, shrink=0.9)
+            colourbar.set_label(f"f({x_name}, {y_name})")
+            colourbar.ax.yaxis.set_major_formatter(_short_tick_formatter())
+        length = np.hypot(surface.downhill_x, surface.downhill_y)
+        with np.errstate(all="ignore"):
+            u = np.where(length > 0, surface.downhill_x / length, 0.0)
+            v = np.where(length > 0, surface.downhill_y / length, 0.0)
+        shown = np.isfinite(u) & np.isfinite(v) & (length > 0)
+        ax.quiver(surface.arrow_x[shown], surface.arrow_y[shown], u[shown], v[shown],
+                  color="white", alpha=0.8, angles="xy", pivot="mid", width=0.003,
+                  scale=1.25 * len(np.unique(surface.arrow_x)), zorder=3).set_gid("downhill")
+        for i, path in enumerate(surface.paths):
+            colour = _SURFACE_PATH_COLOURS[i % len(_SURFACE_PATH_COLOURS)]
+            keep = np.isfinite(path.x) & np.isfinite(path.y)
+            px, py = path.x[keep], path.y[keep]
+            ax.plot(px, py, color=colour, linestyle=_LINESTYLES[i % len(_LINESTYLES)], linewidth=1.8,
+                    label=f"{path.label} ({path.x.size - 1} steps)", zorder=5)[0].set_gid(f"path-{path.label}")
+            if px.size:
+                ax.plot(px[-1:], py[-1:], marker="s", markersize=7, color=colour,
+                        markeredgecolor="black", linestyle="none", zorder=6)
+        if surface.paths:
+            first = surface.paths[0]
+            ax.plot(first.x[:1], first.y[:1], marker="o", markersize=8, color="white",
+                    markeredgecolor="black", linestyle="none", zorder=7, label="start")
+            ax.plot([], [], marker="s", markersize=7, color="0.6", markeredgecolor="black",
+                    linestyle="none", label="end")
+            ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.12), ncols=3, frameon=False)
+        ax.set_xlim(surface.x[0], surface.x[-1])
+        ax.set_ylim(surface.y[0], surface.y[-1])
+        ax.grid(False)
+        ax.set_xlabel(x_name)
+        ax.set_ylabel(y_name)
+        ax.set_title(_safe_text(title) if title else _wrapped(f"f = {surface.expression}, arrows: −∇f", 60))
+        _freeze_layout(fig)
+    return fig
+
+
+# White arrows and contours lie on viridis: the paths take colours that stand out on it and
+# on the white of the legend.
+_SURFACE_PATH_COLOURS = ("#D55E00", "#000000", "#CC79A7", "#56B4E9", "#E69F00", "#E41A1C", "#FFFFFF")
+
+
+def _short_tick_formatter():
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda value, _: _number(value, 3))

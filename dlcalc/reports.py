@@ -361,10 +361,14 @@ class CrossEntropyCommand:
 
     def __init__(self, *, binary: bool = False, probs: bool = False, label_smoothing: float = 0.0,
                  base: str = "e", normalize: bool = False, grad: bool = False,
-                 explain: bool = False, soft_target: bool = False):
+                 explain: bool = False, soft_target: bool = False,
+                 temperature: float | None = None, scale_t2: bool = False):
+        """`temperature` (distillation): the logits are divided by it; `scale_t2` multiplies the
+        loss (and gradient) by its square, as in Hinton et al. (2015)."""
         from dlcalc import losses
 
         losses.validate_label_smoothing(label_smoothing)
+        self.temperature, self.scale_t2 = temperature, scale_t2
         self.binary, self.probs, self.label_smoothing = binary, probs, label_smoothing
         self.base, self.normalize, self.grad, self.explain = base, normalize, grad, explain
         self.soft_target = soft_target
@@ -398,6 +402,12 @@ class CrossEntropyCommand:
             return x, operands, losses.cross_entropy_from_probs(
                 x, **chosen, label_smoothing=self.label_smoothing, base=self.base,
                 normalize=self.normalize, normalize_target=self.normalize)
+        if self.temperature is not None:
+            from dlcalc import distillation
+
+            return x, operands, distillation.distillation_cross_entropy(
+                x, self.temperature, self.scale_t2, **chosen, label_smoothing=self.label_smoothing,
+                base=self.base, normalize_target=self.normalize)
         return x, operands, losses.cross_entropy(
             x, **chosen, label_smoothing=self.label_smoothing, base=self.base,
             normalize_target=self.normalize)
@@ -417,6 +427,8 @@ class CrossEntropyCommand:
         given = chosen["target"][0] if "target" in chosen else chosen["target_probs"][0]
         if "target_probs" in chosen and self.normalize:
             given = given / given.sum()  # what compute() used (it validated the sum is positive)
+        if self.temperature is not None:
+            return _distillation_ce_report(x[row], result, row, given, chosen, self)
         # with probabilities as input the loss is of result.probs (normalised if asked): show those
         inputs = result.probs[row] if self.probs else x[row]
         if self.explain:
@@ -473,7 +485,11 @@ class KLCommand:
     what = "distribution P"
 
     def __init__(self, *, logits: bool = False, normalize: bool = False, symmetric: bool = False,
-                 base: str = "e", explain: bool = False):
+                 base: str = "e", explain: bool = False, temperature: float | None = None,
+                 scale_t2: bool = False):
+        """`temperature` (distillation, with logits): both P and Q logits are divided by it;
+        `scale_t2` multiplies the divergences by its square (Hinton et al. 2015)."""
+        self.temperature, self.scale_t2 = temperature, scale_t2
         self.logits, self.normalize, self.symmetric = logits, normalize, symmetric
         self.base, self.explain = base, explain
         self.unit = "nats" if base == "e" else "bits"
@@ -483,21 +499,32 @@ class KLCommand:
 
         if operands is None:
             raise DlcalcError("kl needs Q: --q Q... or '; Q...' after each line on stdin")
+        if self.temperature is not None:
+            from dlcalc import distillation
+
+            found = distillation.distillation_kl(x, operands, self.temperature, self.scale_t2,
+                                                 base=self.base, symmetric=self.symmetric)
+            return found, x, operands  # the logits as given, for --explain
         if self.logits:
             return losses.kl_divergence_from_logits(x, operands, base=self.base, symmetric=self.symmetric)
         return losses.kl_divergence(x, operands, base=self.base, symmetric=self.symmetric,
                                     normalize=self.normalize)
 
-    def report(self, result: Any, row: int) -> Report:
+    def report(self, computed: Any, row: int) -> Report:
+        result, logits = (computed[0], computed[1:]) if isinstance(computed, tuple) else (computed, ())
         steps: Any = ()
         if self.explain:
             from dlcalc.explain import explain_kl
 
             steps = quietly(explain_kl, result.p[row], result.q[row], base=self.base,
                             symmetric=self.symmetric)
+        if self.temperature is not None:
+            return _distillation_kl_report(result, row, self.unit, steps, self.temperature,
+                                           self.scale_t2, [z[row] for z in logits])
         return kl_report(result, row, unit=self.unit, steps=steps)
 
-    def plain_rows(self, result: Any) -> np.ndarray | None:
+    def plain_rows(self, computed: Any) -> np.ndarray | None:
+        result = computed[0] if isinstance(computed, tuple) else computed
         return None if self.explain or self.symmetric else result.kl[:, None]
 
 
@@ -699,3 +726,181 @@ def plot_report(names: list[str], *, functions: Sequence[Any] = (), deriv: bool 
         figure, path or plotting.default_path(names, deriv and names[0] not in ("softmax", "ce")))
     return Report(columns={"path": [str(written)]}, plain=[str(written)],
                   data={"path": str(written), "functions": names}, text=str(written))
+
+
+# ---------------------------------------------------------------- grad --descend
+
+
+def descent_report(found: Any) -> Report:
+    """A descent (`dlcalc.descent.Descent`): one row per kept iteration; plain gives one line
+    per iteration, the variables then f."""
+    from dlcalc.number_text import plain_number
+
+    path = found.trajectory
+    columns: dict[str, Any] = {"iteration": path.iterations.tolist()}
+    for k, name in enumerate(path.variables):
+        columns[name] = path.points[:, k]
+    columns["f"] = path.values
+    columns["grad_norm"] = path.gradient_norms
+    settings = {name: list(v) if isinstance(v, tuple) else v for name, v in path.settings.items()}
+    shown = ", ".join(f"{name}={_setting_text(v)}" for name, v in path.settings.items())
+    scalars = [Scalar("optimizer", "optimizer", f"{path.optimizer} ({shown})", r"\text{optimizer}")]
+    if found.data:
+        scalars.append(Scalar("held_as_data", "held as data",
+                              ", ".join(f"{k}={_setting_text(v)}" for k, v in found.data.items()),
+                              r"\text{held as data}"))
+    if path.stopped_at is not None:
+        scalars.append(Scalar("stopped_at", "stopped at step", path.stopped_at,
+                              r"\text{stopped at step}"))
+    plain = [" ".join(plain_number(v) for v in [*path.points[i], path.values[i]])
+             for i in range(path.iterations.size)]
+    return Report(
+        columns=columns,
+        labels={"grad_norm": "‖∇f‖"},
+        latex_labels={"grad_norm": r"\lVert \nabla f \rVert"},
+        plain=plain,
+        data={"expression": found.expression, "variables": list(path.variables),
+              "data": found.data, "optimizer": path.optimizer, "settings": settings,
+              "lr": path.settings["lr"], "steps": path.steps, "stopped_at": path.stopped_at,
+              "trajectory": {"iteration": path.iterations, **{name: path.points[:, k]
+                                                             for k, name in enumerate(path.variables)},
+                             "f": path.values, "grad_norm": path.gradient_norms},
+              "final": {name: path.points[-1, k] for k, name in enumerate(path.variables)},
+              "f": path.values[-1]},
+        scalars=scalars,
+        plain_one_per_line=True,
+    )
+
+
+def _setting_text(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(_setting_text(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    from dlcalc.number_text import plain_number
+
+    return plain_number(value)
+
+
+# ---------------------------------------------------------------- kl --gaussian, distillation
+
+
+def gaussian_kl_report(result: Any, *, logvar: bool, steps: Sequence[Step]) -> Report:
+    """KL between diagonal Gaussians (`dlcalc.gaussian.GaussianKL`), one row per dimension."""
+    unit = "bits" if result.base == "2" else "nats"
+    n = result.terms.size
+    return Report(
+        columns={"i": _index(n), "mu": result.mu, "sigma": result.sigma, "q_mu": result.q_mu,
+                 "q_sigma": result.q_sigma, "variance_term": result.variance_terms,
+                 "mean_term": result.mean_terms, "kl_term": result.terms},
+        labels={"mu": "μ", "sigma": "σ", "q_mu": "μ_Q", "q_sigma": "σ_Q", "kl_term": "kl"},
+        latex_labels={"i": "i", "mu": r"\mu_i", "sigma": r"\sigma_i", "q_mu": r"\mu_{Q,i}",
+                      "q_sigma": r"\sigma_{Q,i}", "variance_term": r"\text{variance term}",
+                      "mean_term": r"\text{mean term}", "kl_term": r"D_{\mathrm{KL},i}"},
+        plain=[result.kl],
+        data={"kl": result.kl, "terms": result.terms, "mu": result.mu, "sigma": result.sigma,
+              "q_mu": result.q_mu, "q_sigma": result.q_sigma,
+              "log_variance_ratio": result.log_variance_ratio,
+              "variance_terms": result.variance_terms, "mean_terms": result.mean_terms,
+              "logvar_input": logvar, "base": unit},
+        scalars=[Scalar("kl", f"D_KL(P‖Q) = Σ terms ({unit})", result.kl,
+                        r"D_{\mathrm{KL}}(P \,\|\, Q)")],
+        steps=steps,
+    )
+
+
+def with_temperature(report: Report, temperature: float, scale_t2: bool) -> Report:
+    """A KL or cross-entropy report of tempered logits, saying so (distillation)."""
+    report.data["temperature"] = temperature
+    report.data["scale_t2"] = scale_t2
+    report.scalars.append(Scalar("temperature", "temperature T", temperature, "T"))
+    if scale_t2:
+        report.scalars.append(Scalar("t_squared", "scaled by T²", temperature ** 2, "T^2"))
+    return report
+
+
+def _distillation_kl_report(result: Any, row: int, unit: str, steps: Any, temperature: float,
+                            scale_t2: bool, logits: list[np.ndarray]) -> Report:
+    from dlcalc import distillation
+
+    if steps:
+        # the tempered softmaxes first; the terms after them are of those distributions
+        steps = distillation.explain_temperature(
+            {"P": logits[0], "Q": logits[1]}, {"P": result.p[row], "Q": result.q[row]},
+            temperature) + list(steps)
+        if scale_t2:
+            steps.append(distillation.explain_scale(float(result.kl[row]) / temperature ** 2,
+                                                    temperature, float(result.kl[row])))
+    return with_temperature(kl_report(result, row, unit=unit, steps=steps), temperature, scale_t2)
+
+
+def _distillation_ce_report(z: np.ndarray, result: Any, row: int, given: Any, chosen: dict,
+                            command: CrossEntropyCommand) -> Report:
+    from dlcalc import distillation
+
+    temperature, scale_t2 = command.temperature or 1.0, command.scale_t2
+    steps: list = []
+    if command.explain:
+        from dlcalc.explain import explain_cross_entropy
+
+        z_t = distillation.tempered(z, temperature)
+        steps = distillation.explain_temperature({"ŷ": z}, {"ŷ": result.probs[row]}, temperature)
+        steps += quietly(explain_cross_entropy, z_t,
+                         target=given if "target" in chosen else None,
+                         target_probs=given if "target_probs" in chosen else None,
+                         label_smoothing=command.label_smoothing, base=command.base,
+                         probs_input=False)
+        if scale_t2:
+            steps.append(distillation.explain_scale(float(result.loss[row]) / temperature ** 2,
+                                                    temperature, float(result.loss[row]), "L"))
+        steps.append(distillation.explain_gradient(result.grad[row], temperature, scale_t2))
+    report = cross_entropy_report(z, result, row, probs_input=False, want_grad=command.grad,
+                                  unit=command.unit, steps=steps,
+                                  target=None if "target" in chosen else given)
+    return with_temperature(report, temperature, scale_t2)
+
+
+def gaussian_kl(mu: np.ndarray, sigma: np.ndarray, q_mu: np.ndarray | None = None,
+                q_sigma: np.ndarray | None = None, *, logvar: bool = False, base: str = "e",
+                explain: bool = False) -> Report:
+    """KL between diagonal Gaussians P = N(mu, sigma²) and Q = N(q_mu, q_sigma²), as a report;
+    Q is N(0, 1) when not given (the VAE prior). With `logvar` the sigmas are ln σ²."""
+    from dlcalc import gaussian as core
+
+    if q_mu is None or q_sigma is None:
+        q_mu, q_sigma = np.zeros(1), np.zeros(1) if logvar else np.ones(1)
+
+    result = core.gaussian_kl(mu, sigma, q_mu, q_sigma, logvar=logvar, base=base)
+    steps = core.explain_gaussian_kl(result) if explain else ()
+    return gaussian_kl_report(result, logvar=logvar, steps=steps)
+
+
+def descent(parsed: Any, expression: str, point: dict[str, float], variables: list[str] | None, *,
+            steps: int, optimizer: str, lr: float, params: dict[str, Any], every: int) -> Report:
+    """`steps` iterations of `optimizer` on the expression from `point`, as a report."""
+    from dlcalc import descent as core
+
+    return descent_report(core.descend_expression(parsed, expression, point, variables, steps=steps,
+                                                  optimizer=optimizer, lr=lr, params=params,
+                                                  every=every))
+
+
+def surface_plot_report(parsed: Any, text: str, chosen: list[str] | None, *,
+                        x_range: tuple[float, float] | None, y_range: tuple[float, float] | None,
+                        points: int, start: dict[str, float] | None, steps: int,
+                        optimizers: list[str], lr: float | None, params: dict[str, Any],
+                        title: str | None, dpi: int, path: str | None) -> Report:
+    """Draw the surface of a function of two variables, −∇f and descent paths; write the file."""
+    from dlcalc import plotting, surface
+
+    names = surface.two_variables(parsed, text, chosen)
+    sampled = surface.sample_surface(parsed, text, names, x_range=x_range, y_range=y_range,
+                                     points=points, start=start, steps=steps,
+                                     optimizers=optimizers, lr=lr, params=params)
+    figure = plotting.plot_surface(sampled, title=title, dpi=dpi)
+    default = [text] + [p.label for p in sampled.paths] + ["surface"]
+    written = plotting.save_figure(figure, path or plotting.default_path(default, False))
+    return Report(columns={"path": [str(written)]}, plain=[str(written)],
+                  data={"path": str(written), "functions": [text], "variables": list(names),
+                        "paths": {p.label: {"x": p.x, "y": p.y} for p in sampled.paths}},
+                  text=str(written))

@@ -802,3 +802,16 @@ def _vectorised(compiled: Callable) -> Callable:
         return y.astype(x.dtype, copy=True) if y.dtype != x.dtype or not y.flags.writeable else y
 
     return evaluate
+
+
+def compiled(exprs, names: Sequence[str]) -> Callable:
+    """`exprs` (one expression or a list) compiled once to NumPy code, a function of the
+    variables `names` in that order, with the stable forms of `numeric_function`; for the
+    thousands of evaluations of a descent (dlcalc.descent)."""
+    if isinstance(exprs, (list, tuple)):
+        exprs = [_as_expression(e) for e in exprs]
+        found = {s.name: s for e in exprs for s in e.free_symbols}
+    else:
+        exprs = _as_expression(exprs)
+        found = {s.name: s for s in exprs.free_symbols}
+    return _lambdify([found.get(name, sp.Symbol(name)) for name in names], exprs)

@@ -221,7 +221,7 @@ def test_annotate_does_not_shade_everything_when_the_derivative_is_unbounded(dl,
     (["ce", "tanh"], ["'ce' is a plot of its own"]),
     (["sigmoid", "--logits", "1", "2"], ["--logits and -t go with 'dlcalc plot softmax'"]),
     (["softmax", "--logits", "1", "2", "-t", "0"], ["temperature 0"]),
-    (["x*y"], ["found y"]),
+    (["x*y", "sigmoid"], ["found y"]),  # "x*y" alone is a surface (SPEC §7)
     (["x +* 2"], ["column 4"]),
     (["sigmoid", "-p", "alpha=1"], ["alpha"]),
     (["sigmoid", "--dpi", "0"], ["dpi"]),
