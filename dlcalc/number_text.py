@@ -156,7 +156,15 @@ def dumps_json(data: dict[str, Any], dtype: str = "float64") -> str:
 
 
 
+def latex_text(text: str) -> str:
+    """Words inside math mode: `\\text{...}` with LaTeX's special characters made harmless."""
+    return r"\text{" + text.replace("\\", "/").replace("_", r"\_").replace("{", "(").replace("}", ")") \
+        .replace("&", r"\&").replace("%", r"\%").replace("#", r"\#").replace("$", r"\$") + "}"
+
+
 def latex_number(value: Any, precision: int) -> str:
+    if isinstance(value, str):  # a setting named in words (an optimizer and its parameters)
+        return latex_text(value)
     text = people_number(value, precision)
     if text in ("inf", "-inf"):
         return text.replace("inf", r"\infty")

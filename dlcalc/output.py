@@ -28,7 +28,7 @@ import numpy as np
 from dlcalc.number_text import (  # noqa: F401 - the output layer's public number functions
     dumps_json,
     json_ready,
-    latex_number,
+    latex_number, latex_text,
     people_number,
     plain_lines,
     plain_number,
@@ -297,8 +297,7 @@ def latex_matrix(matrix: Matrix, precision: int) -> str:
 
 
 def _latex_text(text: str) -> str:
-    return r"\text{" + text.replace("\\", "/").replace("_", r"\_").replace("{", "(").replace("}", ")") \
-        .replace("&", r"\&").replace("%", r"\%").replace("#", r"\#").replace("$", r"\$") + "}"
+    return latex_text(text)
 
 
 def render_latex(report: Report, precision: int = 6) -> str:
