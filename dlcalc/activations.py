@@ -307,8 +307,14 @@ def tanh(x):
 
 
 def tanh_derivative(x):
-    r"""tanh'(x) = 1 − tanh²(x) = sech²(x), computed from e^(−2|x|) (tanh'(20) = 1.70e-17, not 0)."""
-    return _sech_squared(x)
+    r"""tanh'(x) = 1 − tanh²(x) = sech²(x), computed from e^(−2|x|) (tanh'(20) = 1.70e-17, not 0).
+
+    Near 0, 4z/(1 + z)² with z = e^(−2|x|) ≈ 1 can round above 1 (the true maximum), so for
+    |x| < 0.5 it is 1 − tanh²(x) instead: tanh² < 0.22 there, the difference does not cancel,
+    and it is never above 1.
+    """
+    t = np.tanh(x)
+    return np.where(np.abs(x) < 0.5, 1.0 - t * t, _sech_squared(x))
 
 
 _register(
@@ -1375,10 +1381,10 @@ class Interval:
 class Properties:
     name: str
     output_range: Interval
-    zero_centred: bool
+    zero_centred: str  # "yes" (f is odd), "partly" (f takes negative values), "no"
     max_derivative: float
     max_derivative_at: Interval  # the first place where f' reaches its maximum
-    saturation: tuple[Interval, ...]  # where |f'(x)| < ratio·max|f'|, ends to 2 decimals
+    saturation: tuple[Interval, ...]  # tails where |f'| < ratio·max|f'| out to ±∞, 2 decimals
     saturation_ratio: float
     params: dict = field(default_factory=dict)
     max_derivative_where: tuple[Interval, ...] = ()  # every place (softshrink has two)
@@ -1388,13 +1394,26 @@ class Properties:
             "function": self.name,
             "params": dict(self.params),
             "output_range": self.output_range.as_dict(),
-            "zero_centred": bool(self.zero_centred),
+            "zero_centred": self.zero_centred,
             "max_derivative": float(self.max_derivative),
             "max_derivative_at": self.max_derivative_at.as_dict(),
             "max_derivative_where": [i.as_dict() for i in self.max_derivative_where],
             "saturation": [i.as_dict() for i in self.saturation],
             "saturation_ratio": float(self.saturation_ratio),
         }
+
+
+def _zero_centring(f, grid, limits, low) -> str:
+    """"yes" if f is odd (to rounding, on the grid and at ±∞), "partly" if f takes negative
+    values, "no" otherwise."""
+    if low >= 0.0:
+        return "no"
+    with np.errstate(all="ignore"):
+        right, left = f(grid), f(-grid)
+    scale = np.maximum(np.abs(right), np.abs(left))
+    odd = (np.all(np.abs(right + left) <= 1e-12 * scale)
+           and (limits[0] == -limits[1]))
+    return "yes" if odd else "partly"
 
 
 _FAR = 1e150  # "x → ±∞" for limits: beyond every kink and overflow-free in every function
@@ -1485,8 +1504,15 @@ def properties(
     but tanh'(20) > 0, so 1 is not attained); a bound attained where f' = 0 on a flat piece
     (relu's 0) or at an interior extremum (mish's minimum) is closed.
 
-    Saturation follows its definition literally, |f'(x)| < ratio·max|f'|, so for gelu, silu,
-    mish and hardswish it also lists the short interval around their minimum, where f' = 0.
+    Zero-centred: "yes" when f is odd (f(−x) = −f(x), so its outputs are balanced around 0 for
+    inputs balanced around 0: tanh, softsign, hardtanh), "partly" when f takes negative values
+    but is not odd (elu, gelu, silu, leaky_relu: outputs reach below 0, but less far than above),
+    "no" when f is never negative (sigmoid, relu, softplus).
+
+    Saturation: a tail (−∞, a) or (b, ∞) on which |f'(x)| < ratio·max|f'| all the way out to
+    ±∞, where gradients vanish for good. Places inside the line where f' passes through 0 (the
+    minimum of gelu, silu, mish, hardswish) or dead zones between two live parts (softshrink's
+    [−λ, λ]) are not saturation: the gradient grows again on both sides.
     Ranges are reported as one interval (threshold with value < 0 is really {v} ∪ (t, ∞)).
     """
     if not 0 < saturation < 1:
@@ -1535,7 +1561,7 @@ def properties(
     low, low_closed = bound_of_range(-1.0)
     high, high_closed = bound_of_range(1.0)
     output_range = Interval(float(low), float(high), bool(low_closed), bool(high_closed))
-    zero_centred = bool(f1(0.0) == 0.0 and low < 0.0 < high)
+    zero_centred = _zero_centring(f, grid, limits, low)
 
     # Maximum derivative: on the grid, or only approached at ±∞ (squareplus' → 1).
     derivative_limits = (_limit(df, -1.0), _limit(df, 1.0))
@@ -1579,9 +1605,14 @@ def properties(
     def saturated(x):
         return abs(df1(x)) < level
 
+    def is_tail(first, last):
+        # a run on the grid's edge that stays below the level out to the limit at ±∞
+        return (first == 0 and abs(derivative_limits[0]) < level
+                or last == len(grid) - 1 and abs(derivative_limits[1]) < level)
+
     zones = () if not math.isfinite(largest) else tuple(  # f' unbounded (x²): nothing saturates
         _region(grid, first, last, saturated, kinks, round_to=2)
-        for first, last in _runs(np.abs(slopes) < level)
+        for first, last in _runs(np.abs(slopes) < level) if is_tail(first, last)
     )
     return Properties(
         name=activation.name,

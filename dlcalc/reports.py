@@ -64,7 +64,7 @@ def registry_report(entries: Sequence[Any]) -> Report:
 
 def properties_report(found: Sequence[Any], ratio: float) -> Report:
     saturation = [", ".join(zone.text() for zone in p.saturation) or "none" for p in found]
-    centred = ["yes" if p.zero_centred else "no" for p in found]
+    centred = [p.zero_centred for p in found]
     return Report(
         columns={
             "function": [p.name for p in found],
