@@ -30,7 +30,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dlcalc.errors import DlcalcError
-from dlcalc.special import EXTENDED, erfcx, ndtr, normal_extended
+from dlcalc import exact
+from dlcalc.exact import finite_error, two_product, two_sum
+from dlcalc.special import erfcx, ndtr, normal_extended
 
 __all__ = [
     "Activation",
@@ -131,30 +133,16 @@ def _as_float_array(x) -> np.ndarray:
 # Numerical building blocks
 
 
-def _split(a):
-    """Dekker's split of a into a high and a low half, each exactly representable."""
-    factor = 134217729.0 if a.dtype == np.float64 else 4097.0  # 2^27 + 1 or 2^12 + 1
-    c = factor * a
-    high = c - (c - a)
-    return high, a - high
-
-
 def _two_product(a, b):
-    """a·b as p + e exactly (Dekker); e is 0 where p is not finite."""
-    a, b = np.broadcast_arrays(a, b)
-    p = a * b
-    a_high, a_low = _split(a)
-    b_high, b_low = _split(b)
-    e = ((a_high * b_high - p) + a_high * b_low + a_low * b_high) + a_low * b_low
-    return p, np.where(np.isfinite(e), e, 0.0)
+    """a·b as p + e exactly (dlcalc.exact), broadcast; e is 0 where p is not finite."""
+    p, e = two_product(*np.broadcast_arrays(a, b))
+    return p, finite_error(e)
 
 
 def _two_sum(a, b):
-    """a + b as s + e exactly (Knuth)."""
-    s = a + b
-    bb = s - a
-    e = (a - (s - bb)) + (b - bb)
-    return s, np.where(np.isfinite(e), e, 0.0)
+    """a + b as s + e exactly (dlcalc.exact); e is 0 where s is not finite."""
+    s, e = two_sum(a, b)
+    return s, finite_error(e)
 
 
 def _constant(high: float, low: float, dtype) -> tuple:
@@ -547,10 +535,10 @@ def gelu(x):
     so correctly rounded in ~99.7% of cases: gelu(−10) = −7.619853024160526e-23, torch's −0.
     Elsewhere, and for float32: Φ from erfc, or from erfcx·e^(−x²/2) for x < −1, within 2 ulp.
     """
-    if x.dtype == np.float64 and EXTENDED:
+    if x.dtype == np.float64 and exact.EXTENDED:
         # beyond 40, Φ(x) = 1 in long double and float64 alike, and normal_extended clamps x
         return np.where(x > 40.0, x, normal_extended(x, _gelu_long, density=False))
-    return _mul_limit(x, ndtr(x))
+    return np.copysign(_mul_limit(x, ndtr(x)), x)  # sign of x, also when Φ(x) underflows: −0
 
 
 _GELU_DERIVATIVE_ROOT = _RootExpansion(  # generated with mpmath at 500 bits
@@ -589,7 +577,7 @@ def gelu_derivative(x):
     closer in), so on both paths, for |x − x₀| ≤ 0.45, the Taylor series at x₀ is summed in
     compensated arithmetic instead.
     """
-    if x.dtype == np.float64 and EXTENDED:
+    if x.dtype == np.float64 and exact.EXTENDED:
         return _near_root(x, normal_extended(x, _gelu_derivative_long), _GELU_DERIVATIVE_ROOT)
     cdf, pdf = _normal_cdf_and_pdf(x)
     value = np.array(cdf + _mul_limit(x, pdf), dtype=x.dtype)
@@ -597,7 +585,8 @@ def gelu_derivative(x):
     if far.any():
         x_far = x[far]
         bracket = 0.5 * erfcx(-x_far * _SQRT1_2) + _INV_SQRT_2PI * x_far
-        value[far] = _mul_limit(_exp_minus_half_square(x_far), bracket)
+        # gelu' < 0 below its zero x₀ = −0.75: an underflowed value is −0, as rounded
+        value[far] = -np.abs(_mul_limit(_exp_minus_half_square(x_far), bracket))
     return _near_root(x, value, _GELU_DERIVATIVE_ROOT)
 
 

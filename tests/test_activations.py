@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dlcalc import activations as activations_module
+from dlcalc import exact as exact_arithmetic
 from dlcalc import special
 from dlcalc.activations import (
     REGISTRY,
@@ -746,6 +747,10 @@ def _correctly_rounded(value) -> float:
     return mantissa / 2**-exponent
 
 
+needs_x87 = pytest.mark.skipif(not exact_arithmetic.EXTENDED, reason="long double is not x87 extended here")
+
+
+@needs_x87
 def test_cli_prints_the_correctly_rounded_gelu_of_minus_ten(dl):
     # the issue tracker's acceptance test; torch's float64 gives −0 here (SPEC §1)
     with mp.workprec(200):
@@ -754,7 +759,6 @@ def test_cli_prints_the_correctly_rounded_gelu_of_minus_ten(dl):
     assert run.code == 0 and run.out == "-7.619853024160526e-23\n"
 
 
-needs_x87 = pytest.mark.skipif(not special.EXTENDED, reason="long double is not x87 extended here")
 
 
 @needs_x87
@@ -815,8 +819,7 @@ def test_gelu_limits_and_underflow_keep_their_sign():
 def test_without_x87_the_float64_path_stays_within_a_few_ulp(monkeypatch, derivative, bound):
     # where long double is not x87 (aarch64, macOS arm64, MSVC) gelu uses the float64 code;
     # measured on 50,000 points over [−37, 0]: ≤ 2.3 ulp (gelu), ≤ 4.6 ulp (gelu', ~5e-16)
-    monkeypatch.setattr(special, "EXTENDED", False)
-    monkeypatch.setattr(activations_module, "EXTENDED", False)
+    monkeypatch.setattr(exact_arithmetic, "EXTENDED", False)
     x = np.random.default_rng(5).uniform(-37.0, 8.0, 400)
     got = evaluate(REGISTRY["gelu"], x, {}, derivative=derivative)
     with mp.workprec(200):
