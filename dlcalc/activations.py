@@ -359,12 +359,10 @@ def tanh(x):
 def tanh_derivative(x):
     r"""tanh'(x) = 1 − tanh²(x) = sech²(x), computed from e^(−2|x|) (tanh'(20) = 1.70e-17, not 0).
 
-    Near 0, 4z/(1 + z)² with z = e^(−2|x|) ≈ 1 can round above 1 (the true maximum), so for
-    |x| < 0.5 it is 1 − tanh²(x) instead: tanh² < 0.22 there, the difference does not cancel,
-    and it is never above 1.
+    Near 0, 4z/(1 + z)² with z = e^(−2|x|) ≈ 1 can round an ulp above 1, the true maximum
+    (sech²x ≤ 1); 1 is then the nearer value, so the result is capped there.
     """
-    t = np.tanh(x)
-    return np.where(np.abs(x) < 0.5, 1.0 - t * t, _sech_squared(x))
+    return np.minimum(_sech_squared(x), 1.0)
 
 
 register(
