@@ -274,7 +274,8 @@ def _sigmoid_of_sum(high, low):
 
 
 def _sigmoid(x):
-    return _sigmoid_of_sum(x, 0.0)
+    z = np.exp(-np.abs(x))  # _sigmoid_of_sum(x, 0) without the correction: the same values
+    return np.where(x >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
 
 
 def _sigmoid_derivative(x):

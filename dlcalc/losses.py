@@ -397,7 +397,7 @@ def binary_cross_entropy_with_logits(logits, labels, base: str = "e") -> BinaryC
     z = ±inf gives the limit: loss 0 when the label agrees exactly (y = 1 for +inf, y = 0 for
     −inf), +inf otherwise (with a NumericWarning).
     """
-    from dlcalc.activations import REGISTRY
+    from dlcalc.activations import sigmoid
 
     z = as_float_array(logits, "logits")
     ln_base = validate_base(base)
@@ -410,8 +410,7 @@ def binary_cross_entropy_with_logits(logits, labels, base: str = "e") -> BinaryC
         a = np.where(np.where(z >= 0, one - y, y) == 0, 0, a)  # inf·0: the label agrees with the limit
         losses = (a + np.log1p(np.exp(-np.abs(z)))).astype(dt)
         losses = np.where(np.isnan(z), np.nan, losses).astype(dt)
-        sigmoid = REGISTRY["sigmoid"].function  # the registry's σ, one definition
-        sig = sigmoid(z)
+        sig = sigmoid(z)  # the registry's σ (its formula; NaN is handled here)
         sig_neg = sigmoid(-z)
         grad = np.where((z >= 0) & (y >= 0.5), (one - y) - sig_neg, sig - y).astype(dt)
         if ln_base != 1.0:
