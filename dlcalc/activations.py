@@ -2,7 +2,9 @@ r"""The activation registry: every element-wise activation once, with its deriva
 
 Each entry holds the function, its analytic derivative, both formulas (Unicode and LaTeX), its
 parameters with PyTorch's names and defaults, aliases and the points where the derivative jumps.
-`dlcalc activate`, `--list`, `--props`, `plot` and the README table all read `REGISTRY`.
+`dlcalc activate`, `--list`, `--props`, `plot` (its labels), expressions and `grad` (through
+each entry's `SymbolicForm`, from which the SymPy function is built), `--steps`, the losses and
+the README table all read `REGISTRY`: adding a function is one `register(...)` call here.
 
 Definitions are PyTorch's (``torch.nn.functional.*``), including its thresholds (softplus) and its
 autograd values at kinks (relu'(0) = 0, leaky_relu'(0) = negative_slope, hardswish'(-3) = 0, ...),
@@ -30,7 +32,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dlcalc.errors import DlcalcError
-from dlcalc.special import EXTENDED, erfcx, ndtr, normal_extended
+from dlcalc import exact
+from dlcalc.exact import finite_error, two_product, two_sum
+from dlcalc.special import erfcx, ndtr, normal_extended
 
 __all__ = [
     "Activation",
@@ -38,11 +42,14 @@ __all__ = [
     "Parameter",
     "Properties",
     "REGISTRY",
+    "SymbolicForm",
     "bind_parameters",
     "evaluate",
     "kink_points",
     "lookup",
     "properties",
+    "register",
+    "symbolic_functions",
 ]
 
 
@@ -59,6 +66,35 @@ class Parameter:
 
 
 @dataclass(frozen=True)
+class SymbolicForm:
+    r"""How a function enters expressions and `dlcalc grad`, as a SymPy function of one argument.
+
+    Every callable receives the sympy module (imported only when an expression is parsed, never
+    by `dlcalc activate sigmoid 1`) and the argument x:
+
+    closed_form(sp, x):    the formula, for evaluation to any precision (evalf) and `rewrite`;
+    derivative(sp, f, x):  f'(x), with f the mapping name → SymPy function class, so that a
+                           derivative keeps its names: σ' = sigmoid(x)·(1 − sigmoid(x)); it
+                           must be the derivative the entry's NumPy code computes (relu'(0) = 0:
+                           Heaviside(x, 0));
+    values(sp, x):         the exact value at special points (σ(0) = 1/2), or None;
+    rewrite_as, rewritten(sp, f, x): `expr.rewrite(rewrite_as)` gives rewritten (default: the
+                           closed form);
+    parameters:            the entry's parameters for the NumPy form in expressions (softplus:
+                           threshold = ∞, the smooth function a derivative needs);
+    reflection:            f(−x) = 1 − f(x) (σ, Φ), so 1 − f(u) is evaluated as f(−u).
+    """
+
+    closed_form: Callable
+    derivative: Callable
+    values: Callable | None = None
+    rewrite_as: str = "exp"
+    rewritten: Callable | None = None
+    parameters: Mapping[str, float] = field(default_factory=dict)
+    reflection: bool = False
+
+
+@dataclass(frozen=True)
 class Activation:
     name: str  # canonical: PyTorch's functional name
     function: Callable[..., np.ndarray]  # f(x, **params): same shape and dtype as x
@@ -71,6 +107,14 @@ class Activation:
     aliases: tuple[str, ...] = ()
     summary: str = ""
     kinks: Callable[..., tuple[float, ...]] | tuple = ()  # where f' is discontinuous
+    label: str = ""  # the name in plot legends and titles, as the notes write it ("GELU")
+    latex_name: str = ""  # the function's name in LaTeX (r"\sigma"); default \operatorname{name}
+    symbolic: SymbolicForm | None = None  # set: expressions and `grad` can call it by name
+    check: Callable[..., str | None] | None = None  # bound parameters → what is wrong, or None
+
+    @property
+    def plot_label(self) -> str:
+        return self.label or self.name.replace("_", " ").capitalize()
 
 
 REGISTRY: dict[str, Activation] = {}
@@ -99,11 +143,19 @@ def _elementwise(raw: Callable[..., np.ndarray], parameters: tuple[Parameter, ..
     return wrapped
 
 
-def _register(
+def register(
     name, function, derivative, *, formula, derivative_formula, latex, derivative_latex,
-    parameters=(), aliases=(), summary="", kinks=(),
-):
-    REGISTRY[name] = Activation(
+    parameters=(), aliases=(), summary="", kinks=(), label="", latex_name="", symbolic=None,
+    check=None,
+) -> Activation:
+    """Add an activation: the one place it is defined. Every command reads the entry.
+
+    ``function(x, **parameters)`` and ``derivative(x, **parameters)`` are raw NumPy formulas
+    (wrapped here: dtype kept, defaults filled in, NaN passed through); ``check(**parameters)``
+    returns what is wrong with a parameter setting, or None; ``symbolic`` (a `SymbolicForm`)
+    makes the function callable in expressions and `grad`; ``label`` names it in plots.
+    """
+    entry = REGISTRY[name] = Activation(
         name=name,
         function=_elementwise(function, parameters),
         derivative=_elementwise(derivative, parameters),
@@ -115,7 +167,12 @@ def _register(
         aliases=aliases,
         summary=summary,
         kinks=kinks,
+        label=label,
+        latex_name=latex_name,
+        symbolic=symbolic,
+        check=check,
     )
+    return entry
 
 
 def _as_float_array(x) -> np.ndarray:
@@ -131,30 +188,16 @@ def _as_float_array(x) -> np.ndarray:
 # Numerical building blocks
 
 
-def _split(a):
-    """Dekker's split of a into a high and a low half, each exactly representable."""
-    factor = 134217729.0 if a.dtype == np.float64 else 4097.0  # 2^27 + 1 or 2^12 + 1
-    c = factor * a
-    high = c - (c - a)
-    return high, a - high
-
-
 def _two_product(a, b):
-    """a·b as p + e exactly (Dekker); e is 0 where p is not finite."""
-    a, b = np.broadcast_arrays(a, b)
-    p = a * b
-    a_high, a_low = _split(a)
-    b_high, b_low = _split(b)
-    e = ((a_high * b_high - p) + a_high * b_low + a_low * b_high) + a_low * b_low
-    return p, np.where(np.isfinite(e), e, 0.0)
+    """a·b as p + e exactly (dlcalc.exact), broadcast; e is 0 where p is not finite."""
+    p, e = two_product(*np.broadcast_arrays(a, b))
+    return p, finite_error(e)
 
 
 def _two_sum(a, b):
-    """a + b as s + e exactly (Knuth)."""
-    s = a + b
-    bb = s - a
-    e = (a - (s - bb)) + (b - bb)
-    return s, np.where(np.isfinite(e), e, 0.0)
+    """a + b as s + e exactly (dlcalc.exact); e is 0 where s is not finite."""
+    s, e = two_sum(a, b)
+    return s, finite_error(e)
 
 
 def _constant(high: float, low: float, dtype) -> tuple:
@@ -231,7 +274,8 @@ def _sigmoid_of_sum(high, low):
 
 
 def _sigmoid(x):
-    return _sigmoid_of_sum(x, 0.0)
+    z = np.exp(-np.abs(x))  # _sigmoid_of_sum(x, 0) without the correction: the same values
+    return np.where(x >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
 
 
 def _sigmoid_derivative(x):
@@ -290,7 +334,7 @@ def sigmoid_derivative(x):
     return _sigmoid_derivative(x)
 
 
-_register(
+register(
     "sigmoid", sigmoid, sigmoid_derivative,
     formula="σ(x) = 1 / (1 + e^(−x))",
     derivative_formula="σ'(x) = σ(x)·(1 − σ(x))",
@@ -298,6 +342,13 @@ _register(
     derivative_latex=r"\sigma'(x) = \sigma(x)\,(1 - \sigma(x))",
     aliases=("logistic",),
     summary="logistic sigmoid, squashes to (0, 1)",
+    latex_name=r"\sigma",
+    symbolic=SymbolicForm(
+        closed_form=lambda sp, x: 1 / (1 + sp.exp(-x)),
+        derivative=lambda sp, f, x: f["sigmoid"](x) * (1 - f["sigmoid"](x)),
+        values=lambda sp, x: _limits_0_half_1(sp, x),
+        reflection=True,
+    ),
 )
 
 
@@ -307,11 +358,15 @@ def tanh(x):
 
 
 def tanh_derivative(x):
-    r"""tanh'(x) = 1 − tanh²(x) = sech²(x), computed from e^(−2|x|) (tanh'(20) = 1.70e-17, not 0)."""
-    return _sech_squared(x)
+    r"""tanh'(x) = 1 − tanh²(x) = sech²(x), computed from e^(−2|x|) (tanh'(20) = 1.70e-17, not 0).
+
+    Near 0, 4z/(1 + z)² with z = e^(−2|x|) ≈ 1 can round an ulp above 1, the true maximum
+    (sech²x ≤ 1); 1 is then the nearer value, so the result is capped there.
+    """
+    return np.minimum(_sech_squared(x), 1.0)
 
 
-_register(
+register(
     "tanh", tanh, tanh_derivative,
     formula="tanh(x) = (e^x − e^(−x)) / (e^x + e^(−x))",
     derivative_formula="tanh'(x) = 1 − tanh²(x)",
@@ -331,7 +386,7 @@ def relu_derivative(x):
     return np.where(x > 0, 1.0, 0.0)
 
 
-_register(
+register(
     "relu", relu, relu_derivative,
     formula="relu(x) = max(0, x)",
     derivative_formula="relu'(x) = 1 if x > 0, else 0",
@@ -339,6 +394,14 @@ _register(
     derivative_latex=r"\mathrm{relu}'(x) = \begin{cases} 1 & x > 0 \\ 0 & x \le 0 \end{cases}",
     summary="rectified linear unit",
     kinks=(0.0,),
+    label="ReLU",
+    latex_name=r"\operatorname{ReLU}",
+    symbolic=SymbolicForm(
+        closed_form=lambda sp, x: sp.Max(x, 0),
+        derivative=lambda sp, f, x: sp.Heaviside(x, 0),  # relu'(0) = 0, as above
+        values=lambda sp, x: sp.Max(x, 0) if x.is_Number else None,
+        rewrite_as="Max",
+    ),
 )
 
 
@@ -352,7 +415,7 @@ def leaky_relu_derivative(x, negative_slope):
     return np.where(x > 0, 1.0, negative_slope)
 
 
-_register(
+register(
     "leaky_relu", leaky_relu, leaky_relu_derivative,
     formula="leaky_relu(x) = x if x > 0, else α·x",
     derivative_formula="leaky_relu'(x) = 1 if x > 0, else α",
@@ -366,6 +429,7 @@ _register(
     aliases=("leakyrelu", "lrelu"),
     summary="ReLU with a small slope α for negative inputs",
     kinks=(0.0,),
+    label="Leaky ReLU",
 )
 
 
@@ -379,7 +443,7 @@ def prelu_derivative(x, weight):
     return np.where(x > 0, 1.0, weight)
 
 
-_register(
+register(
     "prelu", prelu, prelu_derivative,
     formula="prelu(x) = x if x > 0, else a·x",
     derivative_formula="prelu'(x) = 1 if x > 0, else a",
@@ -401,7 +465,7 @@ def rrelu_derivative(x, lower, upper):
     return np.where(x > 0, 1.0, 0.5 * (lower + upper))
 
 
-_register(
+register(
     "rrelu", rrelu, rrelu_derivative,
     formula="rrelu(x) = x if x > 0, else ((l + u)/2)·x   (eval mode)",
     derivative_formula="rrelu'(x) = 1 if x > 0, else (l + u)/2",
@@ -417,6 +481,8 @@ _register(
     ),
     summary="randomized leaky ReLU, deterministic eval mode: slope (l + u)/2",
     kinks=(0.0,),
+    check=lambda lower, upper: (
+        f"lower must be ≤ upper, got lower={lower:g}, upper={upper:g}" if lower > upper else None),
 )
 
 
@@ -430,7 +496,7 @@ def relu6_derivative(x):
     return np.where((x > 0) & (x < 6), 1.0, 0.0)
 
 
-_register(
+register(
     "relu6", relu6, relu6_derivative,
     formula="relu6(x) = min(max(0, x), 6)",
     derivative_formula="relu6'(x) = 1 if 0 < x < 6, else 0",
@@ -438,6 +504,7 @@ _register(
     derivative_latex=r"\mathrm{relu6}'(x) = \begin{cases} 1 & 0 < x < 6 \\ 0 & \text{otherwise} \end{cases}",
     summary="ReLU capped at 6",
     kinks=(0.0, 6.0),
+    label="ReLU6",
 )
 
 
@@ -451,7 +518,7 @@ def elu_derivative(x, alpha):
     return np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0.0)))
 
 
-_register(
+register(
     "elu", elu, elu_derivative,
     formula="elu(x) = x if x > 0, else α·(e^x − 1)",
     derivative_formula="elu'(x) = 1 if x > 0, else α·e^x",
@@ -461,7 +528,8 @@ _register(
     ),
     parameters=(Parameter("alpha", 1.0, "value approached as x → −∞ is −α"),),
     summary="exponential linear unit",
-    kinks=(0.0,),  # f' jumps there unless α = 1; even then f'' does
+    kinks=(0.0,),  # f' jumps there unless α = 1; even then f'' does,
+    label="ELU",
 )
 
 
@@ -480,7 +548,7 @@ def selu_derivative(x):
     return np.where(x > 0, _SELU_SCALE, _SELU_SCALE_ALPHA * np.exp(np.minimum(x, 0.0)))
 
 
-_register(
+register(
     "selu", selu, selu_derivative,
     formula="selu(x) = λ·x if x > 0, else λ·α·(e^x − 1)   (α ≈ 1.6733, λ ≈ 1.0507)",
     derivative_formula="selu'(x) = λ if x > 0, else λ·α·e^x",
@@ -493,6 +561,7 @@ _register(
     ),
     summary="scaled ELU with self-normalising constants",
     kinks=(0.0,),
+    label="SELU",
 )
 
 
@@ -516,7 +585,7 @@ def celu_derivative(x, alpha):
     return np.where(x > 0, 1.0, _exp_of_sum(q, q_low))
 
 
-_register(
+register(
     "celu", celu, celu_derivative,
     formula="celu(x) = max(0, x) + min(0, α·(e^(x/α) − 1))",
     derivative_formula="celu'(x) = 1 if x > 0, else e^(x/α)",
@@ -526,7 +595,9 @@ _register(
     ),
     parameters=(Parameter("alpha", 1.0, "scale α of the negative part (not 0)"),),
     summary="continuously differentiable ELU",
-    kinks=(0.0,),  # f' is continuous, f'' is not
+    kinks=(0.0,),  # f' is continuous, f'' is not,
+    label="CELU",
+    check=lambda alpha: "alpha must not be 0 (celu divides by it)" if alpha == 0 else None,
 )
 
 
@@ -541,10 +612,10 @@ def gelu(x):
     so correctly rounded in ~99.7% of cases: gelu(−10) = −7.619853024160526e-23, torch's −0.
     Elsewhere, and for float32: Φ from erfc, or from erfcx·e^(−x²/2) for x < −1, within 2 ulp.
     """
-    if x.dtype == np.float64 and EXTENDED:
+    if x.dtype == np.float64 and exact.EXTENDED:
         # beyond 40, Φ(x) = 1 in long double and float64 alike, and normal_extended clamps x
         return np.where(x > 40.0, x, normal_extended(x, _gelu_long, density=False))
-    return _mul_limit(x, ndtr(x))
+    return np.copysign(_mul_limit(x, ndtr(x)), x)  # sign of x, also when Φ(x) underflows: −0
 
 
 _GELU_DERIVATIVE_ROOT = _RootExpansion(  # generated with mpmath at 500 bits
@@ -583,7 +654,7 @@ def gelu_derivative(x):
     closer in), so on both paths, for |x − x₀| ≤ 0.45, the Taylor series at x₀ is summed in
     compensated arithmetic instead.
     """
-    if x.dtype == np.float64 and EXTENDED:
+    if x.dtype == np.float64 and exact.EXTENDED:
         return _near_root(x, normal_extended(x, _gelu_derivative_long), _GELU_DERIVATIVE_ROOT)
     cdf, pdf = _normal_cdf_and_pdf(x)
     value = np.array(cdf + _mul_limit(x, pdf), dtype=x.dtype)
@@ -591,17 +662,27 @@ def gelu_derivative(x):
     if far.any():
         x_far = x[far]
         bracket = 0.5 * erfcx(-x_far * _SQRT1_2) + _INV_SQRT_2PI * x_far
-        value[far] = _mul_limit(_exp_minus_half_square(x_far), bracket)
+        # gelu' < 0 below its zero x₀ = −0.75: an underflowed value is −0, as rounded
+        value[far] = -np.abs(_mul_limit(_exp_minus_half_square(x_far), bracket))
     return _near_root(x, value, _GELU_DERIVATIVE_ROOT)
 
 
-_register(
+register(
     "gelu", gelu, gelu_derivative,
     formula="gelu(x) = x·Φ(x),  Φ(x) = (1 + erf(x/√2)) / 2",
     derivative_formula="gelu'(x) = Φ(x) + x·φ(x),  φ(x) = e^(−x²/2) / √(2π)",
     latex=r"\mathrm{gelu}(x) = x\,\Phi(x) = \frac{x}{2}\left(1 + \operatorname{erf}\frac{x}{\sqrt{2}}\right)",
     derivative_latex=r"\mathrm{gelu}'(x) = \Phi(x) + x\,\varphi(x), \quad \varphi(x) = \frac{e^{-x^2/2}}{\sqrt{2\pi}}",
     summary="Gaussian error linear unit, exact form x·Φ(x)",
+    label="GELU",
+    latex_name=r"\operatorname{GELU}",
+    symbolic=SymbolicForm(
+        closed_form=lambda sp, x: x * sp.erfc(-x / sp.sqrt(2)) / 2,
+        derivative=lambda sp, f, x: f["Phi"](x) + x * f["phi"](x),
+        values=lambda sp, x: sp.S.Zero if x.is_zero else None,
+        rewrite_as="Phi",
+        rewritten=lambda sp, f, x: x * f["Phi"](x),
+    ),
 )
 
 
@@ -675,7 +756,7 @@ def gelu_tanh_derivative(x):
     return _near_root(x, _mul_limit(_sigmoid_of_sum(high, low), bracket), _GELU_TANH_DERIVATIVE_ROOT)
 
 
-_register(
+register(
     "gelu_tanh", gelu_tanh, gelu_tanh_derivative,
     formula="gelu_tanh(x) = x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³)))",
     derivative_formula=(
@@ -692,6 +773,7 @@ _register(
     ),
     aliases=("gelu_approximate", "gelu_approx", "approximate_gelu"),
     summary="GELU, tanh approximation (PyTorch approximate='tanh')",
+    label="GELU (tanh)",
 )
 
 
@@ -730,7 +812,7 @@ def silu_derivative(x):
     return _near_root(x, general, _SILU_DERIVATIVE_ROOT)
 
 
-_register(
+register(
     "silu", silu, silu_derivative,
     formula="silu(x) = x·σ(x)",
     derivative_formula="silu'(x) = σ(x)·(1 + x·(1 − σ(x)))",
@@ -738,6 +820,7 @@ _register(
     derivative_latex=r"\mathrm{silu}'(x) = \sigma(x)\left(1 + x\,(1 - \sigma(x))\right)",
     aliases=("swish",),
     summary="sigmoid-weighted linear unit (swish)",
+    label="SiLU",
 )
 
 
@@ -801,7 +884,7 @@ def mish_derivative(x):
     return _near_root(x, tanh_sp + _mul_limit(x, sech2_sp * _sigmoid(x)), _MISH_DERIVATIVE_ROOT)
 
 
-_register(
+register(
     "mish", mish, mish_derivative,
     formula="mish(x) = x·tanh(softplus(x))",
     derivative_formula="mish'(x) = tanh(softplus(x)) + x·sech²(softplus(x))·σ(x)",
@@ -830,7 +913,7 @@ def softplus_derivative(x, beta, threshold):
     return np.where(v > threshold, 1.0, _sigmoid_of_sum(v, v_low))
 
 
-_register(
+register(
     "softplus", softplus, softplus_derivative,
     formula="softplus(x) = (1/β)·log(1 + e^(β·x)), or x where β·x > threshold",
     derivative_formula="softplus'(x) = σ(β·x), or 1 where β·x > threshold",
@@ -842,6 +925,18 @@ _register(
     ),
     summary="smooth ReLU, log(1 + e^x)",
     kinks=lambda beta, threshold: (threshold / beta,),
+    label="Softplus",
+    latex_name=r"\operatorname{softplus}",
+    # in expressions: the smooth log(1 + e^x) itself (β = 1, no linear branch above the
+    # threshold), since a symbolic derivative needs one formula
+    symbolic=SymbolicForm(
+        closed_form=lambda sp, x: sp.log(1 + sp.exp(x)),
+        derivative=lambda sp, f, x: f["sigmoid"](x),
+        values=lambda sp, x: sp.log(2) if x.is_zero else None,
+        rewrite_as="log",
+        parameters={"threshold": math.inf},
+    ),
+    check=lambda beta, threshold: f"beta must be > 0, got {beta:g}" if beta <= 0 else None,
 )
 
 
@@ -862,7 +957,7 @@ def squareplus_derivative(x, b):
     return np.where(x < 0, b / (2.0 * s * (s - x)), 0.5 * (1.0 + ratio))
 
 
-_register(
+register(
     "squareplus", squareplus, squareplus_derivative,
     formula="squareplus(x) = (x + √(x² + b)) / 2",
     derivative_formula="squareplus'(x) = (1 + x/√(x² + b)) / 2",
@@ -871,6 +966,7 @@ _register(
     parameters=(Parameter("b", 4.0, "smoothness b (> 0)"),),
     aliases=("square_plus",),
     summary="JAX's algebraic smooth ReLU",
+    check=lambda b: f"b must be > 0, got {b:g}" if b <= 0 else None,
 )
 
 
@@ -884,7 +980,7 @@ def softsign_derivative(x):
     return 1.0 / ((1.0 + np.abs(x)) * (1.0 + np.abs(x)))
 
 
-_register(
+register(
     "softsign", softsign, softsign_derivative,
     formula="softsign(x) = x / (1 + |x|)",
     derivative_formula="softsign'(x) = 1 / (1 + |x|)²",
@@ -892,6 +988,7 @@ _register(
     derivative_latex=r"\mathrm{softsign}'(x) = \frac{1}{(1 + |x|)^2}",
     aliases=("soft_sign",),
     summary="algebraic squashing to (−1, 1)",
+    label="Softsign",
 )
 
 
@@ -905,7 +1002,7 @@ def logsigmoid_derivative(x):
     return _sigmoid(-x)
 
 
-_register(
+register(
     "logsigmoid", logsigmoid, logsigmoid_derivative,
     formula="logsigmoid(x) = log(1 / (1 + e^(−x)))",
     derivative_formula="logsigmoid'(x) = 1 − σ(x)",
@@ -913,6 +1010,7 @@ _register(
     derivative_latex=r"\mathrm{logsigmoid}'(x) = 1 - \sigma(x)",
     aliases=("log_sigmoid",),
     summary="log of the sigmoid, −softplus(−x)",
+    label="LogSigmoid",
 )
 
 
@@ -926,7 +1024,7 @@ def hardsigmoid_derivative(x):
     return np.where((x > -3) & (x < 3), 1.0 / 6.0, 0.0)
 
 
-_register(
+register(
     "hardsigmoid", hardsigmoid, hardsigmoid_derivative,
     formula="hardsigmoid(x) = min(max(0, x + 3), 6) / 6",
     derivative_formula="hardsigmoid'(x) = 1/6 if −3 < x < 3, else 0",
@@ -938,6 +1036,7 @@ _register(
     aliases=("hard_sigmoid",),
     summary="piecewise-linear sigmoid",
     kinks=(-3.0, 3.0),
+    label="Hardsigmoid",
 )
 
 
@@ -951,7 +1050,7 @@ def hardtanh_derivative(x, min_val, max_val):
     return np.where((x > min_val) & (x < max_val), 1.0, 0.0)
 
 
-_register(
+register(
     "hardtanh", hardtanh, hardtanh_derivative,
     formula="hardtanh(x) = min(max(x, min_val), max_val)",
     derivative_formula="hardtanh'(x) = 1 if min_val < x < max_val, else 0",
@@ -964,6 +1063,10 @@ _register(
     aliases=("hard_tanh",),
     summary="piecewise-linear tanh (clip)",
     kinks=lambda min_val, max_val: (min_val, max_val),
+    label="Hardtanh",
+    check=lambda min_val, max_val: (
+        f"min_val must be < max_val, got min_val={min_val:g}, max_val={max_val:g}"
+        if min_val >= max_val else None),
 )
 
 
@@ -977,7 +1080,7 @@ def hardswish_derivative(x):
     return np.where(x <= -3, 0.0, np.where(x >= 3, 1.0, (2.0 * x + 3.0) / 6.0))
 
 
-_register(
+register(
     "hardswish", hardswish, hardswish_derivative,
     formula="hardswish(x) = x·min(max(0, x + 3), 6) / 6",
     derivative_formula="hardswish'(x) = 0 if x ≤ −3, (2x + 3)/6 if −3 < x < 3, 1 if x ≥ 3",
@@ -989,6 +1092,7 @@ _register(
     aliases=("hard_swish", "hard_silu", "hardsilu"),
     summary="piecewise-quadratic swish",
     kinks=(-3.0, 3.0),
+    label="Hardswish",
 )
 
 
@@ -1022,7 +1126,7 @@ def tanhshrink_derivative(x):
     return t * t
 
 
-_register(
+register(
     "tanhshrink", tanhshrink, tanhshrink_derivative,
     formula="tanhshrink(x) = x − tanh(x)",
     derivative_formula="tanhshrink'(x) = tanh²(x)",
@@ -1030,6 +1134,7 @@ _register(
     derivative_latex=r"\mathrm{tanhshrink}'(x) = \tanh^2(x)",
     aliases=("tanh_shrink",),
     summary="x minus tanh x",
+    label="Tanhshrink",
 )
 
 
@@ -1043,7 +1148,7 @@ def softshrink_derivative(x, lambd):
     return np.where((x > lambd) | (x < -lambd), 1.0, 0.0)
 
 
-_register(
+register(
     "softshrink", softshrink, softshrink_derivative,
     formula="softshrink(x) = x − λ if x > λ, x + λ if x < −λ, else 0",
     derivative_formula="softshrink'(x) = 1 if |x| > λ, else 0",
@@ -1059,6 +1164,8 @@ _register(
     aliases=("soft_shrink",),
     summary="soft thresholding",
     kinks=lambda lambd: (-lambd, lambd),
+    label="Softshrink",
+    check=lambda lambd: f"lambd must be ≥ 0, got {lambd:g}" if lambd < 0 else None,
 )
 
 
@@ -1072,7 +1179,7 @@ def hardshrink_derivative(x, lambd):
     return np.where((x > lambd) | (x < -lambd), 1.0, 0.0)
 
 
-_register(
+register(
     "hardshrink", hardshrink, hardshrink_derivative,
     formula="hardshrink(x) = x if |x| > λ, else 0",
     derivative_formula="hardshrink'(x) = 1 if |x| > λ, else 0",
@@ -1085,6 +1192,8 @@ _register(
     aliases=("hard_shrink",),
     summary="hard thresholding",
     kinks=lambda lambd: (-lambd, lambd),
+    label="Hardshrink",
+    check=lambda lambd: f"lambd must be ≥ 0, got {lambd:g}" if lambd < 0 else None,
 )
 
 
@@ -1102,7 +1211,7 @@ def threshold_derivative(x, threshold, value):
     return np.where(x > threshold, 1.0, 0.0)
 
 
-_register(
+register(
     "threshold", threshold, threshold_derivative,
     formula="threshold(x) = x if x > t, else v",
     derivative_formula="threshold'(x) = 1 if x > t, else 0",
@@ -1127,7 +1236,7 @@ def sparse_plus_derivative(x):
     return 0.5 * np.clip(x + 1.0, 0.0, 2.0)
 
 
-_register(
+register(
     "sparse_plus", sparse_plus, sparse_plus_derivative,
     formula="sparse_plus(x) = 0 if x ≤ −1, (x + 1)²/4 if −1 < x < 1, x if x ≥ 1",
     derivative_formula="sparse_plus'(x) = 0 if x ≤ −1, (x + 1)/2 if −1 < x < 1, 1 if x ≥ 1",
@@ -1154,7 +1263,7 @@ def sparse_sigmoid_derivative(x):
     return np.where((x > -1) & (x < 1), 0.5, 0.0)
 
 
-_register(
+register(
     "sparse_sigmoid", sparse_sigmoid, sparse_sigmoid_derivative,
     formula="sparse_sigmoid(x) = min(max((x + 1)/2, 0), 1)",
     derivative_formula="sparse_sigmoid'(x) = 1/2 if −1 < x < 1, else 0",
@@ -1179,7 +1288,7 @@ def identity_derivative(x):
     return np.ones_like(x)
 
 
-_register(
+register(
     "identity", identity, identity_derivative,
     formula="identity(x) = x",
     derivative_formula="identity'(x) = 1",
@@ -1188,6 +1297,151 @@ _register(
     aliases=("linear",),
     summary="the input unchanged",
 )
+
+
+# ---------------------------------------------------------------------------------------------
+# Expressions and `dlcalc grad`: each entry's SymPy function, built from the entry on demand
+
+
+@dataclass(frozen=True)
+class SymbolicHelper:
+    """A function of expressions that is not an activation (Φ and φ, which gelu' is made of)."""
+
+    name: str
+    function: Callable[[np.ndarray], np.ndarray]
+    latex_name: str
+    symbolic: SymbolicForm
+
+
+def _normal_density(x):
+    return _INV_SQRT_2PI * _exp_minus_half_square(_as_float_array(x))
+
+
+SYMBOLIC_HELPERS: dict[str, SymbolicHelper] = {
+    "Phi": SymbolicHelper(
+        "Phi", ndtr, r"\Phi",
+        SymbolicForm(
+            closed_form=lambda sp, x: sp.erfc(-x / sp.sqrt(2)) / 2,
+            derivative=lambda sp, f, x: f["phi"](x),
+            values=lambda sp, x: _limits_0_half_1(sp, x),
+            rewrite_as="erf",
+            rewritten=lambda sp, f, x: (1 + sp.erf(x / sp.sqrt(2))) / 2,
+            reflection=True,
+        ),
+    ),
+    "phi": SymbolicHelper(
+        "phi", _normal_density, r"\phi",
+        SymbolicForm(
+            closed_form=lambda sp, x: sp.exp(-(x**2) / 2) / sp.sqrt(2 * sp.pi),
+            derivative=lambda sp, f, x: -x * f["phi"](x),
+        ),
+    ),
+}
+
+
+def _limits_0_half_1(sp, x):
+    """σ and Φ at 0 and ±∞: 1/2, 1 and 0."""
+    if x.is_zero:
+        return sp.S.Half
+    if x is sp.S.Infinity:
+        return sp.S.One
+    if x is sp.S.NegativeInfinity:
+        return sp.S.Zero
+    return None
+
+
+_SYMBOLIC_CLASSES: dict[tuple, dict[str, type]] = {}
+
+
+def _symbolic_sources() -> dict[str, tuple[str, SymbolicForm]]:
+    """name → (LaTeX name, form) of every entry that expressions can call, helpers last."""
+    sources = {
+        name: (entry.latex_name or rf"\operatorname{{{name}}}", entry.symbolic)
+        for name, entry in REGISTRY.items() if entry.symbolic is not None
+    }
+    sources.update({h.name: (h.latex_name, h.symbolic) for h in SYMBOLIC_HELPERS.values()})
+    return sources
+
+
+def symbolic_functions() -> dict[str, type]:
+    """name → SymPy function class for every entry with a `SymbolicForm`, and Φ and φ.
+
+    Built on first use from the entries (so SymPy is imported only on the expression path), and
+    rebuilt if the registry changes. Each class carries the entry's derivative (`fdiff`), closed
+    form (`evalf`, `rewrite`), LaTeX name and `numpy` (the entry's NumPy function).
+    """
+    sources = _symbolic_sources()
+    key = tuple((name, id(form)) for name, (_, form) in sources.items())
+    classes = _SYMBOLIC_CLASSES.get(key)
+    if classes is None:
+        classes = _build_symbolic_classes(sources)
+        _SYMBOLIC_CLASSES[key] = classes
+    return classes
+
+
+def numpy_forms() -> dict[str, Callable]:
+    """name → the NumPy function an expression's call of that name is evaluated with."""
+    forms = {}
+    for name, entry in REGISTRY.items():
+        if entry.symbolic is not None:
+            parameters = dict(entry.symbolic.parameters)
+            forms[name] = (functools.partial(entry.function, **parameters) if parameters
+                           else entry.function)
+    forms.update({h.name: h.function for h in SYMBOLIC_HELPERS.values()})
+    return forms
+
+
+def _build_symbolic_classes(sources) -> dict[str, type]:
+    import sympy as sp
+
+    classes: dict[str, type] = {}
+
+    def make(name, latex_name, form):
+        def eval_(cls, x):
+            return form.values(sp, x) if form.values is not None else None
+
+        def fdiff(self, argindex=1):
+            return form.derivative(sp, classes, self.args[0])
+
+        def closed_form(cls, x):
+            return form.closed_form(sp, x)
+
+        def _eval_evalf(self, prec):
+            if not self.args[0].is_number:
+                return None
+            return form.closed_form(sp, self.args[0])._eval_evalf(prec)
+
+        def _eval_is_extended_real(self):
+            return self.args[0].is_extended_real
+
+        def _latex(self, printer, exp=None):
+            body = rf"{latex_name}\left({printer._print(self.args[0])}\right)"
+            return body if exp is None else rf"{body}^{{{exp}}}"
+
+        def rewrite(self, x, **kwargs):
+            if form.rewritten is not None:
+                return form.rewritten(sp, classes, x)
+            return form.closed_form(sp, x)
+
+        return type(name, (sp.Function,), {
+            "__doc__": f"{name} from dlcalc's registry: derivative, closed form and LaTeX.",
+            "__module__": __name__,
+            "nargs": 1,
+            "latex_name": latex_name,
+            "reflection": form.reflection,
+            "registry_function": True,
+            "eval": classmethod(eval_),
+            "fdiff": fdiff,
+            "closed_form": classmethod(closed_form),
+            "_eval_evalf": _eval_evalf,
+            "_eval_is_extended_real": _eval_is_extended_real,
+            "_latex": _latex,
+            f"_eval_rewrite_as_{form.rewrite_as}": rewrite,
+        })
+
+    for name, (latex_name, form) in sources.items():
+        classes[name] = make(name, latex_name, form)
+    return classes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1270,31 +1524,15 @@ def bind_parameters(activation: Activation, overrides: Mapping[str, float]) -> d
                 f"{activation.name} parameter '{spelling}' must be finite, got {value}"
             )
         values[name] = value
-    _validate(activation.name, values)
+    _validate(activation, values)
     return values
 
 
-def _validate(name: str, values: dict[str, float]) -> None:
-    def fail(message):
-        raise DlcalcError(f"{name}: {message}")
-
-    if name == "softplus" and values["beta"] <= 0:
-        fail(f"beta must be > 0, got {values['beta']:g}")
-    if name == "celu" and values["alpha"] == 0:
-        fail("alpha must not be 0 (celu divides by it)")
-    if name == "hardtanh" and values["min_val"] >= values["max_val"]:
-        fail(
-            f"min_val must be < max_val, got min_val={values['min_val']:g}, "
-            f"max_val={values['max_val']:g}"
-        )
-    if name in ("softshrink", "hardshrink") and values["lambd"] < 0:
-        fail(f"lambd must be ≥ 0, got {values['lambd']:g}")
-    if name == "rrelu" and values["lower"] > values["upper"]:
-        fail(
-            f"lower must be ≤ upper, got lower={values['lower']:g}, upper={values['upper']:g}"
-        )
-    if name == "squareplus" and values["b"] <= 0:
-        fail(f"b must be > 0, got {values['b']:g}")
+def _validate(activation: Activation, values: dict[str, float]) -> None:
+    if activation.check is not None:
+        problem = activation.check(**values)
+        if problem:
+            raise DlcalcError(f"{activation.name}: {problem}")
 
 
 def kink_points(activation: Activation, params: Mapping[str, float]) -> tuple[float, ...]:
@@ -1375,10 +1613,10 @@ class Interval:
 class Properties:
     name: str
     output_range: Interval
-    zero_centred: bool
+    zero_centred: str  # "yes" (f is odd), "partly" (f takes negative values), "no"
     max_derivative: float
     max_derivative_at: Interval  # the first place where f' reaches its maximum
-    saturation: tuple[Interval, ...]  # where |f'(x)| < ratio·max|f'|, ends to 2 decimals
+    saturation: tuple[Interval, ...]  # tails where |f'| < ratio·max|f'| out to ±∞, 2 decimals
     saturation_ratio: float
     params: dict = field(default_factory=dict)
     max_derivative_where: tuple[Interval, ...] = ()  # every place (softshrink has two)
@@ -1388,13 +1626,26 @@ class Properties:
             "function": self.name,
             "params": dict(self.params),
             "output_range": self.output_range.as_dict(),
-            "zero_centred": bool(self.zero_centred),
+            "zero_centred": self.zero_centred,
             "max_derivative": float(self.max_derivative),
             "max_derivative_at": self.max_derivative_at.as_dict(),
             "max_derivative_where": [i.as_dict() for i in self.max_derivative_where],
             "saturation": [i.as_dict() for i in self.saturation],
             "saturation_ratio": float(self.saturation_ratio),
         }
+
+
+def _zero_centring(f, grid, limits, low) -> str:
+    """"yes" if f is odd (to rounding, on the grid and at ±∞), "partly" if f takes negative
+    values, "no" otherwise."""
+    if low >= 0.0:
+        return "no"
+    with np.errstate(all="ignore"):
+        right, left = f(grid), f(-grid)
+    scale = np.maximum(np.abs(right), np.abs(left))
+    odd = (np.all(np.abs(right + left) <= 1e-12 * scale)
+           and (limits[0] == -limits[1]))
+    return "yes" if odd else "partly"
 
 
 _FAR = 1e150  # "x → ±∞" for limits: beyond every kink and overflow-free in every function
@@ -1485,8 +1736,15 @@ def properties(
     but tanh'(20) > 0, so 1 is not attained); a bound attained where f' = 0 on a flat piece
     (relu's 0) or at an interior extremum (mish's minimum) is closed.
 
-    Saturation follows its definition literally, |f'(x)| < ratio·max|f'|, so for gelu, silu,
-    mish and hardswish it also lists the short interval around their minimum, where f' = 0.
+    Zero-centred: "yes" when f is odd (f(−x) = −f(x), so its outputs are balanced around 0 for
+    inputs balanced around 0: tanh, softsign, hardtanh), "partly" when f takes negative values
+    but is not odd (elu, gelu, silu, leaky_relu: outputs reach below 0, but less far than above),
+    "no" when f is never negative (sigmoid, relu, softplus).
+
+    Saturation: a tail (−∞, a) or (b, ∞) on which |f'(x)| < ratio·max|f'| all the way out to
+    ±∞, where gradients vanish for good. Places inside the line where f' passes through 0 (the
+    minimum of gelu, silu, mish, hardswish) or dead zones between two live parts (softshrink's
+    [−λ, λ]) are not saturation: the gradient grows again on both sides.
     Ranges are reported as one interval (threshold with value < 0 is really {v} ∪ (t, ∞)).
     """
     if not 0 < saturation < 1:
@@ -1535,7 +1793,7 @@ def properties(
     low, low_closed = bound_of_range(-1.0)
     high, high_closed = bound_of_range(1.0)
     output_range = Interval(float(low), float(high), bool(low_closed), bool(high_closed))
-    zero_centred = bool(f1(0.0) == 0.0 and low < 0.0 < high)
+    zero_centred = _zero_centring(f, grid, limits, low)
 
     # Maximum derivative: on the grid, or only approached at ±∞ (squareplus' → 1).
     derivative_limits = (_limit(df, -1.0), _limit(df, 1.0))
@@ -1579,9 +1837,14 @@ def properties(
     def saturated(x):
         return abs(df1(x)) < level
 
+    def is_tail(first, last):
+        # a run on the grid's edge that stays below the level out to the limit at ±∞
+        return (first == 0 and abs(derivative_limits[0]) < level
+                or last == len(grid) - 1 and abs(derivative_limits[1]) < level)
+
     zones = () if not math.isfinite(largest) else tuple(  # f' unbounded (x²): nothing saturates
         _region(grid, first, last, saturated, kinks, round_to=2)
-        for first, last in _runs(np.abs(slopes) < level)
+        for first, last in _runs(np.abs(slopes) < level) if is_tail(first, last)
     )
     return Properties(
         name=activation.name,

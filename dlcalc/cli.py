@@ -220,9 +220,9 @@ def _resolve_function(resolve: Any, word: str, overrides: dict[str, float]) -> A
     try:
         return resolve(word, overrides)
     except DlcalcError as error:
-        from dlcalc.expression import FUNCTIONS
+        from dlcalc.expression import functions
 
-        if word.isidentifier() and word in FUNCTIONS and str(error).startswith("unknown function"):
+        if word.isidentifier() and word in functions() and str(error).startswith("unknown function"):
             raise DlcalcError(f"unknown activation '{word}'; to evaluate {word} of x, write it as "
                               f'an expression: dlcalc activate "{word}(x)" ...') from None
         raise

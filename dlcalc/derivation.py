@@ -26,7 +26,6 @@ import sympy as sp
 from dlcalc.errors import DlcalcError
 from dlcalc.steps import Step
 from dlcalc.symbolic import (
-    ACTIVATIONS,
     DIFFERENTIATE_SECONDS,
     _as_expression,
     _check_wrt,
@@ -148,7 +147,6 @@ def rule_name(rule: Rule) -> str:
 
 _TRIGONOMETRIC = (sp.sin, sp.cos, sp.tan, sp.sec, sp.csc, sp.cot, sp.asin, sp.acos, sp.atan)
 _HYPERBOLIC = (sp.sinh, sp.cosh, sp.tanh)
-_ACTIVATION = tuple(ACTIVATIONS.values())
 _SPECIAL = (sp.erf, sp.Abs, sp.Heaviside, sp.sign)
 
 
@@ -159,7 +157,7 @@ def _function_kind(expr: sp.Expr) -> str | None:
         return "trigonometric"
     if isinstance(expr, _HYPERBOLIC):
         return "hyperbolic"
-    if isinstance(expr, _ACTIVATION):
+    if getattr(type(expr), "registry_function", False):  # sigmoid, relu, gelu, Φ, ... (registry)
         return "activation"
     if isinstance(expr, _SPECIAL):
         return "special function"

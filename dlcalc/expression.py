@@ -6,7 +6,7 @@ whitelist of node kinds is accepted and the SymPy expression is built from it he
 node, with checks that keep any input from hanging the program or exhausting memory.
 
 Language: numbers, variables (identifiers), + - * / ** ^ (`^` is power), parentheses, the
-functions in `FUNCTIONS` and the constants e and pi. For text pasted from dlcalc's own output,
+functions in `functions()` (SymPy's and the registry's) and the constants e and pi. For text pasted from dlcalc's own output,
 `·` and `×` are read as `*`, `−` as `-`, and `²`, `³` as `**2`, `**3`.
 """
 
@@ -18,8 +18,9 @@ import sys
 
 import sympy as sp
 
+from dlcalc.activations import symbolic_functions
 from dlcalc.errors import DlcalcError
-from dlcalc.symbolic import ACTIVATIONS, time_limit
+from dlcalc.symbolic import time_limit
 
 # Limits: each keeps a hostile or accidental input from hanging or exhausting memory.
 MAX_LENGTH = 2_000  # characters of input
@@ -41,7 +42,7 @@ def _log(*args):
 
 
 # name -> (builder, (fewest, most) arguments; most None for any number)
-FUNCTIONS: dict[str, tuple[object, tuple[int, int | None]]] = {
+_SYMPY_FUNCTIONS: dict[str, tuple[object, tuple[int, int | None]]] = {
     "exp": (sp.exp, _ONE_ARGUMENT),
     "log": (_log, (1, 2)),
     "ln": (sp.log, _ONE_ARGUMENT),
@@ -60,18 +61,25 @@ FUNCTIONS: dict[str, tuple[object, tuple[int, int | None]]] = {
     "cosh": (sp.cosh, _ONE_ARGUMENT),
     "tanh": (sp.tanh, _ONE_ARGUMENT),
     "erf": (sp.erf, _ONE_ARGUMENT),
-    **{name: (cls, _ONE_ARGUMENT) for name, cls in ACTIVATIONS.items()},
-    "min": (sp.Min, (2, None)),
-    "max": (sp.Max, (2, None)),
 }
+_MIN_MAX = {"min": (sp.Min, (2, None)), "max": (sp.Max, (2, None))}
+
+
+def functions() -> dict[str, tuple[object, tuple[int, int | None]]]:
+    """Every function of the language: SymPy's, the registry's (sigmoid, relu, ...), min, max."""
+    registry = {name: (cls, _ONE_ARGUMENT) for name, cls in symbolic_functions().items()}
+    return {**_SYMPY_FUNCTIONS, **registry, **_MIN_MAX}
+
 
 CONSTANTS: dict[str, sp.Expr] = {"e": sp.E, "pi": sp.pi}
 
-_FUNCTION_LIST = ", ".join(FUNCTIONS)
-_LANGUAGE = (
-    "expressions use numbers, variables, + - * / ^ (or **), parentheses, "
-    f"the constants e and pi and the functions {_FUNCTION_LIST}"
-)
+def _function_list() -> str:
+    return ", ".join(functions())
+
+
+def _language() -> str:
+    return ("expressions use numbers, variables, + - * / ^ (or **), parentheses, "
+            f"the constants e and pi and the functions {_function_list()}")
 
 # Characters rewritten before parsing, with what they become (`^` is power, not Python's xor).
 _REWRITES = {"^": "**", "·": "*", "×": "*", "−": "-", "²": "**2", "³": "**3"}
@@ -167,7 +175,7 @@ def parse_expression(text: str) -> sp.Expr:
             f"the expression is {len(text):,} characters long; at most {MAX_LENGTH:,} are accepted"
         )
     if not text.strip():
-        raise DlcalcError(f"the expression is empty; {_LANGUAGE}")
+        raise DlcalcError(f"the expression is empty; {_language()}")
     for i, ch in enumerate(text):
         if not ch.isprintable() and ch not in "\t\r\n":
             raise DlcalcError(
@@ -229,7 +237,7 @@ def _syntax_error(source: _Source, error: SyntaxError) -> DlcalcError:
         operator = "**" if stripped.endswith("**") else stripped[-1]
         return DlcalcError(f"missing operand after {operator!r} at column "
                            f"{len(stripped) - len(operator) + 1} (the end of the expression); "
-                           f"{_LANGUAGE}")
+                           f"{_language()}")
     offset = error.offset or 1
     column = source.column_of_char(offset - 1)
     user = source.user_text
@@ -249,10 +257,10 @@ def _syntax_error(source: _Source, error: SyntaxError) -> DlcalcError:
         number, after = implicit.groups()
         return DlcalcError(f"multiplication needs a '*' after the number at column "
                            f"{implicit.start(1) + 1}: write {number}*{after} for {number} times "
-                           f"{after}; {_LANGUAGE}")
+                           f"{after}; {_language()}")
     if "literal" in reason:  # Python's words for a number it cannot read
         reason = "a malformed number"
-    return DlcalcError(f"{reason} {where}; {_LANGUAGE}")
+    return DlcalcError(f"{reason} {where}; {_language()}")
 
 
 def _check_tree_size(source: _Source, tree: ast.AST) -> None:
@@ -283,7 +291,7 @@ class _Builder:
         if isinstance(node, ast.Attribute):
             column = self._column_after(node.value)  # the '.' itself
         return DlcalcError(
-            f"{what} at column {column} is not part of the expression language; {_LANGUAGE}"
+            f"{what} at column {column} is not part of the expression language; {_language()}"
         )
 
     def _column_after(self, node: ast.AST) -> int:
@@ -339,11 +347,11 @@ class _Builder:
         if name.startswith("__") or name.startswith("_"):
             raise DlcalcError(
                 f"'{name}' at column {column} is not a valid variable name (names may not "
-                f"start with '_'); {_LANGUAGE}"
+                f"start with '_'); {_language()}"
             )
         if name in CONSTANTS:
             return CONSTANTS[name]
-        if name in FUNCTIONS:
+        if name in functions():
             raise DlcalcError(
                 f"'{name}' at column {column} is a function; call it as {name}(...) "
                 f"or choose another variable name"
@@ -358,7 +366,7 @@ class _Builder:
             raise DlcalcError(
                 f"{_OPERATOR_NAMES.get(op, 'this operator')} at column "
                 f"{self._operator_column(node)} is not part of the expression language; "
-                f"{_LANGUAGE}"
+                f"{_language()}"
             )
         left = self.build(node.left)
         right = self.build(node.right)
@@ -444,15 +452,16 @@ class _Builder:
             raise self.fail(node, "calling something other than a function name")
         name = node.func.id
         column = self.source.column(node)
-        if name not in FUNCTIONS:
+        known = functions()
+        if name not in known:
             if name in CONSTANTS:
                 raise DlcalcError(f"'{name}' at column {column} is a constant, not a function")
             import difflib
 
-            close = difflib.get_close_matches(name, list(FUNCTIONS), n=1)
+            close = difflib.get_close_matches(name, list(known), n=1)
             hint = f"did you mean {close[0]}? " if close else ""
             raise DlcalcError(
-                f"unknown function '{name}' at column {column}; {hint}functions: {_FUNCTION_LIST}"
+                f"unknown function '{name}' at column {column}; {hint}functions: {_function_list()}"
             )
         if node.keywords:
             keyword = node.keywords[0]
@@ -461,7 +470,7 @@ class _Builder:
         for argument in node.args:
             if isinstance(argument, ast.Starred):
                 raise self.fail(argument, _NODE_NAMES[ast.Starred])
-        builder, (fewest, most) = FUNCTIONS[name]
+        builder, (fewest, most) = known[name]
         count = len(node.args)
         if count < fewest or (most is not None and count > most):
             if fewest == most:

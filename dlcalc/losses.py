@@ -31,7 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from dlcalc.errors import DlcalcError
-from dlcalc.softmax import _BLOCK, _EXTENDED, _Core, _rows, _warn, as_float_array, format_value
+from dlcalc import exact
+from dlcalc.exact import fixed_grid_pieces, row_blocks
+from dlcalc.softmax import _Core, _rows, _warn, as_float_array, format_value
 
 __all__ = [
     "CrossEntropy",
@@ -380,12 +382,6 @@ class BinaryCrossEntropy:
     base: str = "e"
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    with np.errstate(all="ignore"):
-        ez = np.exp(-np.abs(z))
-        return np.where(z >= 0, 1 / (1 + ez), ez / (1 + ez)).astype(z.dtype, copy=False)
-
-
 def binary_cross_entropy_with_logits(logits, labels, base: str = "e") -> BinaryCrossEntropy:
     r"""torch.nn.functional.binary_cross_entropy_with_logits, element by element.
 
@@ -401,6 +397,8 @@ def binary_cross_entropy_with_logits(logits, labels, base: str = "e") -> BinaryC
     z = ±inf gives the limit: loss 0 when the label agrees exactly (y = 1 for +inf, y = 0 for
     −inf), +inf otherwise (with a NumericWarning).
     """
+    from dlcalc.activations import sigmoid
+
     z = as_float_array(logits, "logits")
     ln_base = validate_base(base)
     y = validate_labels(labels, z.shape, z.dtype)
@@ -412,8 +410,8 @@ def binary_cross_entropy_with_logits(logits, labels, base: str = "e") -> BinaryC
         a = np.where(np.where(z >= 0, one - y, y) == 0, 0, a)  # inf·0: the label agrees with the limit
         losses = (a + np.log1p(np.exp(-np.abs(z)))).astype(dt)
         losses = np.where(np.isnan(z), np.nan, losses).astype(dt)
-        sig = _sigmoid(z)
-        sig_neg = _sigmoid(-z)
+        sig = sigmoid(z)  # the registry's σ (its formula; NaN is handled here)
+        sig_neg = sigmoid(-z)
         grad = np.where((z >= 0) & (y >= 0.5), (one - y) - sig_neg, sig - y).astype(dt)
         if ln_base != 1.0:
             losses = (losses / dt.type(ln_base)).astype(dt)
@@ -494,28 +492,23 @@ def _entropy_terms(p: np.ndarray) -> np.ndarray:
 # is not x87 extended, take the float64 formulas after these helpers.
 
 _L = np.longdouble
-_LN2_L = np.log(_L(2)) if _EXTENDED else None
+_LN2_L = np.log(_L(2))
 # ψ(u) = Σ_{k≥2} (−1)^k u^k/(k(k−1)) and φ(x) = x + e^{−x} − 1 = Σ_{k≥2} (−x)^k/k!, Horner
 # coefficients highest first; 22 and 18 terms reach 2^-66 relative for |u| ≤ 0.1, |x| ≤ 1/4
-_PSI_COEF = [(-1) ** k / _L(k * (k - 1)) for k in range(23, 1, -1)] if _EXTENDED else None
-_PHI_COEF = [(-1) ** k / _L(math.factorial(k)) for k in range(19, 1, -1)] if _EXTENDED else None
+# (more than float64's 2^-53 needs, so the float64 path uses the same series)
+_PSI_COEF = [(-1) ** k / _L(k * (k - 1)) for k in range(23, 1, -1)]
+_PHI_COEF = [(-1) ** k / _L(math.factorial(k)) for k in range(19, 1, -1)]
 
 
 def _extended_ok(a: np.ndarray) -> bool:
-    return _EXTENDED and a.dtype == np.float64
-
-
-def _blocks(rows: int, n: int):
-    step = max(1, _BLOCK // max(n, 1))
-    for a in range(0, rows, step):
-        yield slice(a, a + step)
+    return exact.EXTENDED and a.dtype == np.float64
 
 
 def _series(x, coef):
-    """x²·(c_2 + c_3·x + ...) by Horner from the highest coefficient, in x's (extended) type."""
+    """x²·(c_2 + c_3·x + ...) by Horner from the highest coefficient, in x's type."""
     acc = np.zeros_like(x)
     for c in coef:
-        acc = acc * x + c
+        acc = acc * x + x.dtype.type(c)
     return acc * x * x
 
 
@@ -538,25 +531,11 @@ def _neg_xlogy_sum_ext(p: np.ndarray, q: np.ndarray, ln_base: float) -> np.ndarr
     p2, q2 = _flat2(p), _flat2(q)
     out = np.empty(p2.shape[0])
     with np.errstate(all="ignore"):
-        for b in _blocks(*p2.shape):
+        for b in row_blocks(*p2.shape):
             pb = p2[b].astype(_L)
             terms = np.where(pb == 0, 0, -pb * np.log(q2[b].astype(_L)))
             out[b] = _rounded(terms.sum(axis=-1), ln_base)
     return out.reshape(shape)
-
-
-def _exact_pieces(d: np.ndarray):
-    """Σ d over the last axis as float64 pieces (|d| ≤ 1): each d split on the fixed grids 2^-26,
-    2^-52, 2^-78 sums exactly per grid. Added in this order in extended, the first two sum
-    exactly (both on the 2^-52 grid), so the total is within ~2^-64 of the exact sum."""
-    pieces = []
-    rest = d
-    for scale in (2.0**26, 2.0**52, 2.0**78):
-        hi = np.round(rest * scale) / scale
-        pieces.append(hi.sum(axis=-1))
-        rest = rest - hi
-    pieces.append(rest.sum(axis=-1))
-    return pieces
 
 
 def _kl_block_ext(pb: np.ndarray, qb: np.ndarray):
@@ -587,7 +566,7 @@ def _kl_block_ext(pb: np.ndarray, qb: np.ndarray):
     g = np.where((qb == 0) & (pb > 0), np.inf, g)
     far_d = np.where(near | ~np.isfinite(g), 0, P - Q)
     near_d = _L(0)
-    for piece in _exact_pieces(d):  # largest grid first: the first sums are exact in extended
+    for piece in fixed_grid_pieces(d):  # largest grid first: in extended, the first sums are exact
         near_d = near_d + piece.astype(_L)
     return terms, g.sum(axis=-1), far_d.sum(axis=-1) + near_d
 
@@ -604,7 +583,7 @@ def _kl_core_ext(p: np.ndarray, q: np.ndarray, ln_base: float = 1.0):
     terms_out = np.empty((rows, n))
     kl_out = np.empty(rows)
     with np.errstate(all="ignore"):
-        for b in _blocks(rows, n):
+        for b in row_blocks(rows, n):
             terms, g, d = _kl_block_ext(p2[b], q2[b])
             total = g + d
             kl_out[b] = _rounded(np.maximum(total, 0), ln_base)
@@ -620,7 +599,7 @@ def _js_ext(p: np.ndarray, q: np.ndarray, ln_base: float = 1.0) -> np.ndarray:
     p2, q2, m2 = _flat2(p), _flat2(q), _flat2(m)
     out = np.empty(p2.shape[0])
     with np.errstate(all="ignore"):
-        for b in _blocks(*p2.shape):
+        for b in row_blocks(*p2.shape):
             total = _kl_block_ext(p2[b], m2[b])[1] + _kl_block_ext(q2[b], m2[b])[1]  # Σ g only
             out[b] = _rounded(np.maximum(total / 2, 0), ln_base)
     return out.reshape(p.shape[:-1])
@@ -640,7 +619,7 @@ def _kl_logits_ext(lp, lp_low, lq, lq_low, ln_base: float = 1.0):
     terms_out = np.empty((rows, n))
     kl_out, hpq_out, hp_out = np.empty(rows), np.empty(rows), np.empty(rows)
     with np.errstate(all="ignore"):
-        for b in _blocks(rows, n):
+        for b in row_blocks(rows, n):
             LP = a[b].astype(_L) + al[b]
             LQ = c[b].astype(_L) + cl[b]
             delta = (a[b].astype(_L) - c[b]) + (al[b].astype(_L) - cl[b])
@@ -690,11 +669,7 @@ def _psi(u: np.ndarray) -> np.ndarray:
     """ψ(u) = (1 + u)·log1p(u) − u ≥ 0, accurate near u = 0 (series) where the formula cancels."""
     with np.errstate(all="ignore"):
         direct = (1 + u) * np.log1p(u) - u
-        # ψ(u) = Σ_{k≥2} (−1)^k u^k / (k(k−1)); 18 terms reach 1e-17 relative for |u| ≤ 0.1
-        series = np.zeros_like(u)
-        for k in range(19, 1, -1):
-            series = u * (series + ((-1) ** k) / (k * (k - 1)))
-        series = u * series
+        series = _series(u, _PSI_COEF)
         return np.where(np.abs(u) <= 0.1, series, direct).astype(u.dtype, copy=False)
 
 
@@ -704,14 +679,7 @@ def _exact_sum(d: np.ndarray) -> np.ndarray:
     if d.dtype != np.float64:
         return d.astype(np.float64).sum(axis=-1).astype(d.dtype)
     total = np.zeros(d.shape[:-1])
-    rest = d
-    pieces = []
-    for scale in (2.0**26, 2.0**52, 2.0**78):
-        hi = np.round(rest * scale) / scale
-        pieces.append(hi.sum(axis=-1))
-        rest = rest - hi
-    pieces.append(rest.sum(axis=-1))
-    for s in reversed(pieces):
+    for s in reversed(fixed_grid_pieces(d)):
         total = total + s
     return total
 

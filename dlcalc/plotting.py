@@ -602,22 +602,12 @@ def _check_dpi(dpi: int) -> None:
         raise DlcalcError(f"invalid dpi {dpi!r}: give a number from 1 to {MAX_DPI} (default 150)")
 
 
-_DISPLAY_NAMES = {
-    "relu": "ReLU", "relu6": "ReLU6", "leaky_relu": "Leaky ReLU", "elu": "ELU", "selu": "SELU",
-    "celu": "CELU", "gelu": "GELU", "gelu_tanh": "GELU (tanh)", "silu": "SiLU", "swish": "Swish",
-    "logsigmoid": "LogSigmoid", "tanhshrink": "Tanhshrink", "softshrink": "Softshrink",
-    "hardshrink": "Hardshrink", "hardtanh": "Hardtanh", "hardsigmoid": "Hardsigmoid",
-    "hardswish": "Hardswish", "softplus": "Softplus", "softsign": "Softsign",
-}
-
-
 def _display_name(label: str) -> str:
-    """Title-case a registry name as the notes do ("Sigmoid & Tanh"); leave expressions alone."""
-    if label in _DISPLAY_NAMES:
-        return _DISPLAY_NAMES[label]
-    if re.fullmatch(r"[a-z][a-z0-9_]*", label):
-        return label.replace("_", " ").capitalize()
-    return _safe_text(label)
+    """A registry function's plot label ("GELU", "Sigmoid"); an expression as it was written."""
+    from dlcalc.activations import REGISTRY
+
+    entry = REGISTRY.get(label)
+    return entry.plot_label if entry is not None else _safe_text(label)
 
 
 def _derivative_label(label: str) -> str:

@@ -180,7 +180,7 @@ def properties_report(chosen: Sequence[Any], ratio: float) -> Report:
 
     found = [activations.properties(c.activation, c.params, saturation=ratio) for c in chosen]
     saturation = [", ".join(zone.text() for zone in p.saturation) or "none" for p in found]
-    centred = ["yes" if p.zero_centred else "no" for p in found]
+    centred = [p.zero_centred for p in found]
     return Report(
         columns={
             "function": [p.name for p in found],

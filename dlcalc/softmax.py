@@ -52,7 +52,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dlcalc import exact
 from dlcalc.errors import DlcalcError, NumericWarning
+from dlcalc.exact import finite_error, row_blocks, two_sum
 
 __all__ = [
     "SoftmaxResult",
@@ -139,15 +141,9 @@ def _rows(shape, where=None):
 
 
 def _two_diff(a, b):
-    """d = fl(a − b) and the exact rounding error e, so that a − b = d + e (Knuth's two-sum)."""
-    d = a - b
-    bv = d - a
-    e = (a - (d - bv)) + (-b - bv)
-    # non-finite operands make e meaningless (inf − inf); there is no rounding error to fix
-    finite = np.isfinite(e)
-    if finite.all():
-        return d, e
-    return d, np.where(finite, e, 0).astype(d.dtype, copy=False)
+    """d = fl(a − b) and the exact rounding error e, a − b = d + e (0 where an operand is ±∞)."""
+    d, e = two_sum(a, -b)
+    return d, finite_error(e)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -159,9 +155,7 @@ def _two_diff(a, b):
 # final rounding to float64 is almost always the correct rounding of the exact value. Where long
 # double is IEEE quad (aarch64 Linux: software, tens of times slower), double-double (PowerPC)
 # or plain double (MSVC, macOS arm64), the float64 path is used instead: a few ulp, not
-# correctly rounded.
-_EXTENDED = np.finfo(np.longdouble).nmant == 63
-_BLOCK = 1 << 15  # elements per extended-precision block: bounded 16-byte temporaries, in cache
+# correctly rounded. dlcalc.exact decides (exact.EXTENDED) and sizes the blocks.
 
 
 def _extended_sums(ex_d, e, hot):
@@ -179,9 +173,7 @@ def _extended_sums(ex_d, e, hot):
     complement = np.empty(rows)
     log1p_high = np.empty(rows)
     log1p_low = np.empty(rows)
-    step = max(1, _BLOCK // n)
-    for a in range(0, rows, step):
-        b = slice(a, a + step)
+    for b in row_blocks(rows, n):
         ex = np.exp(ex_d[b].astype(L))
         ex += ex * e[b].astype(L)
         s = np.sum(ex, axis=-1, where=~hot[b])
@@ -226,7 +218,7 @@ class _Core:
             d, e = _two_diff(zc, m_safe)
             onehot_k = np.arange(n) == k[..., None]
 
-            if dt == np.float64 and _EXTENDED:
+            if dt == np.float64 and exact.EXTENDED:
                 softmax, complement_k, l1s, l1s_low = _extended_sums(
                     d.reshape(-1, n), e.reshape(-1, n), onehot_k.reshape(-1, n))
                 self.softmax = softmax.reshape(z.shape)

@@ -26,7 +26,7 @@ Where this module differs from CALERF is in how those formulas are evaluated, fo
   subnormal range (26.55 < x < 27.3) is rounded once from a full-precision value instead of being
   computed from an e^(−x²) that has already lost its low bits (SciPy returns 0 beyond 26.64).
 
-Φ on x86-64 (``EXTENDED``): Φ(x), φ(x) and short formulas in them (gelu's x·Φ and Φ + x·φ, via
+Φ on x86-64 (``dlcalc.exact.EXTENDED``): Φ(x), φ(x) and short formulas in them (gelu's x·Φ and Φ + x·φ, via
 ``normal_extended``) are evaluated in x87 long double (64-bit mantissa, a hardware format there)
 and rounded once: correctly rounded for 99.7% of 50,000 random points over [−38, 0] (gelu' 99.9%),
 never more than 0.52 ulp off, subnormal results included; what is left is Cody's approximation
@@ -46,7 +46,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["EXTENDED", "erf", "erfc", "erfcx", "ndtr", "normal_extended"]
+from dlcalc import exact
+from dlcalc.exact import split, two_product, two_sum
+
+__all__ = ["erf", "erfc", "erfcx", "ndtr", "normal_extended"]
 
 
 def _double_double(text: str) -> tuple[float, float]:
@@ -106,30 +109,7 @@ _BLOCK = 1 << 16  # elements per block: the temporaries of one block stay in the
 
 
 # ---------------------------------------------------------------------------------------------
-# Error-free transformations and double-double steps (float64, one-dimensional arrays)
-
-
-def _split(a):
-    """Dekker's split of a float64 into two halves of 26 bits, each exactly representable."""
-    c = 134217729.0 * a  # 2^27 + 1
-    high = c - (c - a)
-    return high, a - high
-
-
-def _two_product(a, b, b_high=None, b_low=None):
-    """a·b = p + e exactly (Dekker), for |a·b| well inside the float64 range; b may come split."""
-    p = a * b
-    a_high, a_low = _split(a)
-    if b_high is None:
-        b_high, b_low = _split(b)
-    return p, ((a_high * b_high - p) + a_high * b_low + a_low * b_high) + a_low * b_low
-
-
-def _two_sum(a, b):
-    """a + b = s + e exactly (Knuth)."""
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
+# Double-double steps (float64, one-dimensional arrays), on dlcalc.exact's error-free arithmetic
 
 
 def _compensated_horner(coefficients, y, plain=0):
@@ -137,14 +117,14 @@ def _compensated_horner(coefficients, y, plain=0):
 
     The first ``plain`` steps are plain Horner (their rounding errors are left out).
     """
-    y_high, y_low = _split(y)
+    y_split = split(y)
     total = np.full_like(y, coefficients[0][0])
     for high, _ in coefficients[1:plain + 1]:
         total = total * y + high
     error = np.zeros_like(y)
     for high, low in coefficients[plain + 1:]:
-        product, product_error = _two_product(total, y, y_high, y_low)
-        total, sum_error = _two_sum(product, high)
+        product, product_error = two_product(total, y, y_split)
+        total, sum_error = two_sum(product, high)
         error = error * y + (product_error + sum_error + low)
     return total, error
 
@@ -152,7 +132,7 @@ def _compensated_horner(coefficients, y, plain=0):
 def _divide(numerator, numerator_low, denominator, denominator_low):
     """(n + n_low)/(d + d_low) as q + q_low: one division, its remainder by a two-product."""
     q = numerator / denominator
-    p, p_error = _two_product(q, denominator)
+    p, p_error = two_product(q, denominator)
     remainder = ((numerator - p) - p_error) + (numerator_low - q * denominator_low)
     return q, remainder / denominator
 
@@ -174,7 +154,7 @@ def _erf_small(x):
     t = x * x
     quotient, quotient_low = _divide(*_compensated_horner(_ERF_NUMERATOR, t),
                                      *_compensated_horner(_ERF_DENOMINATOR, t))
-    high, low = _two_product(x, quotient)
+    high, low = two_product(x, quotient)
     return high, low + x * quotient_low
 
 
@@ -192,7 +172,7 @@ def _erfcx_large(y):
     for (p, _), (q, _) in zip(_ASYMPTOTIC_NUMERATOR[1:], _ASYMPTOTIC_DENOMINATOR[1:]):
         numerator = numerator * r + p
         denominator = denominator * r + q
-    bracket, bracket_low = _two_sum(_INV_SQRT_PI[0], -(r * numerator / denominator))
+    bracket, bracket_low = two_sum(_INV_SQRT_PI[0], -(r * numerator / denominator))
     quotient, quotient_low = _divide(bracket, bracket_low + _INV_SQRT_PI[1], y, 0.0)
     return quotient, _finite(quotient_low)  # y ≳ 1e300: the two-product overflows
 
@@ -218,10 +198,10 @@ def _times_exp_minus(factor, factor_low, square, square_low):
     error and square_low go into the first-order correction (e^(−δ) = 1 − δ), and the scaling by
     2⁻¹²⁸ is one correctly rounded multiplication, so a subnormal result is rounded only there.
     """
-    t, t_low = _two_sum(_SHIFT[0], -square)
+    t, t_low = two_sum(_SHIFT[0], -square)
     correction = (t_low + _SHIFT[1]) - square_low
     gauss = np.exp(t)
-    p, p_low = _two_product(factor, gauss)
+    p, p_low = two_product(factor, gauss)
     return (p + (p_low + gauss * factor_low + p * correction)) * _UNSHIFT
 
 
@@ -229,7 +209,7 @@ def _erfc_positive(y):
     """erfc(y) = erfcx(y)·e^(−y²) for y > 0.46875, rounded; 0 beyond y ≈ 27.3 (underflow)."""
     high, low = _erfcx_positive(y)
     y = np.minimum(y, 27.5)  # keeps y² finite; erfc(27.5) is already 0 in float64
-    square, square_low = _two_product(y, y)
+    square, square_low = two_product(y, y)
     return _times_exp_minus(high, low, square, square_low)
 
 
@@ -240,14 +220,14 @@ def _erfc(x):
     small = y <= _THRESHOLD
     if small.any():
         erf_high, erf_low = _erf_small(x[small])
-        high[small], sum_error = _two_sum(1.0, -erf_high)
+        high[small], sum_error = two_sum(1.0, -erf_high)
         low[small] = sum_error - erf_low
     positive = x > _THRESHOLD
     if positive.any():
         high[positive] = _erfc_positive(x[positive])
     negative = x < -_THRESHOLD
     if negative.any():
-        high[negative], low[negative] = _two_sum(2.0, -_erfc_positive(y[negative]))
+        high[negative], low[negative] = two_sum(2.0, -_erfc_positive(y[negative]))
     return high, low
 
 
@@ -259,11 +239,11 @@ def _erfcx(x):
     if small.any():
         xs = x[small]
         erf_high, erf_low = _erf_small(xs)
-        erfc_high, erfc_low = _two_sum(1.0, -erf_high)
+        erfc_high, erfc_low = two_sum(1.0, -erf_high)
         erfc_low = erfc_low - erf_low
-        square, square_low = _two_product(xs, xs)
+        square, square_low = two_product(xs, xs)
         gauss = np.exp(square)  # e^(x²) = e^s·(1 + e)
-        p, p_low = _two_product(gauss, erfc_high)
+        p, p_low = two_product(gauss, erfc_high)
         out[small] = p + (p_low + gauss * (erfc_low + erfc_high * square_low))
     positive = x > _THRESHOLD
     if positive.any():
@@ -272,10 +252,10 @@ def _erfcx(x):
     negative = x < -_THRESHOLD
     if negative.any():
         yn = np.minimum(y[negative], 27.0)  # e^(27²) overflows: keeps y² finite
-        square, square_low = _two_product(yn, yn)
+        square, square_low = two_product(yn, yn)
         twice_gauss = 2.0 * np.exp(square)
         high, low = _erfcx_positive(y[negative])
-        difference, difference_error = _two_sum(twice_gauss, -high)
+        difference, difference_error = two_sum(twice_gauss, -high)
         out[negative] = difference + _finite(difference_error + (twice_gauss * square_low - low))
     return out
 
@@ -283,7 +263,7 @@ def _erfcx(x):
 def _ndtr(x):
     """Φ(x), rounded, any x (see ndtr)."""
     out = np.full_like(x, np.nan)
-    z, z_low = _two_product(x, -_SQRT1_2[0])
+    z, z_low = two_product(x, -_SQRT1_2[0])
     z_low = _finite(z_low - x * _SQRT1_2[1])
     upper = x >= -1.0
     if upper.any():
@@ -297,7 +277,7 @@ def _ndtr(x):
         high, low = _erfcx_positive(zl)
         low = low + zl_low * (2.0 * zl * high - _TWO_INV_SQRT_PI)  # erfcx'(z) = 2z·erfcx − 2/√π
         xl = np.maximum(x[lower], -39.0)  # Φ(−39) underflows to 0 already: keeps x² finite
-        square, square_low = _two_product(xl, xl)
+        square, square_low = two_product(xl, xl)
         out[lower] = _times_exp_minus(0.5 * high, 0.5 * low, 0.5 * square, 0.5 * square_low)
     return out
 
@@ -315,7 +295,7 @@ def _ndtr(x):
 # is the variable (t = x²/2, y or r = 1/y²): the sums never cancel. Where long double is IEEE
 # quad (aarch64 Linux, software: tens of times slower), double-double (PowerPC) or plain double
 # (MSVC, macOS arm64), the float64 code above is used instead: ≤ 2 ulp, not correctly rounded.
-EXTENDED = np.finfo(np.longdouble).nmant == 63
+# ``exact.EXTENDED`` says whether this path is taken (DLCALC_FLOAT64_ONLY=1 turns it off).
 
 _LONG = np.longdouble
 _LONG_BLOCK = 1 << 14  # elements per block: 16-byte temporaries that stay in the CPU's cache
@@ -375,7 +355,7 @@ def _erfcx_asymptotic_long(y):
 
 def _gauss_long(x):
     """e^(−x²/2) in long double: x² = s + e exactly, e^(−s/2) by expl (−s/2 is exact), ·(1 − e/2)."""
-    square, square_low = _two_product(x, x)
+    square, square_low = two_product(x, x)
     gauss = np.exp((-0.5 * square).astype(_LONG))
     return gauss - gauss * (0.5 * square_low).astype(_LONG)
 
@@ -405,7 +385,7 @@ def _normal_long(x, density=True):
     xt, yt = x[tails], magnitude[tails]
     erfcx = np.empty(xt.shape, _LONG)
     middle = yt <= 5.656854249492381  # y ≤ 4
-    y, y_low = _two_product(yt[middle], _SQRT1_2[0])
+    y, y_low = two_product(yt[middle], _SQRT1_2[0])
     y_low = y_low + yt[middle] * _SQRT1_2[1]
     high, low = _erfcx_middle(y, plain=0)
     low = low + y_low * (2.0 * y * high - _TWO_INV_SQRT_PI)  # erfcx'(y) = 2y·erfcx − 2/√π
@@ -427,7 +407,7 @@ def _normal_long(x, density=True):
 def normal_extended(x, formula, density=True):
     r"""formula(x, Φ(x), φ(x)) evaluated in x87 long double and rounded once to float64.
 
-    Only where ``EXTENDED``. ``x`` is float64 (any shape); the formula receives it clamped to
+    Only where ``exact.EXTENDED``. ``x`` is float64 (any shape); the formula receives it clamped to
     [−40, 40], beyond which Φ is 0 or 1 and φ is 0 in float64, so the caller decides what a
     formula growing with x (x·Φ(x)) gives there; φ is None if not ``density`` (saves an expl
     where |x| < 0.66). Computed block by block, so that the temporaries stay in the CPU's cache.
@@ -521,11 +501,11 @@ def erfcx(x):
 def ndtr(x):
     r"""Φ(x) = ½·erfc(−x/√2), the standard normal CDF, element-wise.
 
-    Where ``EXTENDED``, computed in x87 long double and rounded once (see ``_normal_long``).
+    Where ``exact.EXTENDED``, computed in x87 long double and rounded once (see ``_normal_long``).
     Elsewhere z = −x/√2 is carried as a double-double z + z_low and enters to first order:
     erfc(z + z_low) = erfc(z) − z_low·(2/√π)·e^(−z²). For x < −1, Φ(x) = ½·erfcx(z)·e^(−x²/2),
     since erfc(z) would magnify the rounding of z by 2z²: erfcx has no underflow and e^(−x²/2)
     is computed from x itself with x² split exactly, so the lower tail keeps its digits down to
     the subnormals (Φ(−37.5) ≈ 4.6e-308; 0 below −38.5).
     """
-    return _apply(_ndtr_extended if EXTENDED else _ndtr, x)
+    return _apply(_ndtr_extended if exact.EXTENDED else _ndtr, x)

@@ -2,9 +2,9 @@ r"""The symbolic engine behind `dlcalc grad` and expressions in x (SPEC §6).
 
 Activation functions are SymPy functions of their own, so that derivatives keep their identity:
 d/dx sigmoid(x) is printed as sigmoid(x)·(1 − sigmoid(x)), not as a tower of exponentials.
-Each class carries, in one place, its derivative (`fdiff`), its closed form (for `evalf` and
-`rewrite`), its LaTeX, and (in `NUMPY_IMPLEMENTATIONS`) the stable NumPy code used by
-`numeric_function` and `evaluate_at`.
+Each is built from its registry entry (dlcalc.activations: derivative, closed form, LaTeX name
+and the stable NumPy code `numeric_function` and `evaluate_at` use); this module only takes
+parsed expressions (dlcalc.expression builds them) and never parses text itself.
 
 SymPy is imported here at module level: this module is only imported on the grad/expression
 path, never by the commands that do not need it (SPEC §8).
@@ -33,7 +33,7 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
 from dlcalc import special
-from dlcalc.activations import REGISTRY
+from dlcalc.activations import numpy_forms
 from dlcalc.errors import DlcalcError, NumericWarning
 
 # Seconds allowed for differentiating one expression (and for evaluating it at a point).
@@ -93,212 +93,22 @@ def _too_slow(what: str, seconds: float = DIFFERENTIATE_SECONDS) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Activation functions as SymPy functions
+# Registry functions in expressions
 # --------------------------------------------------------------------------------------------
 
-
-class _Activation(sp.Function):
-    """A one-argument function whose closed form is used only for numeric evaluation."""
-
-    nargs = 1
-    latex_name = ""
-
-    @classmethod
-    def closed_form(cls, x: sp.Expr) -> sp.Expr:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def _eval_evalf(self, prec):
-        if not self.args[0].is_number:
-            return None
-        return self.closed_form(self.args[0])._eval_evalf(prec)
-
-    def _eval_is_extended_real(self):
-        return self.args[0].is_extended_real
-
-    def _latex(self, printer, exp=None):
-        body = rf"{self.latex_name}\left({printer._print(self.args[0])}\right)"
-        return body if exp is None else rf"{body}^{{{exp}}}"
+# The SymPy classes of sigmoid, relu, softplus, gelu, Φ and φ are built from their registry
+# entries (dlcalc.activations.symbolic_functions), and lambdify evaluates each with the entry's
+# own NumPy code; erf and erfc come from dlcalc.special, so no expression needs SciPy (whose
+# import costs ~180 ms).
 
 
-class sigmoid(_Activation):
-    r"""σ(x) = 1 / (1 + e^{−x});  σ'(x) = σ(x)·(1 − σ(x))."""
-
-    latex_name = r"\sigma"
-
-    @classmethod
-    def eval(cls, x):
-        if x.is_zero:
-            return sp.S.Half
-        if x is sp.S.Infinity:
-            return sp.S.One
-        if x is sp.S.NegativeInfinity:
-            return sp.S.Zero
-        return None
-
-    def fdiff(self, argindex=1):
-        s = sigmoid(self.args[0])
-        return s * (1 - s)
-
-    @classmethod
-    def closed_form(cls, x):
-        return 1 / (1 + sp.exp(-x))
-
-    def _eval_rewrite_as_exp(self, x, **kwargs):
-        return self.closed_form(x)
-
-
-class relu(_Activation):
-    r"""ReLU(x) = max(x, 0);  ReLU'(x) = H(x) with H(0) = 0, as PyTorch's autograd gives."""
-
-    latex_name = r"\operatorname{ReLU}"
-
-    @classmethod
-    def eval(cls, x):
-        if x.is_Number:
-            return sp.Max(x, 0)
-        return None
-
-    def fdiff(self, argindex=1):
-        return sp.Heaviside(self.args[0], 0)
-
-    @classmethod
-    def closed_form(cls, x):
-        return sp.Max(x, 0)
-
-    def _eval_rewrite_as_Max(self, x, **kwargs):
-        return sp.Max(x, 0)
-
-
-class softplus(_Activation):
-    r"""softplus(x) = log(1 + e^x);  softplus'(x) = σ(x).
-
-    The smooth function itself (beta = 1), without PyTorch's linear branch above its threshold
-    of 20: a symbolic derivative needs one formula (the two differ by at most 2e-9 there).
-    """
-
-    latex_name = r"\operatorname{softplus}"
-
-    @classmethod
-    def eval(cls, x):
-        if x.is_zero:
-            return sp.log(2)
-        return None
-
-    def fdiff(self, argindex=1):
-        return sigmoid(self.args[0])
-
-    @classmethod
-    def closed_form(cls, x):
-        return sp.log(1 + sp.exp(x))
-
-    def _eval_rewrite_as_log(self, x, **kwargs):
-        return self.closed_form(x)
-
-
-class Phi(_Activation):
-    r"""Φ(x) = ½·(1 + erf(x/√2)), the standard normal CDF;  Φ'(x) = φ(x)."""
-
-    latex_name = r"\Phi"
-
-    @classmethod
-    def eval(cls, x):
-        if x.is_zero:
-            return sp.S.Half
-        if x is sp.S.Infinity:
-            return sp.S.One
-        if x is sp.S.NegativeInfinity:
-            return sp.S.Zero
-        return None
-
-    def fdiff(self, argindex=1):
-        return phi(self.args[0])
-
-    @classmethod
-    def closed_form(cls, x):
-        return sp.erfc(-x / sp.sqrt(2)) / 2
-
-    def _eval_rewrite_as_erf(self, x, **kwargs):
-        return (1 + sp.erf(x / sp.sqrt(2))) / 2
-
-
-class phi(_Activation):
-    r"""φ(x) = e^{−x²/2} / √(2π), the standard normal density;  φ'(x) = −x·φ(x)."""
-
-    latex_name = r"\phi"
-
-    def fdiff(self, argindex=1):
-        return -self.args[0] * phi(self.args[0])
-
-    @classmethod
-    def closed_form(cls, x):
-        return sp.exp(-(x**2) / 2) / sp.sqrt(2 * sp.pi)
-
-    def _eval_rewrite_as_exp(self, x, **kwargs):
-        return self.closed_form(x)
-
-
-class gelu(_Activation):
-    r"""GELU(x) = x·Φ(x) (exact, PyTorch's default);  GELU'(x) = Φ(x) + x·φ(x)."""
-
-    latex_name = r"\operatorname{GELU}"
-
-    @classmethod
-    def eval(cls, x):
-        if x.is_zero:
-            return sp.S.Zero
-        return None
-
-    def fdiff(self, argindex=1):
-        x = self.args[0]
-        return Phi(x) + x * phi(x)
-
-    @classmethod
-    def closed_form(cls, x):
-        return x * Phi.closed_form(x)
-
-    def _eval_rewrite_as_Phi(self, x, **kwargs):
-        return x * Phi(x)
-
-
-ACTIVATIONS: dict[str, type[sp.Function]] = {
-    "sigmoid": sigmoid,
-    "relu": relu,
-    "softplus": softplus,
-    "gelu": gelu,
-    "Phi": Phi,
-    "phi": phi,
-}
-
-
-# Stable NumPy forms, used by lambdify for the classes above and for erf: the registry's own
-# functions and dlcalc.special, so that no expression needs SciPy (whose import costs ~180 ms).
-def _np_relu(x):
-    x = np.asarray(x)
-    return np.where(x > 0, x, np.zeros_like(x))
-
-
-def _np_softplus(x):
-    return np.logaddexp(0, x)  # log(1 + e^x) without overflow for large x
-
-
-_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
-
-
-def _np_phi(x):
-    x = np.asarray(x)
-    return np.exp(-0.5 * x * x) * _INV_SQRT_2PI
-
-
-NUMPY_IMPLEMENTATIONS: dict[str, Callable] = {
-    "sigmoid": REGISTRY["sigmoid"].function,  # e^(−|x|) never overflows into inf/inf
-    "relu": _np_relu,
-    "softplus": _np_softplus,
-    "Phi": special.ndtr,  # erfcx·e^(−x²/2) in the lower tail: no cancellation, no underflow
-    "phi": _np_phi,
-    "gelu": REGISTRY["gelu"].function,  # x·Φ(x), correctly rounded on x86-64
-    "erf": special.erf,
-    "erfc": special.erfc,  # SymPy may rewrite 1 − erf(u) as erfc(u)
-}
+def numpy_implementations() -> dict[str, Callable]:
+    """Name → NumPy function for lambdify: every registry function expressions can call, erf."""
+    return {
+        **numpy_forms(),
+        "erf": special.erf,
+        "erfc": special.erfc,  # SymPy may rewrite 1 − erf(u) as erfc(u)
+    }
 
 
 def _stable_for_numerics(expr: sp.Expr) -> sp.Expr:
@@ -317,7 +127,7 @@ def _stable_for_numerics(expr: sp.Expr) -> sp.Expr:
             if coeff != -1:
                 continue
             replacement = None
-            if isinstance(rest, (sigmoid, Phi)):
+            if getattr(type(rest), "reflection", False):  # σ(−u) = 1 − σ(u), Φ likewise
                 replacement = rest.func(-rest.args[0])
             elif rest.is_Pow and rest.exp == 2 and isinstance(rest.base, sp.tanh):
                 replacement = 1 / sp.cosh(rest.base.args[0]) ** 2
@@ -331,7 +141,7 @@ def _stable_for_numerics(expr: sp.Expr) -> sp.Expr:
 
 
 def _lambdify(symbols: Sequence[sp.Symbol], expr) -> Callable:
-    modules = [NUMPY_IMPLEMENTATIONS, "numpy"]
+    modules = [numpy_implementations(), "numpy"]
     if isinstance(expr, (list, tuple)):
         expr = [_stable_for_numerics(e) for e in expr]
     else:
@@ -501,10 +311,10 @@ def to_latex(expr: sp.Expr) -> str:
 
 
 def _as_expression(expr) -> sp.Expr:
+    """The symbolic layer takes parsed expressions only (dlcalc.expression.parse_expression)."""
     if isinstance(expr, str):
-        from dlcalc.expression import parse_expression
-
-        return parse_expression(expr)
+        raise TypeError("dlcalc.symbolic takes SymPy expressions; parse text with "
+                        "dlcalc.expression.parse_expression first")
     return expr
 
 

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dlcalc import activations as activations_module
+from dlcalc import exact as exact_arithmetic
 from dlcalc import special
 from dlcalc.activations import (
     REGISTRY,
@@ -555,7 +556,7 @@ def test_sigmoid_properties_match_the_notes_computed():
     props = properties(REGISTRY["sigmoid"], {})
     assert props.output_range == Interval(0.0, 1.0, False, False)
     assert props.output_range.text() == "(0, 1)"
-    assert not props.zero_centred
+    assert props.zero_centred == "no"
     assert props.max_derivative == 0.25
     assert props.max_derivative_at.text() == "x = 0"
     assert [z.text() for z in props.saturation] == ["(−∞, −5.99)", "(5.99, ∞)"]
@@ -567,7 +568,9 @@ def test_sigmoid_properties_match_the_notes_computed():
 def test_tanh_properties_match_the_notes_computed():
     props = properties(REGISTRY["tanh"], {})
     assert props.output_range.text() == "(−1, 1)"  # tanh(20) rounds to 1.0, yet 1 is open
-    assert props.zero_centred
+    assert props.zero_centred == "yes"
+    # tanh'(x) = sech²x ≤ 1 with equality only at 0: the reported maximum is exactly 1 on any
+    # CPU, never a rounding error above it
     assert props.max_derivative == 1.0 and props.max_derivative_at.text() == "x = 0"
     # sech²x = 0.01 at cosh x = 10
     assert round(math.acosh(10), 2) == 2.99
@@ -578,10 +581,66 @@ def test_tanh_properties_match_the_notes_computed():
 def test_relu_properties_closed_zero_and_derivative_region():
     props = properties(REGISTRY["relu"], {})
     assert props.output_range.text() == "[0, ∞)"
-    assert not props.zero_centred
+    assert props.zero_centred == "no"
     assert props.max_derivative == 1.0
     assert props.max_derivative_at.condition_text() == "x > 0"
     assert [z.text() for z in props.saturation] == ["(−∞, 0]"]
+
+
+@pytest.mark.parametrize("name", ["tanh", "sigmoid", "gelu", "silu", "mish", "gelu_tanh"])
+def test_max_derivative_is_never_above_the_true_maximum(name):
+    # the true maximum of f' from mpmath: where f'' = 0 (0 for tanh and sigmoid)
+    props = properties(REGISTRY[name], {})
+    with mp.workprec(200):
+        def slope(x):
+            return exact(name, x)[1]
+        start = props.max_derivative_at.low
+        top = slope(mpmath.findroot(lambda x: mpmath.diff(slope, x), start)) if start else slope(0)
+        rounded = _correctly_rounded(top)
+    assert props.max_derivative <= rounded
+    assert props.max_derivative >= rounded - 4 * np.spacing(rounded)
+
+
+@pytest.mark.parametrize("name, centring", [
+    ("tanh", "yes"), ("softsign", "yes"), ("hardtanh", "yes"), ("tanhshrink", "yes"),
+    ("softshrink", "yes"), ("identity", "yes"),
+    ("sigmoid", "no"), ("relu", "no"), ("softplus", "no"), ("relu6", "no"),
+    ("gelu", "partly"), ("gelu_tanh", "partly"), ("silu", "partly"), ("mish", "partly"),
+    ("elu", "partly"), ("selu", "partly"), ("leaky_relu", "partly"), ("logsigmoid", "partly"),
+])
+def test_zero_centred_is_yes_for_odd_partly_for_some_negative_values_no_otherwise(name, centring):
+    # odd: f(−x) = −f(x) (mpmath); partly: f takes negative values (its range reaches below 0)
+    props = properties(REGISTRY[name], {})
+    with mp.workprec(100):
+        odd = all(abs(exact(name, x)[0] + exact(name, -x)[0]) <= 1e-25 * (1 + abs(exact(name, x)[0]))
+                  for x in (0.1, 0.7, 1.5, 3.0, 8.0))
+        negative = any(exact(name, x)[0] < 0 for x in np.linspace(-10, 10, 201))
+    assert (odd and negative) == (centring == "yes")
+    assert negative == (centring != "no")
+    assert props.zero_centred == centring
+
+
+def test_asymmetric_hardtanh_is_only_partly_zero_centred():
+    assert properties(REGISTRY["hardtanh"], {"max_val": 2}).zero_centred == "partly"
+
+
+@pytest.mark.parametrize("name", ["gelu", "gelu_tanh", "silu", "mish", "hardswish", "tanhshrink",
+                                  "softshrink"])
+def test_saturation_is_only_tails_never_the_dip_where_the_derivative_crosses_zero(name):
+    # f' passes through 0 (or is 0 on a dead zone) inside the line, and grows again on both
+    # sides: only a tail that stays below the ratio out to ±∞ is saturation
+    props = properties(REGISTRY[name], {})
+    for zone in props.saturation:
+        assert math.isinf(zone.low) or math.isinf(zone.high), zone.text()
+        end = zone.high if math.isinf(zone.low) else zone.low
+        far = np.linspace(end, end + (-1e3 if math.isinf(zone.low) else 1e3), 10001)[1:]
+        slopes = evaluate(REGISTRY[name], far, {}, derivative=True)
+        assert np.all(np.abs(slopes) < 0.01 * props.max_derivative)
+
+
+def test_gelu_and_silu_saturate_only_in_their_left_tail():
+    assert [z.text() for z in properties(REGISTRY["gelu"], {}).saturation] == ["(−∞, −3.02)"]
+    assert [z.text() for z in properties(REGISTRY["silu"], {}).saturation] == ["(−∞, −6.14)"]
 
 
 def test_saturation_ratio_changes_the_boundaries():
@@ -688,6 +747,10 @@ def _correctly_rounded(value) -> float:
     return mantissa / 2**-exponent
 
 
+needs_x87 = pytest.mark.skipif(not exact_arithmetic.EXTENDED, reason="long double is not x87 extended here")
+
+
+@needs_x87
 def test_cli_prints_the_correctly_rounded_gelu_of_minus_ten(dl):
     # the issue tracker's acceptance test; torch's float64 gives −0 here (SPEC §1)
     with mp.workprec(200):
@@ -696,7 +759,6 @@ def test_cli_prints_the_correctly_rounded_gelu_of_minus_ten(dl):
     assert run.code == 0 and run.out == "-7.619853024160526e-23\n"
 
 
-needs_x87 = pytest.mark.skipif(not special.EXTENDED, reason="long double is not x87 extended here")
 
 
 @needs_x87
@@ -757,8 +819,7 @@ def test_gelu_limits_and_underflow_keep_their_sign():
 def test_without_x87_the_float64_path_stays_within_a_few_ulp(monkeypatch, derivative, bound):
     # where long double is not x87 (aarch64, macOS arm64, MSVC) gelu uses the float64 code;
     # measured on 50,000 points over [−37, 0]: ≤ 2.3 ulp (gelu), ≤ 4.6 ulp (gelu', ~5e-16)
-    monkeypatch.setattr(special, "EXTENDED", False)
-    monkeypatch.setattr(activations_module, "EXTENDED", False)
+    monkeypatch.setattr(exact_arithmetic, "EXTENDED", False)
     x = np.random.default_rng(5).uniform(-37.0, 8.0, 400)
     got = evaluate(REGISTRY["gelu"], x, {}, derivative=derivative)
     with mp.workprec(200):

@@ -5,15 +5,16 @@ import sympy as sp
 
 from dlcalc.derivation import ChainRule, derivation_steps, derive
 from dlcalc.errors import DlcalcError
+from dlcalc.expression import parse_expression
 from dlcalc.steps import Step
 
 
 def rules(text, variable="x"):
-    return [s.rule for s in derivation_steps(text, variable)]
+    return [s.rule for s in derivation_steps(parse_expression(text), variable)]
 
 
 def test_exp_minus_x_reads_like_the_notes():
-    steps = derivation_steps("e^(-x)", "x")
+    steps = derivation_steps(parse_expression("e^(-x)"), "x")
     assert all(isinstance(s, Step) for s in steps)
     assert steps[0].rule == "chain"
     assert "let u = −x" in steps[0].text
@@ -26,7 +27,7 @@ def test_exp_minus_x_reads_like_the_notes():
 
 
 def test_chain_rule_record_has_inner_function_and_its_derivative():
-    tree = derive("e^(-x)", "x")
+    tree = derive(parse_expression("e^(-x)"), "x")
     x = sp.Symbol("x", real=True)
     assert isinstance(tree, ChainRule)
     assert tree.inner == -x and tree.inner_step.result == -1
@@ -61,14 +62,14 @@ def test_each_rule_is_named(text, variable, rule):
 
 
 def test_partial_derivative_of_notes_example_treats_y_as_constant():
-    steps = derivation_steps("x^2*y + sin(y)", "x")
+    steps = derivation_steps(parse_expression("x^2*y + sin(y)"), "x")
     texts = [s.text for s in steps]
     assert "∂/∂x sin(y) = 0   (y is treated as a constant)" in texts
     assert steps[-1].text == "∂/∂x (x²·y + sin(y)) = 2·x·y"
 
 
 def test_sigmoid_as_a_quotient_ends_with_the_derivative():
-    steps = derivation_steps("1/(1+e^-x)", "x")
+    steps = derivation_steps(parse_expression("1/(1+e^-x)"), "x")
     assert steps[0].rule == "quotient"
     assert steps[-1].text == "d/dx (1/(1 + e^(−x))) = e^(−x)/(1 + e^(−x))²"
 
@@ -92,9 +93,9 @@ def test_rule_tree_result_equals_sympy_derivative(text):
 
 def test_unknown_variable_is_an_error():
     with pytest.raises(DlcalcError, match="'z' is not a variable"):
-        derivation_steps("x^2", "z")
+        derivation_steps(parse_expression("x^2"), "z")
 
 
 def test_steps_serialise_with_rule_text_latex_depth():
-    d = derivation_steps("x^2", "x")[0].as_dict()
+    d = derivation_steps(parse_expression("x^2"), "x")[0].as_dict()
     assert set(d) == {"rule", "text", "latex", "depth"}

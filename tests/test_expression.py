@@ -6,8 +6,10 @@ import pytest
 import sympy as sp
 
 from dlcalc.errors import DlcalcError
-from dlcalc.expression import FUNCTIONS, parse_expression
-from dlcalc.symbolic import gelu, sigmoid
+from dlcalc.activations import symbolic_functions
+from dlcalc.expression import functions, parse_expression
+
+gelu, sigmoid = symbolic_functions()["gelu"], symbolic_functions()["sigmoid"]
 
 x, y = sp.symbols("x y", real=True)
 
@@ -28,7 +30,7 @@ def test_constants_e_and_pi_and_exp_of_minus_x():
 
 
 def test_every_function_of_the_language_parses():
-    for name, (_, (fewest, _most)) in FUNCTIONS.items():
+    for name, (_, (fewest, _most)) in functions().items():
         args = ", ".join(["x", "y", "2"][:fewest])
         assert parse_expression(f"{name}({args})") is not None, name
 

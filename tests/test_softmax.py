@@ -288,10 +288,10 @@ def test_softmax_is_shift_invariant(z, c):
 
 # ---------------------------------------------------------------- correct rounding (x87 extended)
 
-import dlcalc.softmax as softmax_module  # noqa: E402
+from dlcalc import exact  # noqa: E402
 
 needs_extended = pytest.mark.skipif(
-    not softmax_module._EXTENDED, reason="long double is not x87 extended here: the float64 path is used"
+    not exact.EXTENDED, reason="long double is not x87 extended here: the float64 path is used"
 )
 
 
@@ -350,7 +350,7 @@ def test_softmax_family_is_correctly_rounded_on_random_rows_against_mpmath():
 
 def test_float64_fallback_path_stays_within_a_few_ulp(monkeypatch):
     # where long double is not x87 extended, the float64 path runs: check it here too
-    monkeypatch.setattr(softmax_module, "_EXTENDED", False)
+    monkeypatch.setattr(exact, "EXTENDED", False)
     for z in EXTREME:
         sm, lsm, lse = exact_softmax(z)
         assert rel_err(softmax(z), sm) < 4.5e-16
@@ -363,9 +363,9 @@ def test_extended_blocks_give_the_same_rows_as_one_row_at_a_time():
     # more rows than one extended-precision block holds, so the batch crosses block boundaries
     rng = np.random.default_rng(21)
     n = 3
-    z = rng.normal(0, 20, (softmax_module._BLOCK // n * 2 + 5, n))
+    z = rng.normal(0, 20, (exact.EXTENDED_BLOCK // n * 2 + 5, n))
     r = softmax_all(z)
-    for i in (0, 1, softmax_module._BLOCK // n - 1, softmax_module._BLOCK // n, len(z) - 1):
+    for i in (0, 1, exact.EXTENDED_BLOCK // n - 1, exact.EXTENDED_BLOCK // n, len(z) - 1):
         one = softmax_all(z[i])
         np.testing.assert_array_equal(r.softmax[i], one.softmax)
         np.testing.assert_array_equal(r.log_softmax[i], one.log_softmax)
