@@ -8,7 +8,7 @@ are computed in mpmath (which SymPy brings) at rising precision, 64, 128, 256, .
 value is accepted when two successive precisions agree: with d the difference of the two results
 (plus a few units of the last bit), cur − d, cur and cur + d must round to the same float64.
 Cancellation shows as a large d and sends the evaluation to the next precision; so does a
-result that is exactly zero below ZERO_BITS (1 − σ(700) is 0 at 1,000 bits, not at 2,000).
+result that is exactly zero below rounding.ZERO_BITS (1 − σ(700) is 0 at 1,000 bits, not at 2,000).
 Evaluations that find no finite real value at any precision (a pole, log of a negative number)
 are reported as undecided; the caller chooses what follows.
 
@@ -27,90 +27,12 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-# First and last working precisions (bits) of the rising evaluation.
-START_BITS = 64
-MAX_BITS = 1 << 14
-# A value that is exactly zero is believed only from this precision on: below it, a zero is more
-# often a cancellation (−1 + e^700/(e^700 + 1)) than the truth.
-ZERO_BITS = 4096
+from dlcalc.rounding import correctly_rounded, to_float64  # noqa: F401 - re-exported
+
 # Arrays up to this size are evaluated element by element in mpmath; bigger arrays keep the
 # vectorised float64 values and are corrected only where those are not finite (and, there, only
 # where 64 bits find a finite value: a domain of thousands of NaNs is not searched at length).
 EXACT_ELEMENTS = 4096
-
-_SMALLEST_NORMAL_EXPONENT = -1021  # mpmath.frexp: |v| = m·2^e, ½ ≤ m < 1
-
-
-def to_float64(v) -> float:
-    """The float64 nearest to the mpmath number `v` (ties to even; subnormals rounded once)."""
-    if not mpmath.isfinite(v):
-        return float(v)
-    if v == 0:
-        return 0.0
-    _, exponent = mpmath.frexp(v)
-    if exponent > 1024:
-        return math.copysign(math.inf, v)
-    if exponent >= _SMALLEST_NORMAL_EXPONENT:
-        with mpmath.workprec(53):
-            rounded = +v  # round to nearest, ties to even, at 53 bits
-        try:
-            return float(rounded)
-        except OverflowError:
-            return math.copysign(math.inf, v)
-    with mpmath.workprec(max(mpmath.mp.prec, 64) + 1100):
-        units = int(mpmath.nint(mpmath.ldexp(v, 1074)))  # subnormal: whole units of 2^-1074
-    return math.copysign(math.ldexp(units, -1074), v) if units else math.copysign(0.0, v)
-
-
-def _mp_value(compiled: Callable, args: Sequence[float], bits: int):
-    """`compiled` (an mpmath lambdify) at `args`, at `bits` bits; None if not a finite real."""
-    with mpmath.workprec(bits):
-        try:
-            value = compiled(*[mpmath.mpf(a) for a in args])
-        except (ZeroDivisionError, ValueError, OverflowError, TypeError):
-            return None
-        if isinstance(value, mpmath.mpc):
-            if value.imag != 0:
-                return None
-            value = value.real
-        try:
-            value = mpmath.mpf(value)
-        except (TypeError, ValueError):
-            return None
-        return value if mpmath.isfinite(value) else None
-
-
-def correctly_rounded(compiled: Callable, args: Sequence[float], *, start: int = START_BITS,
-                      cap: int = MAX_BITS, patience: int = 3) -> float | None:
-    """The exact value of `compiled` at `args` rounded to float64, or None if undecided.
-
-    Ziv's loop: evaluate at doubling precisions until two successive results round alike,
-    margin included (module docstring). Gives up early when `patience` precisions in a row find
-    no finite real value (a pole or a point outside the domain does not go away with precision).
-    """
-    bits = start
-    previous = _mp_value(compiled, args, bits)
-    missing = 0 if previous is not None else 1
-    if missing >= patience:
-        return None
-    while bits < cap:
-        bits *= 2
-        current = _mp_value(compiled, args, bits)
-        if current is None:
-            missing += 1
-            if missing >= patience:
-                return None
-            previous = None
-            continue
-        missing = 0
-        if previous is not None and (current != 0 or bits >= ZERO_BITS):
-            with mpmath.workprec(bits + 16):
-                margin = abs(current - previous) + abs(current) * mpmath.ldexp(1, 8 - bits)
-                nearest = to_float64(current)
-                if to_float64(current - margin) == nearest == to_float64(current + margin):
-                    return nearest
-        previous = current
-    return None
 
 
 # mpmath forms of dlcalc's own SymPy functions (by class name). A SymPy function not listed here
