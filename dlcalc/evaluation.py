@@ -20,7 +20,6 @@ This module imports SymPy and mpmath; it is only imported on the expression and 
 
 from __future__ import annotations
 
-import math
 from typing import Callable, Mapping, Sequence
 
 import mpmath
@@ -75,8 +74,12 @@ def compile_mpmath(symbols: Sequence[sp.Symbol], expr: sp.Expr) -> Callable:
     key = (tuple(symbols), expr)
     compiled = _COMPILED.get(key)
     if compiled is None:
-        compiled = sp.lambdify(list(symbols), _for_mpmath(expr),
-                               modules=[MPMATH_IMPLEMENTATIONS, "mpmath"])
+        try:
+            compiled = sp.lambdify(list(symbols), _for_mpmath(expr),
+                                   modules=[MPMATH_IMPLEMENTATIONS, "mpmath"])
+        except (TypeError, ValueError, NameError, NotImplementedError, AttributeError, SyntaxError):
+            def compiled(*args):  # no mpmath form: every value undecided, the NumPy form is used
+                return None
         if len(_COMPILED) > 256:
             _COMPILED.clear()
         _COMPILED[key] = compiled

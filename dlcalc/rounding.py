@@ -103,7 +103,8 @@ def _mp_value(compiled: Callable, args: Sequence[float], bits: int):
     with mpmath.workprec(bits):
         try:
             value = compiled(*[mpmath.mpf(a) for a in args])
-        except (ZeroDivisionError, ValueError, OverflowError, TypeError):
+        except (ArithmeticError, ValueError, TypeError, NameError, AttributeError):
+            # a pole, a domain error, or a function with no mpmath form: undecided
             return None
         if isinstance(value, mpmath.mpc):
             if value.imag != 0:
