@@ -517,7 +517,8 @@ def grad(
             numbers = None
             if point is not None:
                 numbers, _ = said.run(lambda: symbolic.evaluate_at(
-                    list(second), point, set(names) | set(point)).reshape(len(names), -1))
+                    list(second), point, set(names) | set(point), function=parsed
+                ).reshape(len(names), -1))
             matrix = ([[symbolic.to_text(second[i, j]) for j in rows] for i in rows],
                       [[symbolic.to_plain(second[i, j]) for j in rows] for i in rows],
                       [[symbolic.to_latex(second[i, j]) for j in rows] for i in rows],

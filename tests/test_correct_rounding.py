@@ -162,3 +162,9 @@ def test_activate_sigmoid_imports_neither_sympy_nor_mpmath():
             "print(sorted(m for m in ('sympy', 'mpmath') if m in sys.modules), file=sys.stderr)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr
+
+
+def test_hessian_at_a_removable_singularity_is_its_limit(dl):
+    data = strict_json(dl("grad", "x**n", "--wrt", "x", "--at", "x=0", "n=2", "--hessian",
+                          "--json").out)
+    assert data["hessian"] == [[2.0]]
