@@ -1042,11 +1042,6 @@ def softplus(x, beta, threshold):
     from dlcalc import rounding
 
     if rounding.extended(x):
-
-        def sigmoid_long(high, low):  # σ(high + low) in long double, low ≪ high
-            z = np.exp(-np.abs(high)) * (1 - np.sign(high) * low)
-            return np.where(high >= 0, 1 / (1 + z), z / (1 + z)), np.where(high >= 0, z / (1 + z), 1 / (1 + z))
-
         high, low = _two_product(x, np.asarray(beta, dtype=x.dtype))
         h, lo = high.astype(rounding.LONG), low.astype(rounding.LONG)
 
