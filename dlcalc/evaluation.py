@@ -32,6 +32,10 @@ from dlcalc.rounding import correctly_rounded, to_float64  # noqa: F401 - re-exp
 # vectorised float64 values and are corrected only where those are not finite (and, there, only
 # where 64 bits find a finite value: a domain of thousands of NaNs is not searched at length).
 EXACT_ELEMENTS = 4096
+# Where the fast value is NaN or infinite, mpmath is asked until it has found no finite value
+# this many times in a row (sqrt(x) on a grid of 40,001 points: half of them are outside the
+# domain, and an answer in seconds beats a search of all of them).
+MISSES = 64
 
 
 # mpmath forms of dlcalc's own SymPy functions (by class name). A SymPy function not listed here
@@ -136,8 +140,15 @@ def exact_array(compiled_mp: Callable, fast: Callable, x: np.ndarray) -> np.ndar
     else:
         chosen = np.flatnonzero(finite & ~np.isfinite(flat_y))
     patience = 3 if flat_x.size <= EXACT_ELEMENTS else 1
+    fast_finite = np.isfinite(flat_y)
+    misses = 0  # in a row, where the fast value is not finite either: a domain, not an overflow
     for i in chosen:
+        if not fast_finite[i] and misses >= MISSES:
+            continue
         value = correctly_rounded(compiled_mp, [float(flat_x[i])], patience=patience)
         if value is not None:
             flat_y[i] = value
+            misses = 0
+        elif not fast_finite[i]:
+            misses += 1
     return y
