@@ -572,17 +572,17 @@ def tidy(derivative: sp.Expr) -> sp.Expr:
     not already use (so e^(−x)/(1 + e^(−x))² does not turn into 1/(4·cosh²(x/2))).
     """
     best = _numeric_content(_integral_floats_to_integers(derivative))
-    # n·x^n/x (SymPy's d/dx x^n) is 0/0 at x = 0; n·x^(n−1) is not: a removable singularity
-    # that differentiation created is taken out where powsimp can, when that is no longer.
-    merged = sp.powsimp(best)
-
-    def reciprocals(e: sp.Expr) -> int:
-        return sum(1 for p in e.atoms(sp.Pow) if p.exp.is_negative)
-
-    if (merged != best and reciprocals(merged) < reciprocals(best)
-            and sp.count_ops(merged) <= sp.count_ops(best)):
-        best = merged
     if sp.count_ops(best) <= SIMPLIFY_MAX_OPS:
+        # n·x^n/x (SymPy's d/dx x^n) is 0/0 at x = 0; n·x^(n−1) is not: a removable singularity
+        # that differentiation created is taken out where powsimp can, when that is no longer.
+        merged = sp.powsimp(best)
+
+        def reciprocals(e: sp.Expr) -> int:
+            return sum(1 for p in e.atoms(sp.Pow) if p.exp.is_negative)
+
+        if (merged != best and reciprocals(merged) < reciprocals(best)
+                and sp.count_ops(merged) <= sp.count_ops(best)):
+            best = merged
         try:
             with time_limit(SIMPLIFY_SECONDS, _too_slow("simplify", SIMPLIFY_SECONDS)):
                 candidate = _numeric_content(sp.simplify(best))
