@@ -519,7 +519,10 @@ def main() -> None:
                "machine, so absolute times move with it; the paired ratios move much less.", ""]
     text = "\n".join(report)
     print(text)
-    Path(args.results).write_text(text)
+    target = Path(args.results)
+    if target.exists() and "\n## Accuracy\n" in target.read_text():  # bench/accuracy.py's section
+        text = text.rstrip("\n") + "\n\n## Accuracy\n" + target.read_text().split("\n## Accuracy\n", 1)[1]
+    target.write_text(text)
     print(f"\nwritten to {args.results}", file=sys.stderr)
 
 

@@ -326,11 +326,31 @@ def sigmoid(x):
 
     Stable form: 1/(1 + e^(−x)) for x ≥ 0 and e^x/(1 + e^x) for x < 0, so e^(±x) never overflows.
     """
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        def approx(v):
+            z = np.exp(-np.abs(v))
+            return np.where(v >= 0, 1 / (1 + z), z / (1 + z))
+
+        return rounding.extended_path(x, approx, lambda mp, u: 1 / (1 + mp.exp(-u)), _sigmoid)
+
     return _sigmoid(x)
 
 
 def sigmoid_derivative(x):
     r"""σ'(x) = σ(x)·σ(−x), computed as e^(−|x|)/(1 + e^(−|x|))² (σ'(50) = 1.93e-22, not 0)."""
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        def approx(v):
+            z = np.exp(-np.abs(v))
+            return z / ((1 + z) * (1 + z))
+
+        return rounding.extended_path(
+            x, approx, lambda mp, u: mp.exp(-abs(u)) / (1 + mp.exp(-abs(u))) ** 2,
+            _sigmoid_derivative)
+
     return _sigmoid_derivative(x)
 
 
@@ -354,6 +374,11 @@ register(
 
 def tanh(x):
     r"""tanh(x) = (e^x − e^(−x)) / (e^x + e^(−x))."""
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        return rounding.extended_path(x, np.tanh, lambda mp, u: mp.tanh(u), np.tanh)
+
     return np.tanh(x)
 
 
@@ -361,8 +386,17 @@ def tanh_derivative(x):
     r"""tanh'(x) = 1 − tanh²(x) = sech²(x), computed from e^(−2|x|) (tanh'(20) = 1.70e-17, not 0).
 
     Near 0, 4z/(1 + z)² with z = e^(−2|x|) ≈ 1 can round an ulp above 1, the true maximum
-    (sech²x ≤ 1); 1 is then the nearer value, so the result is capped there.
+    (sech²x ≤ 1); in the float64 form 1 is then the nearer value, so the result is capped there.
     """
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        def approx(v):
+            z = np.exp(-2 * np.abs(v))
+            return 4 * z / ((1 + z) * (1 + z))
+
+        return rounding.extended_path(x, approx, lambda mp, u: 1 / mp.cosh(u) ** 2, _sech_squared)
+
     return np.minimum(_sech_squared(x), 1.0)
 
 
@@ -457,11 +491,29 @@ register(
 
 def rrelu(x, lower, upper):
     r"""rrelu(x) = x if x > 0 else ((lower + upper)/2)·x: PyTorch's eval mode (training=False)."""
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        slope = (rounding.LONG(lower) + rounding.LONG(upper)) / 2
+        return rounding.extended_path(
+            x, lambda v: np.where(v > 0, v, slope * v),
+            lambda mp, u: u if u > 0 else (mp.mpf(lower) + mp.mpf(upper)) / 2 * u,
+            lambda t: np.where(t > 0, t, (0.5 * (lower + upper)) * t))
+
     return np.where(x > 0, x, (0.5 * (lower + upper)) * x)
 
 
 def rrelu_derivative(x, lower, upper):
     r"""rrelu'(x) = 1 if x > 0 else (lower + upper)/2."""
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        slope = (rounding.LONG(lower) + rounding.LONG(upper)) / 2
+        return rounding.extended_path(
+            x, lambda v: np.where(v > 0, 1, slope + 0 * v),
+            lambda mp, u: 1 if u > 0 else (mp.mpf(lower) + mp.mpf(upper)) / 2,
+            lambda t: np.where(t > 0, 1.0, 0.5 * (lower + upper)))
+
     return np.where(x > 0, 1.0, 0.5 * (lower + upper))
 
 
@@ -510,11 +562,29 @@ register(
 
 def elu(x, alpha):
     r"""elu(x) = x if x > 0 else α·(e^x − 1); expm1 keeps e^x − 1 accurate near 0."""
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        a = rounding.LONG(alpha)
+        return rounding.extended_path(
+            x, lambda v: np.where(v > 0, v, a * np.expm1(np.minimum(v, 0))),
+            lambda mp, u: u if u > 0 else mp.mpf(alpha) * mp.expm1(u),
+            lambda t: np.where(t > 0, t, alpha * np.expm1(np.minimum(t, 0.0))))
+
     return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
 
 
 def elu_derivative(x, alpha):
     r"""elu'(x) = 1 if x > 0 else α·e^x (PyTorch: α at 0)."""
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        a = rounding.LONG(alpha)
+        return rounding.extended_path(
+            x, lambda v: np.where(v > 0, 1, a * np.exp(np.minimum(v, 0))),
+            lambda mp, u: 1 if u > 0 else mp.mpf(alpha) * mp.exp(u),
+            lambda t: np.where(t > 0, 1.0, alpha * np.exp(np.minimum(t, 0.0))))
+
     return np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0.0)))
 
 
@@ -540,11 +610,39 @@ _SELU_SCALE_ALPHA = 1.7580993408473768  # scale·α of the decimal constants, co
 
 def selu(x):
     r"""selu(x) = scale·(x if x > 0 else α·(e^x − 1)), α ≈ 1.6733, scale ≈ 1.0507."""
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        scale = rounding.LONG("1.0507009873554804934193349852946")
+        scale_alpha = rounding.LONG("1.75809934084737685994021752081")
+
+        def exact(mp, u):
+            s = mp.mpf("1.0507009873554804934193349852946")
+            return s * u if u > 0 else s * mp.mpf("1.6732632423543772848170429916717") * mp.expm1(u)
+
+        return rounding.extended_path(
+            x, lambda v: np.where(v > 0, scale * v, scale_alpha * np.expm1(np.minimum(v, 0))), exact,
+            lambda t: np.where(t > 0, _SELU_SCALE * t, _SELU_SCALE_ALPHA * np.expm1(np.minimum(t, 0.0))))
+
     return np.where(x > 0, _SELU_SCALE * x, _SELU_SCALE_ALPHA * np.expm1(np.minimum(x, 0.0)))
 
 
 def selu_derivative(x):
     r"""selu'(x) = scale if x > 0 else scale·α·e^x (PyTorch: scale·α at 0)."""
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        scale = rounding.LONG("1.0507009873554804934193349852946")
+        scale_alpha = rounding.LONG("1.75809934084737685994021752081")
+
+        def exact(mp, u):
+            s = mp.mpf("1.0507009873554804934193349852946")
+            return s if u > 0 else s * mp.mpf("1.6732632423543772848170429916717") * mp.exp(u)
+
+        return rounding.extended_path(
+            x, lambda v: np.where(v > 0, scale, scale_alpha * np.exp(np.minimum(v, 0))), exact,
+            lambda t: np.where(t > 0, _SELU_SCALE, _SELU_SCALE_ALPHA * np.exp(np.minimum(t, 0.0))))
+
     return np.where(x > 0, _SELU_SCALE, _SELU_SCALE_ALPHA * np.exp(np.minimum(x, 0.0)))
 
 
@@ -574,6 +672,17 @@ def _divide_exactly(x, alpha):
 
 def celu(x, alpha):
     r"""celu(x) = max(0, x) + min(0, α·(e^(x/α) − 1))."""
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        q, q_low = _divide_exactly(np.minimum(x, 0.0), alpha)
+        q_long, q_low_long = q.astype(rounding.LONG), q_low.astype(rounding.LONG)
+        a = rounding.LONG(alpha)
+        return rounding.extended_path(
+            x, lambda v: np.where(v > 0, v, a * (np.expm1(q_long) + np.exp(q_long) * q_low_long)),
+            lambda mp, u: u if u > 0 else mp.mpf(alpha) * mp.expm1(u / mp.mpf(alpha)),
+            lambda t: np.where(t > 0, t, -alpha))
+
     q, q_low = _divide_exactly(np.minimum(x, 0.0), alpha)
     negative = alpha * (np.expm1(q) + np.exp(q) * q_low)
     return np.where(x > 0, x, negative)
@@ -581,6 +690,16 @@ def celu(x, alpha):
 
 def celu_derivative(x, alpha):
     r"""celu'(x) = 1 if x > 0 else e^(x/α) (1 at 0, as PyTorch)."""
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        q, q_low = _divide_exactly(np.minimum(x, 0.0), alpha)
+        q_long, q_low_long = q.astype(rounding.LONG), q_low.astype(rounding.LONG)
+        return rounding.extended_path(
+            x, lambda v: np.where(v > 0, 1, np.exp(q_long) * (1 + q_low_long)),
+            lambda mp, u: 1 if u > 0 else mp.exp(u / mp.mpf(alpha)),
+            lambda t: np.where(t > 0, 1.0, 0.0))
+
     q, q_low = _divide_exactly(np.minimum(x, 0.0), alpha)
     return np.where(x > 0, 1.0, _exp_of_sum(q, q_low))
 
@@ -716,6 +835,24 @@ def gelu_tanh(x):
     Computed as x·σ(2u), since 1 + tanh(u) = 2σ(2u) does not cancel for u ≪ 0; 2u is carried
     in double-double because e^(2u) magnifies its rounding error by |2u| (≈ 600 at x = −20).
     """
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+
+        def sigmoid_long(high, low):  # σ(high + low) in long double, low ≪ high
+            z = np.exp(-np.abs(high)) * (1 - np.sign(high) * low)
+            return np.where(high >= 0, 1 / (1 + z), z / (1 + z)), np.where(high >= 0, z / (1 + z), 1 / (1 + z))
+
+        high, low = _gelu_tanh_argument(x)
+        h, lo = high.astype(rounding.LONG), low.astype(rounding.LONG)
+
+        def exact(mp, u):
+            w = mp.sqrt(2 / mp.pi) * (u + mp.mpf("0.044715") * u ** 3)
+            return u / (1 + mp.exp(-2 * w))
+
+        return rounding.extended_path(x, lambda v: v * sigmoid_long(h, lo)[0], exact,
+                                      lambda t: np.where(t > 0, t, -0.0))
+
     high, low = _gelu_tanh_argument(x)
     return _mul_limit(x, _sigmoid_of_sum(high, low))
 
@@ -749,6 +886,32 @@ def gelu_tanh_derivative(x):
     bracket cancels around the zero x₀ = −0.75246; for |x − x₀| ≤ 0.4 the Taylor series at x₀
     is summed in compensated arithmetic instead.
     """
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+
+        def sigmoid_long(high, low):  # σ(high + low) in long double, low ≪ high
+            z = np.exp(-np.abs(high)) * (1 - np.sign(high) * low)
+            return np.where(high >= 0, 1 / (1 + z), z / (1 + z)), np.where(high >= 0, z / (1 + z), 1 / (1 + z))
+
+        high, low = _gelu_tanh_argument(x)
+        h, lo = high.astype(rounding.LONG), low.astype(rounding.LONG)
+        two_c = rounding.LONG(_GELU_TWO_C[0]) + rounding.LONG(_GELU_TWO_C[1])
+        three_kappa = 3 * rounding.LONG("0.044715")
+
+        def approx(v):
+            s, c = sigmoid_long(h, lo)
+            second = v * two_c * (1 + three_kappa * v * v) * c
+            return s * (1 + second), s * (1 + np.abs(second))
+
+        def exact(mp, u):
+            c = mp.sqrt(2 / mp.pi)
+            w = c * (u + mp.mpf("0.044715") * u ** 3)
+            s = 1 / (1 + mp.exp(-2 * w))
+            return s * (1 + 2 * u * c * (1 + 3 * mp.mpf("0.044715") * u ** 2) * (1 - s))
+
+        return rounding.extended_path(x, approx, exact, lambda t: np.where(t > 0, 1.0, 0.0))
+
     high, low = _gelu_tanh_argument(x)
     kappa = _GELU_KAPPA[0]
     two_u_prime = _GELU_TWO_C[0] * (1.0 + 3.0 * kappa * x * x)
@@ -779,6 +942,16 @@ register(
 
 def silu(x):
     r"""silu(x) = x·σ(x)."""
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        def approx(v):
+            z = np.exp(-np.abs(v))
+            return v * np.where(v >= 0, 1 / (1 + z), z / (1 + z))
+
+        return rounding.extended_path(x, approx, lambda mp, u: u / (1 + mp.exp(-u)),
+                                      lambda t: _mul_limit(t, _sigmoid(t)))
+
     return _mul_limit(x, _sigmoid(x))
 
 
@@ -808,6 +981,18 @@ def silu_derivative(x):
     The bracket cancels around the zero x₀ = −1.27846; for |x − x₀| ≤ 0.4 the Taylor series at
     x₀ is summed in compensated arithmetic instead.
     """
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        def approx(v):
+            z = np.exp(-np.abs(v))
+            s, c = np.where(v >= 0, 1 / (1 + z), z / (1 + z)), np.where(v >= 0, z / (1 + z), 1 / (1 + z))
+            return s * (1 + v * c), s * (1 + np.abs(v) * c)  # the bracket cancels near −1.278
+
+        return rounding.extended_path(
+            x, approx, lambda mp, u: (1 + u * (1 - 1 / (1 + mp.exp(-u)))) / (1 + mp.exp(-u)),
+            lambda t: _mul_limit(_sigmoid(t), 1.0 + _mul_limit(t, _sigmoid(-t))))
+
     general = _mul_limit(_sigmoid(x), 1.0 + _mul_limit(x, _sigmoid(-x)))
     return _near_root(x, general, _SILU_DERIVATIVE_ROOT)
 
@@ -846,6 +1031,20 @@ def _tanh_softplus_terms(x):
 
 def mish(x):
     r"""mish(x) = x·tanh(softplus(x)) = x·tanh(log(1 + e^x))."""
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        def approx(v):
+            t = np.exp(-np.abs(v))
+            n = t * (t + 2)
+            d = 1 + 2 * t + 2 * t * t
+            return v * np.where(v > 0, (1 + 2 * t) / d, n / (n + 2))
+
+        def exact(mp, u):
+            return u * mp.tanh(mp.log1p(mp.exp(u)))
+
+        return rounding.extended_path(x, approx, exact, lambda t: np.where(t > 0, t, -0.0))
+
     tanh_sp, _ = _tanh_softplus_terms(x)
     return _mul_limit(x, tanh_sp)
 
@@ -880,6 +1079,26 @@ def mish_derivative(x):
     The two terms cancel around the zero x₀ = −1.19243; for |x − x₀| ≤ 0.65 the Taylor series
     at x₀ is summed in compensated arithmetic instead.
     """
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        def approx(v):
+            t = np.exp(-np.abs(v))
+            n = t * (t + 2)
+            d = 1 + 2 * t + 2 * t * t
+            positive = v > 0
+            tanh_sp = np.where(positive, (1 + 2 * t) / d, n / (n + 2))
+            sech2_sp = np.where(positive, 4 * (t * (1 + t) / d) ** 2, 4 * ((1 + t) / (n + 2)) ** 2)
+            sigma = np.where(positive, 1 / (1 + t), t / (1 + t))
+            second = v * sech2_sp * sigma
+            return tanh_sp + second, np.abs(tanh_sp) + np.abs(second)
+
+        def exact(mp, u):
+            sp_ = mp.log1p(mp.exp(u))
+            return mp.tanh(sp_) + u / mp.cosh(sp_) ** 2 / (1 + mp.exp(-u))
+
+        return rounding.extended_path(x, approx, exact, lambda t: np.where(t > 0, 1.0, 0.0))
+
     tanh_sp, sech2_sp = _tanh_softplus_terms(x)
     return _near_root(x, tanh_sp + _mul_limit(x, sech2_sp * _sigmoid(x)), _MISH_DERIVATIVE_ROOT)
 
@@ -903,12 +1122,53 @@ def softplus(x, beta, threshold):
     Stable form: max(v, 0) + log1p(e^(−|v|)) with v = β·x carried in double-double.
     The comparison β·x > threshold uses the rounded product, exactly like PyTorch.
     """
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        high, low = _two_product(x, np.asarray(beta, dtype=x.dtype))
+        h, lo = high.astype(rounding.LONG), low.astype(rounding.LONG)
+
+        def approx(v):
+            z = np.exp(-np.abs(h)) * (1 - np.sign(h) * lo)
+            value = (np.maximum(h, 0) + np.where(h > 0, lo, 0)) + np.log1p(z)
+            return np.where(high > threshold, v, value / rounding.LONG(beta))
+
+        def exact(mp, u):
+            if float(u) * beta > threshold:
+                return u
+            b = mp.mpf(beta)
+            return mp.log1p(mp.exp(b * u)) / b if b * u < 0 else u + mp.log1p(mp.exp(-b * u)) / b
+
+        return rounding.extended_path(
+            x, approx, exact,
+            lambda t: np.where(t * beta > threshold, t, np.where(t * beta > 0, t, 0.0)))
+
     v, v_low = _two_product(x, np.asarray(beta, dtype=x.dtype))
     return np.where(v > threshold, x, _softplus_of_sum(v, v_low) / beta)
 
 
 def softplus_derivative(x, beta, threshold):
     r"""softplus'(x) = σ(β·x), or 1 where β·x > threshold (PyTorch: σ at the threshold itself)."""
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+
+        def sigmoid_long(high, low):  # σ(high + low) in long double, low ≪ high
+            z = np.exp(-np.abs(high)) * (1 - np.sign(high) * low)
+            return np.where(high >= 0, 1 / (1 + z), z / (1 + z)), np.where(high >= 0, z / (1 + z), 1 / (1 + z))
+
+        high, low = _two_product(x, np.asarray(beta, dtype=x.dtype))
+        h, lo = high.astype(rounding.LONG), low.astype(rounding.LONG)
+
+        def exact(mp, u):
+            if float(u) * beta > threshold:
+                return 1
+            return 1 / (1 + mp.exp(-mp.mpf(beta) * u))
+
+        return rounding.extended_path(
+            x, lambda v: np.where(high > threshold, 1, sigmoid_long(h, lo)[0]), exact,
+            lambda t: np.where(t * beta > 0, 1.0, 0.0))
+
     v, v_low = _two_product(x, np.asarray(beta, dtype=x.dtype))
     return np.where(v > threshold, 1.0, _sigmoid_of_sum(v, v_low))
 
@@ -946,12 +1206,38 @@ def squareplus(x, b):
     For x < 0 the sum cancels, so it is written as b / (2·(√(x² + b) − x)); √(x² + b) is
     hypot(x, √b), which does not overflow for |x| up to the largest float.
     """
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        bl = rounding.LONG(b)
+
+        def approx(v):
+            s = np.sqrt(v * v + bl)
+            return np.where(v < 0, bl / (2 * (s - v)), (v + s) / 2)
+
+        return rounding.extended_path(
+            x, approx, lambda mp, u: (u + mp.sqrt(u * u + mp.mpf(b))) / 2,
+            lambda t: np.where(t > 0, t, 0.0))
+
     s = np.hypot(x, math.sqrt(b))
     return np.where(x < 0, b / (2.0 * (s - x)), 0.5 * x + 0.5 * s)
 
 
 def squareplus_derivative(x, b):
     r"""squareplus'(x) = (1 + x/√(x² + b)) / 2, written as b / (2·s·(s − x)) for x < 0."""
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        bl = rounding.LONG(b)
+
+        def approx(v):
+            s = np.sqrt(v * v + bl)
+            return np.where(v < 0, bl / (2 * s * (s - v)), (1 + v / s) / 2)
+
+        return rounding.extended_path(
+            x, approx, lambda mp, u: (1 + u / mp.sqrt(u * u + mp.mpf(b))) / 2,
+            lambda t: np.where(t > 0, 1.0, 0.0))
+
     s = np.hypot(x, math.sqrt(b))
     ratio = np.where(np.isinf(x), np.sign(x), x / s)
     return np.where(x < 0, b / (2.0 * s * (s - x)), 0.5 * (1.0 + ratio))
@@ -972,11 +1258,23 @@ register(
 
 def softsign(x):
     r"""softsign(x) = x / (1 + |x|)."""
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        return rounding.extended_path(x, lambda v: v / (1 + np.abs(v)),
+                                      lambda mp, u: u / (1 + abs(u)), np.sign)
+
     return np.where(np.isinf(x), np.sign(x), x / (1.0 + np.abs(x)))
 
 
 def softsign_derivative(x):
     r"""softsign'(x) = 1 / (1 + |x|)²."""
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        return rounding.extended_path(x, lambda v: 1 / ((1 + np.abs(v)) * (1 + np.abs(v))),
+                                      lambda mp, u: 1 / (1 + abs(u)) ** 2, lambda t: np.zeros_like(t))
+
     return 1.0 / ((1.0 + np.abs(x)) * (1.0 + np.abs(x)))
 
 
@@ -994,11 +1292,31 @@ register(
 
 def logsigmoid(x):
     r"""logsigmoid(x) = log σ(x) = −softplus(−x) = min(x, 0) − log1p(e^(−|x|))."""
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        def approx(v):
+            return np.minimum(v, 0) - np.log1p(np.exp(-np.abs(v)))
+
+        return rounding.extended_path(
+            x, approx, lambda mp, u: -mp.log1p(mp.exp(-u)) if u > 0 else u - mp.log1p(mp.exp(u)),
+            lambda t: np.minimum(t, 0.0) - np.log1p(np.exp(-np.abs(t))))
+
     return np.minimum(x, 0.0) - np.log1p(np.exp(-np.abs(x)))
 
 
 def logsigmoid_derivative(x):
     r"""logsigmoid'(x) = 1 − σ(x) = σ(−x)."""
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        def approx(v):
+            z = np.exp(-np.abs(v))
+            return np.where(v <= 0, 1 / (1 + z), z / (1 + z))
+
+        return rounding.extended_path(x, approx, lambda mp, u: 1 / (1 + mp.exp(u)),
+                                      lambda t: _sigmoid(-t))
+
     return _sigmoid(-x)
 
 
@@ -1016,6 +1334,13 @@ register(
 
 def hardsigmoid(x):
     r"""hardsigmoid(x) = relu6(x + 3) / 6."""
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        return rounding.extended_path(x, lambda v: np.clip(v + 3, 0, 6) / 6,
+                                      lambda mp, u: min(max(u + 3, 0), 6) / 6,
+                                      lambda t: np.clip(t + 3.0, 0.0, 6.0) / 6.0)
+
     return np.clip(x + 3.0, 0.0, 6.0) / 6.0
 
 
@@ -1072,11 +1397,31 @@ register(
 
 def hardswish(x):
     r"""hardswish(x) = x·relu6(x + 3) / 6."""
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        def approx(v):
+            return np.where(v <= -3, 0, np.where(v >= 3, v, v * (v + 3) / 6))
+
+        return rounding.extended_path(
+            x, approx, lambda mp, u: 0 if u <= -3 else (u if u >= 3 else u * (u + 3) / 6),
+            lambda t: np.where(t <= -3, 0.0, t))
+
     return np.where(x <= -3, 0.0, np.where(x >= 3, x, x * (x + 3.0) / 6.0))
 
 
 def hardswish_derivative(x):
     r"""hardswish'(x) = 0 if x ≤ −3, (2x + 3)/6 if −3 < x < 3, 1 if x ≥ 3 (PyTorch at ±3)."""
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        def approx(v):
+            return np.where(v <= -3, 0, np.where(v >= 3, 1, (2 * v + 3) / 6))
+
+        return rounding.extended_path(
+            x, approx, lambda mp, u: 0 if u <= -3 else (1 if u >= 3 else (2 * u + 3) / 6),
+            lambda t: np.where(t <= -3, 0.0, 1.0))
+
     return np.where(x <= -3, 0.0, np.where(x >= 3, 1.0, (2.0 * x + 3.0) / 6.0))
 
 
@@ -1112,6 +1457,20 @@ def tanhshrink(x):
     For |x| < 2, x − tanh x cancels; it is computed as (x·cosh x − sinh x)/cosh x with the
     numerator's Taylor series, whose terms are all of one sign (tanhshrink(1e-8) = 3.3e-25).
     """
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        def approx(v):
+            square = v * v
+            series = np.zeros_like(v)
+            for n in range(14, 0, -1):  # 2n/(2n+1)!, as _TANHSHRINK_SERIES, in long double
+                series = series * square + rounding.LONG(2 * n) / rounding.LONG(math.factorial(2 * n + 1))
+            near = v * square * series / np.cosh(np.minimum(np.abs(v), 2))
+            return np.where(np.abs(v) < 2, near, v - np.tanh(v))
+
+        return rounding.extended_path(x, approx, lambda mp, u: u - mp.tanh(u),
+                                      lambda t: t - np.tanh(t), ulps=16.0)
+
     square = x * x
     series = np.zeros_like(x)
     for coefficient in reversed(_TANHSHRINK_SERIES):
@@ -1122,6 +1481,12 @@ def tanhshrink(x):
 
 def tanhshrink_derivative(x):
     r"""tanhshrink'(x) = 1 − sech²(x) = tanh²(x), with no cancellation near 0."""
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        return rounding.extended_path(x, lambda v: np.tanh(v) ** 2, lambda mp, u: mp.tanh(u) ** 2,
+                                      lambda t: np.ones_like(t))
+
     t = np.tanh(x)
     return t * t
 
@@ -1228,6 +1593,14 @@ register(
 
 def sparse_plus(x):
     r"""sparse_plus(x) = 0 if x ≤ −1, (x + 1)²/4 if −1 < x < 1, x if x ≥ 1 (JAX)."""
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        return rounding.extended_path(
+            x, lambda v: np.where(v <= -1, 0, np.where(v >= 1, v, (v + 1) * (v + 1) / 4)),
+            lambda mp, u: 0 if u <= -1 else (u if u >= 1 else (u + 1) ** 2 / 4),
+            lambda t: np.where(t > 0, t, 0.0))
+
     return np.where(x <= -1, 0.0, np.where(x >= 1, x, 0.25 * (x + 1.0) * (x + 1.0)))
 
 

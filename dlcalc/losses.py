@@ -354,10 +354,16 @@ def cross_entropy_from_probs(probs, target=None, target_probs=None, label_smooth
     p = np.broadcast_to(p, y.shape)
     with np.errstate(all="ignore"):
         logp = np.log(p)
-        loss = _xlogy_neg(y, logp).sum(axis=-1)
         grad = np.where(y == 0, 0, -y / p).astype(dt)
+        if _extended_ok(p) and y.dtype == np.float64:
+            # the same sum as H(P,Q) (cross_entropy_distributions), so ce --probs with soft
+            # targets and kl print the same, correctly rounded digits
+            loss = _neg_xlogy_sum_ext(y, p, ln_base)
+        else:
+            loss = _xlogy_neg(y, logp).sum(axis=-1)
+            if ln_base != 1.0:
+                loss = loss / dt.type(ln_base)
         if ln_base != 1.0:
-            loss = loss / dt.type(ln_base)
             grad = grad / dt.type(ln_base)
     loss = np.asarray(loss, dtype=dt)
     _ce_warnings(y, logp, loss, "p")

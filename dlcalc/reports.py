@@ -597,7 +597,8 @@ def differentiate(expression: str, variables: list[str] | None = None,
             found.hessian_latex = [[symbolic.to_latex(second[i, j]) for j in rows] for i in rows]
             if point is not None:
                 found.hessian_values = symbolic.evaluate_at(
-                    list(second), point, set(names) | set(point)).reshape(len(names), -1)
+                    list(second), point, set(names) | set(point), function=parsed
+                ).reshape(len(names), -1)
         if steps:
             for name in names:
                 found.steps += derivation.derivation_steps(parsed, name)

@@ -383,6 +383,16 @@ def tidy(derivative: sp.Expr) -> sp.Expr:
     """
     best = _numeric_content(_integral_floats_to_integers(derivative))
     if sp.count_ops(best) <= SIMPLIFY_MAX_OPS:
+        # n·x^n/x (SymPy's d/dx x^n) is 0/0 at x = 0; n·x^(n−1) is not: a removable singularity
+        # that differentiation created is taken out where powsimp can, when that is no longer.
+        merged = sp.powsimp(best)
+
+        def reciprocals(e: sp.Expr) -> int:
+            return sum(1 for p in e.atoms(sp.Pow) if p.exp.is_negative)
+
+        if (merged != best and reciprocals(merged) < reciprocals(best)
+                and sp.count_ops(merged) <= sp.count_ops(best)):
+            best = merged
         try:
             with time_limit(SIMPLIFY_SECONDS, _too_slow("simplify", SIMPLIFY_SECONDS)):
                 candidate = _numeric_content(sp.simplify(best))
@@ -418,6 +428,7 @@ class Gradient:
             [self.partials[v] for v in self.variables],
             point,
             variables=set(self.variables) | set(_variable_names(self.expression)),
+            function=self.expression,
         )
 
 
@@ -487,8 +498,8 @@ def _check_point(needed: set[str], point: Mapping[str, float]) -> None:
         )
 
 
-def evaluate_at(exprs, point: Mapping[str, float], variables: Iterable[str] | None = None
-                ) -> np.ndarray:
+def evaluate_at(exprs, point: Mapping[str, float], variables: Iterable[str] | None = None,
+                function: sp.Expr | None = None) -> np.ndarray:
     """Values (float64 array, one per expression) of `exprs` at `point`.
 
     Every variable of the expressions (and of `variables`, the variables of the expression
@@ -497,9 +508,12 @@ def evaluate_at(exprs, point: Mapping[str, float], variables: Iterable[str] | No
     typo or the wrong expression, and a wrong gradient printed without complaint is worse than
     an error naming the stray variable.
 
-    Values are computed with mpmath at 30 significant digits and rounded once to float64;
-    where that gives no finite real number (poles, log of a negative number, infinite inputs)
-    the NumPy form is used and a NumericWarning explains the NaN or infinity.
+    Each value is the exact value rounded once to float64 (dlcalc.evaluation: mpmath at rising
+    precision until the rounding is certain). Where the expressions are derivatives of
+    `function` and `function` is defined at the point, a 0/0 left by differentiation is
+    evaluated as its limit (d/dx x^n = n·x^n/x at x = 0). Where no finite real number results
+    (poles, log of a negative number, infinite inputs) the NumPy form is used and a
+    NumericWarning explains the NaN or infinity.
     """
     single = isinstance(exprs, sp.Basic)
     exprs = [exprs] if single else [sp.sympify(e) for e in exprs]
@@ -509,36 +523,49 @@ def evaluate_at(exprs, point: Mapping[str, float], variables: Iterable[str] | No
     values = {name: float(point[name]) for name in needed}
     out = np.empty(len(exprs), dtype=np.float64)
     with time_limit(DIFFERENTIATE_SECONDS, _too_slow("evaluate")):
+        defined: list[bool] = []  # computed once, when a first value needs a limit
         for i, expr in enumerate(exprs):
-            out[i] = _evaluate_one(expr, symbols, values)
+            out[i] = _evaluate_one(expr, values, function, defined)
     return out[0] if single else out
 
 
-def _evaluate_one(expr: sp.Expr, symbols: dict[str, sp.Symbol], values: dict[str, float]
-                  ) -> float:
+def _evaluate_one(expr: sp.Expr, values: dict[str, float], function: sp.Expr | None = None,
+                  defined: list[bool] | None = None) -> float:
+    from dlcalc import evaluation
+
     free = sorted(expr.free_symbols, key=lambda s: s.name)
     if all(math.isfinite(values[s.name]) for s in free):
-        try:
-            exact = expr.evalf(30, subs={s: sp.Float(values[s.name], 30) for s in free})
-        except (ArithmeticError, ValueError, TypeError):  # a pole: mpmath divides by zero
-            exact = sp.nan
-        if exact.is_Number and exact.is_finite and exact.is_extended_real:
-            value = float(exact)
-            if math.isfinite(value):
-                return value
+        value = evaluation.value_at(expr, values)
+        if value is None and function is not None:
+            if defined is None:
+                defined = []
+            if not defined:
+                defined.append(evaluation.value_at(function, values) is not None)
+            if defined[0]:
+                value = evaluation.limit_at(expr, values)
+        if value is not None and math.isfinite(value):
+            return value
+        if value is not None:  # the exact value is finite but beyond the float64 range
+            _warn_not_finite(expr, free, values, value)
+            return value
     with np.errstate(all="ignore"):
         value = _lambdify(free, expr)(*[np.float64(values[s.name]) for s in free])
         value = float(np.real(value)) if np.isreal(value) else math.nan
     if not math.isfinite(value):
-        where = ", ".join(f"{s.name}={values[s.name]!r}" for s in free) or "any point"
-        warnings.warn(
-            NumericWarning(
-                f"{to_text(expr)} is {value} at {where}: a pole, a value beyond the float64 "
-                f"range, an infinite input, or a point outside the domain of log, sqrt, ..."
-            ),
-            stacklevel=3,
-        )
+        _warn_not_finite(expr, free, values, value)
     return value
+
+
+def _warn_not_finite(expr: sp.Expr, free: Sequence[sp.Symbol], values: Mapping[str, float],
+                     value: float) -> None:
+    where = ", ".join(f"{s.name}={values[s.name]!r}" for s in free) or "any point"
+    warnings.warn(
+        NumericWarning(
+            f"{to_text(expr)} is {value} at {where}: a pole, a value beyond the float64 "
+            f"range, an infinite input, or a point outside the domain of log, sqrt, ..."
+        ),
+        stacklevel=4,
+    )
 
 
 def finite_difference_check(expr, variables: Sequence[str] | None, point: Mapping[str, float]
@@ -563,18 +590,33 @@ def finite_difference_check(expr, variables: Sequence[str] | None, point: Mappin
     f = _lambdify(symbols, expr)
     base = np.array([float(point[n]) for n in all_names], dtype=np.float64)
     numeric = np.empty(len(names), dtype=np.float64)
-    with np.errstate(all="ignore"):
+
+    def value(at: np.ndarray) -> float:
+        # f itself correctly rounded (dlcalc.evaluation): a float64 form that overflows or
+        # cancels (log(1 + e^x) at x = 1000) would make the difference quotient nan or noise.
+        if np.all(np.isfinite(at)):
+            from dlcalc import evaluation
+
+            exact = evaluation.value_at(expr, dict(zip(all_names, map(float, at))))
+            if exact is not None:
+                return exact
+        return float(f(*at))
+
+    with np.errstate(all="ignore"), time_limit(DIFFERENTIATE_SECONDS, _too_slow("evaluate")):
         for k, name in enumerate(names):
             i = all_names.index(name)
             h = np.cbrt(np.finfo(np.float64).eps) * max(1.0, abs(base[i]))
             plus, minus = base.copy(), base.copy()
             plus[i] += h
             minus[i] -= h
-            numeric[k] = (float(f(*plus)) - float(f(*minus))) / (plus[i] - minus[i])
+            numeric[k] = (value(plus) - value(minus)) / (plus[i] - minus[i])
         scale = np.maximum(1.0, np.maximum(np.abs(symbolic), np.abs(numeric)))
         differences = np.abs(symbolic - numeric) / scale
-    finite = differences[np.isfinite(differences)]
-    return numeric, (float(finite.max()) if finite.size else math.nan)
+    # A symbolic value that is not finite beside a finite difference is a disagreement, not a
+    # component to skip: the largest difference is then inf.
+    differences[np.isfinite(numeric) & ~np.isfinite(symbolic)] = math.inf
+    compared = differences[~np.isnan(differences)]
+    return numeric, (float(compared.max()) if compared.size else math.nan)
 
 
 def numeric_function(expr, variable: str = "x", *, derivative: sp.Expr | None = None
@@ -597,18 +639,33 @@ def numeric_function(expr, variable: str = "x", *, derivative: sp.Expr | None = 
     symbol = _symbol(expr, variable)
     if derivative is None:
         derivative = differentiate(expr, variable)
-    return _vectorised(_lambdify([symbol], expr)), _vectorised(_lambdify([symbol], derivative))
+    return (_vectorised(_lambdify([symbol], expr), symbol, expr),
+            _vectorised(_lambdify([symbol], derivative), symbol, derivative))
 
 
-def _vectorised(compiled: Callable) -> Callable:
-    def evaluate(x):
-        x = np.asarray(x)
-        if not np.issubdtype(x.dtype, np.floating):
-            x = x.astype(np.float64)
+def _vectorised(compiled: Callable, symbol: sp.Symbol | None = None,
+                expr: sp.Expr | None = None) -> Callable:
+    """The NumPy form, and for float64 input the correctly rounded values of `expr`
+    (dlcalc.evaluation.exact_array: mpmath per element where needed)."""
+
+    def fast(x):
         with np.errstate(all="ignore"):
             y = np.asarray(compiled(x))
         if y.shape != x.shape:
             y = np.broadcast_to(y, x.shape)
+        return y
+
+    def evaluate(x):
+        x = np.asarray(x)
+        if not np.issubdtype(x.dtype, np.floating):
+            x = x.astype(np.float64)
+        if expr is not None and x.dtype == np.float64 and expr.free_symbols:
+            from dlcalc import evaluation
+
+            compiled_mp = evaluation.compile_mpmath([symbol], expr)
+            with time_limit(DIFFERENTIATE_SECONDS, _too_slow("evaluate")):
+                return evaluation.exact_array(compiled_mp, fast, x)
+        y = fast(x)
         return y.astype(x.dtype, copy=True) if y.dtype != x.dtype or not y.flags.writeable else y
 
     return evaluate

@@ -1,0 +1,309 @@
+"""Accuracy of dlcalc's float64 results against mpmath: share correctly rounded, worst ulps.
+
+    PYTHONPATH=. python bench/accuracy.py [--points N] [--only NAME,...] [--results PATH]
+
+For every registry function and derivative (each parameter at its default and over a sweep),
+and for the losses and divergences, the exact value of the definition is computed with mpmath at
+200 bits and rounded once to float64 (dlcalc.evaluation.to_float64, subnormals included); a
+result is correctly rounded when it is that float64. The error in ulps is |result − exact| over
+the float64 spacing at the exact value (for a subnormal or zero exact value, 2^-1074).
+
+Grids: N points uniform on [−50, 50], N points ±log-spaced from 1e-30 to 1000 (both signs), N/4
+uniform random on [−1000, 1000], and the points ±1000, ±745, ±709, 0, and for functions whose
+tail is subnormal, the x where it is. Definitions are PyTorch's at kinks (relu'(0) = 0 ...).
+This is a script, not a test: a full run takes minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import mpmath
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dlcalc import activations, rounding  # noqa: E402
+from dlcalc.evaluation import to_float64  # noqa: E402
+
+mp = mpmath.mp
+BITS = 200
+
+with mpmath.workprec(400):  # the decimal constants, exact to far beyond the working precision
+    SELU_ALPHA = mpmath.mpf("1.6732632423543772848170429916717")
+    SELU_SCALE = mpmath.mpf("1.0507009873554804934193349852946")
+    GELU_KAPPA = mpmath.mpf("0.044715")
+
+
+def sig(x):
+    return 1 / (1 + mpmath.exp(-x))
+
+
+def softplus1(x):
+    return x + mpmath.log1p(mpmath.exp(-x)) if x > 0 else mpmath.log1p(mpmath.exp(x))
+
+
+def sech2(x):
+    return 1 / mpmath.cosh(x) ** 2
+
+
+def _gelu_tanh_u(x):
+    return mpmath.sqrt(2 / mpmath.pi) * (x + GELU_KAPPA * x ** 3)
+
+
+def _softplus_beta(x, beta, threshold):
+    if float(beta) * float(x) > threshold:  # PyTorch compares the float product
+        return x, mpmath.mpf(1)
+    bx = beta * x
+    return softplus1(bx) / beta, sig(bx)
+
+
+def _mish_terms(x):
+    s = softplus1(x)
+    return mpmath.tanh(s), sech2(s)
+
+
+# name -> (f, f', sweep of parameter dicts); f and f' take (x, **params) as mpf.
+REFERENCES = {
+    "sigmoid": (sig, lambda x: sig(x) * sig(-x), [{}]),
+    "tanh": (mpmath.tanh, sech2, [{}]),
+    "relu": (lambda x: x if x > 0 else 0, lambda x: 1 if x > 0 else 0, [{}]),
+    "leaky_relu": (lambda x, negative_slope: x if x > 0 else negative_slope * x,
+                   lambda x, negative_slope: 1 if x > 0 else negative_slope,
+                   [{"negative_slope": v} for v in (0.01, 0.2, 0.3, 1e-5)]),
+    "prelu": (lambda x, weight: x if x > 0 else weight * x,
+              lambda x, weight: 1 if x > 0 else weight,
+              [{"weight": v} for v in (0.25, 0.1, 0.7)]),
+    "rrelu": (lambda x, lower, upper: x if x > 0 else (lower + upper) / 2 * x,
+              lambda x, lower, upper: 1 if x > 0 else (lower + upper) / 2,
+              [{"lower": 0.125, "upper": 1 / 3}, {"lower": 0.1, "upper": 0.3}]),
+    "relu6": (lambda x: min(max(x, 0), 6), lambda x: 1 if 0 < x < 6 else 0, [{}]),
+    "elu": (lambda x, alpha: x if x > 0 else alpha * mpmath.expm1(x),
+            lambda x, alpha: 1 if x > 0 else alpha * mpmath.exp(x),
+            [{"alpha": v} for v in (1.0, 0.5, 2.0, 0.1)]),
+    "selu": (lambda x: SELU_SCALE * x if x > 0 else SELU_SCALE * SELU_ALPHA * mpmath.expm1(x),
+             lambda x: SELU_SCALE if x > 0 else SELU_SCALE * SELU_ALPHA * mpmath.exp(x), [{}]),
+    "celu": (lambda x, alpha: x if x > 0 else alpha * mpmath.expm1(x / alpha),
+             lambda x, alpha: 1 if x > 0 else mpmath.exp(x / alpha),
+             [{"alpha": v} for v in (1.0, 0.5, 3.0, 0.1)]),
+    "gelu": (lambda x: x * mpmath.ncdf(x), lambda x: mpmath.ncdf(x) + x * mpmath.npdf(x), [{}]),
+    # (1 + tanh u)/2 written as σ(2u): the same number, without 1 + tanh u cancelling for u ≪ 0
+    "gelu_tanh": (
+        lambda x: x * sig(2 * _gelu_tanh_u(x)),
+        lambda x: sig(2 * _gelu_tanh_u(x)) + x / 2 * sech2(_gelu_tanh_u(x))
+        * mpmath.sqrt(2 / mpmath.pi) * (1 + 3 * GELU_KAPPA * x ** 2),
+        [{}]),
+    "silu": (lambda x: x * sig(x), lambda x: sig(x) * (1 + x * sig(-x)), [{}]),
+    "mish": (lambda x: x * _mish_terms(x)[0],
+             lambda x: _mish_terms(x)[0] + x * _mish_terms(x)[1] * sig(x), [{}]),
+    "softplus": (lambda x, beta, threshold: _softplus_beta(x, beta, threshold)[0],
+                 lambda x, beta, threshold: _softplus_beta(x, beta, threshold)[1],
+                 [{"beta": 1.0, "threshold": 20.0}, {"beta": 2.0, "threshold": 20.0},
+                  {"beta": 0.5, "threshold": 10.0}, {"beta": 1.0, "threshold": 1e9}]),
+    "squareplus": (lambda x, b: (x + mpmath.sqrt(x * x + b)) / 2,
+                   lambda x, b: (1 + x / mpmath.sqrt(x * x + b)) / 2,
+                   [{"b": v} for v in (4.0, 1.0, 0.25)]),
+    "softsign": (lambda x: x / (1 + abs(x)), lambda x: 1 / (1 + abs(x)) ** 2, [{}]),
+    "logsigmoid": (lambda x: -softplus1(-x), lambda x: sig(-x), [{}]),
+    "hardsigmoid": (lambda x: min(max(x + 3, 0), 6) / 6,
+                    lambda x: mpmath.mpf(1) / 6 if -3 < x < 3 else 0, [{}]),
+    "hardtanh": (lambda x, min_val, max_val: min(max(x, min_val), max_val),
+                 lambda x, min_val, max_val: 1 if min_val < x < max_val else 0,
+                 [{"min_val": -1.0, "max_val": 1.0}, {"min_val": -2.0, "max_val": 0.5}]),
+    "hardswish": (lambda x: x * min(max(x + 3, 0), 6) / 6,
+                  lambda x: 0 if x <= -3 else (1 if x >= 3 else (2 * x + 3) / 6), [{}]),
+    "tanhshrink": (lambda x: x - mpmath.tanh(x), lambda x: mpmath.tanh(x) ** 2, [{}]),
+    "softshrink": (lambda x, lambd: x - lambd if x > lambd else (x + lambd if x < -lambd else 0),
+                   lambda x, lambd: 1 if abs(x) > lambd else 0,
+                   [{"lambd": v} for v in (0.5, 0.1, 2.0)]),
+    "hardshrink": (lambda x, lambd: x if abs(x) > lambd else 0,
+                   lambda x, lambd: 1 if abs(x) > lambd else 0,
+                   [{"lambd": v} for v in (0.5, 0.1, 2.0)]),
+    "threshold": (lambda x, threshold, value: x if x > threshold else value,
+                  lambda x, threshold, value: 1 if x > threshold else 0,
+                  [{"threshold": 0.0, "value": 0.0}, {"threshold": 1.0, "value": -2.0}]),
+    "sparse_plus": (lambda x: 0 if x <= -1 else ((x + 1) ** 2 / 4 if x < 1 else x),
+                    lambda x: 0 if x <= -1 else ((x + 1) / 2 if x < 1 else 1), [{}]),
+    "sparse_sigmoid": (lambda x: min(max((x + 1) / 2, 0), 1),
+                       lambda x: mpmath.mpf(1) / 2 if -1 < x < 1 else 0, [{}]),
+    "identity": (lambda x: x, lambda x: 1, [{}]),
+}
+
+
+def grid(points: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    magnitudes = np.geomspace(1e-30, 1000.0, points)
+    special = [0.0, 1000.0, -1000.0, 745.0, -745.0, 709.0, -709.0, 0.5, -0.5, 3.0, -3.0, 1.0,
+               -1.0, 6.0, 20.0, 40.0, -40.0, -37.5, -720.0, -740.0]
+    tails = np.concatenate([np.linspace(-745.5, -700.0, points // 8),  # subnormal e^x
+                            np.linspace(-39.0, -37.0, points // 16)])  # subnormal gelu, Φ tails
+    x = np.concatenate([np.linspace(-50.0, 50.0, points), magnitudes, -magnitudes,
+                        rng.uniform(-1000.0, 1000.0, points // 4), tails, special])
+    return np.unique(x)
+
+
+def ulp_error(value: float, exact) -> float:
+    if math.isnan(value):
+        return math.inf
+    spacing = math.ulp(abs(float(exact))) if exact != 0 else 5e-324
+    spacing = max(spacing, 5e-324)
+    if math.isinf(value):
+        return 0.0 if math.isinf(float(exact)) and math.copysign(1, value) == math.copysign(1, exact) else math.inf
+    with mpmath.workprec(BITS):
+        return float(abs(mpmath.mpf(value) - exact) / spacing)
+
+
+def exact_value(fn, *args, **params):
+    """fn at BITS, 2·BITS, ... bits until two precisions agree to 2^-120 (x − tanh x at 1e-30
+    cancels 200 bits); returned at the last precision."""
+    bits, previous = BITS, None
+    while True:
+        with mpmath.workprec(bits):
+            value = mpmath.mpf(fn(*[mpmath.mpf(a) if not isinstance(a, list) else a for a in args],
+                                  **{k: mpmath.mpf(v) for k, v in params.items()}))
+            if previous is not None and (abs(value - previous) <= abs(value) * mpmath.ldexp(1, -120)
+                                         or bits >= 8 * BITS):
+                return value
+        previous, bits = value, bits * 2
+
+
+def measure(values: np.ndarray, exact_fn, xs: np.ndarray, params: dict,
+            batch_values: np.ndarray) -> tuple[int, int, float, float, int, float]:
+    """(count, correctly rounded, worst ulps, x of the worst, and for `batch_values` (the long
+    double rounding alone, as a large batch gets it) correctly rounded and worst ulps)."""
+    good, worst, worst_x, batch_good, batch_worst = 0, 0.0, math.nan, 0, 0.0
+    for x, y, yb in zip(xs.tolist(), values.tolist(), batch_values.tolist()):
+        exact = exact_value(exact_fn, x, **params)
+        rounded = to_float64(exact)
+        if yb == rounded:
+            batch_good += 1
+        else:
+            batch_worst = max(batch_worst, ulp_error(yb, exact))
+        if y == rounded:
+            good += 1
+            continue
+        error = ulp_error(y, exact)
+        if error > worst:
+            worst, worst_x = error, x
+    return len(xs), good, worst, worst_x, batch_good, batch_worst
+
+
+def registry_rows(points: int, only: set[str] | None):
+    xs = grid(points)
+    for name, (f, df, sweep) in REFERENCES.items():
+        if only and name not in only:
+            continue
+        entry = activations.REGISTRY[name]
+        for which, fn, ref in (("f", entry.function, f), ("f'", entry.derivative, df)):
+            total = good = batch_good = 0
+            worst, worst_x, worst_params, batch_worst = 0.0, math.nan, {}, 0.0
+            for params in sweep:
+                values = np.asarray(fn(xs, **params), dtype=np.float64)
+                saved, rounding.MAX_EXACT = rounding.MAX_EXACT, 0
+                try:
+                    batch_values = np.asarray(fn(xs, **params), dtype=np.float64)
+                finally:
+                    rounding.MAX_EXACT = saved
+                n, g, w, wx, bg, bw = measure(values, ref, xs, params, batch_values)
+                total, good, batch_good = total + n, good + g, batch_good + bg
+                batch_worst = max(batch_worst, bw)
+                if w > worst:
+                    worst, worst_x, worst_params = w, wx, params
+            yield (name + ("" if which == "f" else "'"), total, good, worst, worst_x, worst_params,
+                   len(sweep), batch_good, batch_worst)
+
+
+def loss_rows(points: int):
+    """H(P,Q), KL, entropy, log-softmax over random 3- to 5-class rows."""
+    from dlcalc import losses, softmax
+
+    rng = np.random.default_rng(1)
+    rows = max(points // 10, 50)
+    results = []
+    for n in (3, 5):
+        z = rng.normal(scale=4.0, size=(rows, n))
+        zq = rng.normal(scale=4.0, size=(rows, n))
+        p = np.asarray(softmax.softmax(z))
+        q = np.asarray(softmax.softmax(zq))
+
+        def exact_rows(fn):
+            def row(i):
+                return lambda: fn([mpmath.mpf(v) for v in p[i]], [mpmath.mpf(v) for v in q[i]],
+                                  [mpmath.mpf(v) for v in z[i]])
+            return [exact_value(row(i)) for i in range(rows)]
+
+        kl = losses.kl_divergence(p, q)
+        soft = losses.cross_entropy_from_probs(q, target_probs=p)
+        hard = losses.cross_entropy(z, target=np.zeros(rows, dtype=int))
+
+        quantities = {
+            "entropy H(P)": (np.asarray(losses.entropy(p)),
+                             lambda P, Q, Z: -mpmath.fsum(a * mpmath.log(a) for a in P if a > 0)),
+            "cross-entropy H(P,Q)": (np.asarray(losses.cross_entropy_distributions(p, q)),
+                                     lambda P, Q, Z: -mpmath.fsum(a * mpmath.log(b) for a, b in zip(P, Q) if a > 0)),
+            "H(P,Q) of ce --probs --target-probs": (
+                np.asarray(soft.loss),
+                lambda P, Q, Z: -mpmath.fsum(a * mpmath.log(b) for a, b in zip(P, Q) if a > 0)),
+            "KL(P||Q)": (np.asarray(kl.kl),
+                         lambda P, Q, Z: mpmath.fsum(a * mpmath.log(a / b) for a, b in zip(P, Q) if a > 0)),
+            "H(P,Q) of kl": (np.asarray(kl.cross_entropy),
+                             lambda P, Q, Z: -mpmath.fsum(a * mpmath.log(b) for a, b in zip(P, Q) if a > 0)),
+            "ce from logits, target 0": (
+                np.asarray(hard.loss),
+                lambda P, Q, Z: mpmath.log(mpmath.fsum(mpmath.exp(v) for v in Z)) - Z[0]),
+            "ce gradient[0], target 0": (
+                np.asarray(hard.grad)[:, 0],
+                lambda P, Q, Z: mpmath.exp(Z[0]) / mpmath.fsum(mpmath.exp(v) for v in Z) - 1),
+            "log_softmax[0]": (np.asarray(softmax.log_softmax(z))[:, 0],
+                               lambda P, Q, Z: Z[0] - mpmath.log(mpmath.fsum(mpmath.exp(v) for v in Z))),
+            "softmax[0]": (np.asarray(softmax.softmax(z))[:, 0],
+                           lambda P, Q, Z: mpmath.exp(Z[0]) / mpmath.fsum(mpmath.exp(v) for v in Z)),
+        }
+        for label, (values, ref) in quantities.items():
+            exact = exact_rows(ref)
+            good, worst = 0, 0.0
+            for y, e in zip(values.reshape(rows).tolist(), exact):
+                if y == to_float64(e):
+                    good += 1
+                else:
+                    worst = max(worst, ulp_error(y, e))
+            results.append((f"{label}, {n} classes", rows, good, worst))
+    return results
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=4000)
+    parser.add_argument("--only", default="")
+    parser.add_argument("--results", default="")
+    parser.add_argument("--no-losses", action="store_true")
+    args = parser.parse_args(argv)
+    only = {s for s in args.only.split(",") if s} or None
+    started = time.time()
+    lines = ["| function | results | correctly rounded | worst error (ulp) | at x | parameter sets "
+             "| large batch: correctly rounded | large batch: worst (ulp) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, total, good, worst, wx, wp, sets, bgood, bworst in registry_rows(args.points, only):
+        at = "" if math.isnan(wx) else f"{wx:.17g}" + (f" ({', '.join(f'{k}={v:g}' for k, v in wp.items())})" if wp else "")
+        line = (f"| {name} | {total} | {100 * good / total:.3f}% | {worst:.3g} | {at} | {sets} "
+                f"| {100 * bgood / total:.3f}% | {bworst:.3g} |")
+        lines.append(line)
+        print(line, flush=True)
+    if not args.no_losses and not only:
+        lines += ["", "| quantity | rows | correctly rounded | worst error (ulp) |", "|---|---:|---:|---:|"]
+        for label, total, good, worst in loss_rows(args.points):
+            line = f"| {label} | {total} | {100 * good / total:.3f}% | {worst:.3g} |"
+            lines.append(line)
+            print(line, flush=True)
+    print(f"({time.time() - started:.0f} s)", file=sys.stderr)
+    if args.results:
+        Path(args.results).write_text("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,176 @@
+r"""Rounding once to float64, with Ziv's fallback for the rare doubtful element.
+
+Registry functions on x86-64 compute in x87 long double (64-bit significand, 11 bits more than
+float64) with a known relative error bound of a few long-double ulps, then round once to
+float64 (`round_once`). The result is the correctly rounded value unless the long-double value
+lies within its error bound of a float64 rounding boundary: then the interval
+[approx·(1 − bound), approx·(1 + bound)] rounds to two different floats, and only those elements
+(about bound·2^-9.5 of them: 1% for a bound of 8 ulps) are recomputed exactly with mpmath
+(`correctly_rounded`: rising precision until the rounding is certain), up to MAX_EXACT of them
+per call: command-line values, plots and small batches are correctly rounded, large batches
+keep the long-double rounding for the doubtful ones. mpmath is imported only
+when such an element occurs, so `dlcalc activate sigmoid 1` imports neither SymPy nor mpmath
+unless its one value is doubtful.
+
+Without an 80-bit long double (`exact.EXTENDED` false: ARM, MSVC, or DLCALC_FLOAT64_ONLY=1) the callers keep their float64 forms.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+
+from dlcalc import exact
+
+LONG = np.longdouble
+_LONG_EPS = 2.0 ** -63  # one ulp of 1 in long double
+
+# At most this many doubtful elements per call are recomputed in mpmath (~0.1 ms each). A large
+# array (a batch) keeps the long-double rounding for its ~1% doubtful elements instead: each is
+# then within 0.5 + 2^-9 ulp and correctly rounded in the great majority of cases (bench/accuracy.py
+# measures both), at the long-double path's speed.
+MAX_EXACT = 512
+
+# First and last working precisions (bits) of the rising evaluation.
+START_BITS = 64
+MAX_BITS = 1 << 14
+# A value that is exactly zero is believed only from this precision on: below it, a zero is more
+# often a cancellation (−1 + e^700/(e^700 + 1)) than the truth.
+ZERO_BITS = 4096
+
+
+def extended(x: np.ndarray) -> bool:
+    """Whether `x` takes the long-double path (float64 input on a machine with x87)."""
+    return exact.EXTENDED and x.dtype == np.float64
+
+
+def round_once(x: np.ndarray, approx: np.ndarray, exact: Callable, ulps: float = 8.0,
+               scale: np.ndarray | None = None) -> np.ndarray:
+    """`approx` (long double, error ≤ `ulps` long-double ulps of |approx|, or of `scale` when
+    given) rounded to float64; the elements it cannot decide are `exact(mpmath, v)` at x = v,
+    evaluated by `correctly_rounded`."""
+    approx = np.asarray(approx, dtype=LONG)
+    y = np.array(approx.astype(np.float64), copy=True)
+    with np.errstate(all="ignore"):
+        size = np.abs(approx) if scale is None else np.abs(np.asarray(scale, dtype=LONG))
+        margin = size * LONG(ulps * _LONG_EPS)
+        doubtful = ((approx - margin).astype(np.float64) != (approx + margin).astype(np.float64))
+        doubtful &= np.isfinite(approx)
+    count = int(np.count_nonzero(doubtful))
+    if 0 < count <= MAX_EXACT:
+        import mpmath
+
+        x_b = np.broadcast_to(x, y.shape)
+        flat = np.flatnonzero(doubtful)
+        out = y.reshape(-1)
+        xs = x_b.reshape(-1)
+        for i in flat:
+            value = correctly_rounded(lambda v: exact(mpmath, v), [float(xs[i])])
+            if value is not None:
+                out[i] = value
+    return y
+
+
+def to_float64(v) -> float:
+    """The float64 nearest to the mpmath number `v` (ties to even; subnormals rounded once)."""
+    import mpmath
+
+    if not mpmath.isfinite(v):
+        return float(v)
+    if v == 0:
+        return 0.0
+    _, exponent = mpmath.frexp(v)  # |v| = m·2^e, ½ ≤ m < 1
+    if exponent > 1024:
+        return math.copysign(math.inf, v)
+    if exponent >= -1021:
+        with mpmath.workprec(53):
+            rounded = +v  # round to nearest, ties to even, at 53 bits
+        try:
+            return float(rounded)
+        except OverflowError:
+            return math.copysign(math.inf, v)
+    with mpmath.workprec(max(mpmath.mp.prec, 64) + 1100):
+        units = int(mpmath.nint(mpmath.ldexp(v, 1074)))  # subnormal: whole units of 2^-1074
+    return math.copysign(math.ldexp(units, -1074), v) if units else math.copysign(0.0, v)
+
+
+def _mp_value(compiled: Callable, args: Sequence[float], bits: int):
+    """`compiled` (a function of mpmath numbers) at `args`, at `bits` bits; None if not a
+    finite real."""
+    import mpmath
+
+    with mpmath.workprec(bits):
+        try:
+            value = compiled(*[mpmath.mpf(a) for a in args])
+        except (ArithmeticError, ValueError, TypeError, NameError, AttributeError):
+            # a pole, a domain error, or a function with no mpmath form: undecided
+            return None
+        if isinstance(value, mpmath.mpc):
+            if value.imag != 0:
+                return None
+            value = value.real
+        try:
+            value = mpmath.mpf(value)
+        except (TypeError, ValueError):
+            return None
+        return value if mpmath.isfinite(value) else None
+
+
+def correctly_rounded(compiled: Callable, args: Sequence[float], *, start: int = START_BITS,
+                      cap: int = MAX_BITS, patience: int = 3) -> float | None:
+    """The exact value of `compiled` at `args` rounded to float64, or None if undecided.
+
+    Ziv's loop: evaluate at doubling precisions until two successive results, cur and prev,
+    round alike with a margin: with d = |cur − prev| plus a few units of cur's last bit, cur − d,
+    cur and cur + d must round to the same float64. Cancellation shows as a large d and sends
+    the evaluation on to the next precision; so does a result that is exactly zero below
+    ZERO_BITS. Gives up when `patience` precisions in a row find no finite real value (a pole or
+    a point outside the domain does not go away with precision).
+    """
+    import mpmath
+
+    bits = start
+    previous = _mp_value(compiled, args, bits)
+    missing = 0 if previous is not None else 1
+    if missing >= patience:
+        return None
+    while bits < cap:
+        bits *= 2
+        current = _mp_value(compiled, args, bits)
+        if current is None:
+            missing += 1
+            if missing >= patience:
+                return None
+            previous = None
+            continue
+        missing = 0
+        if previous is not None and (current != 0 or bits >= ZERO_BITS):
+            with mpmath.workprec(bits + 16):
+                margin = abs(current - previous) + abs(current) * mpmath.ldexp(1, 8 - bits)
+                nearest = to_float64(current)
+                if to_float64(current - margin) == nearest == to_float64(current + margin):
+                    return nearest
+        previous = current
+    return None
+
+
+def extended_path(x: np.ndarray, approx: Callable, exact: Callable, fallback: Callable,
+                  ulps: float = 8.0) -> np.ndarray:
+    """A registry function's float64 values from its long-double form, rounded once.
+
+    `approx(v)` computes on the long-double copy of the finite elements of x and returns the
+    value, or (value, scale) when its error is bounded relative to `scale` rather than to the
+    value (a sum that cancels: the scale is the sum of the terms' magnitudes); `exact(mp, u)` is
+    the definition in mpmath, for the doubtful elements; `fallback(x)` (the float64 form) gives
+    the limits at ±inf.
+    """
+    finite = np.isfinite(x)
+    every = bool(finite.all())
+    xs = x if every else np.where(finite, x, 0.0)
+    with np.errstate(all="ignore"):
+        result = approx(xs.astype(LONG))
+    value, scale = result if isinstance(result, tuple) else (result, None)
+    y = round_once(xs, value, exact, ulps, scale)
+    return y if every else np.where(finite, y, fallback(x))
