@@ -221,7 +221,7 @@ def softmax(
       dlcalc softmax 1000 0 -1000 -t 100
       printf '2 1 0.1\\n0 0\\n' | dlcalc softmax --json
     """
-    from dlcalc import softmax as core
+    from dlcalc import softmax_core as core
     if explain:  # imported only when used: start-up time is the tool's main cost
         from dlcalc.explain import explain_softmax
 
@@ -652,7 +652,7 @@ def _curve(chosen: Any, x: np.ndarray, deriv: bool, annotate: bool) -> Any:
 
 def _softmax_figure(logits: str | None, temperatures: str | None, title: str | None, dpi: int) -> Any:
     from dlcalc import plotting
-    from dlcalc import softmax as core
+    from dlcalc import softmax_core as core
 
     if logits is None:
         raise DlcalcError("plot softmax needs logits: --logits 2 1 0.1")

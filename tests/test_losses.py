@@ -394,7 +394,7 @@ def test_kl_equals_cross_entropy_for_one_hot_p(q, data):
 
 # ---------------------------------------------------------------- correct rounding (x87 extended)
 
-import dlcalc.softmax as softmax_module  # noqa: E402
+import dlcalc.softmax_core as softmax_module  # noqa: E402
 
 needs_extended = pytest.mark.skipif(
     not softmax_module._EXTENDED, reason="long double is not x87 extended here: the float64 path is used"

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from dlcalc.errors import DlcalcError, NumericWarning
-from dlcalc.softmax import (
+from dlcalc.softmax_core import (
     log_softmax,
     log_softmax_jacobian,
     logsumexp,
@@ -288,7 +288,7 @@ def test_softmax_is_shift_invariant(z, c):
 
 # ---------------------------------------------------------------- correct rounding (x87 extended)
 
-import dlcalc.softmax as softmax_module  # noqa: E402
+import dlcalc.softmax_core as softmax_module  # noqa: E402
 
 needs_extended = pytest.mark.skipif(
     not softmax_module._EXTENDED, reason="long double is not x87 extended here: the float64 path is used"
