@@ -12,7 +12,7 @@ from typing import Annotated, Any, List, Optional, Tuple
 
 import numpy as np
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 try:  # Typer 0.28 and later carry their own copy of Click; older ones use Click itself.
     from typer._click.exceptions import NoArgsIsHelpError, UsageError
@@ -25,11 +25,78 @@ from dlcalc.output import FORMATS, Report
 from dlcalc.runner import Style, Warnings, is_terminal, run_vector_command
 from dlcalc.vectors import parse_assignments, parse_vector
 
+class _Group(TyperGroup):
+    """The root command: adds dlcalc's own shell completions (function names, formats) to a
+    subcommand's parameters, only while the shell asks for completions (no cost otherwise)."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and os.environ.get(_COMPLETE_VAR):
+            for param in command.params:
+                complete = _COMPLETIONS.get((cmd_name, param.name)) or _COMPLETIONS.get(("*", param.name))
+                if complete is not None:
+                    param._custom_shell_complete = complete
+        return command
+
+
+_COMPLETE_VAR = "_DLCALC_COMPLETE"  # set by the completion script, see `dlcalc --show-completion`
+
+
+def _complete_words(words: Any) -> Any:
+    def complete(ctx: Any, param: Any, incomplete: str) -> list[str]:
+        return [word for word in words() if word.startswith(incomplete)]
+
+    return complete
+
+
+def _function_names() -> list[str]:
+    from dlcalc import activations
+
+    return sorted(activations.REGISTRY)
+
+
+_COMPLETIONS = {
+    ("activate", "function"): _complete_words(_function_names),
+    ("activate", "values"): _complete_words(lambda: _function_names() if "--props" in sys.argv[1:]
+                                            or "--props" in os.environ.get("COMP_WORDS", "") else []),
+    ("plot", "functions"): _complete_words(lambda: _function_names() + ["softmax", "ce"]),
+    ("*", "fmt"): _complete_words(lambda: list(FORMATS)),
+    ("*", "dtype"): _complete_words(lambda: ["float64", "float32"]),
+    ("*", "base"): _complete_words(lambda: ["e", "2"]),
+}
+
+ROOT_HELP = """The mathematics of deep learning on the command line: activations and their \
+derivatives, softmax, cross-entropy, KL divergence, symbolic gradients and plots.
+
+Vectors are numbers on the command line (2 1 0.1, 2,1,0.1 or [2, 1, 0.1]) or lines on standard \
+input. Output is a table on a terminal and plain numbers in a pipeline.
+
+\b
+Examples:
+  dlcalc activate sigmoid 0 1 2 --deriv
+  dlcalc softmax 2 1 0.1 -t 2
+  dlcalc ce 2 1 0.1 --target 0
+  dlcalc kl 0.7 0.2 0.1 --q 0.6 0.3 0.1
+  dlcalc grad "x**2*y + sin(y)" --at x=1 y=2
+  dlcalc plot sigmoid tanh --deriv
+  seq -3 3 | dlcalc activate tanh --json
+  dlcalc COMMAND --help        each command's options and examples
+  dlcalc --install-completion  tab completion for bash, zsh or fish
+"""
+
+EXIT_CODES = """\b
+Exit codes:
+  0    success
+  1    the environment failed: a file or the output could not be written
+  2    a usage or input error (one `error:` line says which)
+  70   an internal error (a bug in dlcalc; DLCALC_DEBUG=1 shows the traceback)
+  130  interrupted (Ctrl-C)"""
+
 app = typer.Typer(
     name="dlcalc",
-    help="The mathematics of deep learning on the command line: activations and their "
-    "derivatives, softmax, cross-entropy, KL divergence, symbolic gradients and plots.",
-    add_completion=False,
+    cls=_Group,
+    help=ROOT_HELP,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     no_args_is_help=True,
@@ -100,22 +167,32 @@ def parse_params(items: list[str] | None, alpha: float | None) -> dict[str, floa
     return values
 
 
+def version_text() -> str:
+    """dlcalc's version, and what decides its numbers: Python, NumPy, the extended-precision path."""
+    import platform
+
+    from dlcalc import special
+
+    extended = ("active (x87 80-bit long double: results correctly rounded)" if special.EXTENDED
+                else "not available on this machine (no 80-bit long double: float64 formulas)")
+    return (f"dlcalc {__version__}\n"
+            f"Python {platform.python_version()} ({platform.python_implementation()}, {platform.machine()})\n"
+            f"NumPy {np.__version__}\n"
+            f"extended precision: {extended}")
+
+
 def version_callback(value: bool) -> None:
     if value:
-        print(f"dlcalc {__version__}")
+        print(version_text())
         raise typer.Exit()
 
 
-@app.callback()
+@app.callback(epilog=EXIT_CODES)
 def root(
     version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+                                          help="Print the version (and Python's, NumPy's) and exit.")] = False,
 ) -> None:
-    """The mathematics of deep learning on the command line.
-
-    Vectors are numbers on the command line (2 1 0.1, 2,1,0.1 or [2, 1, 0.1]) or lines on
-    standard input. Output is a table on a terminal and plain numbers in a pipeline.
-    """
+    """The root of every command: only --version (the help is ROOT_HELP)."""
 
 
 # ---------------------------------------------------------------- activate
@@ -667,58 +744,121 @@ def _softmax_figure(logits: str | None, temperatures: str | None, title: str | N
 # ---------------------------------------------------------------- entry point
 
 
-def main(args: list[str] | None = None) -> None:
-    """The console script: run the app, turn every failure into a message and an exit code."""
-    if args is None and hasattr(signal, "SIGPIPE"):  # the program itself, not a host process
+def main(args: list[str] | None = None) -> int:
+    """Run dlcalc, turning every failure into a message and an exit code.
+
+    `main(["softmax", "2", "1"])` (a caller in-process: tests, notebooks) returns the exit code.
+    `main()` is the program itself (`dlcalc`, `python -m dlcalc`): it takes over SIGPIPE and
+    SIGINT and ends the process with the exit code.
+    """
+    program = args is None
+    if program and hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `dlcalc ... | head -1` ends quietly
-    debug = bool(os.environ.get("DLCALC_DEBUG"))
-    if args is None:  # the program itself: Ctrl-C stops between two lines of output, not inside one
+    debug = debug_enabled()
+    if program:  # Ctrl-C stops between two lines of output, not inside one
         from dlcalc import interrupts
 
         interrupts.install()
     try:
-        code = app(args=args, prog_name="dlcalc", standalone_mode=False)
+        code = _run(args, debug)
+    except KeyboardInterrupt:  # in an error handler, or while the output was flushed
+        code = 130
+    if program:
+        if code != 130:
+            try:
+                interrupts.finish()
+            except (OSError, ValueError):
+                code = code or _cannot_write()
+            except KeyboardInterrupt:
+                code = 130
+        if not debug:
+            _exit_without_teardown(code)
+        sys.exit(code)
+    return code
+
+
+def debug_enabled() -> bool:
+    """DLCALC_DEBUG turns tracebacks on only when it says so: 1, true or yes (any case)."""
+    return os.environ.get("DLCALC_DEBUG", "").strip().lower() in ("1", "true", "yes")
+
+
+def _run(args: list[str] | None, debug: bool) -> int:
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            # A warning that reaches the top (one not already said as a `warning:` line) is one
+            # line in the user's words, never Python's "file:line: Category: text" and source.
+            warnings.showwarning = _show_warning
+            code = app(args=args, prog_name="dlcalc", standalone_mode=False)
         code = code if isinstance(code, int) else 0
         sys.stdout.flush()
     except DlcalcError as error:
         code = _fail(f"error: {error}", 2, debug)
     except NoArgsIsHelpError as error:
-        print(error.ctx.get_help() if error.ctx else "", file=sys.stderr)
+        _print_stderr(error.ctx.get_help() if error.ctx else "")
         code = 2
     except UsageError as error:
         code = _fail(f"error: {error.format_message()}", 2, debug)
     except typer.Exit as error:
         code = error.exit_code
+        try:
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            code = code or _cannot_write(debug)
     except (KeyboardInterrupt, typer.Abort):
         code = 130
+    except SystemExit as error:  # Typer's --show-completion and --install-completion
+        code = error.code if isinstance(error.code, int) else (0 if error.code is None else 1)
+        try:
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            code = code or _cannot_write(debug)
     except EnvironmentFailure as error:
         code = _fail(f"error: {error}", 1, debug)
     except OSError as error:
         code = _fail(f"error: cannot write output: {error.strerror or error}", 1, debug,
                      silence_stdout=True)
+    except RecursionError as error:
+        code = _fail(f"error: the input is nested too deeply to handle ({error})", 2, debug)
     except Exception as error:  # a bug in dlcalc: still no traceback unless asked for
         code = _fail(f"error: internal error: {type(error).__name__}: {error} "
                      "(set DLCALC_DEBUG=1 for a traceback)", 70, debug)
-    if args is None and code != 130:
-        try:
-            interrupts.finish()
-        except (OSError, ValueError):
-            pass
-    if args is None and not debug:  # the program itself (not a caller in-process)
-        _exit_without_teardown(code)
-    sys.exit(code)
+    return code
+
+
+def _cannot_write(debug: bool = False) -> int:
+    return _fail("error: cannot write output", 1, debug, silence_stdout=True)
+
+
+def _show_warning(message: Any, category: Any, filename: str, lineno: int,
+                  file: Any = None, line: Any = None) -> None:
+    _print_stderr(f"warning: {str(message).strip()}".replace("\n", " "))
+
+
+def _print_stderr(text: str) -> None:
+    """Print to stderr; a closed or broken stderr loses the text, not the exit code."""
+    try:
+        print(text, file=sys.stderr)
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _exit_without_teardown(code: int) -> None:
     """End the process at once, output flushed: tearing down NumPy and every other module at
     interpreter exit costs more than a tenth of a one-shot command's time and does nothing
-    for the user. Returns (to the ordinary exit) if the output cannot be flushed."""
+    for the user. Output that cannot be flushed is an error (exit 1), said if stderr works."""
     try:
-        for stream in (sys.stdout, sys.stderr):
-            if stream is not None:
-                stream.flush()
+        if sys.stdout is not None:
+            sys.stdout.flush()
     except (OSError, ValueError):
-        return
+        code = code or _cannot_write()
+    try:
+        if sys.stderr is not None:
+            sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
     os._exit(code)
 
 
@@ -738,7 +878,7 @@ def _fail(message: str, code: int, debug: bool, silence_stdout: bool = False) ->
     else:
         try:
             sys.stdout.flush()
-        except OSError:
+        except (OSError, ValueError):
             pass
-    print(message.replace("\n", " "), file=sys.stderr)
+    _print_stderr(message.replace("\n", " "))
     return code

@@ -10,8 +10,10 @@ equal sign). The core emits it with `warnings.warn`; the CLI prints each one onc
 """
 
 
-class DlcalcError(Exception):
-    """A problem with the user's input; the message names the offending value."""
+class DlcalcError(ValueError):
+    """A problem with the user's input; the message names the offending value.
+
+    A ValueError, so library callers can catch it as the wrong-value error it is."""
 
 
 class EnvironmentFailure(Exception):
@@ -20,6 +22,10 @@ class EnvironmentFailure(Exception):
 
 class NumericWarning(UserWarning):
     """Why a result is NaN or infinite."""
+
+
+class PathWarning(UserWarning):
+    """A file path that is probably not what the user meant (a literal `~` folder)."""
 
 
 def quietly(function, *args, **kwargs):

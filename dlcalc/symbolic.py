@@ -710,6 +710,8 @@ def _evaluate_one(expr: sp.Expr, symbols: dict[str, sp.Symbol], values: dict[str
     if all(math.isfinite(values[s.name]) for s in free):
         try:
             exact = expr.evalf(30, subs={s: sp.Float(values[s.name], 30) for s in free})
+        except DlcalcError:  # the time limit (a ValueError too): not a pole
+            raise
         except (ArithmeticError, ValueError, TypeError):  # a pole: mpmath divides by zero
             exact = sp.nan
         if exact.is_Number and exact.is_finite and exact.is_extended_real:

@@ -36,10 +36,7 @@ def _run_in_process(*args: str, stdin: bytes | str = b"", env: dict[str, str] | 
     os.environ.update(env or {})
     sys.stdin, sys.stdout, sys.stderr = fake_in, fake_out, fake_err
     try:
-        main([str(arg) for arg in args])
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
+        code = main([str(arg) for arg in args])
     finally:
         sys.stdin, sys.stdout, sys.stderr = saved
         os.environ.clear()
