@@ -11,8 +11,6 @@ and the command line's start-up, pay nothing for them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from dlcalc.errors import DlcalcError, NumericWarning
 
 __version__ = "0.1.0"
@@ -30,6 +28,9 @@ __all__ = [
     "softmax",
 ]
 
+# Not `from typing import TYPE_CHECKING`: `import dlcalc` stays free of the typing module, and
+# the console script's start (where Ctrl-C must be handled) as short as it can be.
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ loads them on first use
     from dlcalc.api import (
         Gradient as Gradient,
@@ -44,7 +45,7 @@ if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ loads them 
 _API = frozenset({"Gradient", "activate", "cross_entropy", "grad", "kl_divergence", "plot", "softmax"})
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in _API:
         from dlcalc import api
 

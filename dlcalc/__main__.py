@@ -12,13 +12,24 @@ import sys
 
 def run() -> None:
     """The program: `dlcalc ...`. Exits with dlcalc's exit code; Ctrl-C at any moment is a quiet 130."""
+    import signal
+
+    # Until dlcalc.cli is imported, Ctrl-C ends the process at once and quietly: nothing has
+    # been written yet, and a KeyboardInterrupt inside an import can surface as some other
+    # error (NumPy turns it into an ImportError).
+    signal.signal(signal.SIGINT, _interrupted)
     try:
         _standard_streams()
         from dlcalc.cli import main
 
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # main() takes it over
         main()
-    except KeyboardInterrupt:  # during the imports, or between two of main's steps
+    except KeyboardInterrupt:  # between two of main's steps
         _quiet_exit(130)
+
+
+def _interrupted(signum: int, frame: object) -> None:  # noqa: ARG001 - handler signature
+    os._exit(130)
 
 
 def _standard_streams() -> None:

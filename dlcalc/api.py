@@ -56,7 +56,10 @@ def _array(values: Vector, what: str) -> npt.NDArray[np.floating[Any]]:
     if isinstance(values, np.ndarray) and values.dtype == np.float32:
         return values
     try:
-        array = np.asarray(values, dtype=np.float64)
+        raw = np.asarray(values)
+        if raw.dtype.kind not in "biuf":  # None, text, objects: NumPy would make them nan
+            raise TypeError
+        array = raw.astype(np.float64)
     except ValueError as error:
         if "inhomogeneous" in str(error) or "sequence" in str(error):
             raise DlcalcError(f"the {what} are rows of different lengths; give one length per "

@@ -15,9 +15,9 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 try:  # Typer 0.28 and later carry their own copy of Click; older ones use Click itself.
-    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+    from typer._click.exceptions import BadParameter, NoArgsIsHelpError, UsageError
 except ImportError:  # pragma: no cover - depends on the installed Typer
-    from click.exceptions import NoArgsIsHelpError, UsageError
+    from click.exceptions import BadParameter, NoArgsIsHelpError, UsageError
 
 from dlcalc import __version__, argv, reports
 from dlcalc.errors import DlcalcError, EnvironmentFailure, quietly
@@ -25,18 +25,99 @@ from dlcalc.output import FORMATS, Report
 from dlcalc.runner import Style, Warnings, is_terminal, run_vector_command
 from dlcalc.vectors import parse_assignments, parse_vector
 
+class _LightCoercion:
+    """Typer 0.29 and later convert every option's value through a pydantic TypeAdapter built on
+    first use, which imports pydantic (tens of milliseconds, more than dlcalc's own start-up
+    work). dlcalc's options are plain str, int, float, bool, lists and tuples of them, which
+    this converts as Typer's earlier versions (and Click) did; anything else keeps Typer's own."""
+
+    def __init__(self, convert: Any, multi: bool):
+        self.convert = convert
+        self.multi = multi
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        if value is None:
+            return () if self.multi else None
+        return self.convert(value, param, ctx)
+
+    @classmethod
+    def install(cls, params: list[Any]) -> None:
+        for param in params:
+            if getattr(param, "_runtime_param", False) is not None or not hasattr(param, "type_descriptor"):
+                continue  # Typer before 0.29 (no such path), or already built
+            convert = _converter(param.type_descriptor.annotation)
+            if convert is not None:
+                param._runtime_param = cls(convert, bool(param.multiple or param.nargs == -1))
+
+
+def _converter(annotation: Any) -> Any:
+    import typing
+
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Union and len(args) == 2 and type(None) in args:
+        return _converter(next(a for a in args if a is not type(None)))
+    if origin in (list, tuple):
+        items = [_converter(a) for a in args if a is not Ellipsis]
+        if not items or any(item is None for item in items):
+            return None
+        if origin is list:
+            return lambda value, param, ctx: [items[0](v, param, ctx) for v in value]
+        return lambda value, param, ctx: tuple(f(v, param, ctx) for f, v in zip(items, value))
+    kinds = {str: "text", int: "integer", float: "float", bool: "boolean"}
+    if annotation not in kinds:
+        return None
+
+    def convert(value: Any, param: Any, ctx: Any) -> Any:
+        if isinstance(value, annotation) and not (annotation is int and isinstance(value, bool)):
+            return value
+        try:
+            if annotation is bool:
+                text = str(value).strip().lower()
+                if text in ("1", "true", "t", "yes", "y", "on"):
+                    return True
+                if text in ("0", "false", "f", "no", "n", "off"):
+                    return False
+                raise ValueError(value)
+            return annotation(value)
+        except (TypeError, ValueError):
+            raise BadParameter(f"{value!r} is not a valid {kinds[annotation]}.", ctx=ctx,
+                               param=param) from None
+
+    return convert
+
+
 class _Group(TyperGroup):
     """The root command: adds dlcalc's own shell completions (function names, formats) to a
     subcommand's parameters, only while the shell asks for completions (no cost otherwise)."""
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        _LightCoercion.install(self.get_params(ctx))
+        return super().parse_args(ctx, args)
+
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         command = super().get_command(ctx, cmd_name)
+        if cmd_name == "plot" and ctx.find_root().info_name == "dlcalc":
+            _quiet_matplotlib()
         if command is not None and os.environ.get(_COMPLETE_VAR):
             for param in command.params:
                 complete = _COMPLETIONS.get((cmd_name, param.name)) or _COMPLETIONS.get(("*", param.name))
                 if complete is not None:
                     param._custom_shell_complete = complete
         return command
+
+
+def _quiet_matplotlib() -> None:
+    """Before `dlcalc plot` imports matplotlib: its figures use their own canvas (Agg) and
+    style, so the user's MPLBACKEND cannot break them, and nothing of matplotlib's own (a bad
+    matplotlibrc line, an unusable MPLCONFIGDIR or HOME, the font cache being built) is printed.
+    Only the program does this; a notebook using dlcalc.plot keeps its own settings."""
+    import logging
+
+    os.environ["MPLBACKEND"] = "agg"
+    logger = logging.getLogger("matplotlib")
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
 
 
 _COMPLETE_VAR = "_DLCALC_COMPLETE"  # set by the completion script, see `dlcalc --show-completion`
@@ -115,6 +196,7 @@ def command_class(*vector_options: str) -> type[TyperCommand]:
                     for name in param.opts + param.secondary_opts:
                         arity[name] = 0 if param.is_flag or param.count else param.nargs
             normalized = argv.normalize(args, arity=arity, vector_options=frozenset(vector_options))
+            _LightCoercion.install(self.get_params(ctx))
             return super().parse_args(ctx, normalized)
 
     return Command
@@ -752,6 +834,11 @@ def main(args: list[str] | None = None) -> int:
     SIGINT and ends the process with the exit code.
     """
     program = args is None
+    if program:
+        from dlcalc.__main__ import _standard_streams
+
+        _standard_streams()
+        _ascii_fallback()
     if program and hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `dlcalc ... | head -1` ends quietly
     debug = debug_enabled()
@@ -775,6 +862,61 @@ def main(args: list[str] | None = None) -> int:
             _exit_without_teardown(code)
         sys.exit(code)
     return code
+
+
+# What stands for the non-ASCII characters of dlcalc's output on a stream that cannot encode
+# them (PYTHONIOENCODING=ascii, LANG=C on an old system): tables stay tables.
+_ASCII = {"─": "-", "━": "-", "│": "|", "┃": "|", "┼": "+", "…": "...", "−": "-", "–": "-", "—": "-",
+          "‖": "||", "·": "*", "×": "x", "≤": "<=", "≥": ">=", "≈": "~", "→": "->", "←": "<-",
+          "∞": "inf", "∂": "d", "Σ": "sum", "∑": "sum", "√": "sqrt", "ŷ": "y^", "ℓ": "l", "²": "^2",
+          "³": "^3", "⁻": "^-", "¹": "1", "‘": "'", "’": "'", "“": '"', "”": '"', "∈": " in ",
+          "≠": "!=", "±": "+/-", "⊙": "*", "∇": "grad ", "ε": "eps"}
+
+
+def _ascii_replace(error: UnicodeError) -> tuple[str, int]:
+    import unicodedata
+
+    assert isinstance(error, UnicodeEncodeError)
+    out = []
+    for char in error.object[error.start:error.end]:
+        if char in _ASCII:
+            out.append(_ASCII[char])
+            continue
+        name = unicodedata.name(char, "")
+        if name.startswith(("GREEK SMALL LETTER ", "GREEK CAPITAL LETTER ")):
+            word = name.split(" LETTER ")[1].split()[0].lower()
+            out.append(word.capitalize() if "CAPITAL" in name else word)
+            continue
+        if "SUBSCRIPT" in name or "SUPERSCRIPT" in name:
+            digit = unicodedata.digit(char, None)
+            if digit is not None:
+                out.append(("_" if "SUBSCRIPT" in name else "^") + str(digit))
+                continue
+        plain = unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode()
+        out.append(plain or "?")
+    return "".join(out), error.end
+
+
+def _ascii_fallback() -> None:
+    """Where stdout or stderr cannot encode dlcalc's characters, write ASCII stand-ins for them
+    instead of failing (the program only)."""
+    import codecs
+
+    for stream in (sys.stdout, sys.stderr):
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        try:
+            "─σ‖−".encode(encoding)
+            continue
+        except (UnicodeError, LookupError):
+            pass
+        try:
+            codecs.lookup_error("dlcalc-ascii")
+        except LookupError:
+            codecs.register_error("dlcalc-ascii", _ascii_replace)
+        try:
+            stream.reconfigure(errors="dlcalc-ascii")  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            pass
 
 
 def debug_enabled() -> bool:
@@ -822,6 +964,10 @@ def _run(args: list[str] | None, debug: bool) -> int:
     except RecursionError as error:
         code = _fail(f"error: the input is nested too deeply to handle ({error})", 2, debug)
     except Exception as error:  # a bug in dlcalc: still no traceback unless asked for
+        from dlcalc import interrupts
+
+        if interrupts.received:  # Ctrl-C inside an import surfaced as some other error
+            return 130
         code = _fail(f"error: internal error: {type(error).__name__}: {error} "
                      "(set DLCALC_DEBUG=1 for a traceback)", 70, debug)
     return code
