@@ -510,8 +510,9 @@ def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
     temporary: str | None = None
     try:
         with _cleanup_on_termination() as created:
-            fd, temporary = _create_temporary(target)
-            created.append(temporary)
+            with _signals_held():  # the new file is listed before a signal can be handled
+                fd, temporary = _create_temporary(target)
+                created.append(temporary)
             with os.fdopen(fd, "wb") as stream:
                 save_figure_to(fig, stream, fmt)
                 stream.flush()
@@ -543,6 +544,20 @@ def _keep_mode(target: Path, temporary: str) -> None:
         return  # a new file: the permissions any new file gets (0666 less the umask)
     with contextlib.suppress(OSError):
         os.chmod(temporary, stat.S_IMODE(mode))
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGTERM, SIGHUP and SIGINT wait until the body is done (where the platform can do that)."""
+    held = {getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGINT") if hasattr(signal, name)}
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class _Terminated(BaseException):
