@@ -97,7 +97,7 @@ class _Group(TyperGroup):
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         command = super().get_command(ctx, cmd_name)
-        if cmd_name == "plot" and ctx.find_root().info_name == "dlcalc":
+        if cmd_name == "plot" and _PROGRAM:
             _quiet_matplotlib()
         if command is not None and os.environ.get(_COMPLETE_VAR):
             for param in command.params:
@@ -119,6 +119,10 @@ def _quiet_matplotlib() -> None:
     logger.addHandler(logging.NullHandler())
     logger.propagate = False
 
+
+#: Whether this process is the dlcalc program (main() without arguments), not a host calling
+#: main([...]) in-process, whose environment is left alone.
+_PROGRAM = False
 
 _COMPLETE_VAR = "_DLCALC_COMPLETE"  # set by the completion script, see `dlcalc --show-completion`
 
@@ -833,10 +837,12 @@ def main(args: list[str] | None = None) -> int:
     `main()` is the program itself (`dlcalc`, `python -m dlcalc`): it takes over SIGPIPE and
     SIGINT and ends the process with the exit code.
     """
+    global _PROGRAM
     program = args is None
     if program:
         from dlcalc.__main__ import _standard_streams
 
+        _PROGRAM = True
         _standard_streams()
         _ascii_fallback()
     if program and hasattr(signal, "SIGPIPE"):
