@@ -12,17 +12,18 @@ import sys
 
 def run() -> None:
     """The program: `dlcalc ...`. Exits with dlcalc's exit code; Ctrl-C at any moment is a quiet 130."""
-    import signal
+    # `_signal` (built in, loaded with the interpreter), not `signal`, whose import could itself
+    # be interrupted. Until dlcalc.cli is imported, Ctrl-C ends the process at once and quietly:
+    # nothing has been written yet, and a KeyboardInterrupt inside an import can surface as some
+    # other error (NumPy turns it into an ImportError).
+    import _signal
 
-    # Until dlcalc.cli is imported, Ctrl-C ends the process at once and quietly: nothing has
-    # been written yet, and a KeyboardInterrupt inside an import can surface as some other
-    # error (NumPy turns it into an ImportError).
-    signal.signal(signal.SIGINT, _interrupted)
+    _signal.signal(_signal.SIGINT, _interrupted)
     try:
         _standard_streams()
         from dlcalc.cli import main
 
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # main() takes it over
+        _signal.signal(_signal.SIGINT, _signal.default_int_handler)  # main() takes it over
         main()
     except KeyboardInterrupt:  # between two of main's steps
         _quiet_exit(130)
