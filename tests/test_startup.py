@@ -159,7 +159,8 @@ def test_top_level_help_has_examples_and_exit_codes():
 
 @pytest.mark.parametrize("shell_name", ["bash", "zsh", "fish"])
 def test_the_completion_script_is_generated(shell_name):
-    run = start(["--show-completion", shell_name])
+    # Typer's switch for naming the shell instead of detecting it from the parent process
+    run = start(["--show-completion", shell_name], env={"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"})
     assert_clean(run, 0)
     script = run.stdout.decode()
     assert "_DLCALC_COMPLETE" in script and "dlcalc" in script
