@@ -18,7 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import strict_json
-from dlcalc import exact, rounding
+from dlcalc import rounding
+from dlcalc.exact import EXTENDED as EXTENDED_PATH
 from dlcalc.activations import REGISTRY
 
 mpmath = pytest.importorskip("mpmath")
@@ -138,7 +139,7 @@ def _references():
     return module
 
 
-@pytest.mark.skipif(not exact.EXTENDED, reason="the float64 forms off x86 are within a few ulp")
+@pytest.mark.skipif(not EXTENDED_PATH, reason="the float64 forms off x86 are within a few ulp")
 def test_registry_functions_are_correctly_rounded_on_a_sample():
     bench = _references()
     rng = np.random.default_rng(11)
