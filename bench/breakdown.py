@@ -38,7 +38,7 @@ def timed(function, *args):
 
 def fast_path(path: Path) -> tuple[dict[str, float], int]:
     from dlcalc import batch, output
-    from dlcalc.softmax import softmax_all
+    from dlcalc.softmax_core import softmax_all
 
     spent = dict.fromkeys(["read", "parse", "compute", "format", "write"], 0.0)
     lines = 0
@@ -65,7 +65,7 @@ def fast_path(path: Path) -> tuple[dict[str, float], int]:
 
 def simple_path(data: bytes) -> tuple[dict[str, float], int]:
     from dlcalc import batch, output, reports
-    from dlcalc.softmax import softmax_all
+    from dlcalc.softmax_core import softmax_all
 
     spent = dict.fromkeys(["read", "parse", "compute", "format", "write"], 0.0)
     block = batch.Block(1, data.rstrip(b"\n"), data.count(b"\n"))

@@ -402,7 +402,7 @@ def round_trip_check(source: Path, printed: Path) -> str:
     """Read dlcalc's printed softmax back and compare it bit for bit with softmax_all's values."""
     code = f"""
 import numpy as np
-from dlcalc.softmax import softmax_all
+from dlcalc.softmax_core import softmax_all
 z = np.loadtxt({str(source)!r}, ndmin=2)
 back = np.loadtxt({str(printed)!r}, ndmin=2)
 exact = softmax_all(z).softmax

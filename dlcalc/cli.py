@@ -12,12 +12,12 @@ import sys
 from typing import Annotated, Any, List, Optional, Tuple
 
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 try:  # Typer 0.28 and later carry their own copy of Click; older ones use Click itself.
-    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+    from typer._click.exceptions import BadParameter, NoArgsIsHelpError, UsageError
 except ImportError:  # pragma: no cover - depends on the installed Typer
-    from click.exceptions import NoArgsIsHelpError, UsageError
+    from click.exceptions import BadParameter, NoArgsIsHelpError, UsageError
 
 from dlcalc import __version__, argv, reports
 from dlcalc.errors import DlcalcError, EnvironmentFailure
@@ -25,11 +25,164 @@ from dlcalc.runner import Style, is_terminal, run_report, run_vector_command, wa
 from dlcalc.vectors import (assignments_in_range, number_in_dtype, parameters_in_dtype,
                             parse_assignments, parse_vector)
 
+class _LightCoercion:
+    """Typer 0.29 and later convert every option's value through a pydantic TypeAdapter built on
+    first use, which imports pydantic (tens of milliseconds, more than dlcalc's own start-up
+    work). dlcalc's options are plain str, int, float, bool, lists and tuples of them, which
+    this converts as Typer's earlier versions (and Click) did; anything else keeps Typer's own."""
+
+    def __init__(self, convert: Any, multi: bool):
+        self.convert = convert
+        self.multi = multi
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        if value is None:
+            return () if self.multi else None
+        return self.convert(value, param, ctx)
+
+    @classmethod
+    def install(cls, params: list[Any]) -> None:
+        for param in params:
+            if getattr(param, "_runtime_param", False) is not None or not hasattr(param, "type_descriptor"):
+                continue  # Typer before 0.29 (no such path), or already built
+            convert = _converter(param.type_descriptor.annotation)
+            if convert is not None:
+                param._runtime_param = cls(convert, bool(param.multiple or param.nargs == -1))
+
+
+def _converter(annotation: Any) -> Any:
+    import typing
+
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Union and len(args) == 2 and type(None) in args:
+        return _converter(next(a for a in args if a is not type(None)))
+    if origin in (list, tuple):
+        items = [_converter(a) for a in args if a is not Ellipsis]
+        if not items or any(item is None for item in items):
+            return None
+        if origin is list:
+            return lambda value, param, ctx: [items[0](v, param, ctx) for v in value]
+        return lambda value, param, ctx: tuple(f(v, param, ctx) for f, v in zip(items, value))
+    kinds = {str: "text", int: "integer", float: "float", bool: "boolean"}
+    if annotation not in kinds:
+        return None
+
+    def convert(value: Any, param: Any, ctx: Any) -> Any:
+        if isinstance(value, annotation) and not (annotation is int and isinstance(value, bool)):
+            return value
+        try:
+            if annotation is bool:
+                text = str(value).strip().lower()
+                if text in ("1", "true", "t", "yes", "y", "on"):
+                    return True
+                if text in ("0", "false", "f", "no", "n", "off"):
+                    return False
+                raise ValueError(value)
+            return annotation(value)
+        except (TypeError, ValueError):
+            raise BadParameter(f"{value!r} is not a valid {kinds[annotation]}.", ctx=ctx,
+                               param=param) from None
+
+    return convert
+
+
+class _Group(TyperGroup):
+    """The root command: adds dlcalc's own shell completions (function names, formats) to a
+    subcommand's parameters, only while the shell asks for completions (no cost otherwise)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        _LightCoercion.install(self.get_params(ctx))
+        return super().parse_args(ctx, args)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if cmd_name == "plot" and _PROGRAM:
+            _quiet_matplotlib()
+        if command is not None and os.environ.get(_COMPLETE_VAR):
+            for param in command.params:
+                complete = _COMPLETIONS.get((cmd_name, param.name)) or _COMPLETIONS.get(("*", param.name))
+                if complete is not None:
+                    param._custom_shell_complete = complete
+        return command
+
+
+def _quiet_matplotlib() -> None:
+    """Before `dlcalc plot` imports matplotlib: its figures use their own canvas (Agg) and
+    style, so the user's MPLBACKEND cannot break them, and nothing of matplotlib's own (a bad
+    matplotlibrc line, an unusable MPLCONFIGDIR or HOME, the font cache being built) is printed.
+    Only the program does this; a notebook using dlcalc.plot keeps its own settings."""
+    import logging
+
+    os.environ["MPLBACKEND"] = "agg"
+    logger = logging.getLogger("matplotlib")
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+
+
+#: Whether this process is the dlcalc program (main() without arguments), not a host calling
+#: main([...]) in-process, whose environment is left alone.
+_PROGRAM = False
+
+_COMPLETE_VAR = "_DLCALC_COMPLETE"  # set by the completion script, see `dlcalc --show-completion`
+
+
+def _complete_words(words: Any) -> Any:
+    def complete(ctx: Any, param: Any, incomplete: str) -> list[str]:
+        return [word for word in words() if word.startswith(incomplete)]
+
+    return complete
+
+
+def _function_names() -> list[str]:
+    from dlcalc import activations
+
+    return sorted(activations.REGISTRY)
+
+
+_COMPLETIONS = {
+    ("activate", "function"): _complete_words(_function_names),
+    ("activate", "values"): _complete_words(lambda: _function_names() if "--props" in sys.argv[1:]
+                                            or "--props" in os.environ.get("COMP_WORDS", "") else []),
+    ("plot", "functions"): _complete_words(lambda: _function_names() + ["softmax", "ce"]),
+    ("*", "fmt"): _complete_words(lambda: list(FORMATS)),
+    ("*", "dtype"): _complete_words(lambda: ["float64", "float32"]),
+    ("*", "base"): _complete_words(lambda: ["e", "2"]),
+}
+
+ROOT_HELP = """The mathematics of deep learning on the command line: activations and their \
+derivatives, softmax, cross-entropy, KL divergence, symbolic gradients and plots.
+
+Vectors are numbers on the command line (2 1 0.1, 2,1,0.1 or [2, 1, 0.1]), lines on standard \
+input, or a FILE (one argument that is not a number; .csv read as CSV). Output is a table on a \
+terminal and plain numbers in a pipeline.
+
+\b
+Examples:
+  dlcalc activate sigmoid 0 1 2 --deriv
+  dlcalc softmax 2 1 0.1 -t 2
+  dlcalc ce 2 1 0.1 --target 0
+  dlcalc kl 0.7 0.2 0.1 --q 0.6 0.3 0.1
+  dlcalc grad "x**2*y + sin(y)" --at x=1 y=2
+  dlcalc plot sigmoid tanh --deriv
+  seq -3 3 | dlcalc activate tanh --json
+  dlcalc COMMAND --help        each command's options and examples
+  dlcalc --install-completion  tab completion for bash, zsh or fish
+"""
+
+EXIT_CODES = """\b
+Exit codes:
+  0    success
+  1    the environment failed: a file or the output could not be written
+  2    a usage or input error (one `error:` line says which)
+  70   an internal error (a bug in dlcalc; DLCALC_DEBUG=1 shows the traceback)
+  130  interrupted (Ctrl-C)"""
+
 app = typer.Typer(
     name="dlcalc",
-    help="The mathematics of deep learning on the command line: activations and their "
-    "derivatives, softmax, cross-entropy, KL divergence, symbolic gradients and plots.",
-    add_completion=False,
+    cls=_Group,
+    help=ROOT_HELP,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     no_args_is_help=True,
@@ -48,6 +201,7 @@ def command_class(*vector_options: str) -> type[TyperCommand]:
                     for name in param.opts + param.secondary_opts:
                         arity[name] = 0 if param.is_flag or param.count else param.nargs
             normalized = argv.normalize(args, arity=arity, vector_options=frozenset(vector_options))
+            _LightCoercion.install(self.get_params(ctx))
             return super().parse_args(ctx, normalized)
 
     return Command
@@ -137,22 +291,38 @@ def parse_params(items: list[str] | None, alpha: float | None) -> dict[str, floa
     return values
 
 
+def version_text() -> str:
+    """dlcalc's version, and what decides its numbers: Python, NumPy, the extended-precision path."""
+    import platform
+
+    import numpy as np
+
+    from dlcalc import exact
+
+    if exact.EXTENDED:
+        extended = "active (x87 80-bit long double: results correctly rounded)"
+    elif exact.HARDWARE_EXTENDED:
+        extended = "off (DLCALC_FLOAT64_ONLY is set: float64 formulas)"
+    else:
+        extended = "not available on this machine (no 80-bit long double: float64 formulas)"
+    return (f"dlcalc {__version__}\n"
+            f"Python {platform.python_version()} ({platform.python_implementation()}, {platform.machine()})\n"
+            f"NumPy {np.__version__}\n"
+            f"extended precision: {extended}")
+
+
 def version_callback(value: bool) -> None:
     if value:
-        print(f"dlcalc {__version__}")
+        print(version_text())
         raise typer.Exit()
 
 
-@app.callback()
+@app.callback(epilog=EXIT_CODES)
 def root(
     version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+                                          help="Print the version (and Python's, NumPy's) and exit.")] = False,
 ) -> None:
-    """The mathematics of deep learning on the command line.
-
-    Vectors are numbers on the command line (2 1 0.1, 2,1,0.1 or [2, 1, 0.1]), lines on
-    standard input, or a FILE (one argument that is not a number; .csv read as CSV). Output is a table on a terminal and plain numbers in a pipeline.
-    """
+    """The root of every command: only --version (the help is ROOT_HELP)."""
 
 
 # ---------------------------------------------------------------- activate
@@ -281,7 +451,7 @@ def _check_temperature(temperature: float | None, scale_t2: bool, logits: bool, 
         return False
     if not logits:
         raise DlcalcError(f"-t and --scale-t2 temper logits: add {needs}")
-    from dlcalc.softmax import validate_temperature
+    from dlcalc.softmax_core import validate_temperature
 
     validate_temperature(1.0 if temperature is None else temperature)
     return True
@@ -757,12 +927,25 @@ def _plot_surface(text: str, x_range: tuple[float, float] | None, y_range: tuple
 # ---------------------------------------------------------------- entry point
 
 
-def main(args: list[str] | None = None) -> None:
-    """The console script: run the app, turn every failure into a message and an exit code."""
-    if args is None and hasattr(signal, "SIGPIPE"):  # the program itself, not a host process
+def main(args: list[str] | None = None) -> int:
+    """Run dlcalc, turning every failure into a message and an exit code.
+
+    `main(["softmax", "2", "1"])` (a caller in-process: tests, notebooks) returns the exit code.
+    `main()` is the program itself (`dlcalc`, `python -m dlcalc`): it takes over SIGPIPE and
+    SIGINT and ends the process with the exit code.
+    """
+    global _PROGRAM
+    program = args is None
+    if program:
+        from dlcalc.__main__ import _standard_streams
+
+        _PROGRAM = True
+        _standard_streams()
+        _ascii_fallback()
+    if program and hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `dlcalc ... | head -1` ends quietly
-    debug = bool(os.environ.get("DLCALC_DEBUG"))
-    if args is None:  # the program itself: Ctrl-C stops between two lines of output, not inside one
+    debug = debug_enabled()
+    if program:  # Ctrl-C stops between two lines of output, not inside one
         from dlcalc import interrupts
 
         interrupts.install()
@@ -772,48 +955,164 @@ def main(args: list[str] | None = None) -> None:
         ascii_fallback(sys.stdout)
         ascii_fallback(sys.stderr)
     try:
-        code = app(args=args, prog_name="dlcalc", standalone_mode=False)
+        code = _run(args, debug)
+    except KeyboardInterrupt:  # in an error handler, or while the output was flushed
+        code = 130
+    if program:
+        if code != 130:
+            try:
+                interrupts.finish()
+            except (OSError, ValueError):
+                code = code or _cannot_write()
+            except KeyboardInterrupt:
+                code = 130
+        if not debug:
+            _exit_without_teardown(code)
+        sys.exit(code)
+    return code
+
+
+# What stands for the non-ASCII characters of dlcalc's output on a stream that cannot encode
+# them (PYTHONIOENCODING=ascii, LANG=C on an old system): tables stay tables.
+_ASCII = {"─": "-", "━": "-", "│": "|", "┃": "|", "┼": "+", "…": "...", "−": "-", "–": "-", "—": "-",
+          "‖": "||", "·": "*", "×": "x", "≤": "<=", "≥": ">=", "≈": "~", "→": "->", "←": "<-",
+          "∞": "inf", "∂": "d", "Σ": "sum", "∑": "sum", "√": "sqrt", "ŷ": "y^", "ℓ": "l", "²": "^2",
+          "³": "^3", "⁻": "^-", "¹": "1", "‘": "'", "’": "'", "“": '"', "”": '"', "∈": " in ",
+          "≠": "!=", "±": "+/-", "⊙": "*", "∇": "grad ", "ε": "eps"}
+
+
+def _ascii_replace(error: UnicodeError) -> tuple[str, int]:
+    import unicodedata
+
+    assert isinstance(error, UnicodeEncodeError)
+    out = []
+    for char in error.object[error.start:error.end]:
+        if char in _ASCII:
+            out.append(_ASCII[char])
+            continue
+        name = unicodedata.name(char, "")
+        if name.startswith(("GREEK SMALL LETTER ", "GREEK CAPITAL LETTER ")):
+            word = name.split(" LETTER ")[1].split()[0].lower()
+            out.append(word.capitalize() if "CAPITAL" in name else word)
+            continue
+        if "SUBSCRIPT" in name or "SUPERSCRIPT" in name:
+            digit = unicodedata.digit(char, None)
+            if digit is not None:
+                out.append(("_" if "SUBSCRIPT" in name else "^") + str(digit))
+                continue
+        plain = unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode()
+        out.append(plain or "?")
+    return "".join(out), error.end
+
+
+def _ascii_fallback() -> None:
+    """Where stdout or stderr cannot encode dlcalc's characters, write ASCII stand-ins for them
+    instead of failing (the program only)."""
+    import codecs
+
+    for stream in (sys.stdout, sys.stderr):
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        try:
+            "─σ‖−".encode(encoding)
+            continue
+        except (UnicodeError, LookupError):
+            pass
+        try:
+            codecs.lookup_error("dlcalc-ascii")
+        except LookupError:
+            codecs.register_error("dlcalc-ascii", _ascii_replace)
+        try:
+            stream.reconfigure(errors="dlcalc-ascii")  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            pass
+
+
+def debug_enabled() -> bool:
+    """DLCALC_DEBUG turns tracebacks on only when it says so: 1, true or yes (any case)."""
+    return os.environ.get("DLCALC_DEBUG", "").strip().lower() in ("1", "true", "yes")
+
+
+def _run(args: list[str] | None, debug: bool) -> int:
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            # A warning that reaches the top (one not already said as a `warning:` line) is one
+            # line in the user's words, never Python's "file:line: Category: text" and source.
+            warnings.showwarning = _show_warning
+            code = app(args=args, prog_name="dlcalc", standalone_mode=False)
         code = code if isinstance(code, int) else 0
         sys.stdout.flush()
     except DlcalcError as error:
         code = _fail(f"error: {error}", 2, debug)
     except NoArgsIsHelpError as error:
-        print(error.ctx.get_help() if error.ctx else "", file=sys.stderr)
+        _print_stderr(error.ctx.get_help() if error.ctx else "")
         code = 2
     except UsageError as error:
         code = _fail(f"error: {error.format_message()}", 2, debug)
     except typer.Exit as error:
         code = error.exit_code
+        try:
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            code = code or _cannot_write(debug)
     except (KeyboardInterrupt, typer.Abort):
         code = 130
+    except SystemExit as error:  # Typer's --show-completion and --install-completion
+        code = error.code if isinstance(error.code, int) else (0 if error.code is None else 1)
+        try:
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            code = code or _cannot_write(debug)
     except EnvironmentFailure as error:
         code = _fail(f"error: {error}", 1, debug)
     except OSError as error:
         code = _fail(f"error: cannot write output: {error.strerror or error}", 1, debug,
                      silence_stdout=True)
+    except RecursionError as error:
+        code = _fail(f"error: the input is nested too deeply to handle ({error})", 2, debug)
     except Exception as error:  # a bug in dlcalc: still no traceback unless asked for
+        from dlcalc import interrupts
+
+        if interrupts.received:  # Ctrl-C inside an import surfaced as some other error
+            return 130
         code = _fail(f"error: internal error: {type(error).__name__}: {error} "
                      "(set DLCALC_DEBUG=1 for a traceback)", 70, debug)
-    if args is None and code != 130:
-        try:
-            interrupts.finish()
-        except (OSError, ValueError):
-            pass
-    if args is None and not debug:  # the program itself (not a caller in-process)
-        _exit_without_teardown(code)
-    sys.exit(code)
+    return code
+
+
+def _cannot_write(debug: bool = False) -> int:
+    return _fail("error: cannot write output", 1, debug, silence_stdout=True)
+
+
+def _show_warning(message: Any, category: Any, filename: str, lineno: int,
+                  file: Any = None, line: Any = None) -> None:
+    _print_stderr(f"warning: {str(message).strip()}".replace("\n", " "))
+
+
+def _print_stderr(text: str) -> None:
+    """Print to stderr; a closed or broken stderr loses the text, not the exit code."""
+    try:
+        print(text, file=sys.stderr)
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _exit_without_teardown(code: int) -> None:
     """End the process at once, output flushed: tearing down NumPy and every other module at
     interpreter exit costs more than a tenth of a one-shot command's time and does nothing
-    for the user. Returns (to the ordinary exit) if the output cannot be flushed."""
+    for the user. Output that cannot be flushed is an error (exit 1), said if stderr works."""
     try:
-        for stream in (sys.stdout, sys.stderr):
-            if stream is not None:
-                stream.flush()
+        if sys.stdout is not None:
+            sys.stdout.flush()
     except (OSError, ValueError):
-        return
+        code = code or _cannot_write()
+    try:
+        if sys.stderr is not None:
+            sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
     os._exit(code)
 
 
@@ -833,7 +1132,7 @@ def _fail(message: str, code: int, debug: bool, silence_stdout: bool = False) ->
     else:
         try:
             sys.stdout.flush()
-        except OSError:
+        except (OSError, ValueError):
             pass
-    print(message.replace("\n", " "), file=sys.stderr)
+    _print_stderr(message.replace("\n", " "))
     return code

@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 
 from dlcalc import losses
-from dlcalc.softmax import as_float_array, validate_temperature
+from dlcalc.softmax_core import as_float_array, validate_temperature
 from dlcalc.steps import Step
 
 

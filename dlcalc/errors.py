@@ -10,8 +10,19 @@ equal sign). The core emits it with `warnings.warn`; the CLI prints each one onc
 """
 
 
-class DlcalcError(Exception):
-    """A problem with the user's input; the message names the offending value."""
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing only: importing dlcalc stays free of the typing module
+    from typing import Any, Callable, TypeVar
+
+    T = TypeVar("T")
+
+
+class DlcalcError(ValueError):
+    """A problem with the user's input; the message names the offending value.
+
+    A ValueError, so library callers can catch it as the wrong-value error it is."""
 
 
 class EnvironmentFailure(Exception):
@@ -22,7 +33,11 @@ class NumericWarning(UserWarning):
     """Why a result is NaN or infinite."""
 
 
-def quietly(function, *args, **kwargs):
+class PathWarning(UserWarning):
+    """A file path that is probably not what the user meant (a literal `~` folder)."""
+
+
+def quietly(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Call `function` with its warnings silenced: for a second computation (a derivation, a
     Jacobian) whose warnings the first one already gave."""
     import warnings

@@ -26,6 +26,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
+from dlcalc.errors import DlcalcError
 from dlcalc.rounding import correctly_rounded, to_float64  # noqa: F401 - re-exported
 
 # Arrays up to this size are evaluated element by element in mpmath; bigger arrays keep the
@@ -81,6 +82,8 @@ def compile_mpmath(symbols: Sequence[sp.Symbol], expr: sp.Expr) -> Callable:
         try:
             compiled = sp.lambdify(list(symbols), _for_mpmath(expr),
                                    modules=[MPMATH_IMPLEMENTATIONS, "mpmath"])
+        except DlcalcError:  # the time limit (a ValueError too)
+            raise
         except (TypeError, ValueError, NameError, NotImplementedError, AttributeError, SyntaxError):
             def compiled(*args):  # no mpmath form: every value undecided, the NumPy form is used
                 return None

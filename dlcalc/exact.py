@@ -47,13 +47,10 @@ __all__ = [
 FLOAT64_ONLY_VARIABLE = "DLCALC_FLOAT64_ONLY"
 
 
-def _extended_available() -> bool:
-    if os.environ.get(FLOAT64_ONLY_VARIABLE, "") not in ("", "0"):
-        return False
-    return np.finfo(np.longdouble).nmant == 63
-
-
-EXTENDED = _extended_available()
+# Whether this machine's long double is the x87 80-bit format (64-bit significand).
+HARDWARE_EXTENDED = bool(np.finfo(np.longdouble).nmant == 63)
+# Whether dlcalc uses it: not when DLCALC_FLOAT64_ONLY asks for the float64 path.
+EXTENDED = HARDWARE_EXTENDED and os.environ.get(FLOAT64_ONLY_VARIABLE, "") in ("", "0")
 
 # Elements per block of an extended-precision computation: its 16-byte temporaries stay in the
 # CPU's cache, and memory stays bounded for any batch.

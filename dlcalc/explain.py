@@ -2,7 +2,7 @@ r"""Worked derivations for ``--explain`` (softmax, ce, kl), built as lists of :c
 
 Each function takes ONE vector (1-D) and returns the steps a student would write by hand, with
 the user's numbers to 6 significant digits; the CLI renders them. Nothing here prints. The
-numbers come from the same core as the results (dlcalc.softmax, dlcalc.losses), so the
+numbers come from the same core as the results (dlcalc.softmax_core, dlcalc.losses), so the
 explanation always agrees with the answer.
 """
 
@@ -22,7 +22,7 @@ from dlcalc.losses import (
     kl_divergence,
     validate_base,
 )
-from dlcalc.softmax import as_float_array, softmax_all, validate_temperature
+from dlcalc.softmax_core import as_float_array, softmax_all, validate_temperature
 from dlcalc.steps import Step
 
 __all__ = ["explain_softmax", "explain_cross_entropy", "explain_binary_cross_entropy", "explain_kl", "fmt"]

@@ -491,6 +491,8 @@ class _Builder:
                               "logarithm of a real number needs a base > 0")
         try:
             result = builder(*args)
+        except DlcalcError:  # already the user's message (DlcalcError is a ValueError)
+            raise
         except (ValueError, TypeError, ArithmeticError) as error:  # min(0, log(0)): not comparable
             raise DlcalcError(f"{name} at column {column} cannot be computed: {error}") from None
         return self.checked(node, result)

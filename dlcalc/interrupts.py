@@ -16,6 +16,11 @@ import sys
 from typing import Any
 
 
+#: Whether Ctrl-C arrived (once install() took SIGINT over): a KeyboardInterrupt raised inside an
+#: import can reach the top as another error (NumPy makes it an ImportError), still an interrupt.
+received = False
+
+
 class _Guard:
     """A critical section for writes: SIGINT inside it is deferred to its end (once)."""
 
@@ -24,6 +29,8 @@ class _Guard:
         self.pending = False
 
     def on_sigint(self, signum: int, frame: Any) -> None:  # noqa: ARG002 - handler signature
+        global received
+        received = True
         if self.depth and not self.pending:
             self.pending = True
             return

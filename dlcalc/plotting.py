@@ -21,9 +21,12 @@ import hashlib
 import os
 import re
 import secrets
+import signal
+import stat
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
@@ -475,35 +478,127 @@ def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
     The format comes from the extension (.png, .svg, .pdf); the parent folder is created if
     missing. The figure is written to a temporary file in the same folder, which then replaces
     `path` in one rename (`os.replace`), so a failed run leaves neither a partial file nor the
-    temporary one, and an existing file is either kept or wholly replaced.
+    temporary one, and an existing file is either kept or wholly replaced (keeping its
+    permissions). SIGTERM and SIGHUP during the save remove the temporary file as Ctrl-C does,
+    then end the process by that signal as usual.
 
-    Raises DlcalcError for an unsupported extension, EnvironmentFailure when the file cannot be
-    written (read-only or missing folder, path under a regular file, full device).
+    Raises DlcalcError for an unsupported extension or a path that names a folder,
+    EnvironmentFailure when the file cannot be written (read-only or missing folder, path under
+    a regular file, full device). A literal `~` folder (a quoted `~/x.png`, which no shell
+    expanded) is written as asked, with a warning.
     """
+    text = os.fspath(path)
+    if text.endswith(("/", os.sep)) or (os.altsep and text.endswith(os.altsep)):
+        raise DlcalcError(f"{text} ends in '/': that names a folder; give a file name, "
+                          f"for example {text}plot.png")
+    if text == "~" or text.startswith(("~/", "~" + os.sep)):
+        import warnings
+
+        from dlcalc.errors import PathWarning
+
+        warnings.warn(PathWarning(
+            f"{text} starts with a literal '~' (quoted, so no shell expanded it): writing under a "
+            f"folder named '~' in {os.getcwd()}; for your home folder write it unquoted or "
+            "as $HOME/..."), stacklevel=2)
     target = Path(path)
     fmt = _format_of(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise EnvironmentFailure(f"cannot write {os.fspath(path)}: {_reason(error)}") from error
+        raise EnvironmentFailure(f"cannot write {text}: {_reason(error)}") from error
 
     temporary: str | None = None
     try:
-        fd, temporary = _create_temporary(target)
-        with os.fdopen(fd, "wb") as stream:
-            with _style():
-                fig.savefig(stream, format=fmt, metadata=_UNSTABLE_METADATA[fmt])
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-        temporary = None
+        with _cleanup_on_termination() as created:
+            with _signals_held():  # the new file is listed before a signal can be handled
+                fd, temporary = _create_temporary(target)
+                created.append(temporary)
+            with os.fdopen(fd, "wb") as stream:
+                save_figure_to(fig, stream, fmt)
+                stream.flush()
+                os.fsync(stream.fileno())
+            _keep_mode(target, temporary)
+            os.replace(temporary, target)
+            temporary = None
+            created.clear()
     except OSError as error:
-        raise EnvironmentFailure(f"cannot write {os.fspath(path)}: {_reason(error)}") from error
+        raise EnvironmentFailure(f"cannot write {text}: {_reason(error)}") from error
     finally:
         if temporary is not None:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
     return target
+
+
+def save_figure_to(fig: Figure, stream: Any, fmt: str) -> None:
+    """Write `fig` in format `fmt` to an open binary stream, under the fixed style."""
+    with _style():
+        fig.savefig(stream, format=fmt, metadata=_UNSTABLE_METADATA[fmt])
+
+
+def _keep_mode(target: Path, temporary: str) -> None:
+    """A replaced file keeps its permission bits (a 0600 file stays 0600)."""
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        return  # a new file: the permissions any new file gets (0666 less the umask)
+    with contextlib.suppress(OSError):
+        os.chmod(temporary, stat.S_IMODE(mode))
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGTERM, SIGHUP and SIGINT wait until the body is done (where the platform can do that)."""
+    held = {getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGINT") if hasattr(signal, name)}
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+class _Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived while a file was being written."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _cleanup_on_termination() -> Iterator[list[str]]:
+    """While the body runs, SIGTERM and SIGHUP remove the files listed in the yielded list and
+    then end the process by the same signal (its default action: the exit status a parent
+    expects). Ctrl-C already unwinds through `finally` as KeyboardInterrupt. Only in the main
+    thread (the only one that may handle signals); elsewhere the body runs unprotected."""
+    created: list[str] = []
+    wanted = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    previous: dict[int, Any] = {}
+
+    def on_signal(signum: int, frame: Any) -> None:  # noqa: ARG001 - handler signature
+        raise _Terminated(signum)
+
+    if threading.current_thread() is threading.main_thread():
+        for signum in wanted:
+            handler = signal.getsignal(signum)
+            if handler in (signal.SIG_DFL, None):  # leave a caller's own handler alone
+                previous[signum] = handler
+                signal.signal(signum, on_signal)
+    try:
+        yield created
+    except _Terminated as stop:
+        for name in created:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+        signal.signal(stop.signum, signal.SIG_DFL)
+        os.kill(os.getpid(), stop.signum)
+        raise SystemExit(128 + stop.signum) from None  # if the signal is blocked
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 def default_path(names: list[str], derivatives: bool) -> Path:

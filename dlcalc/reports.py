@@ -9,7 +9,7 @@ Each command has one core-side entry here that takes parsed inputs and returns R
   the primary result of every row at once when nothing else was asked for (batch fast path);
 - `gradient_report`, `plot_report`, `registry_report`, `properties_report` return one Report.
 
-They compute through the core (dlcalc.softmax, dlcalc.losses, dlcalc.symbolic, ...) and never
+They compute through the core (dlcalc.softmax_core, dlcalc.losses, dlcalc.symbolic, ...) and never
 format a number: the output layer (dlcalc.output) renders a Report in every format. Problems
 are `DlcalcError`s; results that need a word of explanation are `NumericWarning`s, whose
 optional `kind` lets the command line add a hint about its own options.
@@ -242,14 +242,14 @@ class SoftmaxCommand:
                  explain: bool = False, one_per_line: bool = False):
         """`one_per_line`: the vectors come one per line of text, where a vector of one logit is
         more likely a column of numbers meant as one vector (`seq 1 3`): say so."""
-        from dlcalc import softmax as core
+        from dlcalc import softmax_core as core
 
         core.validate_temperature(temperature)
         self.temperature, self.log, self.jacobian, self.explain = temperature, log, jacobian, explain
         self.one_per_line = one_per_line
 
     def compute(self, z: np.ndarray, operands: np.ndarray | None) -> tuple:
-        from dlcalc import softmax as core
+        from dlcalc import softmax_core as core
 
         if operands is not None:  # a stdin line 'Z ; X': softmax has no second operand to apply
             raise DlcalcError("softmax takes logits only; remove the ';' and what follows it")
@@ -262,7 +262,7 @@ class SoftmaxCommand:
         return z, core.softmax_all(z, self.temperature)
 
     def report(self, computed: tuple, row: int) -> Report:
-        from dlcalc import softmax as core
+        from dlcalc import softmax_core as core
 
         z, result = computed
         matrix = None
@@ -704,7 +704,7 @@ def plot_report(names: list[str], *, functions: Sequence[Any] = (), deriv: bool 
     """Draw `names` ('softmax', 'ce', or resolved `functions`) and write the figure to `path`
     (default plots/<names>[_deriv].png); the report names the file written."""
     from dlcalc import plotting
-    from dlcalc import softmax as core
+    from dlcalc import softmax_core as core
 
     lo, hi = x_range
     if names == ["softmax"]:

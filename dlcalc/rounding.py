@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from dlcalc import exact
+from dlcalc.errors import DlcalcError
 
 LONG = np.longdouble
 _LONG_EPS = 2.0 ** -63  # one ulp of 1 in long double
@@ -104,6 +105,8 @@ def _mp_value(compiled: Callable, args: Sequence[float], bits: int):
     with mpmath.workprec(bits):
         try:
             value = compiled(*[mpmath.mpf(a) for a in args])
+        except DlcalcError:  # the time limit (a ValueError too): not a domain error
+            raise
         except (ArithmeticError, ValueError, TypeError, NameError, AttributeError):
             # a pole, a domain error, or a function with no mpmath form: undecided
             return None

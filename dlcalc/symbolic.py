@@ -53,6 +53,23 @@ class SymbolicTimeout(DlcalcError):
     """Symbolic work on an expression took longer than its time limit."""
 
 
+# Seconds between repeats of an expired time limit's alarm (see time_limit).
+_ALARM_REPEAT = 0.05
+
+
+def _in_gc_callback(frame) -> bool:
+    """Whether `frame` runs inside a garbage-collector callback (Hypothesis registers one)."""
+    import gc
+
+    codes = {getattr(callback, "__code__", None) for callback in gc.callbacks}
+    codes.discard(None)
+    while codes and frame is not None:
+        if frame.f_code in codes:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _alarm_usable() -> bool:
     return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
 
@@ -73,11 +90,16 @@ def time_limit(seconds: float, message: str) -> Iterator[None]:
         seconds = min(seconds, outer_remaining)
 
     def on_alarm(signum, frame):  # noqa: ARG001 - signal handler signature
+        if _in_gc_callback(frame):
+            return  # it would be ignored there (and printed): the next tick raises it
         raise SymbolicTimeout(message)
 
     previous_handler = signal.signal(signal.SIGALRM, on_alarm)
     started = time.monotonic()
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    # The alarm repeats: an exception raised while the interpreter runs a finalizer or a gc
+    # callback is "ignored" (printed as unraisable, and the limit would be lost), so the next
+    # tick raises it again until it reaches the body.
+    signal.setitimer(signal.ITIMER_REAL, seconds, _ALARM_REPEAT)
     try:
         yield
     finally:
@@ -85,7 +107,7 @@ def time_limit(seconds: float, message: str) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous_handler)
         if outer_remaining:
             left = outer_remaining - (time.monotonic() - started)
-            signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3))
+            signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3), _ALARM_REPEAT)
 
 
 def _too_slow(what: str, seconds: float = DIFFERENTIATE_SECONDS) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,13 +34,37 @@ def run(command: str, folder: str) -> str:
     return done.stdout + done.stderr
 
 
+# Examples that pipe into jq keep their README output when jq is not installed (the test of
+# those examples is then skipped, saying so): every other example is still run and checked.
+USES_JQ = re.compile(r"\|\s*jq\b")
+
+
+def jq_missing() -> bool:
+    return shutil.which("jq") is None
+
+
 def render_block(body: str, folder: str) -> str:
-    commands = [line[2:] for line in body.splitlines() if line.startswith("$ ")]
     parts = []
-    for command in commands:
-        output = run(command, folder)
+    for command, expected in split_block(body):
+        output = expected if USES_JQ.search(command) and jq_missing() else run(command, folder)
         parts.append(f"$ {command}\n{output}")
     return "".join(parts)
+
+
+def split_block(body: str) -> list[tuple[str, str]]:
+    """(command, expected output) for each `$ command` line of a console block."""
+    pairs: list[tuple[str, list[str]]] = []
+    for line in body.splitlines(True):
+        if line.startswith("$ "):
+            pairs.append((line[2:].rstrip("\n"), []))
+        elif pairs:
+            pairs[-1][1].append(line)
+    return [(command, "".join(lines)) for command, lines in pairs]
+
+
+def jq_commands(text: str) -> list[str]:
+    return [command for m in BLOCK.finditer(text) for command, _ in split_block(m.group(2))
+            if USES_JQ.search(command)]
 
 
 def rendered(text: str) -> str:

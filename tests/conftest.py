@@ -36,15 +36,26 @@ def _run_in_process(*args: str, stdin: bytes | str = b"", env: dict[str, str] | 
     os.environ.update(env or {})
     sys.stdin, sys.stdout, sys.stderr = fake_in, fake_out, fake_err
     try:
-        main([str(arg) for arg in args])
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
+        code = main([str(arg) for arg in args])
     finally:
         sys.stdin, sys.stdout, sys.stderr = saved
         os.environ.clear()
         os.environ.update(saved_env)
     return Run(code, fake_out.getvalue(), fake_err.getvalue())
+
+
+LONG_TESTS = os.environ.get("DLCALC_LONG_TESTS", "").strip().lower() in ("1", "true", "yes")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `long` (10^5-line batches, the mypy check) run only with DLCALC_LONG_TESTS=1,
+    as CI runs them; the default suite stays a few minutes on two cores."""
+    if LONG_TESTS:
+        return
+    skip = pytest.mark.skip(reason="long test: set DLCALC_LONG_TESTS=1 to run it (CI does)")
+    for item in items:
+        if "long" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture

@@ -153,7 +153,17 @@ def test_no_command_prints_help_and_exits_2(dl):
 def test_version(dl):
     from dlcalc import __version__
 
-    assert dl("--version").out.strip() == f"dlcalc {__version__}"
+    import platform
+
+    import numpy as np
+
+    from dlcalc import special
+
+    lines = dl("--version").out.splitlines()
+    assert lines[0] == f"dlcalc {__version__}"
+    assert lines[1].startswith(f"Python {platform.python_version()} ")
+    assert lines[2] == f"NumPy {np.__version__}"
+    assert lines[3].startswith("extended precision: " + ("active" if special.EXTENDED else "not available"))
 
 
 @pytest.mark.parametrize("command", COMMANDS)

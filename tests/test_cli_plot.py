@@ -16,7 +16,7 @@ import pytest
 
 from conftest import assert_user_error
 from dlcalc import activations, plotting
-from dlcalc import softmax as softmax_core
+from dlcalc import softmax_core
 
 MAGIC = {".png": b"\x89PNG\r\n\x1a\n", ".svg": b"<?xml", ".pdf": b"%PDF-"}
 

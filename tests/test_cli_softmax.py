@@ -249,6 +249,7 @@ def test_batch_json_is_one_strict_object_per_line(dl):
     assert objects[1]["softmax"] == [0.5, 0.5]
 
 
+@pytest.mark.long
 def test_hundred_thousand_line_batch_through_a_real_process(dl_process):
     rng = np.random.default_rng(3)
     logits = rng.normal(scale=4, size=(100_000, 10))

@@ -22,6 +22,9 @@ from conftest import _run_in_process
 
 LINES = 100_000
 
+# 10^5 lines through real processes: opt-in (DLCALC_LONG_TESTS=1), as CI runs it.
+pytestmark = pytest.mark.long
+
 GOOD = [
     b"2 1 0.1 ; 0",
     b"0 0 ; 1",

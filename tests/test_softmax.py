@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from dlcalc.errors import DlcalcError, NumericWarning
-from dlcalc.softmax import (
+from dlcalc.softmax_core import (
     log_softmax,
     log_softmax_jacobian,
     logsumexp,
