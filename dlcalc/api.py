@@ -259,7 +259,7 @@ def plot(*functions: str, deriv: bool = False, x_range: tuple[float, float] | No
     ``plot("ce")``. With ``output`` the figure is also written there, as ``-o`` does.
     """
     from dlcalc import plotting
-    from dlcalc.cli import _curve  # the CLI's own sampling and annotations: one path
+    from dlcalc.reports import cross_entropy_curve, function_curve  # the CLI's own: one path
 
     names = list(functions)
     if len(names) == 1 and not isinstance(names[0], str):
@@ -294,13 +294,13 @@ def plot(*functions: str, deriv: bool = False, x_range: tuple[float, float] | No
         if not 0 < lo < hi <= 1:
             raise DlcalcError(f"--range {lo:g} {hi:g} is not a range of probabilities; "
                               "give 0 < PMIN < PMAX <= 1, for example --range 0.001 1")
-        p = np.linspace(lo, hi, points)
-        figure = plotting.plot_cross_entropy(p, -np.log(p), title=title, dpi=dpi)
+        p, loss = cross_entropy_curve(lo, hi, points)
+        figure = plotting.plot_cross_entropy(p, loss, title=title, dpi=dpi)
     else:
         from dlcalc.functions import resolve_all
 
         x = np.linspace(lo, hi, points)
-        curves = [_curve(chosen, x, deriv, annotate) for chosen in resolve_all(names, params)]
+        curves = [function_curve(chosen, x, deriv, annotate) for chosen in resolve_all(names, params)]
         figure = plotting.plot_functions(curves, derivatives=deriv, annotate=annotate,
                                          title=title, dpi=dpi)
     if output is not None:

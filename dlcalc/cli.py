@@ -937,10 +937,10 @@ def main(args: list[str] | None = None) -> int:
     global _PROGRAM
     program = args is None
     if program:
-        from dlcalc.__main__ import _standard_streams
+        from dlcalc.interrupts import standard_streams
 
         _PROGRAM = True
-        _standard_streams()
+        standard_streams()
         _ascii_fallback()
     if program and hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `dlcalc ... | head -1` ends quietly

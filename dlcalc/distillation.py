@@ -62,7 +62,7 @@ def distillation_cross_entropy(logits, temperature: float = 1.0, scale_t2: bool 
 def explain_temperature(logits: dict[str, np.ndarray], softmaxes: dict[str, np.ndarray],
                         temperature: float) -> list[Step]:
     """The tempered softmaxes, one step each: `logits` and `softmaxes` by name (P, Q, ŷ)."""
-    from dlcalc.output import latex_number, people_number
+    from dlcalc.number_text import latex_number, people_number
 
     def vector(values: np.ndarray, number) -> str:
         return "[" + ", ".join(number(v, 6) for v in values) + "]"
@@ -81,7 +81,7 @@ def explain_temperature(logits: dict[str, np.ndarray], softmaxes: dict[str, np.n
 
 
 def explain_scale(value: float, temperature: float, scaled: float, what: str = "D_KL") -> Step:
-    from dlcalc.output import latex_number, people_number
+    from dlcalc.number_text import latex_number, people_number
 
     return Step(text=f"{what} × T² = {people_number(value, 6)} × {people_number(temperature, 6)}² "
                      f"= {people_number(scaled, 6)}",
@@ -92,7 +92,7 @@ def explain_scale(value: float, temperature: float, scaled: float, what: str = "
 
 def explain_gradient(grad: np.ndarray, temperature: float, scale_t2: bool) -> Step:
     """∂L/∂z of the logits as given: the chain rule through z/T."""
-    from dlcalc.output import latex_number, people_number
+    from dlcalc.number_text import latex_number, people_number
 
     values = ", ".join(people_number(v, 6) for v in grad)
     if scale_t2:

@@ -122,7 +122,7 @@ def gaussian_kl(mu, sigma, q_mu=0.0, q_sigma=1.0, *, logvar: bool = False,
 
 def explain_gaussian_kl(result: GaussianKL) -> list[Step]:
     """The formula, the stable form, each dimension's two terms and their sum, the total."""
-    from dlcalc.output import latex_number, people_number
+    from dlcalc.number_text import latex_number, people_number
 
     def text(value: float) -> str:
         return people_number(value, 6)

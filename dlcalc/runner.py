@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, TextIO
 import numpy as np
 
 from dlcalc import output
-from dlcalc.errors import DlcalcError, NumericWarning
+from dlcalc.errors import DlcalcError, NumericWarning, PathWarning
 from dlcalc.reports import Report
 from dlcalc.vectors import in_dtype, parse_vector
 
@@ -103,7 +103,7 @@ class Warnings:
             result = function(*args, **kwargs)
         explained = Explained()
         for warning in caught:
-            if not issubclass(warning.category, NumericWarning):
+            if not issubclass(warning.category, (NumericWarning, PathWarning)):
                 continue
             row = getattr(warning.message, "row", None)
             kind = getattr(warning.message, "kind", "")

@@ -46,14 +46,14 @@ def test_activate_grad_and_expression_agree(dl, name, expression):
 
 @pytest.mark.parametrize("name", ["sigmoid", "tanh", "silu", "gelu_tanh", "mish", "softplus"])
 def test_plot_samples_agree_with_activate(dl, name):
-    from dlcalc.cli import _curve
+    from dlcalc.reports import function_curve
     from dlcalc.functions import resolve_all
 
     points = ["0.5", "-3.7", "-5.25", "1.125"]
     y, dy = _activate(dl, name, points)
     x = np.linspace(-6, 6, 1001)
     x = np.concatenate([x, [float(p) for p in points]])
-    curve = _curve(resolve_all([name])[0], x, True, False)
+    curve = function_curve(resolve_all([name])[0], x, True, False)
     assert curve.y[-len(points):].tolist() == y
     assert curve.dy[-len(points):].tolist() == dy
 

@@ -157,13 +157,13 @@ def test_version(dl):
 
     import numpy as np
 
-    from dlcalc import special
+    from dlcalc import exact
 
     lines = dl("--version").out.splitlines()
     assert lines[0] == f"dlcalc {__version__}"
     assert lines[1].startswith(f"Python {platform.python_version()} ")
     assert lines[2] == f"NumPy {np.__version__}"
-    assert lines[3].startswith("extended precision: " + ("active" if special.EXTENDED else "not available"))
+    assert lines[3].startswith("extended precision: " + ("active" if exact.EXTENDED else ("off" if exact.HARDWARE_EXTENDED else "not available")))
 
 
 @pytest.mark.parametrize("command", COMMANDS)
