@@ -454,6 +454,9 @@ def grad(
     steps: Annotated[bool, typer.Option("--steps", help="Derive step by step, naming each rule.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Compare with central finite differences (needs --at).")] = False,
     hessian: Annotated[bool, typer.Option("--hessian", help="The matrix of second partials.")] = False,
+    form: Annotated[str, typer.Option(
+        "--form", metavar="FORM", help="notes (σ(x)·(1 − σ(x)), −6·(2x − 3y + 4z − 6)), factored "
+        "or expanded (18x + 24y − 30).")] = "notes",
     fmt: FormatOption = None,
     json_flag: JsonOption = False,
     precision: PrecisionOption = 6,
@@ -471,6 +474,7 @@ def grad(
       dlcalc grad "exp(-x)" --steps
       dlcalc grad "(w1*x1 + w2*x2 - y)^2" --wrt w1,w2 --at w1=0.5 w2=-1 x1=1 x2=2 y=3 --check
       dlcalc grad "x*sigmoid(x)" --hessian
+      dlcalc grad "(3*x + 4*y - 5)^2" --form expanded
     """
     import sympy
 
@@ -489,7 +493,9 @@ def grad(
         raise DlcalcError("--check compares at a point: add --at, for example --at x=1 y=2")
     if point is not None:
         # A missing or stray variable is named now, not after seconds of differentiation.
-        symbolic.evaluate_at([], point, variables=[s.name for s in parsed.free_symbols])
+        # (A constant differentiated by --wrt names takes a value for them: d/dx 5 = 0.)
+        symbolic.evaluate_at([], point, variables=[s.name for s in parsed.free_symbols]
+                             or variables or [])
     said = Warnings(sys.stderr)
     # Each piece of symbolic work (partials, values, --check, --hessian, each variable's --steps)
     # has its own limit; this one bounds their sum, which would otherwise grow with the number
@@ -498,7 +504,7 @@ def grad(
     limit = symbolic.time_limit(seconds, f"the expression took longer than {seconds:g} s to "
                                          "differentiate and evaluate; simplify it")
     with limit:
-        gradient = symbolic.gradient(parsed, variables)
+        gradient = symbolic.gradient(parsed, variables, form)
         names = list(gradient.variables)
         if not names:
             raise DlcalcError(f"{expression!r} has no variables to differentiate by")
@@ -525,7 +531,7 @@ def grad(
         derivation_steps = []
         if steps:
             for name in names:
-                derivation_steps += derivation.derivation_steps(parsed, name)
+                derivation_steps += derivation.derivation_steps(parsed, name, form)
     report = reports.gradient_report(
         expression, names, [symbolic.to_text(p) for p in partials],
         [symbolic.to_plain(p) for p in partials], [symbolic.to_latex(p) for p in partials],

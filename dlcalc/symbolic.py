@@ -563,15 +563,19 @@ def _positive_sum(expr: sp.Expr) -> sp.Expr:
     return expr
 
 
-def tidy(derivative: sp.Expr) -> sp.Expr:
+def tidy(derivative: sp.Expr, expression: sp.Expr | None = None) -> sp.Expr:
     """Simplify a derivative with bounded effort, keeping it readable.
 
     Common numeric factors are pulled out (18x + 24y − 30 becomes 6·(3x + 4y − 5), as in the
-    notes). `simplify` is tried only on small results, for at most SIMPLIFY_SECONDS, and its
+    notes), with their sign when the sum then reads as in `expression`, the function
+    differentiated (−6·(2x − 3y + 4z − 6)); powers keep the power rule's shape (n·x^(n−1)).
+    `simplify` is tried only on small results, for at most SIMPLIFY_SECONDS, and its
     answer is kept only if it is clearly shorter and brings in no function the derivative did
     not already use (so e^(−x)/(1 + e^(−x))² does not turn into 1/(4·cosh²(x/2))).
     """
-    best = _numeric_content(_integral_floats_to_integers(derivative))
+    from dlcalc.final_forms import power_rule_shape, sum_as_written
+
+    best = _numeric_content(power_rule_shape(_integral_floats_to_integers(derivative)))
     if sp.count_ops(best) <= SIMPLIFY_MAX_OPS:
         try:
             with time_limit(SIMPLIFY_SECONDS, _too_slow("simplify", SIMPLIFY_SECONDS)):
@@ -580,16 +584,44 @@ def tidy(derivative: sp.Expr) -> sp.Expr:
             candidate = best
         if (sp.count_ops(candidate) < 0.75 * sp.count_ops(best)
                 and _functions_in(candidate) <= _functions_in(best)):
-            best = candidate
-    return _positive_sum(best)
+            best = power_rule_shape(candidate)
+    return sum_as_written(best, expression) or _positive_sum(best)
 
 
-def differentiate(expr, variable: str) -> sp.Expr:
-    """∂expr/∂variable, tidied, within DIFFERENTIATE_SECONDS."""
+def differentiate(expr, variable: str, form: str = "notes") -> sp.Expr:
+    """∂expr/∂variable in one of `final_forms.FORMS`, within DIFFERENTIATE_SECONDS.
+
+    "notes" (the default) renames written-out σ, tanh and softplus first, so that the
+    derivative is in the notes' vocabulary (σ(x)·(1 − σ(x)), 1 − tanh²(x)); the renamed
+    derivative is used only if it is proven equal to the plain one.
+    """
+    return final_derivative(expr, variable, form)[0]
+
+
+def final_derivative(expr, variable: str, form: str = "notes") -> tuple[sp.Expr, sp.Expr, list]:
+    """(∂expr/∂variable in `form`, the same derivative tidied without renaming, the identities
+    used to rename: a list of `final_forms.Recognised`)."""
+    from dlcalc import final_forms
+
+    if form not in final_forms.FORMS:
+        raise DlcalcError(f"unknown form {form!r}; choose one of {', '.join(final_forms.FORMS)}")
     expr = _as_expression(expr)
+    x = _symbol(expr, variable)
     with time_limit(DIFFERENTIATE_SECONDS, _too_slow("differentiate")):
         try:
-            return tidy(sp.diff(expr, _symbol(expr, variable)))
+            derivative = sp.diff(expr, x)
+            plain = tidy(derivative, expr)
+            if form == "expanded":
+                return final_forms.expanded(derivative), plain, []
+            if form == "factored":
+                return final_forms.power_rule_shape(final_forms.factored(derivative, expr)), plain, []
+            renamed, found = final_forms.recognise(expr)
+            if not found:
+                return plain, plain, []
+            named = tidy(sp.diff(renamed, x), renamed)
+            if not final_forms.same_function(named, derivative):  # pragma: no cover - a bug guard
+                return plain, plain, []
+            return named, plain, found
         except RecursionError:
             raise DlcalcError("the expression is nested too deeply to differentiate") from None
 
@@ -617,7 +649,8 @@ def _check_wrt(expr: sp.Expr, wrt: Iterable[str] | None) -> list[str]:
         return names
     wrt = [w.strip() for w in wrt]
     for name in wrt:
-        if name not in names:
+        # A constant has no variables; d/dx c = 0 for any x named (the constant rule).
+        if name not in names and (names or not name.isidentifier()):
             listing = ", ".join(names) if names else "none (the expression is constant)"
             raise DlcalcError(
                 f"'{name}' is not a variable of the expression; its variables: {listing}"
@@ -628,7 +661,7 @@ def _check_wrt(expr: sp.Expr, wrt: Iterable[str] | None) -> list[str]:
     return wrt
 
 
-def gradient(expr, wrt: Sequence[str] | None = None) -> Gradient:
+def gradient(expr, wrt: Sequence[str] | None = None, form: str = "notes") -> Gradient:
     """Partial derivatives of `expr` (a SymPy expression or text) with respect to `wrt`.
 
     `wrt` chooses and orders the variables (default: all free variables, sorted by name); a
@@ -639,7 +672,7 @@ def gradient(expr, wrt: Sequence[str] | None = None) -> Gradient:
     partials: dict[str, sp.Expr] = {}
     with time_limit(DIFFERENTIATE_SECONDS, _too_slow("differentiate")):
         for name in variables:
-            partials[name] = differentiate(expr, name)
+            partials[name] = differentiate(expr, name, form)
     return Gradient(expression=expr, variables=tuple(variables), partials=partials)
 
 
