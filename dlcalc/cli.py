@@ -137,6 +137,9 @@ def activate(
         "--props", help="Compare functions: range, zero-centred, max derivative, saturation.")] = False,
     saturation: Annotated[float, typer.Option(
         "--saturation", metavar="R", help="With --props: saturated where |f'| < R·max|f'|.")] = 0.01,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="Derive f'(x) from the definition, naming each rule; with X values, "
+        "evaluate it there too (without X, only the derivation).")] = False,
     fmt: FormatOption = None,
     json_flag: JsonOption = False,
     precision: PrecisionOption = 6,
@@ -151,6 +154,7 @@ def activate(
       dlcalc activate leaky_relu -1 1 --alpha 0.1
       dlcalc activate "x*sigmoid(x)" -1 0 1 --deriv
       dlcalc activate --props sigmoid tanh
+      dlcalc activate sigmoid --deriv --explain
       seq -3 3 | dlcalc activate tanh
     """
     from dlcalc import activations
@@ -170,6 +174,8 @@ def activate(
     if function is None:
         raise DlcalcError("missing FUNC: name a function (dlcalc activate --list) and give x values")
     chosen = resolve(function, overrides)
+    if explain and values is None:  # the derivation alone: no x values to read
+        return emit(_activation_explained(chosen, None), style)
 
     def compute(x: np.ndarray, operands: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         if operands is not None:  # a stdin line 'X ; Y': activate has no second operand to apply
@@ -178,11 +184,32 @@ def activate(
 
     def present(result: tuple, row: int) -> Report:
         x, y, dy = result
-        return reports.activation_report(chosen.label, chosen.params, x[row], y[row],
-                                         None if dy is None else dy[row])
+        report = reports.activation_report(chosen.label, chosen.params, x[row], y[row],
+                                           None if dy is None else dy[row])
+        if explain:
+            report.steps = _activation_explained(chosen, (x[row], chosen.derivative(x[row]))).steps
+        return report
 
     return run_vector_command(values, compute, present, style, what="x values",
-                              plain=lambda result: result[2] if deriv else result[1])
+                              plain=None if explain else
+                              lambda result: result[2] if deriv else result[1])
+
+
+def _activation_explained(chosen: Any, evaluated: tuple | None) -> Report:
+    """f' derived from the definition (an expression: by the rules, as grad --steps does)."""
+    from dlcalc import activations, symbolic_derivations
+
+    x, dy = evaluated if evaluated is not None else ((), ())
+    if chosen.label in activations.REGISTRY:
+        steps = symbolic_derivations.activation_derivation(chosen.label, chosen.params, x, dy)
+    else:
+        from dlcalc.derivation import derivation_steps
+
+        steps = derivation_steps(chosen.label, "x") + \
+            symbolic_derivations.activation_derivation_values(x, dy)
+    return Report(columns={}, plain=[], data={"function": chosen.label, "params": chosen.params,
+                                              "steps": [step.as_dict() for step in steps]},
+                  steps=steps)
 
 
 def _properties(names: list[str], overrides: dict[str, float], ratio: float) -> Report:
@@ -242,10 +269,17 @@ def softmax(
         if jacobian:  # one row's n×n matrix at a time: a batch's would be rows·n² numbers at once
             matrix = quietly(core.log_softmax_jacobian if log else core.softmax_jacobian,
                               z[row], temperature)
+        steps: Any = ()
+        if explain:
+            steps = quietly(explain_softmax, z[row], temperature, log)
+            if jacobian:  # the Jacobian derived in symbols (two cases), then at these logits
+                from dlcalc.symbolic_derivations import softmax_jacobian_derivation
+
+                steps = steps + softmax_jacobian_derivation(result.softmax[row], matrix, log=log,
+                                                            temperature=temperature)
         return reports.softmax_report(
             z[row], temperature, result.softmax[row], result.log_softmax[row],
-            result.logsumexp[row], log=log, jacobian=matrix,
-            steps=quietly(explain_softmax, z[row], temperature, log) if explain else ())
+            result.logsumexp[row], log=log, jacobian=matrix, steps=steps)
 
     return run_vector_command(logits, compute, present, style, what="logits",
                               plain=None if explain else
@@ -367,7 +401,13 @@ def ce(
         given = chosen["target"][0] if "target" in chosen else chosen["target_probs"][0]
         if "target_probs" in chosen and normalize:
             given = given / given.sum()  # what compute() used (it validated the sum is positive)
-        if explain:
+        if explain and grad and not probs:  # why the gradient is ŷ − y, then its numbers
+            from dlcalc.symbolic_derivations import cross_entropy_gradient_derivation
+
+            steps = cross_entropy_gradient_derivation(
+                result.probs[row], result.target_distribution[row], result.grad[row],
+                bits=unit == "bits")
+        elif explain:
             # explain the numbers the loss was computed from: with --normalize, the normalised ones
             steps = quietly(explained.explain_cross_entropy, result.probs[row] if probs else x[row],
                              target=given if "target" in chosen else None,

@@ -287,9 +287,11 @@ def cross_entropy_gradient_derivation(probs: np.ndarray, target: np.ndarray, gra
     steps.append(_step(f"at the given logits: ŷ = {_vec(probs)}, y = {_vec(target)}",
                        rf"\hat y = {_tvec(probs)}, \quad y = {_tvec(target)}", "softmax", 0))
     for k in range(len(probs)):
-        per_bit = " / ln 2" if bits else ""
+        difference = f"{fmt(probs[k])} − {fmt(target[k])}"
+        if bits:
+            difference = f"({difference}) / ln 2"
         steps.append(_step(
-            f"∂L/∂z_{k} = ({fmt(probs[k])} − {fmt(target[k])}){per_bit} ≈ {fmt(grad[k])}",
+            f"∂L/∂z_{k} = {difference} ≈ {fmt(grad[k])}",
             rf"\frac{{\partial L}}{{\partial z_{k}}} = {_tex(probs[k])} - {_tex(target[k])}"
             + (r" \text{ (over } \ln 2\text{)}" if bits else "") + rf" \approx {_tex(grad[k])}",
             "evaluate", 1))
@@ -321,8 +323,7 @@ def _sigmoid_steps() -> list[Step]:
               _in_x(lambda: [(D(s, x), (-(inner ** -2)) * D(inner, x))])),
         _step("d/du u^(−1) = −u^(−2)", r"\frac{d}{du} u^{-1} = -u^{-2}", "power rule", 1,
               _in_x(lambda: [(D(u ** -1, u), -u ** -2)])),
-        _step("du/dx = d/dx 1 + d/dx e^(−x) = 0 + e^(−x)·(−1) = −e^(−x)   (e^(−x): chain rule with "
-              "inner −x, as in the notes)",
+        _step("du/dx = d/dx 1 + d/dx e^(−x) = 0 + e^(−x)·(−1) = −e^(−x)",
               r"\frac{du}{dx} = 0 + e^{-x} \cdot (-1) = -e^{-x}",
               "sum rule, constant, chain rule", 1,
               _in_x(lambda: [(D(inner, x), -sp.exp(-x))])),
@@ -526,7 +527,21 @@ def activation_derivation(name: str, params: dict[str, float], x_values: Sequenc
     if given:
         steps.append(_step(f"with {', '.join(given)}", r"\text{with } " + ", ".join(
             g.replace("α", r"\alpha").replace("β", r"\beta") for g in given), "parameters", 0))
-    for xv, dv in zip(x_values, derivative_values):
-        steps.append(_step(f"f'({fmt(xv)}) ≈ {fmt(dv)}",
-                           rf"f'({_tex(xv)}) \approx {_tex(dv)}", "evaluate", 1))
-    return steps
+    text, latex = _PRIMES[name]
+    return steps + activation_derivation_values(x_values, derivative_values, text, latex)
+
+
+_PRIMES = {
+    "sigmoid": ("σ'", r"\sigma'"), "tanh": ("tanh'", r"\tanh'"),
+    "relu": ("ReLU'", r"\operatorname{ReLU}'"), "leaky_relu": ("LeakyReLU'", r"\operatorname{LeakyReLU}'"),
+    "gelu": ("GELU'", r"\operatorname{GELU}'"), "softplus": ("softplus'", r"\operatorname{softplus}'"),
+    "silu": ("SiLU'", r"\operatorname{SiLU}'"),
+}
+
+
+def activation_derivation_values(x_values: Sequence[float], derivative_values: Sequence[float],
+                                 text: str = "f'", latex: str = "f'") -> list[Step]:
+    """f'(x) at each x, one step each (the numbers the command prints)."""
+    return [_step(f"{text}({fmt(xv)}) ≈ {fmt(dv)}", rf"{latex}({_tex(xv)}) \approx {_tex(dv)}",
+                  "evaluate", 1)
+            for xv, dv in zip(x_values, derivative_values)]
