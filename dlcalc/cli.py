@@ -207,9 +207,11 @@ def _activation_explained(chosen: Any, evaluated: tuple | None) -> Report:
 
         steps = derivation_steps(chosen.label, "x") + \
             symbolic_derivations.activation_derivation_values(x, dy)
-    return Report(columns={}, plain=[], data={"function": chosen.label, "params": chosen.params,
-                                              "steps": [step.as_dict() for step in steps]},
-                  steps=steps)
+    # The derivation is the whole answer when no x is given: plain prints its lines too.
+    return Report(columns={}, plain=[("  " * step.depth) + step.text for step in steps],
+                  data={"function": chosen.label, "params": chosen.params,
+                        "steps": [step.as_dict() for step in steps]},
+                  steps=steps, plain_one_per_line=True)
 
 
 def _properties(names: list[str], overrides: dict[str, float], ratio: float) -> Report:

@@ -247,17 +247,17 @@ def cross_entropy_gradient_symbolic() -> list[Step]:
     return [
         _step("L = −Σ_i y_i·log ŷ_i, with ŷ = softmax(z)",
               r"L = -\sum_i y_i \log \hat y_i", "definition of cross-entropy"),
-        _step("= −Σ_i y_i·(z_i − log Σ_j e^(z_j))",
+        _step("L = −Σ_i y_i·(z_i − log Σ_j e^(z_j))",
               rf"L = -\sum_i y_i \left(z_i - \log {_SUM}\right)",
               "log-softmax identity", 0,
               all_k(lambda z, y, S, p, k: [] if k else [
                   (_loss(z, y, S, p), -sp.Add(*[y[i] * (z[i] - sp.log(S)) for i in range(len(z))]))])),
-        _step("= −Σ_i y_i·z_i + (Σ_i y_i)·log Σ_j e^(z_j)",
+        _step("L = −Σ_i y_i·z_i + (Σ_i y_i)·log Σ_j e^(z_j)",
               rf"L = -\sum_i y_i z_i + \Big(\sum_i y_i\Big) \log {_SUM}",
               "distribute", 0,
               all_k(lambda z, y, S, p, k: [] if k else [
                   (_loss(z, y, S, p), first_term(z, y) + sp.Add(*y) * sp.log(S))])),
-        _step("= −Σ_i y_i·z_i + log Σ_j e^(z_j)   (Σ_i y_i = 1: y is a distribution)",
+        _step("L = −Σ_i y_i·z_i + log Σ_j e^(z_j)   (Σ_i y_i = 1: y is a distribution)",
               rf"L = -\sum_i y_i z_i + \log {_SUM} \quad \Big(\sum_i y_i = 1\Big)",
               "Σ y_i = 1", 0,
               all_k(lambda z, y, S, p, k: [] if k else [
@@ -332,8 +332,8 @@ def _sigmoid_steps() -> list[Step]:
               r" = \frac{e^{-x}}{\left(1 + e^{-x}\right)^2}",
               "chain rule", 0,
               _in_x(lambda: [(D(s, x), sp.exp(-x) / inner**2)])),
-        _step("= 1/(1 + e^(−x)) · e^(−x)/(1 + e^(−x))",
-              r"= \frac{1}{1 + e^{-x}} \cdot \frac{e^{-x}}{1 + e^{-x}}",
+        _step("σ'(x) = 1/(1 + e^(−x)) · e^(−x)/(1 + e^(−x))",
+              r"\sigma'(x) = \frac{1}{1 + e^{-x}} \cdot \frac{e^{-x}}{1 + e^{-x}}",
               "split the fraction", 0,
               _in_x(lambda: [(sp.exp(-x) / inner**2, s * sp.exp(-x) / inner)])),
         _step("e^(−x)/(1 + e^(−x)) = (1 + e^(−x) − 1)/(1 + e^(−x)) = 1 − 1/(1 + e^(−x)) = 1 − σ(x)",
@@ -368,10 +368,10 @@ def _tanh_steps() -> list[Step]:
               r"\tanh' x = \frac{g \cdot g - f \cdot f}{g^2} = 1 - \frac{f^2}{g^2}",
               "quotient rule", 0,
               _in_x(lambda: [(D(f / g, x), (g * g - f * f) / g**2), ((g * g - f * f) / g**2, 1 - f**2 / g**2)])),
-        _step("= 1 − tanh² x   (f/g = tanh x)", r"\tanh' x = 1 - \tanh^2 x",
+        _step("tanh' x = 1 − tanh² x   (f/g = tanh x)", r"\tanh' x = 1 - \tanh^2 x",
               "recognise", 0, _in_x(lambda: [(D(f / g, x), 1 - sp.tanh(x) ** 2)])),
-        _step("= 1/cosh² x = sech² x   (cosh² x − sinh² x = 1)",
-              r"= \frac{1}{\cosh^2 x} = \operatorname{sech}^2 x",
+        _step("tanh' x = 1/cosh² x = sech² x   (cosh² x − sinh² x = 1)",
+              r"\tanh' x = \frac{1}{\cosh^2 x} = \operatorname{sech}^2 x",
               "identity", 0, _in_x(lambda: [(1 - sp.tanh(x) ** 2, 1 / sp.cosh(x) ** 2)])),
     ]
 
@@ -462,8 +462,8 @@ def _softplus_steps() -> list[Step]:
               r"\operatorname{softplus}'(x) = \frac{1}{\beta} \cdot \frac{\beta e^{\beta x}}"
               r"{1 + e^{\beta x}} = \frac{e^{\beta x}}{1 + e^{\beta x}}",
               "chain rule", 0, _in_x(lambda: [(D(f, x), sp.exp(beta * x) / inner)])),
-        _step("= 1/(e^(−βx) + 1) = σ(βx)   (divide above and below by e^(βx))",
-              r"= \frac{1}{1 + e^{-\beta x}} = \sigma(\beta x)",
+        _step("softplus'(x) = 1/(1 + e^(−βx)) = σ(βx)   (divide above and below by e^(βx))",
+              r"\operatorname{softplus}'(x) = \frac{1}{1 + e^{-\beta x}} = \sigma(\beta x)",
               "recognise", 0,
               _in_x(lambda: [(sp.exp(beta * x) / inner, 1 / (1 + sp.exp(-beta * x))),
                              (1 / (1 + sp.exp(-beta * x)), sigmoid(beta * x))])),
