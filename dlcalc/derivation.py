@@ -488,7 +488,7 @@ def derivation_steps(expr, variable: str, form: str = "notes") -> list[Step]:
         used_text = "; ".join(i.text for i in identities)
         used_latex = ", ".join(i.latex for i in identities)
         steps.append(Step(
-            text=f"{to_text(plain)} = {to_text(final)}   (since {used_text}{_named_rule(final)})",
+            text=f"{to_text(plain)} = {to_text(final)}   (since {used_text}{_named_rule(identities)})",
             latex=(rf"{to_latex(plain)} = {to_latex(final)} \quad \text{{since }} {used_latex}"),
             rule="recognise",
             depth=0,
@@ -503,11 +503,15 @@ def derivation_steps(expr, variable: str, form: str = "notes") -> list[Step]:
     return steps
 
 
-def _named_rule(final: sp.Expr) -> str:
-    """The derivative rule of the renamed function, in the notes' words."""
-    rules = []
-    if final.has(ACTIVATIONS["sigmoid"]):
-        rules.append("σ' = σ·(1 − σ)")
-    if final.has(sp.tanh):
-        rules.append("tanh' = 1 − tanh² = sech²")
+_DERIVATIVE_RULES = {
+    "sigmoid": "σ' = σ·(1 − σ)",
+    "tanh": "tanh' = 1 − tanh² = sech²",
+    "softplus": "softplus' = σ",
+}
+
+
+def _named_rule(identities) -> str:
+    """The derivative rules of the renamed functions, in the notes' words."""
+    names = dict.fromkeys(type(i.named).__name__ for i in identities)
+    rules = [_DERIVATIVE_RULES[name] for name in names if name in _DERIVATIVE_RULES]
     return ", and " + ", ".join(rules) if rules else ""

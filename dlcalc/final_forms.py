@@ -210,7 +210,7 @@ def sum_as_written(derivative: sp.Expr, expression: sp.Expr | None) -> sp.Expr |
     for written in _sums_in(expression):
         _, primitive = written.as_content_primitive(radical=False)
         for candidate in (written, primitive):
-            if not candidate.is_Add:
+            if not candidate.is_Add or len(candidate.args) != len(total.args):
                 continue
             ratio = sp.cancel(total / candidate)
             if ratio.is_Number and ratio != 0:

@@ -152,7 +152,7 @@ def softmax_jacobian_symbolic(temperature: float = 1.0) -> list[Step]:
                   (D(p[i], z[k]), p[i] * (_delta(i, k) - p[k]))])),
     ]
     return steps + _temperature_steps(temperature, r"\hat y_i (\delta_{ik} - \hat y_k)",
-                                      "ŷ_i(δ_ik − ŷ_k)")
+                                      "ŷ_i(δ_ik − ŷ_k)", log=False)
 
 
 def log_softmax_jacobian_symbolic(temperature: float = 1.0) -> list[Step]:
@@ -189,16 +189,26 @@ def log_softmax_jacobian_symbolic(temperature: float = 1.0) -> list[Step]:
               _pairs("all", lambda z, y, S, p, i, k: [
                   (D(sp.log(p[i]), z[k]), _delta(i, k) - p[k])])),
     ]
-    return steps + _temperature_steps(temperature, r"\delta_{ik} - \hat y_k", "δ_ik − ŷ_k")
+    return steps + _temperature_steps(temperature, r"\delta_{ik} - \hat y_k", "δ_ik − ŷ_k",
+                                      log=True)
 
 
-def _temperature_steps(temperature: float, latex: str, text: str) -> list[Step]:
+def _temperature_steps(temperature: float, latex: str, text: str, log: bool) -> list[Step]:
     if temperature == 1:
         return []
+    t = sp.Float(temperature, 30)
+
+    def build(z, y, S, p, i, k):
+        scaled = sp.Add(*[sp.exp(zj / t) for zj in z])
+        q = [sp.exp(zj / t) / scaled for zj in z]
+        if log:
+            return [(D(sp.log(q[i]), z[k]), (_delta(i, k) - q[k]) / t)]
+        return [(D(q[i], z[k]), q[i] * (_delta(i, k) - q[k]) / t)]
+
     return [_step(f"with temperature T = {fmt(temperature)} the logits are z/T: the chain rule "
                   f"multiplies by ∂(z_k/T)/∂z_k = 1/T, so the entry is ({text})/T, ŷ = softmax(z/T)",
                   rf"\frac{{1}}{{T}}\left({latex}\right), \quad T = {_tex(temperature)}",
-                  "chain rule (temperature)", 0)]
+                  "chain rule (temperature)", 0, _pairs("all", build))]
 
 
 def jacobian_evaluation(probs: np.ndarray, matrix: np.ndarray, log: bool,

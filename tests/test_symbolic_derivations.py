@@ -76,6 +76,8 @@ def _check_steps(steps, lengths=(2, 3, 4)):
 SYMBOLIC = {
     "softmax Jacobian": notes.softmax_jacobian_symbolic,
     "log-softmax Jacobian": notes.log_softmax_jacobian_symbolic,
+    "softmax Jacobian at temperature 0.7": lambda: notes.softmax_jacobian_symbolic(0.7),
+    "log-softmax Jacobian at temperature 2.5": lambda: notes.log_softmax_jacobian_symbolic(2.5),
     "cross-entropy gradient": notes.cross_entropy_gradient_symbolic,
     **{f"activation {name}": build for name, build in notes.DERIVED.items()},
 }
