@@ -575,8 +575,9 @@ def tidy(derivative: sp.Expr, expression: sp.Expr | None = None) -> sp.Expr:
     """
     from dlcalc.final_forms import power_rule_shape, sum_as_written
 
-    best = _numeric_content(power_rule_shape(_integral_floats_to_integers(derivative)))
-    if sp.count_ops(best) <= SIMPLIFY_MAX_OPS:
+    best = _numeric_content(_integral_floats_to_integers(derivative))
+    if sp.count_ops(best) <= SIMPLIFY_MAX_OPS:  # big results are left as they are: no one reads them
+        best = power_rule_shape(best)
         try:
             with time_limit(SIMPLIFY_SECONDS, _too_slow("simplify", SIMPLIFY_SECONDS)):
                 candidate = _numeric_content(sp.simplify(best))
