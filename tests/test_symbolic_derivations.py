@@ -149,3 +149,28 @@ def test_every_final_form_equals_sympys_derivative(text, form):
     x = next(s for s in expr.free_symbols if s.name == "x")
     got = differentiate(expr, "x", form)
     assert_equal_at_random_points(got.rewrite(sp.exp), sp.diff(expr, x))
+
+
+# ---------------------------------------------------------------- final forms, any sum squared
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+coefficients = st.integers(-9, 9).filter(bool)
+
+
+@settings(max_examples=25, deadline=None)
+@given(a=coefficients, b=coefficients, c=st.integers(-9, 9), power=st.integers(2, 3))
+def test_every_form_of_a_sum_to_a_power_equals_sympys_derivative(a, b, c, power):
+    from dlcalc.expression import parse_expression
+    from dlcalc.symbolic import differentiate
+
+    text = f"({a}*x + {b}*y + {c})^{power}"
+    expr = parse_expression(text)
+    y = next(s for s in expr.free_symbols if s.name == "y")
+    truth = sp.diff(expr, y)
+    for form in ("notes", "factored", "expanded"):
+        assert sp.expand(differentiate(expr, "y", form) - truth) == 0, (text, form)
+    if power == 2:  # the notes' form: a number times the sum as written, sign outside
+        notes_form = differentiate(expr, "y", "notes")
+        assert notes_form.is_Mul and any(f.is_Add for f in notes_form.args)
