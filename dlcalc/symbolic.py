@@ -563,6 +563,15 @@ def _positive_sum(expr: sp.Expr) -> sp.Expr:
     return expr
 
 
+def _load_simplify() -> None:
+    """Import what `sp.simplify` imports on its first call (sympy.physics.units, the
+    combinatorics behind it: over half a second on a busy machine), before its time limit is
+    armed: the limit is for simplifying, and an alarm raised inside an import is lost."""
+    import sympy.assumptions.wrapper  # noqa: F401
+    import sympy.physics.units  # noqa: F401
+    import sympy.sets.setexpr  # noqa: F401
+
+
 def tidy(derivative: sp.Expr, expression: sp.Expr | None = None) -> sp.Expr:
     """Simplify a derivative with bounded effort, keeping it readable.
 
@@ -578,6 +587,7 @@ def tidy(derivative: sp.Expr, expression: sp.Expr | None = None) -> sp.Expr:
     best = _numeric_content(_integral_floats_to_integers(derivative))
     if sp.count_ops(best) <= SIMPLIFY_MAX_OPS:  # big results are left as they are: no one reads them
         best = power_rule_shape(best)
+        _load_simplify()
         try:
             with time_limit(SIMPLIFY_SECONDS, _too_slow("simplify", SIMPLIFY_SECONDS)):
                 candidate = _numeric_content(sp.simplify(best))
