@@ -606,33 +606,36 @@ def differentiate(expr, variable: str, form: str = "notes") -> sp.Expr:
     derivative is in the notes' vocabulary (σ(x)·(1 − σ(x)), 1 − tanh²(x)); the renamed
     derivative is used only if it is proven equal to the plain one.
     """
-    return final_derivative(expr, variable, form)[0]
+    return final_derivative(expr, variable, form, with_plain=False)[0]
 
 
-def final_derivative(expr, variable: str, form: str = "notes") -> tuple[sp.Expr, sp.Expr, list]:
-    """(∂expr/∂variable in `form`, the same derivative tidied without renaming, the identities
-    used to rename: a list of `final_forms.Recognised`)."""
+def final_derivative(expr, variable: str, form: str = "notes", with_plain: bool = True
+                     ) -> tuple[sp.Expr, sp.Expr | None, list]:
+    """(∂expr/∂variable in `form`, the same derivative tidied without renaming (None unless
+    `with_plain` or equal to the first), the identities used to rename: a list of
+    `final_forms.Recognised`)."""
     from dlcalc import final_forms
 
     if form not in final_forms.FORMS:
         raise DlcalcError(f"unknown form {form!r}; choose one of {', '.join(final_forms.FORMS)}")
     expr = _as_expression(expr)
     x = _symbol(expr, variable)
+    _load_simplify()  # imports are not differentiating: outside the time limit
     with time_limit(DIFFERENTIATE_SECONDS, _too_slow("differentiate")):
         try:
             derivative = sp.diff(expr, x)
-            plain = tidy(derivative, expr)
+            plain = tidy(derivative, expr) if with_plain else None
             if form == "expanded":
                 return final_forms.expanded(derivative), plain, []
             if form == "factored":
                 return final_forms.power_rule_shape(final_forms.factored(derivative, expr)), plain, []
             renamed, found = final_forms.recognise(expr)
-            if not found:
-                return plain, plain, []
-            named = tidy(sp.diff(renamed, x), renamed)
-            if not final_forms.same_function(named, derivative):  # pragma: no cover - a bug guard
-                return plain, plain, []
-            return named, plain, found
+            if found:
+                named = tidy(sp.diff(renamed, x), renamed)
+                if final_forms.same_function(named, derivative):
+                    return named, plain, found
+            plain = plain if plain is not None else tidy(derivative, expr)
+            return plain, plain, []
         except RecursionError:
             raise DlcalcError("the expression is nested too deeply to differentiate") from None
 
