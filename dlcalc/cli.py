@@ -344,6 +344,9 @@ def activate(
         "--props", help="Compare functions: range, zero-centred, max derivative, saturation.")] = False,
     saturation: Annotated[float, typer.Option(
         "--saturation", metavar="R", help="With --props: saturated where |f'| < R·max|f'|.")] = 0.01,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="Derive f'(x) from the definition, naming each rule; with X values, "
+        "evaluate it there too (without X, only the derivation).")] = False,
     header: HeaderOption = False,
     columns: ColumnsOption = None,
     fmt: FormatOption = None,
@@ -360,6 +363,7 @@ def activate(
       dlcalc activate leaky_relu -1 1 --alpha 0.1
       dlcalc activate "x*sigmoid(x)" -1 0 1 --deriv
       dlcalc activate --props sigmoid tanh
+      dlcalc activate sigmoid --deriv --explain
       seq -3 3 | dlcalc activate tanh
       dlcalc activate tanh inputs.txt
     """
@@ -380,8 +384,11 @@ def activate(
     if function is None:
         raise DlcalcError("missing FUNC: name a function (dlcalc activate --list) and give x values")
     chosen = _resolve_function(resolve, function, overrides)
+    if explain and values is None:  # the derivation alone: no x values to read
+        return run_report(style, reports.activation_derivation, chosen)
     with vector_input(values, csv_options(header, columns)) as (values, stdin):
-        return run_vector_command(values, reports.ActivateCommand(chosen, deriv), style, stdin=stdin)
+        return run_vector_command(values, reports.ActivateCommand(chosen, deriv, explain), style,
+                                  stdin=stdin)
 
 
 def _resolve_function(resolve: Any, word: str, overrides: dict[str, float]) -> Any:
@@ -674,6 +681,9 @@ def grad(
     optimizer: OptimizerOption = None,
     param: OptimizerParamOption = None,
     every: EveryOption = None,
+    form: Annotated[str, typer.Option(
+        "--form", metavar="FORM", help="notes (σ(x)·(1 − σ(x)), −6·(2x − 3y + 4z − 6)), factored "
+        "or expanded (18x + 24y − 30).")] = "notes",
     fmt: FormatOption = None,
     json_flag: JsonOption = False,
     precision: PrecisionOption = 6,
@@ -692,6 +702,7 @@ def grad(
       dlcalc grad "(w1*x1 + w2*x2 - y)^2" --wrt w1,w2 --at w1=0.5 w2=-1 x1=1 x2=2 y=3 --check
       dlcalc grad "x*sigmoid(x)" --hessian
       dlcalc grad "(w1*x1 + w2*x2 - y)^2" --wrt w1,w2 --at w1=0 w2=0 x1=1 x2=2 y=3 --descend 20 --optimizer adam
+      dlcalc grad "(3*x + 4*y - 5)^2" --form expanded
     """
     style = make_style(fmt, json_flag, precision, dtype)
     variables = None
@@ -709,11 +720,11 @@ def grad(
     if check and point is None:
         raise DlcalcError("--check compares at a point: add --at, for example --at x=1 y=2")
     return run_report(style, _gradient, expression, variables, point, steps=steps, check=check,
-                      hessian=hessian)
+                      hessian=hessian, form=form)
 
 
 def _gradient(expression: str, variables: list[str] | None, point: dict[str, float] | None,
-              **asked: bool) -> Any:
+              **asked: Any) -> Any:
     return reports.gradient_report(reports.differentiate(expression, variables, point, **asked))
 
 

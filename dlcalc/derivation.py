@@ -31,7 +31,7 @@ from dlcalc.symbolic import (
     _check_wrt,
     _symbol,
     _too_slow,
-    differentiate,
+    final_derivative,
     time_limit,
     to_latex,
     to_text,
@@ -458,25 +458,58 @@ def _d_of(n: _Notation, expr: sp.Expr, u: sp.Symbol) -> str:
     return f"{d} {n.group(expr)}"
 
 
-def derivation_steps(expr, variable: str) -> list[Step]:
+def derivation_steps(expr, variable: str, form: str = "notes") -> list[Step]:
     """A worked derivation of ∂expr/∂variable, one Step per line, ending with the result.
 
     Each Step names its rule (see the module docstring); sub-derivations (the inner function
-    of a chain rule, the factors of a product, ...) are one level deeper. The last step (rule
-    "simplify") gives the same tidied derivative as `dlcalc grad`.
+    of a chain rule, the factors of a product, ...) are one level deeper. The step "simplify"
+    gives the tidied derivative; when the notes' form renames a written-out function (σ, tanh,
+    softplus), a last step "recognise" names the identity used:
+    e^(−x)/(1 + e^(−x))² = σ(x)·(1 − σ(x)), since 1/(1 + e^(−x)) = σ(x). The last step is
+    always the derivative `dlcalc grad` prints in that form.
     """
     expr = _as_expression(expr)
     tree = derive(expr, variable)
     x = tree.variable
     names = {s.name for s in expr.free_symbols}
-    renderer = _Renderer(names, partial=len(names) > 1)
+    renderer = _Renderer(names | {variable}, partial=len(names | {variable}) > 1)
     steps = renderer.render(tree, 0)
-    final = differentiate(expr, variable)
+    final, plain, identities = final_derivative(expr, variable, form)
     notation_text, notation_latex = renderer.notations
     steps.append(Step(
-        text=f"{notation_text.of(expr, x)} = {to_text(final)}",
-        latex=f"{notation_latex.of(expr, x)} = {to_latex(final)}",
+        text=f"{notation_text.of(expr, x)} = {to_text(plain)}",
+        latex=f"{notation_latex.of(expr, x)} = {to_latex(plain)}",
         rule="simplify",
         depth=0,
     ))
+    if identities:
+        used_text = "; ".join(i.text for i in identities)
+        used_latex = ", ".join(i.latex for i in identities)
+        steps.append(Step(
+            text=f"{to_text(plain)} = {to_text(final)}   (since {used_text}{_named_rule(identities)})",
+            latex=(rf"{to_latex(plain)} = {to_latex(final)} \quad \text{{since }} {used_latex}"),
+            rule="recognise",
+            depth=0,
+        ))
+    elif final != plain:
+        steps.append(Step(
+            text=f"{to_text(plain)} = {to_text(final)}",
+            latex=f"{to_latex(plain)} = {to_latex(final)}",
+            rule=form,
+            depth=0,
+        ))
     return steps
+
+
+_DERIVATIVE_RULES = {
+    "sigmoid": "σ' = σ·(1 − σ)",
+    "tanh": "tanh' = 1 − tanh² = sech²",
+    "softplus": "softplus' = σ",
+}
+
+
+def _named_rule(identities) -> str:
+    """The derivative rules of the renamed functions, in the notes' words."""
+    names = dict.fromkeys(type(i.named).__name__ for i in identities)
+    rules = [_DERIVATIVE_RULES[name] for name in names if name in _DERIVATIVE_RULES]
+    return ", and " + ", ".join(rules) if rules else ""

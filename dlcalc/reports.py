@@ -117,9 +117,10 @@ class ActivateCommand:
 
     what = "x values"
 
-    def __init__(self, function: Any, derivative: bool):
+    def __init__(self, function: Any, derivative: bool, explain: bool = False):
         self.function = function
         self.derivative = derivative
+        self.explain = explain  # f' derived from the definition, then evaluated at each x
 
     def compute(self, x: np.ndarray, operands: np.ndarray | None) -> tuple:
         if operands is not None:  # a stdin line 'X ; Y': activate has no second operand to apply
@@ -128,11 +129,38 @@ class ActivateCommand:
 
     def report(self, result: tuple, row: int) -> Report:
         x, y, dy = result
-        return activation_report(self.function.label, self.function.params, x[row], y[row],
-                                 None if dy is None else dy[row])
+        report = activation_report(self.function.label, self.function.params, x[row], y[row],
+                                   None if dy is None else dy[row])
+        if self.explain:
+            evaluated = (x[row], self.function.derivative(x[row]))
+            report.steps = activation_derivation(self.function, evaluated).steps
+        return report
 
-    def plain_rows(self, result: tuple) -> np.ndarray:
+    def plain_rows(self, result: tuple) -> np.ndarray | None:
+        if self.explain:
+            return None
         return result[2] if self.derivative else result[1]
+
+
+def activation_derivation(chosen: Any, evaluated: tuple | None = None) -> Report:
+    """f' derived from the definition (an expression: by the rules, as grad --steps does),
+    then evaluated at `evaluated` = (x, f'(x)) when given."""
+    from dlcalc import activations, symbolic_derivations
+
+    x, dy = evaluated if evaluated is not None else ((), ())
+    if chosen.label in activations.REGISTRY:
+        steps = symbolic_derivations.activation_derivation(chosen.label, chosen.params, x, dy)
+    else:
+        from dlcalc.derivation import derivation_steps
+        from dlcalc.expression import parse_expression
+
+        steps = derivation_steps(parse_expression(chosen.label), "x") + \
+            symbolic_derivations.activation_derivation_values(x, dy)
+    # The derivation is the whole answer when no x is given: plain prints its lines too.
+    return Report(columns={}, plain=[("  " * step.depth) + step.text for step in steps],
+                  data={"function": chosen.label, "params": chosen.params,
+                        "steps": [step.as_dict() for step in steps]},
+                  steps=steps, plain_one_per_line=True)
 
 
 def registry_report(entries: Sequence[Any]) -> Report:
@@ -274,6 +302,11 @@ class SoftmaxCommand:
             from dlcalc.explain import explain_softmax
 
             steps = quietly(explain_softmax, z[row], self.temperature, self.log)
+            if self.jacobian:  # the Jacobian derived in symbols (two cases), then at these logits
+                from dlcalc.symbolic_derivations import softmax_jacobian_derivation
+
+                steps = list(steps) + softmax_jacobian_derivation(
+                    result.softmax[row], matrix, log=self.log, temperature=self.temperature)
         return softmax_report(z[row], self.temperature, result.softmax[row], result.log_softmax[row],
                               result.logsumexp[row], log=self.log, jacobian=matrix, steps=steps)
 
@@ -431,7 +464,13 @@ class CrossEntropyCommand:
             return _distillation_ce_report(x[row], result, row, given, chosen, self)
         # with probabilities as input the loss is of result.probs (normalised if asked): show those
         inputs = result.probs[row] if self.probs else x[row]
-        if self.explain:
+        if self.explain and self.grad and not self.probs:  # why the gradient is ŷ − y, then its numbers
+            from dlcalc.symbolic_derivations import cross_entropy_gradient_derivation
+
+            steps = cross_entropy_gradient_derivation(
+                result.probs[row], result.target_distribution[row], result.grad[row],
+                bits=self.unit == "bits")
+        elif self.explain:
             from dlcalc.explain import explain_cross_entropy
 
             steps = quietly(explain_cross_entropy, inputs,
@@ -554,10 +593,11 @@ class Gradient:
 
 def differentiate(expression: str, variables: list[str] | None = None,
                   point: dict[str, float] | None = None, *, steps: bool = False,
-                  check: bool = False, hessian: bool = False) -> Gradient:
-    """Partial derivatives of `expression` by `variables` (all, sorted, when None), their values
-    at `point`, and on request the step-by-step derivation, a finite-difference check (needs a
-    point) and the Hessian."""
+                  check: bool = False, hessian: bool = False, form: str = "notes") -> Gradient:
+    """Partial derivatives of `expression` by `variables` (all, sorted, when None) in `form`
+    (`final_forms.FORMS`: the notes' vocabulary by default), their values at `point`, and on
+    request the step-by-step derivation, a finite-difference check (needs a point) and the
+    Hessian."""
     import sympy
 
     from dlcalc import derivation, symbolic
@@ -568,14 +608,16 @@ def differentiate(expression: str, variables: list[str] | None = None,
         raise DlcalcError("a finite-difference check needs a point to compare at")
     if point is not None:
         # A missing or stray variable is named now, not after seconds of differentiation.
-        symbolic.evaluate_at([], point, variables=[s.name for s in parsed.free_symbols])
+        # (A constant differentiated by named variables takes a value for them: d/dx 5 = 0.)
+        symbolic.evaluate_at([], point, variables=[s.name for s in parsed.free_symbols]
+                             or variables or [])
     # Each piece of symbolic work (partials, values, check, Hessian, each variable's steps) has
     # its own limit; this one bounds their sum, which would otherwise grow with the number of
     # variables. The limits inside symbolic nest within it.
     seconds = 3 * symbolic.DIFFERENTIATE_SECONDS
     with symbolic.time_limit(seconds, f"the expression took longer than {seconds:g} s to "
                                       "differentiate and evaluate; simplify it"):
-        gradient = symbolic.gradient(parsed, variables)
+        gradient = symbolic.gradient(parsed, variables, form)
         names = list(gradient.variables)
         if not names:
             raise DlcalcError(f"{expression!r} has no variables to differentiate by")
@@ -601,7 +643,7 @@ def differentiate(expression: str, variables: list[str] | None = None,
                 ).reshape(len(names), -1)
         if steps:
             for name in names:
-                found.steps += derivation.derivation_steps(parsed, name)
+                found.steps += derivation.derivation_steps(parsed, name, form)
     return found
 
 

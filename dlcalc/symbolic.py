@@ -395,26 +395,31 @@ def _positive_sum(expr: sp.Expr) -> sp.Expr:
     return expr
 
 
-def tidy(derivative: sp.Expr) -> sp.Expr:
+def _load_simplify() -> None:
+    """Import what `sp.simplify` imports on its first call (sympy.physics.units, the
+    combinatorics behind it: over half a second on a busy machine), before its time limit is
+    armed: the limit is for simplifying, and an alarm raised inside an import is lost."""
+    import sympy.assumptions.wrapper  # noqa: F401
+    import sympy.physics.units  # noqa: F401
+    import sympy.sets.setexpr  # noqa: F401
+
+
+def tidy(derivative: sp.Expr, expression: sp.Expr | None = None) -> sp.Expr:
     """Simplify a derivative with bounded effort, keeping it readable.
 
     Common numeric factors are pulled out (18x + 24y − 30 becomes 6·(3x + 4y − 5), as in the
-    notes). `simplify` is tried only on small results, for at most SIMPLIFY_SECONDS, and its
+    notes), with their sign when the sum then reads as in `expression`, the function
+    differentiated (−6·(2x − 3y + 4z − 6)); powers keep the power rule's shape (n·x^(n−1)).
+    `simplify` is tried only on small results, for at most SIMPLIFY_SECONDS, and its
     answer is kept only if it is clearly shorter and brings in no function the derivative did
     not already use (so e^(−x)/(1 + e^(−x))² does not turn into 1/(4·cosh²(x/2))).
     """
+    from dlcalc.final_forms import power_rule_shape, sum_as_written
+
     best = _numeric_content(_integral_floats_to_integers(derivative))
-    if sp.count_ops(best) <= SIMPLIFY_MAX_OPS:
-        # n·x^n/x (SymPy's d/dx x^n) is 0/0 at x = 0; n·x^(n−1) is not: a removable singularity
-        # that differentiation created is taken out where powsimp can, when that is no longer.
-        merged = sp.powsimp(best)
-
-        def reciprocals(e: sp.Expr) -> int:
-            return sum(1 for p in e.atoms(sp.Pow) if p.exp.is_negative)
-
-        if (merged != best and reciprocals(merged) < reciprocals(best)
-                and sp.count_ops(merged) <= sp.count_ops(best)):
-            best = merged
+    if sp.count_ops(best) <= SIMPLIFY_MAX_OPS:  # big results are left as they are: no one reads them
+        best = power_rule_shape(best)
+        _load_simplify()
         try:
             with time_limit(SIMPLIFY_SECONDS, _too_slow("simplify", SIMPLIFY_SECONDS)):
                 candidate = _numeric_content(sp.simplify(best))
@@ -422,16 +427,47 @@ def tidy(derivative: sp.Expr) -> sp.Expr:
             candidate = best
         if (sp.count_ops(candidate) < 0.75 * sp.count_ops(best)
                 and _functions_in(candidate) <= _functions_in(best)):
-            best = candidate
-    return _positive_sum(best)
+            best = power_rule_shape(candidate)
+    return sum_as_written(best, expression) or _positive_sum(best)
 
 
-def differentiate(expr, variable: str) -> sp.Expr:
-    """∂expr/∂variable, tidied, within DIFFERENTIATE_SECONDS."""
+def differentiate(expr, variable: str, form: str = "notes") -> sp.Expr:
+    """∂expr/∂variable in one of `final_forms.FORMS`, within DIFFERENTIATE_SECONDS.
+
+    "notes" (the default) renames written-out σ, tanh and softplus first, so that the
+    derivative is in the notes' vocabulary (σ(x)·(1 − σ(x)), 1 − tanh²(x)); the renamed
+    derivative is used only if it is proven equal to the plain one.
+    """
+    return final_derivative(expr, variable, form, with_plain=False)[0]
+
+
+def final_derivative(expr, variable: str, form: str = "notes", with_plain: bool = True
+                     ) -> tuple[sp.Expr, sp.Expr | None, list]:
+    """(∂expr/∂variable in `form`, the same derivative tidied without renaming (None unless
+    `with_plain` or equal to the first), the identities used to rename: a list of
+    `final_forms.Recognised`)."""
+    from dlcalc import final_forms
+
+    if form not in final_forms.FORMS:
+        raise DlcalcError(f"unknown form {form!r}; choose one of {', '.join(final_forms.FORMS)}")
     expr = _as_expression(expr)
+    x = _symbol(expr, variable)
+    _load_simplify()  # imports are not differentiating: outside the time limit
     with time_limit(DIFFERENTIATE_SECONDS, _too_slow("differentiate")):
         try:
-            return tidy(sp.diff(expr, _symbol(expr, variable)))
+            derivative = sp.diff(expr, x)
+            plain = tidy(derivative, expr) if with_plain else None
+            if form == "expanded":
+                return final_forms.expanded(derivative), plain, []
+            if form == "factored":
+                return final_forms.power_rule_shape(final_forms.factored(derivative, expr)), plain, []
+            renamed, found = final_forms.recognise(expr)
+            if found:
+                named = tidy(sp.diff(renamed, x), renamed)
+                if final_forms.same_function(named, derivative):
+                    return named, plain, found
+            plain = plain if plain is not None else tidy(derivative, expr)
+            return plain, plain, []
         except RecursionError:
             raise DlcalcError("the expression is nested too deeply to differentiate") from None
 
@@ -460,7 +496,8 @@ def _check_wrt(expr: sp.Expr, wrt: Iterable[str] | None) -> list[str]:
         return names
     wrt = [w.strip() for w in wrt]
     for name in wrt:
-        if name not in names:
+        # A constant has no variables; d/dx c = 0 for any x named (the constant rule).
+        if name not in names and (names or not name.isidentifier()):
             listing = ", ".join(names) if names else "none (the expression is constant)"
             raise DlcalcError(
                 f"'{name}' is not a variable of the expression; its variables: {listing}"
@@ -471,7 +508,7 @@ def _check_wrt(expr: sp.Expr, wrt: Iterable[str] | None) -> list[str]:
     return wrt
 
 
-def gradient(expr, wrt: Sequence[str] | None = None) -> Gradient:
+def gradient(expr, wrt: Sequence[str] | None = None, form: str = "notes") -> Gradient:
     """Partial derivatives of `expr` (a SymPy expression or text) with respect to `wrt`.
 
     `wrt` chooses and orders the variables (default: all free variables, sorted by name); a
@@ -482,7 +519,7 @@ def gradient(expr, wrt: Sequence[str] | None = None) -> Gradient:
     partials: dict[str, sp.Expr] = {}
     with time_limit(DIFFERENTIATE_SECONDS, _too_slow("differentiate")):
         for name in variables:
-            partials[name] = differentiate(expr, name)
+            partials[name] = differentiate(expr, name, form)
     return Gradient(expression=expr, variables=tuple(variables), partials=partials)
 
 

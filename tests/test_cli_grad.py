@@ -387,7 +387,7 @@ def test_all_work_on_one_expression_shares_one_time_bound(dl, monkeypatch):
     # all without a bound on the whole, 3 × 0.5 s with it.
     from dlcalc import derivation
 
-    def slow_steps(expr, variable):
+    def slow_steps(expr, variable, form="notes"):
         time.sleep(0.4)
         return []
 

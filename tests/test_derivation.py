@@ -68,10 +68,13 @@ def test_partial_derivative_of_notes_example_treats_y_as_constant():
     assert steps[-1].text == "∂/∂x (x²·y + sin(y)) = 2·x·y"
 
 
-def test_sigmoid_as_a_quotient_ends_with_the_derivative():
+def test_sigmoid_as_a_quotient_ends_with_the_derivative_then_recognises_sigma():
     steps = derivation_steps(parse_expression("1/(1+e^-x)"), "x")
     assert steps[0].rule == "quotient"
-    assert steps[-1].text == "d/dx (1/(1 + e^(−x))) = e^(−x)/(1 + e^(−x))²"
+    assert steps[-2].text == "d/dx (1/(1 + e^(−x))) = e^(−x)/(1 + e^(−x))²"
+    assert steps[-1].rule == "recognise"
+    assert steps[-1].text.startswith("e^(−x)/(1 + e^(−x))² = sigmoid(x)·(1 − sigmoid(x))")
+    assert "1/(1 + e^(−x)) = sigmoid(x)" in steps[-1].text
 
 
 @pytest.mark.parametrize(
