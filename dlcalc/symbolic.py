@@ -25,7 +25,7 @@ import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import sympy as sp
@@ -741,3 +741,14 @@ def compiled(exprs, names: Sequence[str]) -> Callable:
         exprs = _as_expression(exprs)
         found = {s.name: s for s in exprs.free_symbols}
     return _lambdify([found.get(name, sp.Symbol(name)) for name in names], exprs)
+
+
+def __getattr__(name: str) -> Any:
+    """`symbolic.sigmoid`, `symbolic.Phi`, ...: the SymPy function classes the registry builds
+    from its entries (`activations.symbolic_functions`), under their names in the language."""
+    from dlcalc.activations import symbolic_functions
+
+    classes = symbolic_functions()
+    if name in classes:
+        return classes[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
