@@ -57,14 +57,20 @@ class SymbolicTimeout(DlcalcError):
 _ALARM_REPEAT = 0.05
 
 
+# Callbacks the interpreter runs between two bytecodes of the body, where an exception is
+# "ignored" (printed as unraisable) instead of reaching the body: weak-reference callbacks.
+_UNRAISABLE_FILES = ("_weakrefset.py", "weakref.py")
+
+
 def _in_gc_callback(frame) -> bool:
-    """Whether `frame` runs inside a garbage-collector callback (Hypothesis registers one)."""
+    """Whether `frame` runs inside a garbage-collector callback (Hypothesis registers one) or a
+    weak-reference callback, where a raised exception would be lost."""
     import gc
 
     codes = {getattr(callback, "__code__", None) for callback in gc.callbacks}
     codes.discard(None)
-    while codes and frame is not None:
-        if frame.f_code in codes:
+    while frame is not None:
+        if frame.f_code in codes or frame.f_code.co_filename.endswith(_UNRAISABLE_FILES):
             return True
         frame = frame.f_back
     return False
