@@ -112,8 +112,8 @@ def json_object(report: Report) -> dict[str, Any]:
 
 
 def _csv_layout(report: Report) -> tuple[list[str], list[list[Any]]]:
-    names = list(report.columns)
-    columns = [list(values) for values in report.columns.values()]
+    names = list(report.columns) + list(report.csv_columns)
+    columns = [list(values) for values in [*report.columns.values(), *report.csv_columns.values()]]
     rows = max([len(c) for c in columns] + [np.atleast_2d(np.asarray(m.machine(), dtype=object)).shape[0]
                                             for m in report.matrices] + [1])
     for scalar in report.scalars:

@@ -84,6 +84,7 @@ class Report:
     latex_columns: dict[str, Sequence[str]] | None = None  # key -> cells already LaTeX
     plain_extra_columns: list[str] = field(default_factory=list)  # columns printed as plain lines
     text: str | None = None  # what a person sees instead of a table (plot: the path)
+    csv_columns: dict[str, Sequence[Any]] = field(default_factory=dict)  # numbers only CSV adds
 
 
 def _index(n: int) -> list[int]:
@@ -225,9 +226,29 @@ def properties_report(chosen: Sequence[Any], ratio: float) -> Report:
                          p.max_derivative_at.text(), s])
                for p, c, s in zip(found, centred, saturation)],
         scalars=[Scalar("saturation_ratio", "saturation ratio", ratio, r"\text{saturation ratio}")],
+        # The intervals' ends as numbers, for programs reading the CSV (the text columns are
+        # for people): saturated below `saturated_below` and above `saturated_above`.
+        csv_columns={
+            "range_low": [p.output_range.low for p in found],
+            "range_high": [p.output_range.high for p in found],
+            "max_derivative_at_low": [p.max_derivative_at.low for p in found],
+            "max_derivative_at_high": [p.max_derivative_at.high for p in found],
+            "saturated_below": [_tail(p.saturation, left=True) for p in found],
+            "saturated_above": [_tail(p.saturation, left=False) for p in found],
+        },
         data={"saturation_ratio": ratio, "properties": [p.as_dict() for p in found]},
         plain_one_per_line=True,
     )
+
+
+def _tail(zones: Sequence[Any], *, left: bool) -> float | str:
+    """The inner end of the saturated tail on the left (−∞, a) or the right (b, ∞); "" if none."""
+    for zone in zones:
+        if left and zone.low == -np.inf:
+            return zone.high
+        if not left and zone.high == np.inf:
+            return zone.low
+    return ""
 
 
 # ---------------------------------------------------------------- softmax

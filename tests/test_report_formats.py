@@ -216,3 +216,18 @@ def test_plot_names_the_file_it_wrote_in_every_format(tmp_path, fmt):
     assert run.code == 0 and path.exists() and shown in run.out
     if fmt == "plain":
         assert run.out == f"{path}\n"
+
+
+def test_props_csv_holds_every_number_of_the_json_as_numbers():
+    args = ["activate", "--props", "sigmoid", "tanh", "relu", "gelu"]
+    data = strict_json(_run_in_process(*args, "-f", "json").out)
+    rows = list(csv.DictReader(io.StringIO(_run_in_process(*args, "-f", "csv").out)))
+    assert [row["function"] for row in rows] == ["sigmoid", "tanh", "relu", "gelu"]
+    cells = read_back(value for row in rows for value in row.values())
+    # a saturated tail's outer end is ±∞ by definition: the columns give its inner end
+    missing = [n for n in numbers(data) if math.isfinite(n) and not contains(cells, n)]
+    assert not missing, missing
+    # the interval ends are numeric columns a program can use directly
+    tanh = rows[1]
+    assert (float(tanh["saturated_below"]), float(tanh["saturated_above"])) == (-2.99, 2.99)
+    assert float(tanh["max_derivative"]) == 1 and float(tanh["range_low"]) == -1
