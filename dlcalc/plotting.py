@@ -76,6 +76,9 @@ MAX_FUNCTIONS = 20
 MAX_LOGITS = 100
 MAX_TEMPERATURES = 10
 MAX_POINTS = 1_000_000
+#: Samples times the length of the expressions evaluated on them (f, and f' when drawn or
+#: annotated, as the formula text): 50 nested sigmoids (458 characters) at 10^6 points is 4.6e8.
+MAX_WORK = 100_000_000
 PLOT_SECONDS = 60.0
 #: Seconds an expression's curve may spend on correctly rounded (mpmath) values before its
 #: plain NumPy values are drawn instead (identical at any screen resolution).

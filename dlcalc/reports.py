@@ -802,6 +802,19 @@ def check_plot_sizes(*, functions: int = 0, points: int = 1000, logits: int = 0,
         raise DlcalcError(f"--points {points} is out of range; give 2 to {plotting.MAX_POINTS}")
 
 
+def check_expression_work(functions: Sequence[Any], points: int, derivatives: bool) -> None:
+    """Samples × expression length within plotting.MAX_WORK (registry functions cost little)."""
+    from dlcalc import plotting
+
+    length = sum(len(f.activation.formula) + (len(f.activation.derivative_formula) if derivatives
+                                              else 0)
+                 for f in functions if getattr(f.activation.function, "fast", None) is not None)
+    if points * length > plotting.MAX_WORK:
+        raise DlcalcError(f"{points:,} points × {length:,} characters of expressions to evaluate "
+                          f"is {points * length:.3g}; at most {plotting.MAX_WORK:.0e} "
+                          "(points × expression length) are drawn: lower --points or simplify")
+
+
 def plot_details(*, names: Sequence[str], functions: Sequence[Any] = (), annotate: bool = False,
                  x_range: tuple[float, float] | None = None, default_range: tuple[float, float],
                  points: int = 1000, logits: np.ndarray | None = None,
@@ -865,6 +878,7 @@ def plot_report(names: list[str], *, functions: Sequence[Any] = (), deriv: bool 
     check_plot_sizes(functions=len(functions), points=points,
                      logits=0 if logits is None else int(np.size(logits)),
                      temperatures=len(temperatures) if names == ["softmax"] else 0)
+    check_expression_work(functions, points, deriv or annotate)
     look = plotting.check_look(look, dpi)
     title = plotting.check_title(title)
     if default_range is None:
