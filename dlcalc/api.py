@@ -251,15 +251,22 @@ def grad(expr: str, at: Mapping[str, float] | str | None = None,
 def plot(*functions: str, deriv: bool = False, x_range: tuple[float, float] | None = None,
          points: int = 1000, title: str | None = None, annotate: bool = False,
          logits: Vector | None = None, temperatures: Sequence[float] | None = None,
-         dpi: int = 150, output: str | os.PathLike[str] | None = None, **params: float
-         ) -> Figure:
+         dpi: int = 150, output: str | os.PathLike[str] | None = None,
+         style: str | None = None, figsize: tuple[float, float] | None = None,
+         transparent: bool = False, **params: float) -> Figure:
     """The figure ``dlcalc plot`` draws, as a matplotlib Figure (shown inline by Jupyter).
 
     ``plot("sigmoid", "tanh", deriv=True)``; ``plot("softmax", logits=[2, 1, 0.1])``;
     ``plot("ce")``. With ``output`` the figure is also written there, as ``-o`` does.
+    ``style`` (a matplotlib style name such as "dark_background", or a .mplstyle file),
+    ``figsize`` (inches) and ``transparent`` are ``--style``, ``--figsize`` and ``--transparent``.
     """
     from dlcalc import plotting
-    from dlcalc.reports import cross_entropy_curve, function_curve  # the CLI's own: one path
+    from dlcalc.reports import (check_expression_work, check_plot_sizes,  # the CLI's own
+                                cross_entropy_curve, function_curve, plot_budget)
+
+    look = plotting.check_look(plotting.Look(style, figsize, transparent), dpi)
+    title = plotting.check_title(title)
 
     names = list(functions)
     if len(names) == 1 and not isinstance(names[0], str):
@@ -273,8 +280,9 @@ def plot(*functions: str, deriv: bool = False, x_range: tuple[float, float] | No
         raise DlcalcError("logits and temperatures go with plot('softmax')")
     if special and (deriv or annotate or params):
         raise DlcalcError(f"deriv, annotate and parameters do not apply to plot('{special[0]}')")
-    if not 2 <= points <= 1_000_000:
-        raise DlcalcError(f"--points {points} is out of range; give 2 to 1000000")
+    check_plot_sizes(functions=0 if special else len(names), points=points,
+                     logits=0 if logits is None else int(np.size(logits)),
+                     temperatures=0 if temperatures is None else len(list(temperatures)))
     lo, hi = x_range if x_range is not None else ((1e-3, 1.0) if names == ["ce"] else (-6.0, 6.0))
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
         raise DlcalcError(f"--range {lo:g} {hi:g} is empty; give XMIN < XMAX, for example --range -6 6")
@@ -289,20 +297,24 @@ def plot(*functions: str, deriv: bool = False, x_range: tuple[float, float] | No
         for t in ts:
             softmax_core.validate_temperature(t)
         probabilities = np.stack([softmax_core.softmax(z, t) for t in ts])
-        figure = plotting.plot_softmax_temperatures(z, ts, probabilities, title=title, dpi=dpi)
+        figure = plotting.plot_softmax_temperatures(z, ts, probabilities, title=title, dpi=dpi,
+                                                    look=look)
     elif names == ["ce"]:
         if not 0 < lo < hi <= 1:
             raise DlcalcError(f"--range {lo:g} {hi:g} is not a range of probabilities; "
                               "give 0 < PMIN < PMAX <= 1, for example --range 0.001 1")
         p, loss = cross_entropy_curve(lo, hi, points)
-        figure = plotting.plot_cross_entropy(p, loss, title=title, dpi=dpi)
+        figure = plotting.plot_cross_entropy(p, loss, title=title, dpi=dpi, look=look)
     else:
         from dlcalc.functions import resolve_all
 
         x = np.linspace(lo, hi, points)
-        curves = [function_curve(chosen, x, deriv, annotate) for chosen in resolve_all(names, params)]
-        figure = plotting.plot_functions(curves, derivatives=deriv, annotate=annotate,
-                                         title=title, dpi=dpi)
+        chosen_functions = resolve_all(names, params)
+        check_expression_work(chosen_functions, points, deriv or annotate)
+        with plot_budget():
+            curves = [function_curve(chosen, x, deriv, annotate) for chosen in chosen_functions]
+            figure = plotting.plot_functions(curves, derivatives=deriv, annotate=annotate,
+                                             title=title, dpi=dpi, look=look)
     if output is not None:
         plotting.save_figure(figure, output)
     return _displayable(figure)

@@ -795,8 +795,16 @@ def plot(
     annotate: Annotated[bool, typer.Option(
         "--annotate", help="Shade saturation zones, mark each derivative's maximum.")] = False,
     output_path: Annotated[Optional[str], typer.Option(
-        "--output", "-o", metavar="PATH", help="File to write: .png, .svg or .pdf "
-        "[default: plots/<names>[_deriv].png]")] = None,
+        "--output", "-o", metavar="PATH", help="File to write: .png, .svg, .pdf, .eps, .ps, .jpg, "
+        ".tif, .webp, ... (any format matplotlib writes reproducibly) "
+        "[default: plots/<names>[_deriv][_<what differs>].png]")] = None,
+    mpl_style: Annotated[Optional[str], typer.Option(
+        "--style", metavar="NAME|FILE", help="A matplotlib style (dark_background, ggplot, "
+        "default, ...) or a .mplstyle file [default: dlcalc's own fixed style].")] = None,
+    figsize: Annotated[Optional[Tuple[float, float]], typer.Option(
+        "--figsize", metavar="W H", help="Figure size in inches.")] = None,
+    transparent: Annotated[bool, typer.Option(
+        "--transparent", help="Transparent background.")] = False,
     logits: Annotated[Optional[str], typer.Option(
         "--logits", metavar="Z...", help="With 'softmax': the logits.")] = None,
     temperatures: Annotated[Optional[str], typer.Option(
@@ -826,6 +834,7 @@ def plot(
       dlcalc plot ce
       dlcalc plot "x^2 + 3*y^2" --descend 30 --at x=1.5 y=1 --optimizer sgd --optimizer adam
     """
+    from dlcalc import plotting, reports as plot_reports
     from dlcalc.functions import resolve_all
 
     style = make_style(fmt, json_flag, 6, "float64")
@@ -834,12 +843,18 @@ def plot(
         raise DlcalcError("name what to plot: functions (dlcalc activate --list), 'softmax' or 'ce'")
     if output_path is not None and not output_path.strip():
         raise DlcalcError("-o/--output needs a file name, for example -o plots/sigmoid.png")
+    if not plotting.MIN_DPI <= dpi <= plotting.MAX_DPI:
+        raise DlcalcError(f"--dpi {dpi}: give {plotting.MIN_DPI} to {plotting.MAX_DPI} "
+                          f"(below {plotting.MIN_DPI} matplotlib cannot draw the text)")
+    plot_reports.check_plot_sizes(functions=len(names), points=points)
+    look = plotting.check_look(plotting.Look(mpl_style, figsize, transparent), dpi)
+    title = plotting.check_title(title)
     surface_asked = {"--yrange": y_range is not None, "--vars": surface_vars is not None,
                      "--descend": descend is not None, "--at": at is not None,
                      "--optimizer": optimizer is not None, "--lr": lr is not None}
     if _is_surface(names, any(surface_asked.values())):
         return _plot_surface(names[0], x_range, y_range, surface_vars, points, param, descend, at,
-                             optimizer, lr, title, dpi, output_path, style,
+                             optimizer, lr, title, dpi, output_path, style, look,
                              other_flags={"--deriv": deriv, "--annotate": annotate,
                                           "--alpha": alpha is not None, "--logits": logits is not None,
                                           "-t": temperatures is not None})
@@ -869,8 +884,15 @@ def plot(
     if not math.isfinite(width) or width <= 1e-12 * max(abs(lo), abs(hi), 1e-270):
         raise DlcalcError(f"--range {lo!r} {hi!r} cannot be drawn: give XMIN < XMAX whose difference "
                           "is a finite number well above their rounding, for example --range -6 6")
-    if not 2 <= points <= 1_000_000:
-        raise DlcalcError(f"--points {points} is out of range; give 2 to 1000000")
+    # The samples must be distinct numbers: a step below the rounding of the ends underflows.
+    if (hi - lo) / (points - 1) <= 2 * math.ulp(max(abs(lo), abs(hi))):
+        raise DlcalcError(f"--range {lo!r} {hi!r} with --points {points}: the step between "
+                          "samples is below float64's rounding there; widen the range or lower "
+                          "--points")
+    # matplotlib places ticks beyond the ends of the axis: near ±1.8e308 they overflow.
+    if max(abs(lo), abs(hi)) > _MAX_AXIS:
+        raise DlcalcError(f"--range {lo!r} {hi!r} cannot be drawn: matplotlib's ticks beyond "
+                          f"±{_MAX_AXIS:g} overflow float64; give ends within ±{_MAX_AXIS:g}")
     if (logits or temperatures) and names != ["softmax"]:
         raise DlcalcError("--logits and -t go with 'dlcalc plot softmax'")
     z = None
@@ -881,10 +903,16 @@ def plot(
         z = parse_vector([logits], "--logits")
         if temperatures is not None:
             ts = parse_vector([temperatures], "-t").tolist()
+        plot_reports.check_plot_sizes(logits=z.size, temperatures=len(ts))
     chosen = [] if special else resolve_all(names, parse_params(param, alpha))
     return run_report(style, reports.plot_report, names, functions=chosen, deriv=deriv,
                       annotate=annotate, x_range=(lo, hi), points=points, logits=z,
-                      temperatures=ts, title=title, dpi=dpi, path=output_path)
+                      temperatures=ts, title=title, dpi=dpi, path=output_path, look=look,
+                      default_range=default_range)
+
+
+#: Largest |XMIN|, |XMAX| of --range that matplotlib's tick locator can place ticks around.
+_MAX_AXIS = 1e307
 
 
 def _is_surface(names: list[str], surface_options: bool) -> bool:
@@ -905,7 +933,7 @@ def _plot_surface(text: str, x_range: tuple[float, float] | None, y_range: tuple
                   surface_vars: str | None, points: int, param: list[str] | None,
                   descend: int | None, at: str | None, optimizer: list[str] | None,
                   lr: float | None, title: str | None, dpi: int, output_path: str | None,
-                  style: Style, *, other_flags: dict[str, bool]) -> int:
+                  style: Style, look: Any = None, *, other_flags: dict[str, bool]) -> int:
     """`plot "EXPR in x and y"`: filled contours, −∇f, and descent paths."""
     from dlcalc import descent
     from dlcalc.expression import parse_expression
@@ -932,7 +960,7 @@ def _plot_surface(text: str, x_range: tuple[float, float] | None, y_range: tuple
                       points=min(points, 201),  # a grid of points² samples: at most 201 per axis
                       start=parse_assignments(at, "--at") if at else None, steps=steps,
                       optimizers=optimizer or [], lr=lr, params=descent.parse_settings(param or []),
-                      title=title, dpi=dpi, path=output_path)
+                      title=title, dpi=dpi, path=output_path, look=look)
 
 
 # ---------------------------------------------------------------- entry point

@@ -92,8 +92,8 @@ def expression_activation(text: str) -> Activation:
     f, df = symbolic.numeric_function(expr, "x", derivative=derivative)
     return Activation(
         name=text,
-        function=lambda x: f(x),
-        derivative=lambda x: df(x),
+        function=f,  # f.fast: the NumPy values alone (dlcalc.reports.function_curve)
+        derivative=df,
         formula=f"f(x) = {symbolic.to_text(expr)}",
         derivative_formula=f"f'(x) = {symbolic.to_text(derivative)}",
         latex=f"f(x) = {symbolic.to_latex(expr)}",

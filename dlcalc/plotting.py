@@ -26,7 +26,7 @@ import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only; matplotlib is imported lazi
 __all__ = [
     "Curve",
     "FORMATS",
+    "Look",
     "default_path",
     "plot_cross_entropy",
     "plot_functions",
@@ -46,11 +47,58 @@ __all__ = [
     "save_figure",
 ]
 
-#: File formats `save_figure` writes, chosen by the path's extension.
-FORMATS = ("png", "svg", "pdf")
+#: File formats `save_figure` writes, chosen by the path's extension: every format matplotlib's
+#: Agg canvas lists that can be written byte-reproducibly (webp and avif only where Pillow
+#: was built with them; see `formats()`). pgf is left out: it needs a LaTeX installation.
+FORMATS = ("png", "svg", "svgz", "pdf", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp", "gif",
+           "avif", "raw", "rgba")
+_NEED_PILLOW_FEATURE = {"webp": "webp", "avif": "avif"}
 
 #: Highest --dpi accepted: a 10 x 4 in figure at 1000 dpi is already 40 megapixels.
 MAX_DPI = 1000
+#: Lowest --dpi accepted. FreeType refuses a font drawn below about half a pixel per em
+#: (matplotlib's 10 pt tick labels fail at 3 dpi and render from 4); 10 leaves room for the
+#: smaller fonts of a user's --style.
+MIN_DPI = 10
+#: --figsize: each side from MIN_INCHES to MAX_INCHES, and at most MAX_PIXELS pixels at the dpi.
+MIN_INCHES = 2.0
+MAX_INCHES = 100.0
+MAX_PIXELS = 64_000_000
+#: Longest title drawn (matplotlib lays text out glyph by glyph: 100,000 characters take 20 s).
+MAX_TITLE = 500
+#: Deepest nesting of braces in a title's $...$ maths (matplotlib's parser recurses on each).
+MAX_TITLE_DEPTH = 20
+
+
+#: Size limits and the time budget of a plot (checked before drawing; the budget is enforced
+#: where the symbolic engine's time limit works: the main thread on POSIX).
+MAX_FUNCTIONS = 20
+MAX_LOGITS = 100
+MAX_TEMPERATURES = 10
+MAX_POINTS = 1_000_000
+#: Samples times the length of the expressions evaluated on them (f, and f' when drawn or
+#: annotated, as the formula text): 50 nested sigmoids (458 characters) at 10^6 points is 4.6e8.
+MAX_WORK = 100_000_000
+PLOT_SECONDS = 60.0
+#: Seconds an expression's curve may spend on correctly rounded (mpmath) values before its
+#: plain NumPy values are drawn instead (identical at any screen resolution).
+EXACT_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Look:
+    """How a figure looks, beyond what it shows.
+
+    style:       None for dlcalc's own fixed style (reproducible whatever the user's
+                 matplotlibrc says), or a matplotlib style name ("dark_background", "ggplot",
+                 "default") or the path of a .mplstyle file, applied over matplotlib's defaults.
+    figsize:     (width, height) in inches instead of the size dlcalc chooses.
+    transparent: a transparent background (PNG, SVG, PDF...; JPEG has no transparency).
+    """
+
+    style: str | None = None
+    figsize: tuple[float, float] | None = None
+    transparent: bool = False
 
 # Okabe & Ito's colour-blind-safe palette (yellow left out: unreadable as a line on white).
 _COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -78,15 +126,29 @@ _STYLE = {
     "lines.solid_capstyle": "round",
     "lines.dash_capstyle": "round",
     "hatch.linewidth": 0.6,
-    # SVG element ids are hashes salted with this instead of a random uuid per save.
+}
+
+# Applied last, over dlcalc's style or the user's: what keeps files reproducible and their text
+# text. SVG element ids are hashes salted with a fixed string instead of a random uuid per save;
+# SVG text stays text (searchable, editable); PDF and PostScript embed TrueType (Type 42) fonts.
+_FIXED = {
     "svg.hashsalt": "dlcalc",
+    "svg.fonttype": "none",
+    "pdf.fonttype": 42,
+    "ps.fonttype": 42,
+    "savefig.dpi": "figure",
+    "savefig.bbox": None,
+    "savefig.format": "png",
 }
 
 # What each format would otherwise stamp into the file that changes from run to run.
-_UNSTABLE_METADATA = {
+_UNSTABLE_METADATA: dict[str, dict[str, Any] | None] = {
     "png": {"Software": None},
     "svg": {"Date": None},
+    "svgz": {"Date": None},
     "pdf": {"CreationDate": None, "ModDate": None},
+    "eps": {"Creator": "dlcalc"},  # and the CreationDate line, see _postscript
+    "ps": {"Creator": "dlcalc"},
 }
 
 
@@ -139,7 +201,7 @@ class Curve:
 
 
 def plot_functions(curves: list[Curve], *, derivatives: bool, annotate: bool,
-                   title: str | None = None, dpi: int = 150) -> Figure:
+                   title: str | None = None, dpi: int = 150, look: Look | None = None) -> Figure:
     """Draw functions of x, and with `derivatives` their derivatives in a second panel.
 
     Like the notes' figure "Sigmoid & Tanh" / "Their Derivatives": functions on the left,
@@ -159,7 +221,8 @@ def plot_functions(curves: list[Curve], *, derivatives: bool, annotate: bool,
         missing = [c.label for c in curves if c.dy is None]
         if missing:
             raise ValueError(f"derivatives requested but not given for {', '.join(missing)}")
-    _check_dpi(dpi)
+    look = check_look(look, dpi)
+    title = check_title(title)
 
     # Up to 5 legend entries fit inside a panel; more go below it, in a taller figure.
     xmin, xmax = _x_range(curves)
@@ -171,8 +234,8 @@ def plot_functions(curves: list[Curve], *, derivatives: bool, annotate: bool,
     below = entries > 5
     height = 4.2 + (0.26 * -(-entries // columns) + 0.15 if below else 0.0)
 
-    with _style():
-        fig = _new_figure((10.0, height) if derivatives else (6.4, height), dpi)
+    with _style(look):
+        fig = _new_figure((10.0, height) if derivatives else (6.4, height), dpi, look)
         if derivatives:
             ax_f, ax_d = fig.subplots(1, 2, sharex=True)
         else:
@@ -215,7 +278,7 @@ def plot_functions(curves: list[Curve], *, derivatives: bool, annotate: bool,
 
 
 def _line_style(i: int) -> dict:
-    return {"color": _COLOURS[i % len(_COLOURS)], "linestyle": _LINESTYLES[i % len(_LINESTYLES)],
+    return {"color": _colour(i), "linestyle": _LINESTYLES[i % len(_LINESTYLES)],
             "zorder": 3}
 
 
@@ -263,7 +326,7 @@ def _x_range(curves: list[Curve]) -> tuple[float, float]:
 
 
 def _shade_saturation(ax: Axes, curve: Curve, i: int, xmin: float, xmax: float) -> None:
-    colour = _COLOURS[i % len(_COLOURS)]
+    colour = _colour(i)
     label = _legend_label(f"{curve.label} saturates")
     for k, (a, b) in enumerate(curve.saturation):
         lo, hi = max(min(a, b), xmin), min(max(a, b), xmax)
@@ -299,14 +362,14 @@ def _mark_max_derivative(ax_f: Axes, ax_d: Axes | None, curve: Curve, i: int,
     ha = "left" if where < 0.55 else "center" if where <= 0.8 else "right"
     above = ax is ax_d
     offset = ({"left": 7, "center": 0, "right": -7}[ha], 6 if above else -4)
-    colour = _COLOURS[i % len(_COLOURS)]
+    colour = _colour(i)
     dot = ax.plot([at], [y], linestyle="none", marker="o", markersize=7, color=colour,
-                  markeredgecolor="white", markeredgewidth=1.2, zorder=5, label="_nolegend_")[0]
+                  markeredgecolor=_paper(), markeredgewidth=1.2, zorder=5, label="_nolegend_")[0]
     dot.set_gid(f"max-derivative-{i}")
     note = ax.annotate(text, xy=(at, y), xytext=offset, textcoords="offset points",
                        ha=ha, va="bottom" if above else "top",
                        fontsize=10, color=colour, zorder=6,
-                       bbox={"boxstyle": "round,pad=0.2", "facecolor": "white",
+                       bbox={"boxstyle": "round,pad=0.2", "facecolor": _paper(),
                              "edgecolor": "none", "alpha": 0.8})
     note.set_gid(f"max-derivative-label-{i}")
 
@@ -331,9 +394,9 @@ def _finish_axes(ax: Axes, *, title: str, ylabel: str, legend_columns: int = 0) 
     # The axes through the origin, when the origin's coordinate is on screen.
     (xlo, xhi), (ylo, yhi) = ax.get_xlim(), ax.get_ylim()
     if ylo < 0 < yhi:
-        ax.axhline(0.0, color="0.35", linewidth=0.9, zorder=2).set_gid("y=0")
+        ax.axhline(0.0, color=_ink("0.35"), linewidth=0.9, zorder=2).set_gid("y=0")
     if xlo < 0 < xhi:
-        ax.axvline(0.0, color="0.35", linewidth=0.9, zorder=2).set_gid("x=0")
+        ax.axvline(0.0, color=_ink("0.35"), linewidth=0.9, zorder=2).set_gid("x=0")
     ax.set_ylim(ylo, yhi)
     if legend_columns:
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.17), ncols=legend_columns,
@@ -370,7 +433,7 @@ def _separate_labels(fig: Figure, ax: Axes) -> None:
 
 def plot_softmax_temperatures(logits: np.ndarray, temperatures: list[float],
                               probabilities: np.ndarray, *, title: str | None = None,
-                              dpi: int = 150) -> Figure:
+                              dpi: int = 150, look: Look | None = None) -> Figure:
     """Grouped bars of softmax(z / T): one group per class, one bar per temperature.
 
     `probabilities[k]` is softmax(logits / temperatures[k]), computed by the caller. Small T
@@ -385,13 +448,14 @@ def plot_softmax_temperatures(logits: np.ndarray, temperatures: list[float],
     if probs.shape != (len(temps), z.size):
         raise ValueError(f"probabilities must have shape {(len(temps), z.size)} "
                          f"(temperatures x classes), got {probs.shape}")
-    _check_dpi(dpi)
+    look = check_look(look, dpi)
+    title = check_title(title)
 
     n, m = z.size, len(temps)
-    with _style():
+    with _style(look):
         from matplotlib import colormaps
 
-        fig = _new_figure((min(12.0, max(6.4, 1.4 + 0.22 * n * max(m, 2))), 4.2), dpi)
+        fig = _new_figure((min(12.0, max(6.4, 1.4 + 0.22 * n * max(m, 2))), 4.2), dpi, look)
         ax = fig.subplots(1, 1)
         cmap = colormaps["viridis"]
         group = np.arange(n, dtype=float)
@@ -399,7 +463,7 @@ def plot_softmax_temperatures(logits: np.ndarray, temperatures: list[float],
         for k, temperature in enumerate(temps):
             shade = cmap(0.12 + 0.76 * k / (m - 1)) if m > 1 else cmap(0.35)
             bars = ax.bar(group - 0.4 + width * (k + 0.5), np.nan_to_num(probs[k], nan=0.0),
-                          width=width * 0.92, color=shade, edgecolor="0.15", linewidth=0.6,
+                          width=width * 0.92, color=shade, edgecolor=_ink("0.15"), linewidth=0.6,
                           hatch=_HATCHES[k % len(_HATCHES)] if k else None,
                           label=f"T = {_number(temperature)}", zorder=3)
             for i, bar in enumerate(bars):
@@ -424,7 +488,7 @@ def plot_softmax_temperatures(logits: np.ndarray, temperatures: list[float],
 
 
 def plot_cross_entropy(p: np.ndarray, loss: np.ndarray, *, title: str | None = None,
-                       dpi: int = 150) -> Figure:
+                       dpi: int = 150, look: Look | None = None) -> Figure:
     """The cross-entropy −log p of a one-hot target against p, the probability of the true class.
 
     `loss` is computed by the caller. The two ends are labelled: the loss is low near p = 1
@@ -436,12 +500,13 @@ def plot_cross_entropy(p: np.ndarray, loss: np.ndarray, *, title: str | None = N
     if p.ndim != 1 or p.shape != loss.shape or p.size == 0:
         raise ValueError(f"p and loss must be non-empty 1-D arrays of equal length, "
                          f"got shapes {p.shape} and {loss.shape}")
-    _check_dpi(dpi)
+    look = check_look(look, dpi)
+    title = check_title(title)
 
-    with _style():
-        fig = _new_figure((6.4, 4.2), dpi)
+    with _style(look):
+        fig = _new_figure((6.4, 4.2), dpi, look)
         ax = fig.subplots(1, 1)
-        line = ax.plot(p, _drawable(loss), color=_COLOURS[0], label="−log p", zorder=3)[0]
+        line = ax.plot(p, _drawable(loss), color=_colour(0), label="−log p", zorder=3)[0]
         line.set_gid("cross-entropy")
         finite = np.isfinite(p) & np.isfinite(loss)
         ax.set_xlim(min(0.0, float(np.min(p[finite], initial=0.0))),
@@ -452,8 +517,8 @@ def plot_cross_entropy(p: np.ndarray, loss: np.ndarray, *, title: str | None = N
             ps, ls = p[finite][order], loss[finite][order]
             # Point at the curve where it is already steep (near 0) or flat (near 1), on screen.
             for text, at, where, colour, gid in (
-                    ("explodes near 0", 0.04, (0.2, 0.82), _COLOURS[1], "explodes-near-0"),
-                    ("low near 1", 0.95, (0.62, 0.35), _COLOURS[2], "low-near-1")):
+                    ("explodes near 0", 0.04, (0.2, 0.82), _colour(1), "explodes-near-0"),
+                    ("low near 1", 0.95, (0.62, 0.35), _colour(2), "low-near-1")):
                 i = min(int(np.searchsorted(ps, at)), ps.size - 1)
                 ax.annotate(text, xy=(ps[i], ls[i]), xytext=where, textcoords="axes fraction",
                             ha="left", fontsize=11, color=colour, zorder=6,
@@ -531,9 +596,49 @@ def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
 
 
 def save_figure_to(fig: Figure, stream: Any, fmt: str) -> None:
-    """Write `fig` in format `fmt` to an open binary stream, under the fixed style."""
-    with _style():
-        fig.savefig(stream, format=fmt, metadata=_UNSTABLE_METADATA[fmt])
+    """Write `fig` in format `fmt` to an open binary stream, under the style it was built with,
+    with nothing in the file that changes from run to run."""
+    import io
+    import warnings
+
+    look = getattr(fig, "_dlcalc_look", None) or Look()
+    options = {"transparent": look.transparent}
+    with _style(look), warnings.catch_warnings(), _drawable_figure():
+        warnings.simplefilter("ignore")
+        if fmt in ("eps", "ps"):
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format=fmt, metadata=_UNSTABLE_METADATA[fmt], **options)
+            stream.write(_postscript(buffer.getvalue()))
+        elif fmt == "svgz":
+            import gzip
+
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="svg", metadata=_UNSTABLE_METADATA[fmt], **options)
+            stream.write(gzip.compress(buffer.getvalue(), mtime=0))
+        else:
+            fig.savefig(stream, format=fmt, metadata=_UNSTABLE_METADATA.get(fmt), **options)
+
+
+def _postscript(data: bytes) -> bytes:
+    """PostScript with its clock time (%%CreationDate, from time.ctime) replaced by the epoch."""
+    return re.sub(rb"^%%CreationDate: [^\n]*$", b"%%CreationDate: Thu Jan  1 00:00:00 1970",
+                  data, count=1, flags=re.MULTILINE)
+
+
+@contextlib.contextmanager
+def _drawable_figure() -> Iterator[None]:
+    """matplotlib's own failures to draw (ticks beyond float64, a singular transform) as the
+    user's error, not a crash."""
+    try:
+        yield
+    except (OverflowError, np.linalg.LinAlgError) as error:
+        raise DlcalcError(f"the figure cannot be drawn: its values or range are too large for "
+                          f"matplotlib's axes ({error}); choose a narrower range") from None
+    except ValueError as error:
+        if isinstance(error, DlcalcError):
+            raise
+        raise DlcalcError(f"the figure cannot be drawn: its values or range are too large for "
+                          f"matplotlib's axes ({error}); choose a narrower range") from None
 
 
 def _keep_mode(target: Path, temporary: str) -> None:
@@ -601,18 +706,27 @@ def _cleanup_on_termination() -> Iterator[list[str]]:
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
-def default_path(names: list[str], derivatives: bool) -> Path:
-    """plots/<names joined by _>[_deriv].png, each name made safe for a file name.
+def default_path(names: list[str], derivatives: bool, details: Sequence[str] = ()) -> Path:
+    """plots/<names joined by _>[_deriv][_<details>].png, each part made safe for a file name.
 
     An expression keeps its words and numbers and spells its operators: "x*sigmoid(x)" gives
-    "x_sigmoid_x", "x**2 - 1" gives "x_pow_2_minus_1". Very long names are cut short and made
-    unique by a hash of the full names.
+    "x_sigmoid_x", "x**2 - 1" gives "x_pow_2_minus_1". `details` are what else makes the figure
+    differ from the plain one of the same names ("annotate", "range -10 10", "logits 2 1 0.1",
+    "style dark_background"...), so that two different commands never share a default file.
+    Very long names are cut short and made unique by a hash of everything they stand for.
     """
-    stem = "_".join(part for part in (_filename_part(n) for n in names) if part) or "plot"
-    if len(stem) > 100:
-        digest = hashlib.sha256("\0".join(names).encode()).hexdigest()[:10]
-        stem = f"{stem[:90].rstrip('_.-')}_{digest}"
-    return Path("plots") / f"{stem}{'_deriv' if derivatives else ''}.png"
+    parts = [_filename_part(n) for n in names]
+    stem = "_".join(part for part in parts if part) or "plot"
+    tail = "".join(f"_{part}" for part in (["deriv"] if derivatives else [])
+                   + [_filename_part(d) for d in details] if part)
+    if len(stem) + len(tail) > 100:
+        digest = hashlib.sha256("\0".join([*names, "\1", *details]).encode()).hexdigest()[:10]
+        keep = max(20, 90 - len(tail)) if len(tail) <= 60 else 40
+        if len(tail) > 60:
+            tail = f"{'_deriv' if derivatives else ''}"
+        stem = f"{stem[:keep].rstrip('_.-')}{tail}_{digest}"
+        tail = ""
+    return Path("plots") / f"{stem}{tail}.png"
 
 
 _OPERATOR_WORDS = (("**", "_pow_"), ("^", "_pow_"), ("+", "_plus_"), ("-", "_minus_"),
@@ -629,13 +743,39 @@ def _filename_part(name: str) -> str:
     return text.strip("_.")
 
 
+def formats() -> tuple[str, ...]:
+    """The extensions `save_figure` writes here: FORMATS less those this matplotlib does not
+    list or this Pillow was built without."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    listed = FigureCanvasAgg.get_supported_filetypes()
+    usable = []
+    for fmt in FORMATS:
+        feature = _NEED_PILLOW_FEATURE.get(fmt)
+        if fmt not in listed:
+            continue
+        if feature is not None:
+            from PIL import features
+
+            if not features.check(feature):
+                continue
+        usable.append(fmt)
+    return tuple(usable)
+
+
 def _format_of(path: Path) -> str:
     suffix = path.suffix.lower().lstrip(".")
-    accepted = ", ".join(f".{f}" for f in FORMATS)
+    if suffix in FORMATS and suffix not in _NEED_PILLOW_FEATURE:
+        return suffix
+    usable = formats()
+    accepted = ", ".join(f".{f}" for f in usable)
     if not suffix:
         raise DlcalcError(f"cannot tell the plot format of {os.fspath(path)}: "
                           f"it has no extension (accepted: {accepted})")
-    if suffix not in FORMATS:
+    if suffix == "pgf":
+        raise DlcalcError(f"'.pgf' in {os.fspath(path)} is not written: matplotlib needs a LaTeX "
+                          f"installation for it; write .pdf or .svg (accepted: {accepted})")
+    if suffix not in usable:
         raise DlcalcError(f"unsupported plot format '.{suffix}' in {os.fspath(path)} "
                           f"(accepted: {accepted})")
     return suffix
@@ -660,23 +800,71 @@ def _reason(error: OSError) -> str:
 # Shared helpers
 
 
-@contextlib.contextmanager
-def _style() -> Iterator[None]:
-    """matplotlib's defaults plus `_STYLE`, whatever the user's matplotlibrc says."""
-    import matplotlib
+_OWN_STYLE = [True]  # whether the figure being built or saved uses dlcalc's own style
 
+
+@contextlib.contextmanager
+def _style(look: Look | None = None) -> Iterator[None]:
+    """matplotlib's defaults plus `_STYLE` (or the user's --style), whatever the user's
+    matplotlibrc says; then `_FIXED`, which keeps the files reproducible."""
+    import warnings
+
+    import matplotlib
+    from cycler import cycler
+
+    style = look.style if look is not None else None
     with matplotlib.rc_context():
         matplotlib.rcdefaults()
-        matplotlib.rcParams.update(_STYLE)
-        yield
+        if style is None:
+            matplotlib.rcParams.update(_STYLE)
+            matplotlib.rcParams["axes.prop_cycle"] = cycler(color=list(_COLOURS))
+        else:
+            import matplotlib.style
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                matplotlib.style.use(style)
+        matplotlib.rcParams.update(_FIXED)
+        _OWN_STYLE.append(style is None)
+        try:
+            yield
+        finally:
+            _OWN_STYLE.pop()
 
 
-def _new_figure(size: tuple[float, float], dpi: int) -> Figure:
+def _colour(i: int) -> str:
+    """The i-th curve's colour: Okabe & Ito's palette, or the user's style's colour cycle."""
+    import matplotlib
+
+    colours = matplotlib.rcParams["axes.prop_cycle"].by_key().get("color") or list(_COLOURS)
+    return colours[i % len(colours)]
+
+
+def _ink(own: str) -> str:
+    """A neutral line colour: `own` in dlcalc's style, the axes' edge colour in the user's."""
+    import matplotlib
+
+    return own if _OWN_STYLE[-1] else matplotlib.rcParams["axes.edgecolor"]
+
+
+def _paper() -> str:
+    """The background behind labels: white in dlcalc's style, the axes' colour in the user's."""
+    import matplotlib
+
+    if _OWN_STYLE[-1]:
+        return "white"
+    colour = matplotlib.rcParams["axes.facecolor"]
+    return colour if str(colour).lower() != "none" else matplotlib.rcParams["figure.facecolor"]
+
+
+def _new_figure(size: tuple[float, float], dpi: int, look: Look | None = None) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=size, dpi=dpi, layout="constrained")
+    look = look or Look()
+    fig = Figure(figsize=look.figsize or size, dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
+    fig._dlcalc_look = look  # type: ignore[attr-defined] - saved under the style it was built in
     return fig
 
 
@@ -686,15 +874,96 @@ def _freeze_layout(fig: Figure) -> None:
     Constrained layout starts from the current positions and runs again on every draw, so a
     figure saved twice could move by a fraction of a pixel between saves (which changes PNG
     pixels and SVG clip-path ids). Solving once and switching the engine off makes every save of
-    the figure identical.
+    the figure identical. (A figure too small for its labels is laid out as well as it goes,
+    without matplotlib's warning.)
     """
-    fig.draw_without_rendering()
+    import warnings
+
+    with warnings.catch_warnings(), _drawable_figure():
+        warnings.simplefilter("ignore")
+        fig.draw_without_rendering()
     fig.set_layout_engine("none")
 
 
 def _check_dpi(dpi: int) -> None:
-    if not (isinstance(dpi, (int, float)) and np.isfinite(dpi) and 1 <= dpi <= MAX_DPI):
-        raise DlcalcError(f"invalid dpi {dpi!r}: give a number from 1 to {MAX_DPI} (default 150)")
+    if not (isinstance(dpi, (int, float)) and np.isfinite(dpi) and MIN_DPI <= dpi <= MAX_DPI):
+        raise DlcalcError(f"invalid dpi {dpi!r}: give a number from {MIN_DPI} to {MAX_DPI} "
+                          "(default 150)")
+
+
+def check_look(look: Look | None, dpi: int = 150) -> Look:
+    """`look` and `dpi` checked before anything is drawn (DlcalcError naming what is wrong)."""
+    look = look or Look()
+    _check_dpi(dpi)
+    if look.style is not None:
+        check_style(look.style)
+    if look.figsize is not None:
+        try:
+            width, height = (float(v) for v in look.figsize)
+        except (TypeError, ValueError):
+            raise DlcalcError(f"invalid figure size {look.figsize!r}: give a width and a height "
+                              "in inches, for example 8 4") from None
+        if not all(np.isfinite(v) and MIN_INCHES <= v <= MAX_INCHES for v in (width, height)):
+            raise DlcalcError(f"invalid figure size {width:g} x {height:g} inches: give each side "
+                              f"from {MIN_INCHES:g} to {MAX_INCHES:g} inches, for example 8 4")
+        if width * height * dpi * dpi > MAX_PIXELS:
+            raise DlcalcError(f"a {width:g} x {height:g} inch figure at {dpi:g} dpi is "
+                              f"{width * height * dpi * dpi / 1e6:,.0f} megapixels; at most "
+                              f"{MAX_PIXELS / 1e6:g} are drawn: lower the size or the dpi")
+        look = Look(look.style, (width, height), look.transparent)
+    return look
+
+
+def check_style(style: str) -> None:
+    """A matplotlib style name, "default", or a readable .mplstyle file."""
+    import warnings
+
+    import matplotlib
+    import matplotlib.style
+
+    available = sorted(matplotlib.style.available)
+    if style in available or style == "default":
+        return
+    if not os.path.isfile(style):
+        raise DlcalcError(f"unknown style {style!r}: give a matplotlib style (default, "
+                          f"{', '.join(available)}) or the path of a .mplstyle file")
+    try:
+        with matplotlib.rc_context(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            matplotlib.style.use(style)
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        raise DlcalcError(f"cannot read the style file {style}: {error}") from None
+
+
+def check_title(title: str | None) -> str | None:
+    """A title matplotlib can draw, checked before drawing: at most MAX_TITLE characters, and
+    its $...$ maths parsed (nested at most MAX_TITLE_DEPTH braces deep). A lone '$' ("costs
+    $5") is drawn literally; maths that does not parse is an error naming the problem."""
+    if title is None:
+        return None
+    if len(title) > MAX_TITLE:
+        raise DlcalcError(f"the title has {len(title):,} characters; at most {MAX_TITLE} are drawn")
+    dollars = len(re.findall(r"(?<!\\)\$", title))
+    if dollars == 0:
+        return title
+    if dollars % 2:
+        return title.replace("\\$", "$").replace("$", "\\$")  # no maths: literal dollars
+    depth = deepest = 0
+    for char in title:
+        depth += (char == "{") - (char == "}")
+        deepest = max(deepest, depth)
+    if deepest > MAX_TITLE_DEPTH:
+        raise DlcalcError(f"the title's maths nests braces {deepest} deep; at most "
+                          f"{MAX_TITLE_DEPTH} levels are drawn")
+    from matplotlib.mathtext import MathTextParser
+
+    try:
+        MathTextParser("path").parse(title)
+    except (ValueError, RecursionError) as error:
+        reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        raise DlcalcError(f"the title's $...$ maths cannot be drawn ({reason}); write it as "
+                          "matplotlib's mathtext, or \\$ for a literal dollar") from None
+    return title
 
 
 def _display_name(label: str) -> str:
@@ -760,7 +1029,8 @@ def _number(value: float, digits: int = 3, *, fixed: bool = False) -> str:
 # Surfaces in two variables, with descent paths
 
 
-def plot_surface(surface, *, title: str | None = None, dpi: int = 150) -> Figure:
+def plot_surface(surface, *, title: str | None = None, dpi: int = 150,
+                 look: Look | None = None) -> Figure:
     """Filled contours of f(x, y), the field of −∇f, and the descent paths of `surface`
     (a `dlcalc.surface.Surface`, sampled by the caller).
 
@@ -772,11 +1042,12 @@ def plot_surface(surface, *, title: str | None = None, dpi: int = 150) -> Figure
     """
     from matplotlib.colors import BoundaryNorm
 
-    _check_dpi(dpi)
+    look = check_look(look, dpi)
+    title = check_title(title)
     x_name, y_name = surface.names
     values = np.ma.masked_invalid(surface.f)
-    with _style():
-        fig = _new_figure((6.8, 5.6), dpi)
+    with _style(look):
+        fig = _new_figure((6.8, 5.6), dpi, look)
         ax = fig.subplots(1, 1)
         finite = values.compressed()
         if finite.size and np.ptp(finite) > 0:

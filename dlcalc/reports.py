@@ -17,9 +17,12 @@ optional `kind` lets the command line add a hint about its own options.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -736,6 +739,22 @@ def cross_entropy_curve(low: float, high: float, points: int) -> tuple[np.ndarra
     return p, -np.log(p)
 
 
+def _curve_values(method: Any, x: np.ndarray) -> np.ndarray:
+    """An expression's values on a plot's grid: correctly rounded where that fits in
+    plotting.EXACT_SECONDS, else the NumPy values alone (the same curve on screen)."""
+    fast = getattr(method, "fast", None)
+    if fast is None:
+        return method(x)
+    from dlcalc import plotting
+    from dlcalc.symbolic import SymbolicTimeout, time_limit
+
+    try:
+        with time_limit(plotting.EXACT_SECONDS, "exact values too slow for a plot"):
+            return method(x)
+    except SymbolicTimeout:
+        return np.array(fast(x), dtype=np.float64)
+
+
 def function_curve(chosen: Any, x: np.ndarray, deriv: bool, annotate: bool) -> Any:
     """One function's samples and annotations, computed by the core for the plotting module."""
     from dlcalc import activations, plotting
@@ -745,7 +764,9 @@ def function_curve(chosen: Any, x: np.ndarray, deriv: bool, annotate: bool) -> A
     if annotate:
         try:
             found = activations.properties(chosen.activation, chosen.params)
-        except DlcalcError:  # a pole or a gap (1/x, log(x)): drawn, but nothing to annotate
+        except DlcalcError as error:  # a pole or a gap (1/x, log(x)): drawn, nothing to annotate
+            if _out_of_time(error):
+                raise
             found = None
         # "Saturated" is |f'| below 1% of its maximum: meaningless when the maximum is infinite
         # (x**2) or not positive (a constant), where every x would be shaded.
@@ -754,40 +775,163 @@ def function_curve(chosen: Any, x: np.ndarray, deriv: bool, annotate: bool) -> A
             at = found.max_derivative_at
             if at.low == at.high and np.isfinite(at.low):
                 peak = (at.low, found.max_derivative)
-    return plotting.Curve(label=chosen.label, x=x, y=chosen.function(x),
-                          dy=chosen.derivative(x) if deriv or annotate else None,
-                          saturation=saturation, max_derivative=peak, kinks=chosen.kinks())
+    if getattr(chosen.activation.function, "fast", None) is not None:  # an expression
+        y = _curve_values(chosen.activation.function, x)
+        dy = _curve_values(chosen.activation.derivative, x) if deriv or annotate else None
+    else:
+        y = chosen.function(x)
+        dy = chosen.derivative(x) if deriv or annotate else None
+    return plotting.Curve(label=chosen.label, x=x, y=y, dy=dy, saturation=saturation,
+                          max_derivative=peak, kinks=chosen.kinks())
+
+
+_BUDGET_MESSAGE = ("the plot took longer than {seconds:g} s, the time budget of a plot: draw fewer "
+                   "functions, fewer points or simpler expressions")
+
+
+def _out_of_time(error: Exception) -> bool:
+    return "time budget of a plot" in str(error)
+
+
+@contextlib.contextmanager
+def plot_budget() -> Iterator[None]:
+    """plotting.PLOT_SECONDS for all of a plot's work, with the symbolic engine's time limit
+    (when an expression has loaded it; a plot of registry functions alone is bounded by the
+    size limits and never imports SymPy for this)."""
+    from dlcalc import plotting
+
+    symbolic = sys.modules.get("dlcalc.symbolic")
+    if symbolic is None:
+        yield
+        return
+    with symbolic.time_limit(plotting.PLOT_SECONDS,
+                             _BUDGET_MESSAGE.format(seconds=plotting.PLOT_SECONDS)):
+        yield
+
+
+def check_plot_sizes(*, functions: int = 0, points: int = 1000, logits: int = 0,
+                     temperatures: int = 0) -> None:
+    """The size limits of a plot, checked before anything is computed or drawn."""
+    from dlcalc import plotting
+
+    for count, limit, what in ((functions, plotting.MAX_FUNCTIONS, "functions"),
+                               (logits, plotting.MAX_LOGITS, "logits"),
+                               (temperatures, plotting.MAX_TEMPERATURES, "temperatures")):
+        if count > limit:
+            raise DlcalcError(f"{count:,} {what} to plot; at most {limit} are drawn in one figure")
+    if not 2 <= points <= plotting.MAX_POINTS:
+        raise DlcalcError(f"--points {points} is out of range; give 2 to {plotting.MAX_POINTS}")
+
+
+def check_expression_work(functions: Sequence[Any], points: int, derivatives: bool) -> None:
+    """Samples × expression length within plotting.MAX_WORK (registry functions cost little)."""
+    from dlcalc import plotting
+
+    length = sum(len(f.activation.formula) + (len(f.activation.derivative_formula) if derivatives
+                                              else 0)
+                 for f in functions if getattr(f.activation.function, "fast", None) is not None)
+    if points * length > plotting.MAX_WORK:
+        raise DlcalcError(f"{points:,} points × {length:,} characters of expressions to evaluate "
+                          f"is {points * length:.3g}; at most {plotting.MAX_WORK:.0e} "
+                          "(points × expression length) are drawn: lower --points or simplify")
+
+
+def plot_details(*, names: Sequence[str], functions: Sequence[Any] = (), annotate: bool = False,
+                 x_range: tuple[float, float] | None = None, default_range: tuple[float, float],
+                 points: int = 1000, logits: np.ndarray | None = None,
+                 temperatures: Sequence[float] | None = None, title: str | None = None,
+                 dpi: int = 150, look: Any = None) -> list[str]:
+    """What makes a figure differ from the plain one of the same names, for its default file
+    name: only what was changed from the defaults, in a fixed order."""
+    import hashlib
+
+    from dlcalc.number_text import plain_number
+
+    def numbers(values: Any) -> str:
+        return " ".join(plain_number(float(v)) for v in values)
+
+    details = []
+    if annotate:
+        details.append("annotate")
+    for function in functions:
+        for parameter in function.activation.parameters:
+            value = function.params.get(parameter.name, parameter.default)
+            if value != parameter.default:
+                details.append(f"{parameter.name} {plain_number(float(value))}")
+    if logits is not None:
+        details.append(f"logits {numbers(logits)}")
+    if temperatures is not None and list(map(float, temperatures)) != [0.5, 1.0, 2.0]:
+        details.append(f"T {numbers(temperatures)}")
+    if x_range is not None and tuple(map(float, x_range)) != tuple(default_range):
+        details.append(f"range {numbers(x_range)}")
+    if points != 1000:
+        details.append(f"points {points}")
+    if dpi != 150:
+        details.append(f"dpi {dpi}")
+    if title is not None:
+        details.append("title " + hashlib.sha256(title.encode()).hexdigest()[:8])
+    if look is not None:
+        if look.style is not None:
+            style = look.style
+            if os.path.isfile(style):  # a file: its name and what it holds
+                with open(style, "rb") as stream:
+                    digest = hashlib.sha256(stream.read()).hexdigest()[:8]
+                style = f"{os.path.splitext(os.path.basename(style))[0]} {digest}"
+            details.append(f"style {style}")
+        if look.figsize is not None:
+            details.append("size {}x{}".format(*(plain_number(float(v)) for v in look.figsize)))
+        if look.transparent:
+            details.append("transparent")
+    return details
 
 
 def plot_report(names: list[str], *, functions: Sequence[Any] = (), deriv: bool = False,
                 annotate: bool = False, x_range: tuple[float, float] = (-6.0, 6.0),
                 points: int = 1000, logits: np.ndarray | None = None,
                 temperatures: Sequence[float] = (0.5, 1.0, 2.0), title: str | None = None,
-                dpi: int = 150, path: str | None = None) -> Report:
+                dpi: int = 150, path: str | None = None, look: Any = None,
+                default_range: tuple[float, float] | None = None) -> Report:
     """Draw `names` ('softmax', 'ce', or resolved `functions`) and write the figure to `path`
-    (default plots/<names>[_deriv].png); the report names the file written."""
+    (default plots/<names>[_deriv][_<what differs>].png); the report names the file written."""
     from dlcalc import plotting
     from dlcalc import softmax_core as core
 
+    check_plot_sizes(functions=len(functions), points=points,
+                     logits=0 if logits is None else int(np.size(logits)),
+                     temperatures=len(temperatures) if names == ["softmax"] else 0)
+    check_expression_work(functions, points, deriv or annotate)
+    look = plotting.check_look(look, dpi)
+    title = plotting.check_title(title)
+    if default_range is None:
+        default_range = (1e-3, 1.0) if names == ["ce"] else (-6.0, 6.0)
+    details = plot_details(names=names, functions=functions, annotate=annotate,
+                           x_range=None if names == ["softmax"] else x_range,
+                           default_range=default_range,
+                           points=points if names != ["softmax"] else 1000,
+                           logits=logits if names == ["softmax"] else None,
+                           temperatures=temperatures if names == ["softmax"] else None,
+                           title=title, dpi=dpi, look=look)
     lo, hi = x_range
-    if names == ["softmax"]:
-        if logits is None:
-            raise DlcalcError("plot softmax needs logits")
-        for t in temperatures:
-            core.validate_temperature(t)
-        probabilities = np.stack([core.softmax(logits, t) for t in temperatures])
-        figure = plotting.plot_softmax_temperatures(logits, list(temperatures), probabilities,
-                                                    title=title, dpi=dpi)
-    elif names == ["ce"]:
-        p, loss = cross_entropy_curve(lo, hi, points)
-        figure = plotting.plot_cross_entropy(p, loss, title=title, dpi=dpi)
-    else:
-        x = np.linspace(lo, hi, points)
-        curves = [function_curve(function, x, deriv, annotate) for function in functions]
-        figure = plotting.plot_functions(curves, derivatives=deriv, annotate=annotate,
-                                         title=title, dpi=dpi)
-    written = plotting.save_figure(
-        figure, path or plotting.default_path(names, deriv and names[0] not in ("softmax", "ce")))
+    with plot_budget():
+        if names == ["softmax"]:
+            if logits is None:
+                raise DlcalcError("plot softmax needs logits")
+            for t in temperatures:
+                core.validate_temperature(t)
+            probabilities = np.stack([core.softmax(logits, t) for t in temperatures])
+            figure = plotting.plot_softmax_temperatures(logits, list(temperatures), probabilities,
+                                                        title=title, dpi=dpi, look=look)
+        elif names == ["ce"]:
+            p, loss = cross_entropy_curve(lo, hi, points)
+            figure = plotting.plot_cross_entropy(p, loss, title=title, dpi=dpi, look=look)
+        else:
+            x = np.linspace(lo, hi, points)
+            curves = [function_curve(function, x, deriv, annotate) for function in functions]
+            figure = plotting.plot_functions(curves, derivatives=deriv, annotate=annotate,
+                                             title=title, dpi=dpi, look=look)
+        written = plotting.save_figure(
+            figure, path or plotting.default_path(
+                names, deriv and names[0] not in ("softmax", "ce"), details))
     return Report(columns={"path": [str(written)]}, plain=[str(written)],
                   data={"path": str(written), "functions": names}, text=str(written))
 
@@ -953,17 +1097,32 @@ def surface_plot_report(parsed: Any, text: str, chosen: list[str] | None, *,
                         x_range: tuple[float, float] | None, y_range: tuple[float, float] | None,
                         points: int, start: dict[str, float] | None, steps: int,
                         optimizers: list[str], lr: float | None, params: dict[str, Any],
-                        title: str | None, dpi: int, path: str | None) -> Report:
+                        title: str | None, dpi: int, path: str | None,
+                        look: Any = None) -> Report:
     """Draw the surface of a function of two variables, −∇f and descent paths; write the file."""
     from dlcalc import plotting, surface
+    from dlcalc.number_text import plain_number
 
+    look = plotting.check_look(look, dpi)
+    title = plotting.check_title(title)
     names = surface.two_variables(parsed, text, chosen)
-    sampled = surface.sample_surface(parsed, text, names, x_range=x_range, y_range=y_range,
-                                     points=points, start=start, steps=steps,
-                                     optimizers=optimizers, lr=lr, params=params)
-    figure = plotting.plot_surface(sampled, title=title, dpi=dpi)
-    default = [text] + [p.label for p in sampled.paths] + ["surface"]
-    written = plotting.save_figure(figure, path or plotting.default_path(default, False))
+    with plot_budget():
+        sampled = surface.sample_surface(parsed, text, names, x_range=x_range, y_range=y_range,
+                                         points=points, start=start, steps=steps,
+                                         optimizers=optimizers, lr=lr, params=params)
+        figure = plotting.plot_surface(sampled, title=title, dpi=dpi, look=look)
+        default = [text] + [p.label for p in sampled.paths] + ["surface"]
+        details = plot_details(names=default, default_range=(-6.0, 6.0),
+                               points=1000, title=title, dpi=dpi, look=look)
+        if y_range is not None:
+            details.insert(0, "yrange " + " ".join(plain_number(float(v)) for v in y_range))
+        if x_range is not None:
+            details.insert(0, "range " + " ".join(plain_number(float(v)) for v in x_range))
+        if start is not None and steps:
+            details.insert(0, "at " + " ".join(f"{k} {plain_number(float(v))}"
+                                               for k, v in sorted(start.items()))
+                           + f" steps {steps}" + (f" lr {plain_number(float(lr))}" if lr else ""))
+        written = plotting.save_figure(figure, path or plotting.default_path(default, False, details))
     return Report(columns={"path": [str(written)]}, plain=[str(written)],
                   data={"path": str(written), "functions": [text], "variables": list(names),
                         "paths": {p.label: {"x": p.x, "y": p.y} for p in sampled.paths}},

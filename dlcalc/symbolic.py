@@ -733,6 +733,7 @@ def _vectorised(compiled: Callable, symbol: sp.Symbol | None = None,
         y = fast(x)
         return y.astype(x.dtype, copy=True) if y.dtype != x.dtype or not y.flags.writeable else y
 
+    evaluate.fast = fast  # type: ignore[attr-defined] - the NumPy values alone (plots out of time)
     return evaluate
 
 

@@ -91,7 +91,7 @@ def test_expressions_and_names_with_derivatives_and_annotations_to_svg(dl, in_em
 
 def test_softmax_at_several_temperatures(dl, figures, in_empty_folder):
     run = dl("plot", "softmax", "--logits", "2", "1", "0.1", "-t", "0.5", "1", "2")
-    assert run.code == 0 and run.out == "plots/softmax.png\n"
+    assert run.code == 0 and run.out == "plots/softmax_logits_2_1_0.1.png\n"
     (fig,) = figures
     bars = {p.get_gid(): p.get_height() for p in fig.axes[0].patches if p.get_gid()}
     z = np.array([2.0, 1.0, 0.1])
@@ -214,7 +214,8 @@ def test_annotate_does_not_shade_everything_when_the_derivative_is_unbounded(dl,
     (["sigmoid", "--range", "1", "1.0000000000000002"], ["cannot be drawn"]),
     (["sigmoid", "--points", "0"], ["--points 0", "2 to 1000000"]),
     (["sigmoid", "--points", "1"], ["--points 1"]),
-    (["sigmoid", "-o", "plot.jpg"], ["'.jpg'", ".png, .svg, .pdf"]),
+    (["sigmoid", "-o", "plot.bmp"], ["'.bmp'", ".png, .svg", ".pdf", ".eps", ".jpg"]),
+    (["sigmoid", "-o", "plot.pgf"], ["'.pgf'", "LaTeX"]),
     (["sigmoid", "-o", "plot"], ["no extension"]),
     (["softmax"], ["--logits"]),
     (["softmax", "sigmoid"], ["'softmax' is a plot of its own"]),

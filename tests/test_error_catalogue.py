@@ -187,7 +187,7 @@ ONE_SHOT = [
     case("points-negative", ["plot", "sigmoid", "--points", "-5"], ["--points -5"]),
     case("points-not-an-integer", ["plot", "sigmoid", "--points", "1e3"], ["'1e3'"]),
     case("dpi-zero", ["plot", "sigmoid", "--dpi", "0"], ["dpi"]),
-    case("unsupported-extension", ["plot", "sigmoid", "-o", "out.gif"], ["gif", "png"]),
+    case("unsupported-extension", ["plot", "sigmoid", "-o", "out.bmp"], ["bmp", "png"]),
     case("empty-output-path", ["plot", "sigmoid", "-o", ""], ["-o/--output needs a file name"]),
     case("softmax-with-functions", ["plot", "sigmoid", "softmax"], ["'softmax' is a plot of its own"]),
     case("plot-softmax-without-logits", ["plot", "softmax"], ["--logits"]),

@@ -394,11 +394,11 @@ def test_a_target_that_is_a_folder_is_an_environment_failure_and_leaves_nothing(
     assert list((tmp_path / "fig.png").iterdir()) == []
 
 
-@pytest.mark.parametrize("name, shown", [("fig.jpg", "'.jpg'"), ("fig.PNG.bak", "'.bak'"),
-                                         ("fig", "no extension")])
+@pytest.mark.parametrize("name, shown", [("fig.bmp", "'.bmp'"), ("fig.PNG.bak", "'.bak'"),
+                                         ("fig", "no extension"), ("fig.pgf", "LaTeX")])
 def test_an_unsupported_extension_is_the_users_error_naming_the_accepted_ones(
         tmp_path, name, shown):
-    with pytest.raises(DlcalcError, match="accepted: .png, .svg, .pdf") as raised:
+    with pytest.raises(DlcalcError, match=r"accepted: \.png, \.svg, .*\.pdf, \.eps") as raised:
         save_figure(small_figure(), tmp_path / "new" / name)
     assert shown in str(raised.value)
     assert list(tmp_path.iterdir()) == []  # not even the folder
@@ -434,7 +434,7 @@ def test_default_path_keeps_long_expressions_short_and_distinct():
 # --- input checks and hygiene ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dpi", [0, -5, 5000, float("nan")])
+@pytest.mark.parametrize("dpi", [0, -5, 1, 3, 9, 5000, float("nan")])
 def test_an_unusable_dpi_is_the_users_error(dpi):
     with pytest.raises(DlcalcError, match="dpi"):
         plot_functions([logistic_curve()], derivatives=False, annotate=False, title=None,
