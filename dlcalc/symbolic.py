@@ -42,6 +42,14 @@ DIFFERENTIATE_SECONDS = 5.0
 SIMPLIFY_SECONDS = 1.0
 # Derivatives bigger than this (SymPy's count_ops) are not even offered to `simplify`.
 SIMPLIFY_MAX_OPS = 60
+# The one time budget of a command's symbolic and exact numeric work as a whole: all of `grad`'s
+# partials, values, checks and steps; the values of an expression at a command's x values (a
+# stdin line or block); `--props` of all the functions given. The limits above bound each step
+# inside it. SECURITY.md lists every limit.
+WORK_SECONDS = 3 * DIFFERENTIATE_SECONDS
+# A gradient descent costs steps × one evaluation of the expression and its gradient: it has a
+# budget of its own, four times WORK_SECONDS (10^6 steps of x² + y² take about 15 s).
+DESCENT_SECONDS = 4 * WORK_SECONDS
 
 
 # --------------------------------------------------------------------------------------------
@@ -111,7 +119,22 @@ def time_limit(seconds: float, message: str) -> Iterator[None]:
 
 
 def _too_slow(what: str, seconds: float = DIFFERENTIATE_SECONDS) -> str:
-    return f"the expression took longer than {seconds:g} s to {what}; simplify it"
+    return (f"the expression took longer than {seconds:g} s to {what}: "
+            f"it exceeds the {seconds:g}-second limit; simplify it")
+
+
+def over_budget(what: str, advice: str = "simplify the expression",
+                seconds: float | None = None) -> str:
+    """The message of an exceeded WORK_SECONDS (or `seconds`): `what` names the work."""
+    seconds = WORK_SECONDS if seconds is None else seconds
+    return f"{what} took longer than {seconds:g} s: it exceeds the {seconds:g}-second limit; {advice}"
+
+
+def work_budget(what: str, advice: str = "simplify the expression",
+                seconds: float | None = None):
+    """`time_limit` with WORK_SECONDS (or `seconds`) and the `over_budget` message."""
+    seconds = WORK_SECONDS if seconds is None else seconds
+    return time_limit(seconds, over_budget(what, advice, seconds))
 
 
 # --------------------------------------------------------------------------------------------
