@@ -63,6 +63,8 @@ class SymbolicTimeout(DlcalcError):
 
 # Seconds between repeats of an expired time limit's alarm (see time_limit).
 _ALARM_REPEAT = 0.05
+# The messages of the time limits in force, innermost last (see time_limit).
+_MESSAGES: list[str] = []
 
 
 def _in_gc_callback(frame) -> bool:
@@ -94,6 +96,8 @@ def time_limit(seconds: float, message: str) -> Iterator[None]:
         yield
         return
     outer_remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+    if outer_remaining and outer_remaining < seconds and _MESSAGES:
+        message = _MESSAGES[-1]  # the enclosing limit runs out first: its message names it
     if outer_remaining:
         seconds = min(seconds, outer_remaining)
 
@@ -108,11 +112,13 @@ def time_limit(seconds: float, message: str) -> Iterator[None]:
     # callback is "ignored" (printed as unraisable, and the limit would be lost), so the next
     # tick raises it again until it reaches the body.
     signal.setitimer(signal.ITIMER_REAL, seconds, _ALARM_REPEAT)
+    _MESSAGES.append(message)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous_handler)
+        _MESSAGES.pop()
         if outer_remaining:
             left = outer_remaining - (time.monotonic() - started)
             signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3), _ALARM_REPEAT)
