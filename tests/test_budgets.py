@@ -189,3 +189,22 @@ def test_plain_csv_and_json_keep_every_entry_of_a_big_jacobian(dl, fmt):
     assert "print every entry" not in run.out
     numbers = re.findall(r"-?\d+\.\d+(?:e-?\d+)?", run.out)
     assert len(numbers) >= n * n
+
+
+def test_explain_of_a_big_jacobian_shows_the_first_and_last_rows_and_the_matrix_keeps_all(dl):
+    from dlcalc import symbolic_derivations
+
+    shown = symbolic_derivations.EXPLAINED_ROWS
+    n = shown + 5
+    z = np.linspace(-3, 3, n)
+    run = dl("softmax", "--explain", "--jacobian", "-f", "json", *map(repr, z.tolist()))
+    assert run.code == 0, run.err
+    import json
+
+    found = json.loads(run.out)
+    rows = [s["text"] for s in found["steps"] if s["text"].startswith("row ")]
+    assert [int(r.split(":")[0][4:]) for r in rows] == (
+        list(range(shown // 2)) + list(range(n - shown // 2, n)))
+    assert any("left out" in s["text"] for s in found["steps"])
+    assert np.allclose(np.array(found["jacobian"], dtype=float), softmax_jacobian(z),
+                       rtol=1e-12, atol=1e-300)
