@@ -974,6 +974,10 @@ def gaussian_kl(mu: np.ndarray, sigma: np.ndarray, q_mu: np.ndarray | None = Non
         q_mu, q_sigma = np.zeros(1), np.zeros(1) if logvar else np.ones(1)
 
     result = core.gaussian_kl(mu, sigma, q_mu, q_sigma, logvar=logvar, base=base)
+    if explain:  # one step per dimension
+        from dlcalc.explain import check_explained
+
+        check_explained(result.terms.size, "dimensions")
     steps = core.explain_gaussian_kl(result) if explain else ()
     return gaussian_kl_report(result, logvar=logvar, steps=steps)
 

@@ -104,6 +104,7 @@ def test_grad_names_its_budget(dl, monkeypatch):
     ["kl", "--explain", "--normalize", "--q", "1", "1", "1", "1"],
     ["activate", "relu", "--explain"],
     ["activate", "x*sigmoid(x)", "--explain"],
+    ["kl", "--explain", "--gaussian", "0.1,0.2,0.3,0.4", "1,1,1,1"],
 ], ids=lambda args: "-".join(a.strip("-") for a in args[:3]))
 def test_explain_of_a_vector_longer_than_the_limit_is_refused_at_once(dl, monkeypatch, args):
     monkeypatch.setattr(explain, "MAX_EXPLAINED", 3)
@@ -111,6 +112,8 @@ def test_explain_of_a_vector_longer_than_the_limit_is_refused_at_once(dl, monkey
     command, rest = args[0], args[1:]
     if command == "activate":
         run = dl(command, rest[0], *values, *rest[1:])
+    elif "--gaussian" in rest:
+        run = dl(command, *rest)
     else:
         run = dl(command, *values, *rest)
     error = one_error(run)
