@@ -87,6 +87,10 @@ def test_a_descent_stops_at_its_budget(dl, monkeypatch):
 
 
 def test_grad_names_its_budget(dl, monkeypatch):
+    # (dlcalc.derivation copies DIFFERENTIATE_SECONDS when first imported: import it first, so
+    # that the shrunken value does not outlive this test there.)
+    import dlcalc.derivation  # noqa: F401
+
     monkeypatch.setattr(symbolic, "DIFFERENTIATE_SECONDS", 0.001 / 3)
     run = dl("grad", "x*sin(x)*exp(x)*tanh(x)", "--at", "x=1", "--hessian", "--check")
     assert_user_error(run, "-second limit")
@@ -211,3 +215,25 @@ def test_explain_of_a_big_jacobian_shows_the_first_and_last_rows_and_the_matrix_
     assert any("left out" in s["text"] for s in found["steps"])
     assert np.allclose(np.array(found["jacobian"], dtype=float), softmax_jacobian(z),
                        rtol=1e-12, atol=1e-300)
+
+
+def test_an_abbreviated_matrix_on_an_ascii_stdout_has_no_question_marks(dl_process):
+    run = dl_process("softmax", "--jacobian", "-f", "table", *map(str, range(output.MATRIX_SHOWN + 5)),
+                     env={"PYTHONIOENCODING": "ascii"})
+    assert run.returncode == 0, run.stderr
+    text = run.stdout.decode("ascii")
+    assert "?" not in text and "25 x 25" in text
+
+
+# ---------------------------------------------------------------- found by the fuzz campaign
+
+
+def test_props_of_a_huge_constant_is_that_constant_not_an_unbounded_range(dl):
+    # A constant beyond 1e100 was taken for a limit of ±∞: the range (−∞, −1e+300].
+    run = dl("activate", "--props", "-1e300", "-5", "--json")
+    assert run.code == 0, run.err
+    import json
+
+    found = json.loads(run.out)["properties"]
+    for entry, value in zip(found, (-1e300, -5.0)):
+        assert entry["output_range"]["low"] == value and entry["output_range"]["high"] == value
