@@ -2027,7 +2027,11 @@ _FAR = 1e150  # "x → ±∞" for limits: beyond every kink and overflow-free in
 def _limit(f, sign: float) -> float:
     value = float(f(np.array([sign * _FAR]))[0])
     if abs(value) > 1e100:
-        return math.copysign(math.inf, value)
+        # huge: unbounded if it still grows further out (x, x²), else a huge constant (1e300)
+        further = float(f(np.array([sign * _FAR * 1e150]))[0])
+        if not math.isfinite(further) or abs(further) > abs(value):
+            return math.copysign(math.inf, value)
+        return value
     if abs(value) < 1e-100:
         return 0.0
     return value

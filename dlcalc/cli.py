@@ -368,7 +368,7 @@ def activate(
       dlcalc activate tanh inputs.txt
     """
     from dlcalc import activations
-    from dlcalc.functions import resolve, resolve_all
+    from dlcalc.functions import resolve
 
     style = make_style(fmt, json_flag, precision, dtype)
     overrides = parameters_in_dtype(parse_params(param, alpha), style.dtype)
@@ -380,7 +380,7 @@ def activate(
             raise DlcalcError("--props needs function names, for example: --props sigmoid tanh")
         if not 0 < saturation < 1:
             raise DlcalcError(f"--saturation {saturation} must be between 0 and 1, for example 0.01")
-        return run_report(style, reports.properties_report, resolve_all(names, overrides), saturation)
+        return run_report(style, reports.properties_command, names, overrides, saturation)
     if function is None:
         raise DlcalcError("missing FUNC: name a function (dlcalc activate --list) and give x values")
     chosen = _resolve_function(resolve, function, overrides)

@@ -25,9 +25,19 @@ from dlcalc.losses import (
 from dlcalc.softmax_core import as_float_array, softmax_all, validate_temperature
 from dlcalc.steps import Step
 
-__all__ = ["explain_softmax", "explain_cross_entropy", "explain_binary_cross_entropy", "explain_kl", "fmt"]
+__all__ = ["check_explained", "MAX_EXPLAINED", "explain_softmax", "explain_cross_entropy", "explain_binary_cross_entropy", "explain_kl", "fmt"]
 
 MAX_LISTED = 8  # terms written out in a sum before "…"
+# A derivation writes a few steps per element: 1,000 elements are already thousands of lines
+# (and 10^5 would take half a minute). Longer vectors are refused at once.
+MAX_EXPLAINED = 1_000
+
+
+def check_explained(n: int, what: str = "values") -> None:
+    """Refuse a worked derivation of more than MAX_EXPLAINED elements (a DlcalcError)."""
+    if n > MAX_EXPLAINED:
+        raise DlcalcError(f"a worked derivation covers at most {MAX_EXPLAINED:,} {what} one by one; "
+                          f"this one has {n:,} (ask for the numbers alone)")
 
 
 def fmt(x, digits: int = 6) -> str:
@@ -74,6 +84,7 @@ def _one_vector(x, name: str) -> np.ndarray:
     arr = as_float_array(x, name)
     if arr.ndim != 1:
         raise DlcalcError(f"--explain works on one vector at a time; {name} has shape {arr.shape}")
+    check_explained(arr.size, "elements")
     return arr
 
 

@@ -237,12 +237,59 @@ def render_table(report: Report, precision: int = 6, color: bool = False,
     return "\n".join(lines)
 
 
+# Rows and columns of a matrix written out by table, markdown and LaTeX: the first and last
+# MATRIX_SHOWN // 2 of each beyond this (a 2,000-logit Jacobian has 4 million entries, which no
+# one reads in a table and which took 25 s and 490 MB to lay out). plain, csv and json print
+# every entry.
+MATRIX_SHOWN = 20
+
+
+def _shown(n: int) -> list[int | None]:
+    """The indices of a matrix dimension of size n that are shown; None marks the gap."""
+    if n <= MATRIX_SHOWN:
+        return list(range(n))
+    half = MATRIX_SHOWN // 2
+    return list(range(half)) + [None] + list(range(n - half, n))
+
+
+def matrix_note(shape: tuple[int, ...]) -> str | None:
+    """The note under an abbreviated matrix, or None when it is shown whole."""
+    rows, columns = (shape + (1, 1))[:2] if len(shape) >= 2 else (1, shape[0] if shape else 1)
+    if rows <= MATRIX_SHOWN and columns <= MATRIX_SHOWN:
+        return None
+    return (f"({rows:,} × {columns:,}: the first and last {MATRIX_SHOWN // 2} rows and columns "
+            "are shown; plain, csv and json print every entry)")
+
+
+def _matrix_cells(rows: Any, shape: tuple[int, int], cell: Any, gap_row: str, gap_column: str,
+                  gap_both: str) -> list[list[str]]:
+    """The shown cells of a matrix: `cell(rows[i][j])` or the gap marks."""
+    out = []
+    for i in _shown(shape[0]):
+        line = []
+        for j in _shown(shape[1]):
+            if i is None:
+                line.append(gap_both if j is None else gap_row)
+            elif j is None:
+                line.append(gap_column)
+            else:
+                line.append(cell(rows[i][j]))
+        out.append(line)
+    return out
+
+
 def _matrix_lines(matrix: np.ndarray, labels: Sequence[str] | None, precision: int) -> list[str]:
-    cells = [[people_number(value, precision) for value in row] for row in np.atleast_2d(matrix)]
+    values = np.atleast_2d(matrix)
+    cells = _matrix_cells(values, values.shape[:2], lambda v: people_number(v, precision),
+                          "⋮", "…", "⋱")
     if labels:
-        cells = [[""] + list(labels)] + [[label] + row for label, row in zip(labels, cells)]
+        row_labels = ["⋮" if i is None else labels[i] for i in _shown(values.shape[0])]
+        column_labels = ["…" if j is None else labels[j] for j in _shown(values.shape[1])]
+        cells = [[""] + column_labels] + [[label] + row for label, row in zip(row_labels, cells)]
     numeric = [True] * len(cells[0])
-    return _aligned(cells, numeric, False, header=False)
+    lines = _aligned(cells, numeric, False, header=False)
+    note = matrix_note(values.shape)
+    return lines + [note] if note else lines
 
 
 # ---------------------------------------------------------------- markdown
@@ -275,6 +322,9 @@ def render_markdown(report: Report, precision: int = 6) -> str:
                                 for scalar in report.scalars).rstrip())
     for matrix in report.matrices:
         blocks.append(f"**{matrix.title}**\n\n$$\n{latex_matrix(matrix, precision)}\n$$")
+        note = matrix_note(_matrix_shape(matrix))
+        if note:
+            blocks.append(f"*{note}*")
     if report.latex and not report.steps:
         blocks.append(f"$$\n{report.latex}\n$$")
     return "\n\n".join(blocks)
@@ -289,11 +339,25 @@ def _markdown_cell(value: Any, precision: int) -> str:
 # ---------------------------------------------------------------- latex
 
 
+def _matrix_shape(matrix: Matrix) -> tuple[int, int]:
+    if matrix.latex is not None:
+        return (len(matrix.latex), len(matrix.latex[0]) if matrix.latex else 0)
+    return np.atleast_2d(matrix.values).shape[:2]
+
+
 def latex_matrix(matrix: Matrix, precision: int) -> str:
-    rows = matrix.latex if matrix.latex is not None else [
-        [latex_number(v, precision) for v in row] for row in np.atleast_2d(matrix.values)]
+    """The matrix in LaTeX (abbreviated beyond MATRIX_SHOWN rows or columns, with a comment)."""
+    if matrix.latex is not None:
+        rows = _matrix_cells(matrix.latex, _matrix_shape(matrix), str, r"\vdots", r"\cdots",
+                             r"\ddots")
+    else:
+        values = np.atleast_2d(matrix.values)
+        rows = _matrix_cells(values, values.shape[:2], lambda v: latex_number(v, precision),
+                             r"\vdots", r"\cdots", r"\ddots")
     body = r" \\ ".join(" & ".join(row) for row in rows)
-    return rf"\begin{{bmatrix}} {body} \end{{bmatrix}}"
+    note = matrix_note(_matrix_shape(matrix))
+    comment = "" if note is None else f"% {latex_ascii(note.replace('×', 'x'))}\n"
+    return rf"{comment}\begin{{bmatrix}} {body} \end{{bmatrix}}"
 
 
 def _latex_text(text: str) -> str:
@@ -337,7 +401,8 @@ def render_latex(report: Report, precision: int = 6) -> str:
 _LATEX_SYMBOLS = {
     "∂": r"\partial", "σ": r"\sigma", "Σ": r"\Sigma", "ŷ": r"\hat{y}", "ℓ": r"\ell", "‖": r"\|",
     "·": r"\cdot", "×": r"\times", "−": "-", "∞": r"\infty", "≈": r"\approx", "≤": r"\le",
-    "≥": r"\ge", "…": r"\ldots", "→": r"\to", "²": "^{2}", "³": "^{3}", "√": r"\surd", "α": r"\alpha",
+    "≥": r"\ge", "…": r"\ldots", "⋮": r"\vdots", "⋱": r"\ddots",
+    "→": r"\to", "²": "^{2}", "³": "^{3}", "√": r"\surd", "α": r"\alpha",
     "β": r"\beta", "λ": r"\lambda", "μ": r"\mu", "π": r"\pi", "φ": r"\varphi", "Φ": r"\Phi",
     "ε": r"\varepsilon", "θ": r"\theta", "τ": r"\tau", "∑": r"\sum", "∏": r"\prod", "≠": r"\ne",
     "⋅": r"\cdot", "–": "-", "—": "-", "’": "'", "ᵢ": "_{i}", "ⱼ": "_{j}", "∈": r"\in",
@@ -362,7 +427,8 @@ def latex_ascii(text: str) -> str:
 _ASCII = {
     "─": "-", "∂": "d", "ŷ": "y^", "‖": "||", "σ": "sigma", "Σ": "sum", "·": "*", "×": "x",
     "−": "-", "∞": "inf", "≈": "~", "≤": "<=", "≥": ">=", "…": "...", "→": "->", "²": "^2",
-    "³": "^3", "ℓ": "l", "α": "alpha", "β": "beta", "λ": "lambda", "μ": "mu", "π": "pi",
+    "⋮": ":", "⋱": "\\", "³": "^3", "ℓ": "l", "α": "alpha", "β": "beta", "λ": "lambda",
+    "μ": "mu", "π": "pi",
     "φ": "phi", "Φ": "Phi", "ε": "eps", "θ": "theta", "τ": "tau", "√": "sqrt", "≠": "!=",
     "–": "-", "—": "-", "’": "'", "∑": "sum", "⋅": "*", "∈": "in", "ᵢ": "_i", "ⱼ": "_j",
 }

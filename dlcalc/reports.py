@@ -127,16 +127,31 @@ class ActivateCommand:
         self.explain = explain  # f' derived from the definition, then evaluated at each x
 
     def compute(self, x: np.ndarray, operands: np.ndarray | None) -> tuple:
+        from dlcalc import activations
+
         if operands is not None:  # a stdin line 'X ; Y': activate has no second operand to apply
             raise DlcalcError("activate takes x values only; remove the ';' and what follows it")
-        return x, self.function.function(x), self.function.derivative(x) if self.derivative else None
+        if self.explain:
+            from dlcalc.explain import check_explained
+
+            check_explained(x.shape[-1], "x values")
+        if self.function.label in activations.REGISTRY:  # NumPy code: fast, no budget (no SymPy)
+            return x, self.function.function(x), self.function.derivative(x) if self.derivative else None
+        from dlcalc import symbolic
+
+        # An expression's values are exact (mpmath per element): the one work budget bounds
+        # f and f' at all of these x values together.
+        with symbolic.work_budget(f"evaluating the expression at {x.size:,} x values",
+                                  "simplify the expression or give fewer x values"):
+            y = self.function.function(x)
+            return x, y, self.function.derivative(x) if self.derivative or self.explain else None
 
     def report(self, result: tuple, row: int) -> Report:
         x, y, dy = result
         report = activation_report(self.function.label, self.function.params, x[row], y[row],
-                                   None if dy is None else dy[row])
+                                   dy[row] if dy is not None and self.derivative else None)
         if self.explain:
-            evaluated = (x[row], self.function.derivative(x[row]))
+            evaluated = (x[row], dy[row] if dy is not None else self.function.derivative(x[row]))
             report.steps = activation_derivation(self.function, evaluated).steps
         return report
 
@@ -206,10 +221,42 @@ def registry_report(entries: Sequence[Any]) -> Report:
     )
 
 
+# --props compares functions side by side: each costs a grid of 40,001 values and refinements.
+MAX_PROPERTIES = 20
+
+
+def properties_command(words: Sequence[str], overrides: dict[str, float], ratio: float) -> Report:
+    """--props for functions named on the command line: at most MAX_PROPERTIES of them; with
+    expressions among them, all the symbolic and numeric work shares the one work budget."""
+    from dlcalc.functions import resolve_all
+
+    if len(words) > MAX_PROPERTIES:
+        raise DlcalcError(f"{len(words):,} functions to compare: at most {MAX_PROPERTIES} "
+                          "are compared at once")
+    if all(_is_registry_word(w) for w in words):
+        return properties_report(resolve_all(list(words), overrides), ratio)
+    from dlcalc import symbolic
+
+    with symbolic.work_budget(f"comparing {len(words)} functions",
+                              "simplify the expressions or compare fewer at once"):
+        return properties_report(resolve_all(list(words), overrides), ratio)
+
+
+def _is_registry_word(word: str) -> bool:
+    """Whether `word` names a registry function (or is a misspelling of one: an error soon)."""
+    from dlcalc.functions import _NAME, _NOT_NAMES
+
+    text = word.strip()
+    return bool(_NAME.fullmatch(text)) and text not in _NOT_NAMES
+
+
 def properties_report(chosen: Sequence[Any], ratio: float) -> Report:
     """The notes' sigmoid-versus-tanh comparison for resolved functions."""
     from dlcalc import activations
 
+    if len(chosen) > MAX_PROPERTIES:
+        raise DlcalcError(f"{len(chosen):,} functions to compare: at most {MAX_PROPERTIES} "
+                          "are compared at once")
     found = [activations.properties(c.activation, c.params, saturation=ratio) for c in chosen]
     saturation = [", ".join(zone.text() for zone in p.saturation) or "none" for p in found]
     centred = [p.zero_centred for p in found]
@@ -305,6 +352,10 @@ class SoftmaxCommand:
 
         if operands is not None:  # a stdin line 'Z ; X': softmax has no second operand to apply
             raise DlcalcError("softmax takes logits only; remove the ';' and what follows it")
+        if self.explain:  # refused at once, not after the numbers
+            from dlcalc.explain import check_explained
+
+            check_explained(z.shape[-1], "logits")
         if self.jacobian and z.shape[-1] > MAX_JACOBIAN_CLASSES:
             raise DlcalcError(f"--jacobian of {z.shape[-1]:,} logits would have {z.shape[-1] ** 2:,} "
                               f"entries; it takes at most {MAX_JACOBIAN_CLASSES:,} logits")
@@ -445,6 +496,10 @@ class CrossEntropyCommand:
     def compute(self, x: np.ndarray, operands: np.ndarray | None) -> tuple:
         from dlcalc import losses
 
+        if self.explain:  # refused at once, not after the numbers
+            from dlcalc.explain import check_explained
+
+            check_explained(x.shape[-1], "elements")
         chosen = self._split(operands, x.shape[-1])
         if self.binary:
             function = (losses.binary_cross_entropy if self.probs
@@ -562,6 +617,10 @@ class KLCommand:
 
         if operands is None:
             raise DlcalcError("kl needs Q: --q Q... or '; Q...' after each line on stdin")
+        if self.explain:  # refused at once, not after the numbers
+            from dlcalc.explain import check_explained
+
+            check_explained(x.shape[-1], "elements")
         if self.temperature is not None:
             from dlcalc import distillation
 
@@ -638,9 +697,10 @@ def differentiate(expression: str, variables: list[str] | None = None,
     # Each piece of symbolic work (partials, values, check, Hessian, each variable's steps) has
     # its own limit; this one bounds their sum, which would otherwise grow with the number of
     # variables. The limits inside symbolic nest within it.
-    seconds = 3 * symbolic.DIFFERENTIATE_SECONDS
-    with symbolic.time_limit(seconds, f"the expression took longer than {seconds:g} s to "
-                                      "differentiate and evaluate; simplify it"):
+    # (WORK_SECONDS, the budget every command's symbolic work shares; recomputed from
+    # DIFFERENTIATE_SECONDS so that a smaller per-step limit shrinks it too.)
+    with symbolic.work_budget("differentiating and evaluating the expression",
+                              seconds=3 * symbolic.DIFFERENTIATE_SECONDS):
         gradient = symbolic.gradient(parsed, variables, form)
         names = list(gradient.variables)
         if not names:
@@ -1079,6 +1139,10 @@ def gaussian_kl(mu: np.ndarray, sigma: np.ndarray, q_mu: np.ndarray | None = Non
         q_mu, q_sigma = np.zeros(1), np.zeros(1) if logvar else np.ones(1)
 
     result = core.gaussian_kl(mu, sigma, q_mu, q_sigma, logvar=logvar, base=base)
+    if explain:  # one step per dimension
+        from dlcalc.explain import check_explained
+
+        check_explained(result.terms.size, "dimensions")
     steps = core.explain_gaussian_kl(result) if explain else ()
     return gaussian_kl_report(result, logvar=logvar, steps=steps)
 
@@ -1086,11 +1150,15 @@ def gaussian_kl(mu: np.ndarray, sigma: np.ndarray, q_mu: np.ndarray | None = Non
 def descent(parsed: Any, expression: str, point: dict[str, float], variables: list[str] | None, *,
             steps: int, optimizer: str, lr: float, params: dict[str, Any], every: int) -> Report:
     """`steps` iterations of `optimizer` on the expression from `point`, as a report."""
-    from dlcalc import descent as core
+    from dlcalc import descent as core, symbolic
 
-    return descent_report(core.descend_expression(parsed, expression, point, variables, steps=steps,
-                                                  optimizer=optimizer, lr=lr, params=params,
-                                                  every=every))
+    # steps × the cost of one step of the expression: bounded by DESCENT_SECONDS (longer than
+    # WORK_SECONDS: 10^6 steps of a small expression take about 15 s).
+    with symbolic.work_budget(f"descending {steps:,} steps", "simplify the expression or take "
+                              "fewer steps", seconds=symbolic.DESCENT_SECONDS):
+        found = core.descend_expression(parsed, expression, point, variables, steps=steps,
+                                        optimizer=optimizer, lr=lr, params=params, every=every)
+    return descent_report(found)
 
 
 def surface_plot_report(parsed: Any, text: str, chosen: list[str] | None, *,

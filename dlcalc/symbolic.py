@@ -23,9 +23,8 @@ import signal
 import threading
 import time
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import sympy as sp
@@ -42,6 +41,14 @@ DIFFERENTIATE_SECONDS = 5.0
 SIMPLIFY_SECONDS = 1.0
 # Derivatives bigger than this (SymPy's count_ops) are not even offered to `simplify`.
 SIMPLIFY_MAX_OPS = 60
+# The one time budget of a command's symbolic and exact numeric work as a whole: all of `grad`'s
+# partials, values, checks and steps; the values of an expression at a command's x values (a
+# stdin line or block); `--props` of all the functions given. The limits above bound each step
+# inside it. SECURITY.md lists every limit.
+WORK_SECONDS = 3 * DIFFERENTIATE_SECONDS
+# A gradient descent costs steps × one evaluation of the expression and its gradient: it has a
+# budget of its own, four times WORK_SECONDS (10^6 steps of x² + y² take about 15 s).
+DESCENT_SECONDS = 4 * WORK_SECONDS
 
 
 # --------------------------------------------------------------------------------------------
@@ -55,6 +62,8 @@ class SymbolicTimeout(DlcalcError):
 
 # Seconds between repeats of an expired time limit's alarm (see time_limit).
 _ALARM_REPEAT = 0.05
+# The messages of the time limits in force, innermost last (see time_limit).
+_MESSAGES: list[str] = []
 
 
 # Callbacks the interpreter runs between two bytecodes of the body, where an exception is
@@ -80,44 +89,88 @@ def _alarm_usable() -> bool:
     return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
 
 
-@contextmanager
-def time_limit(seconds: float, message: str) -> Iterator[None]:
+class time_limit:  # noqa: N801 - used as `with time_limit(seconds, message):`
     """Raise `SymbolicTimeout(message)` if the body runs longer than `seconds`.
 
     Uses SIGALRM via `signal.setitimer`, so it is enforced only in the main thread on POSIX
     systems; elsewhere the body runs unbounded. Nested limits work: an enclosing timer is
-    restored afterwards with the time it had left.
-    """
-    if not _alarm_usable():
-        yield
-        return
-    outer_remaining, _ = signal.getitimer(signal.ITIMER_REAL)
-    if outer_remaining:
-        seconds = min(seconds, outer_remaining)
+    restored afterwards with the time it had left, and an enclosing limit that runs out first
+    raises its own message.
 
-    def on_alarm(signum, frame):  # noqa: ARG001 - signal handler signature
+    A class rather than a generator: the timer is armed as the very last step of `__enter__`
+    (an alarm due at once is cleaned up there), and every tick that lands after the body, while
+    `__exit__` tidies up, is ignored; so no timer or handler outlives the `with` statement.
+    """
+
+    def __init__(self, seconds: float, message: str):
+        self.seconds, self.message = seconds, message
+        self.active = False
+
+    def _on_alarm(self, signum, frame):  # noqa: ARG002 - signal handler signature
+        if not self.active or (frame is not None and frame.f_code is _EXIT_CODE):
+            return  # the body is over: __exit__ is tidying up
         if _in_gc_callback(frame):
             return  # it would be ignored there (and printed): the next tick raises it
-        raise SymbolicTimeout(message)
+        raise SymbolicTimeout(self.message)
 
-    previous_handler = signal.signal(signal.SIGALRM, on_alarm)
-    started = time.monotonic()
-    # The alarm repeats: an exception raised while the interpreter runs a finalizer or a gc
-    # callback is "ignored" (printed as unraisable, and the limit would be lost), so the next
-    # tick raises it again until it reaches the body.
-    signal.setitimer(signal.ITIMER_REAL, seconds, _ALARM_REPEAT)
-    try:
-        yield
-    finally:
+    def __enter__(self) -> "time_limit":
+        self.usable = _alarm_usable()
+        if not self.usable:
+            return self
+        # Disarm any enclosing timer while this one is set up (setitimer returns what it had
+        # left), so that no alarm fires in between; it is re-armed on the way out.
+        self.outer_remaining, _ = signal.setitimer(signal.ITIMER_REAL, 0)
+        seconds = self.seconds
+        if self.outer_remaining and self.outer_remaining < seconds and _MESSAGES:
+            self.message = _MESSAGES[-1]  # the enclosing limit runs out first: it is named
+        if self.outer_remaining:
+            seconds = min(seconds, self.outer_remaining)
+        self.previous_handler = signal.signal(signal.SIGALRM, self._on_alarm)
+        self.started = time.monotonic()
+        _MESSAGES.append(self.message)
+        self.active = True
+        try:
+            # The alarm repeats: an exception raised while the interpreter runs a finalizer or
+            # a gc callback is "ignored" (printed as unraisable, and the limit would be lost),
+            # so the next tick raises it again until it reaches the body.
+            signal.setitimer(signal.ITIMER_REAL, seconds, _ALARM_REPEAT)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.usable or not self.active:
+            return
+        self.active = False  # from here on a tick does nothing
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous_handler)
-        if outer_remaining:
-            left = outer_remaining - (time.monotonic() - started)
+        signal.signal(signal.SIGALRM, self.previous_handler)
+        _MESSAGES.pop()
+        if self.outer_remaining:
+            left = self.outer_remaining - (time.monotonic() - self.started)
             signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3), _ALARM_REPEAT)
 
 
+_EXIT_CODE = time_limit.__exit__.__code__
+
+
 def _too_slow(what: str, seconds: float = DIFFERENTIATE_SECONDS) -> str:
-    return f"the expression took longer than {seconds:g} s to {what}; simplify it"
+    return (f"the expression took longer than {seconds:g} s to {what}: "
+            f"it exceeds the {seconds:g}-second limit; simplify it")
+
+
+def over_budget(what: str, advice: str = "simplify the expression",
+                seconds: float | None = None) -> str:
+    """The message of an exceeded WORK_SECONDS (or `seconds`): `what` names the work."""
+    seconds = WORK_SECONDS if seconds is None else seconds
+    return f"{what} took longer than {seconds:g} s: it exceeds the {seconds:g}-second limit; {advice}"
+
+
+def work_budget(what: str, advice: str = "simplify the expression",
+                seconds: float | None = None):
+    """`time_limit` with WORK_SECONDS (or `seconds`) and the `over_budget` message."""
+    seconds = WORK_SECONDS if seconds is None else seconds
+    return time_limit(seconds, over_budget(what, advice, seconds))
 
 
 # --------------------------------------------------------------------------------------------

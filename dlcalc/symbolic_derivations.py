@@ -217,15 +217,51 @@ def jacobian_evaluation(probs: np.ndarray, matrix: np.ndarray, log: bool,
     steps = [_step(f"at the given logits: ŷ = {_vec(probs)}", rf"\hat y = {_tvec(probs)}",
                    "softmax", 0)]
     over_t = "" if temperature == 1 else "/T"
-    for i, row in enumerate(np.asarray(matrix)):
+    matrix = np.asarray(matrix)
+    n = len(matrix)
+    for i in _shown_rows(n):
+        if i is None:
+            steps.append(_step(f"⋮ (rows {EXPLAINED_ROWS // 2} to {n - EXPLAINED_ROWS // 2 - 1} "
+                               "left out here; the matrix below has every entry)",
+                               r"\vdots", "evaluate", 1))
+            continue
+        row = matrix[i]
         if log:
-            text = f"row {i}: (δ_{i}k − ŷ_k){over_t} = {_vec(row)}"
-            latex = rf"\frac{{\partial \ell_{i}}}{{\partial z_k}} = {_tvec(row)}"
+            text = f"row {i}: (δ_{i}k − ŷ_k){over_t} = {_short_vec(row)}"
+            latex = rf"\frac{{\partial \ell_{i}}}{{\partial z_k}} = {_short_tvec(row)}"
         else:
-            text = f"row {i}: ŷ_{i}(δ_{i}k − ŷ_k){over_t} = {fmt(probs[i])}·(δ_{i}k − ŷ_k){over_t} = {_vec(row)}"
-            latex = rf"\frac{{\partial \hat y_{i}}}{{\partial z_k}} = {_tvec(row)}"
+            text = f"row {i}: ŷ_{i}(δ_{i}k − ŷ_k){over_t} = {fmt(probs[i])}·(δ_{i}k − ŷ_k){over_t} = {_short_vec(row)}"
+            latex = rf"\frac{{\partial \hat y_{i}}}{{\partial z_k}} = {_short_tvec(row)}"
         steps.append(_step(text, latex, "evaluate", 1))
     return steps
+
+
+# A derivation evaluates an n×n Jacobian row by row: beyond this many rows (and entries in a
+# row) it shows the first and last half of them, so --explain --jacobian of 1,000 logits writes
+# 20 short rows, not a million numbers (35 s). The matrix itself keeps every entry.
+EXPLAINED_ROWS = 20
+
+
+def _shown_rows(n: int) -> list[int | None]:
+    if n <= EXPLAINED_ROWS:
+        return list(range(n))
+    half = EXPLAINED_ROWS // 2
+    return list(range(half)) + [None] + list(range(n - half, n))
+
+
+def _short_vec(row: np.ndarray) -> str:
+    if len(row) <= EXPLAINED_ROWS:
+        return _vec(row)
+    half = EXPLAINED_ROWS // 2
+    return _vec(row[:half])[:-1] + ", …, " + _vec(row[-half:])[1:]
+
+
+def _short_tvec(row: np.ndarray) -> str:
+    if len(row) <= EXPLAINED_ROWS:
+        return _tvec(row)
+    half = EXPLAINED_ROWS // 2
+    left, right = _tvec(row[:half]), _tvec(row[-half:])
+    return left[: -len(r"\right]")] + r", \dots, " + right[len(r"\left["):]
 
 
 def softmax_jacobian_derivation(probs: np.ndarray, matrix: np.ndarray, *, log: bool,

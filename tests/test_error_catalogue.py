@@ -196,6 +196,48 @@ ONE_SHOT = [
     case("logits-without-softmax", ["plot", "sigmoid", "--logits", "1"], ["--logits and -t go with"]),
     case("plot-parameter-nobody-has", ["plot", "sigmoid", "-p", "nosuch=1"], ["nosuch"]),
     case("plot-bad-expression", ["plot", "x**"], ["column"]),
+    # ------------------------------------------------ file arguments and CSV
+    case("file-missing", ["softmax", "missing.txt"], ["cannot open 'missing.txt'", "no such file"]),
+    case("file-is-a-folder", ["activate", "tanh", "."], ["is a folder"]),
+    case("csv-file-missing", ["kl", "pq.csv", "--q", "0.5", "0.5"], ["cannot open 'pq.csv'"]),
+    # ------------------------------------------------ descent
+    case("descend-zero-steps", ["grad", "x**2", "--at", "x=1", "--descend", "0"],
+         ["--descend 0", "1 to 10,000,000"]),
+    case("descend-too-many-steps", ["grad", "x**2", "--at", "x=1", "--descend", "10000001"],
+         ["--descend 10000001"]),
+    case("descend-negative-lr", ["grad", "x**2", "--at", "x=1", "--descend", "3", "--lr", "-1"],
+         ["--lr -1", "> 0"]),
+    case("descend-nan-lr", ["grad", "x**2", "--at", "x=1", "--descend", "3", "--lr", "nan"], ["--lr nan"]),
+    case("descend-unknown-optimizer", ["grad", "x**2", "--at", "x=1", "--descend", "3",
+                                       "--optimizer", "bogus"], ["unknown optimizer 'bogus'", "adam"]),
+    case("descend-infinite-start", ["grad", "x**2", "--at", "x=inf", "--descend", "3"], ["finite"]),
+    # ------------------------------------------------ Gaussian KL
+    case("gaussian-sigma-zero", ["kl", "--gaussian", "0.5", "0"], ["sigma[0] = 0.0", "must be > 0"]),
+    case("gaussian-sigma-negative", ["kl", "--gaussian", "0.5", "-1"], ["sigma[0] = -1.0"]),
+    case("gaussian-q-sigma-negative", ["kl", "--gaussian", "0.5", "1", "--q-gaussian", "0", "-1"],
+         ["Q's sigma[0] = -1.0"]),
+    case("gaussian-lengths-disagree", ["kl", "--gaussian", "0.5,1", "0.8,1.2,3"],
+         ["same length", "2, 3"]),
+    # ------------------------------------------------ distillation
+    case("distillation-kl-temperature-zero", ["kl", "3", "1", "--q", "2", "1", "--logits", "-t", "0"],
+         ["temperature 0"]),
+    case("distillation-ce-temperature-zero", ["ce", "2", "1", "--target", "0", "-t", "0"],
+         ["temperature 0"]),
+    case("distillation-ce-temperature-negative", ["ce", "2", "1", "--target", "0", "-t", "-2"],
+         ["temperature -2"]),
+    # ------------------------------------------------ derivations
+    case("explain-no-derivation-for-elu", ["activate", "elu", "--explain"],
+         ["derivation from the definition", "'elu'"]),
+    case("grad-unknown-form", ["grad", "x", "--form", "bogus"], ["unknown form 'bogus'", "notes"]),
+    # ------------------------------------------------ size limits (SECURITY.md)
+    case("props-too-many-functions", ["activate", "--props", *["tanh"] * 21],
+         ["21 functions", "at most 20"]),
+    case("explain-too-many-logits", ["softmax", "--explain", ",".join(["0"] * 1001)],
+         ["at most 1,000 logits", "1,001"]),
+    case("explain-too-many-x-values", ["activate", "relu", "--explain", *["1"] * 1001],
+         ["at most 1,000 x values", "1,001"]),
+    case("explain-too-long-ce", ["ce", ",".join(["0"] * 1001), "--target", "0", "--explain"],
+         ["at most 1,000"]),
 ]
 
 
@@ -329,3 +371,50 @@ def test_a_bom_anywhere_but_the_start_is_an_error_on_its_line(dl):
     assert run.code == 2
     assert run.err.startswith("error: line 2: ")
     assert run.out.splitlines() == ["0.2689414213699951 0.7310585786300049"]
+
+
+# ---------------------------------------------------------------- files, CSV, API, warnings
+
+
+def test_a_bad_csv_file_names_each_bad_row_and_answers_the_good_ones(dl, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("a,b\n1,2\nx,3\n", encoding="utf-8")
+    run = dl("softmax", "--header", str(path))
+    assert run.code == 2
+    errors = [line for line in run.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: line 3:") and "'x'" in errors[0], run.err
+    assert [float(v) for v in run.words] == pytest.approx([0.2689414213699951, 0.7310585786300049],
+                                                          rel=1e-15)
+    assert "Traceback" not in run.err
+
+
+def test_a_csv_column_that_does_not_exist_is_named_with_the_columns_there_are(dl, tmp_path):
+    path = tmp_path / "pq.csv"
+    path.write_text("p0,p1\n0.5,0.5\n", encoding="utf-8")
+    run = dl("kl", str(path), "--columns", "p0,nope", "--q", "0.5", "0.5")
+    errors = [line for line in run.err.splitlines() if line.startswith("error:")]
+    assert run.code == 2 and len(errors) == 1, run.err
+    assert "'nope'" in errors[0] and "p0, p1" in errors[0]
+    assert run.out == ""
+
+
+@pytest.mark.parametrize("call", [
+    lambda api: api.softmax("x"),
+    lambda api: api.softmax([1, 2], temperature=0),
+    lambda api: api.cross_entropy([2, 1], target=5),
+])
+def test_the_python_api_raises_dlcalc_error_which_is_a_value_error(call):
+    import dlcalc
+    from dlcalc.errors import DlcalcError
+
+    with pytest.raises(DlcalcError) as raised:
+        call(dlcalc)
+    assert isinstance(raised.value, ValueError)
+
+
+def test_a_diverging_descent_is_a_warning_naming_the_step_and_the_learning_rate(dl):
+    run = dl("grad", "x**2", "--at", "x=1", "--descend", "1000", "--lr", "5")
+    assert run.code == 0, run.err
+    warnings = [line for line in run.err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "lr = 5" in warnings[0] and "step" in warnings[0], run.err
+    assert all(line.startswith(("warning:", "error:")) for line in run.err.splitlines())

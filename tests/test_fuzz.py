@@ -419,3 +419,105 @@ def test_random_command_lines_exit_0_1_or_2_and_never_show_a_traceback(
     assert "Traceback" not in run.err and "internal error" not in run.err, (command, tokens, run.err)
     if run.code != 0:
         assert "error:" in run.err or "Usage:" in run.err, (command, tokens, run.err)
+
+
+# ---------------------------------------------------------------- the whole command line, flag by flag
+#
+# Each command with each of its flags (those that landed with files, descent, surfaces,
+# distillation, Gaussian KL, derivations included), each flag with plausible and hostile values,
+# in random order, with random standard input and file arguments. The properties (issue #15,
+# item 7): exit code 0, 1 or 2; no traceback; every line on stderr is a `warning:` or an
+# `error:` line. CI runs a few dozen command lines (a few seconds); DLCALC_FUZZ_EXAMPLES runs
+# a quarter of its value (DLCALC_FUZZ_EXAMPLES=20000: 5,000 command lines).
+
+NUMBERS = ["2", "1", "0.1", "-1", "0", "1e-3", "inf", "-inf", "nan", "1e308", "-1e308", "1e-320",
+           "5e-324", "abc", "1..2", "", "0.5", "3", "-0", "1,2", "[1,", "2]", "1e39"]
+EXPRESSIONS = ["x**2 + y**2", "x*y", "exp(x)", "log(x)", "x**2", "sin(x)*y", "x/y", "1/x",
+               "x*sigmoid(x)", "relu(x)", "abs(x)", "x**", "sqrt(x)", "__import__('os')", "3", ""]
+FUNCTIONS = ["sigmoid", "tanh", "relu", "gelu", "elu", "silu", "softplus", "leaky_relu", "nosuch",
+             "x*tanh(x)", "exp(x)", "log(x)", "x**", "1/x"]
+VALUES = {
+    "--temperature": NUMBERS, "-t": NUMBERS, "--temperatures": NUMBERS,
+    "--target": ["0", "1", "2", "-1", "5", "0.5", "nan", "x", ""],
+    "--target-probs": NUMBERS, "--q": NUMBERS, "--label-smoothing": ["0", "0.1", "1", "2", "-0.1", "nan"],
+    "--base": ["e", "2", "10", ""], "--saturation": ["0.01", "0", "1", "0.5", "nan", "-1"],
+    "-p": ["alpha=0.1", "beta=2", "beta=0", "beta=1e-300", "nosuch=1", "=", "beta", "b1=0.5",
+           "momentum=0.9", "eps=0", "weight_decay=-1"],
+    "--alpha": NUMBERS, "--columns": ["a", "a,b", "nope", "", "0"], "--target-column": ["t", "nope"],
+    "--q-column": ["q0,q1", "nope"],
+    "--format": ["plain", "json", "csv", "table", "markdown", "latex", "xml"], "-f": ["json", "table", "latex"],
+    "--precision": ["1", "6", "17", "0", "99", "x"], "--dtype": ["float32", "float64", "float16"],
+    "--gaussian": NUMBERS, "--q-gaussian": NUMBERS, "--wrt": ["x", "y", "x,y", "z", ","],
+    "--at": ["x=1", "y=2", "x=0", "x=inf", "x=1e308", "x=abc", "z=1", "="],
+    "--descend": ["1", "3", "50", "0", "-1", "x"], "--lr": ["0.1", "5", "0", "-1", "nan", "1e308"],
+    "--optimizer": ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "bogus"],
+    "--every": ["1", "2", "0", "-1"], "--form": ["notes", "factored", "expanded", "bogus"],
+    "--range": ["-3", "3", "0", "1", "1e308", "nan", "-1e308"], "--yrange": ["-3", "3", "0", "nan"],
+    "--points": ["2", "50", "1", "0", "x"], "--title": ["t", "$x$", "{" * 20, "$\\frac{$"],
+    "--dpi": ["50", "1", "0", "1001"], "-o": ["out.png", "out.svg", "out.pdf", "out.gif", "dir/",
+                                             "missing/out.png", ""],
+    "--logits": NUMBERS, "--vars": ["x,y", "x", "a,b"],
+}
+FLAGS = {
+    "activate": ["-d", "-p", "--alpha", "--list", "--props", "--saturation", "--explain", "--header",
+                 "--columns"],
+    "softmax": ["-t", "--log", "--jacobian", "--explain", "--header", "--columns"],
+    "ce": ["--binary", "--target", "--target-probs", "--probs", "--normalize", "--label-smoothing",
+           "--base", "--grad", "--explain", "-t", "--scale-t2", "--header", "--columns",
+           "--target-column"],
+    "kl": ["--q", "--logits", "--normalize", "--base", "--symmetric", "--explain", "-t", "--scale-t2",
+           "--gaussian", "--q-gaussian", "--logvar", "--header", "--columns", "--q-column"],
+    "grad": ["--wrt", "--at", "--steps", "--check", "--hessian", "--descend", "--lr", "--optimizer",
+             "-p", "--every", "--form"],
+    "plot": ["-d", "--range", "--points", "-p", "--title", "--dpi", "--annotate", "-o", "--logits",
+             "-t", "--yrange", "--vars", "--descend", "--at", "--optimizer", "--lr"],
+}
+COMMON = ["-f", "--format", "--json", "--precision", "--dtype", "--bogus"]
+FILES = ["numbers.txt", "data.csv", "missing.txt", "empty.txt", "junk.bin", "-", "."]
+STDIN = st.one_of(st.binary(max_size=40),
+                  st.sampled_from([b"", b"1 2 3\n", b"1 2\n3 4\n", b"a,b\n1,2\nx,3\n", b"1 2 ; 0\n",
+                                   b"1\r2\r", b"0.5 0.5 ; 0.5 0.5\n", b"\xff\xfe\n1\n", b"#c\n\n"]))
+
+
+@st.composite
+def command_lines(draw):
+    command = draw(st.sampled_from(sorted(FLAGS)))
+    positional = {"grad": EXPRESSIONS, "plot": FUNCTIONS + ["softmax", "ce"]}.get(command, NUMBERS)
+    words: list[list[str]] = []
+    if command == "activate":
+        words.append([draw(st.sampled_from(FUNCTIONS))])
+    for _ in range(draw(st.integers(0, 3))):
+        words.append([draw(st.sampled_from(positional + FILES))])
+    for flag in draw(st.lists(st.sampled_from(FLAGS[command] + COMMON), max_size=5)):
+        values = VALUES.get(flag)
+        count = 0 if values is None else draw(st.integers(0, 2 if flag != "--range" else 3))
+        words.append([flag] + [draw(st.sampled_from(values)) for _ in range(count)])
+    order = draw(st.permutations(words))
+    return [command] + [word for group in order for word in group], draw(STDIN)
+
+
+def _files(folder) -> None:
+    (folder / "numbers.txt").write_text("1 2 3\n-1 0 1\n", encoding="utf-8")
+    (folder / "data.csv").write_text("a,b,t,q0,q1,p0,p1\n1,2,0,0.5,0.5,0.5,0.5\n", encoding="utf-8")
+    (folder / "empty.txt").write_text("", encoding="utf-8")
+    (folder / "junk.bin").write_bytes(bytes(range(256)))
+
+
+@settings(max_examples=max(30, EXAMPLES // 4), deadline=None, derandomize=EXAMPLES <= 100,
+          suppress_health_check=list(HealthCheck))
+@given(command_lines())
+def test_whole_command_lines_with_every_flag_exit_0_1_or_2_with_only_warning_and_error_lines(
+        tmp_path_factory, drawn):
+    argv, stdin = drawn
+    folder = tmp_path_factory.mktemp("argv")
+    _files(folder)
+    saved = os.getcwd()
+    os.chdir(folder)
+    try:
+        run = _run_in_process(*argv, stdin=stdin)
+    finally:
+        os.chdir(saved)
+    assert run.code in (0, 1, 2), (argv, stdin, run.code, run.err)
+    assert "Traceback" not in run.err and "internal error" not in run.err, (argv, run.err)
+    strays = [line for line in run.err.splitlines() if not line.startswith(("warning:", "error:"))]
+    assert not strays, (argv, stdin, run.err)
