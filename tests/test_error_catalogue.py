@@ -13,6 +13,7 @@ import random
 
 import pytest
 
+from conftest import strict_json
 from dlcalc import expression
 
 NUMBER = "expected a number"
@@ -418,3 +419,11 @@ def test_a_diverging_descent_is_a_warning_naming_the_step_and_the_learning_rate(
     warnings = [line for line in run.err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "lr = 5" in warnings[0] and "step" in warnings[0], run.err
     assert all(line.startswith(("warning:", "error:")) for line in run.err.splitlines())
+
+
+def test_a_float64_bound_printed_in_float32_mode_keeps_its_digits(dl):
+    # --props works on the function, not on float32 data: a constant beyond float32's range is
+    # reported as it is, never as inf, and the JSON stays strict
+    run = dl("activate", "--props", "-1e308", "--json", "--dtype", "float32")
+    assert run.code == 0 and "Traceback" not in run.err
+    assert strict_json(run.out)["properties"][0]["output_range"]["low"] == -1e308
