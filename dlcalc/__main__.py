@@ -16,10 +16,10 @@ def run() -> None:
     # be interrupted. Until dlcalc.cli is imported, Ctrl-C ends the process at once and quietly:
     # nothing has been written yet, and a KeyboardInterrupt inside an import can surface as some
     # other error (NumPy turns it into an ImportError).
-    import _signal
+    try:  # first: a Ctrl-C that lands before the handler below is in place is caught here
+        import _signal
 
-    _signal.signal(_signal.SIGINT, _interrupted)
-    try:
+        _signal.signal(_signal.SIGINT, _interrupted)
         from dlcalc.interrupts import standard_streams
 
         standard_streams()
