@@ -52,7 +52,7 @@ def round_once(x: np.ndarray, approx: np.ndarray, exact: Callable, ulps: float =
     """`approx` (long double, error ≤ `ulps` long-double ulps of |approx|, or of `scale` when
     given) rounded to float64; the elements it cannot decide are `exact(mpmath, v)` at x = v,
     evaluated by `correctly_rounded`."""
-    approx = np.ascontiguousarray(approx, dtype=LONG)
+    approx = np.asarray(approx, dtype=LONG, order="C")
     y = np.array(approx.astype(np.float64), copy=True)
     doubtful = _doubtful(approx, y, ulps, scale)
     count = int(np.count_nonzero(doubtful))
@@ -221,7 +221,11 @@ def extended_path(x: np.ndarray, approx: Callable, exact: Callable, fallback: Ca
     every = bool(finite.all())
     xs = x if every else np.where(finite, x, 0.0)
     with np.errstate(all="ignore"):
-        result = approx(xs.astype(LONG))
+        # at least 1-d, so that approx may compute in place (a 0-d ufunc result is a scalar)
+        result = approx(np.atleast_1d(xs.astype(LONG)))
     value, scale = result if isinstance(result, tuple) else (result, None)
+    if xs.ndim == 0:
+        value = np.asarray(value).reshape(())
+        scale = None if scale is None else np.asarray(scale).reshape(())
     y = round_once(xs, value, exact, ulps, scale)
     return y if every else np.where(finite, y, fallback(x))
