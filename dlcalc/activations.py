@@ -1168,10 +1168,18 @@ def softplus(x, beta, threshold):
         high, low = _two_product(x, np.asarray(beta, dtype=x.dtype))
         h, lo = high.astype(rounding.LONG), low.astype(rounding.LONG)
 
+        exact_product = not low.any()  # β·x exact (β = 1): the low-part terms below are 0
+
         def approx(v):
-            z = np.exp(-np.abs(h)) * (1 - np.sign(h) * lo)
-            value = (np.maximum(h, 0) + np.where(h > 0, lo, 0)) + np.log1p(z)
-            return np.where(high > threshold, v, value / rounding.LONG(beta))
+            z = _exp_minus_abs_long(h)
+            value = np.maximum(h, 0)
+            if not exact_product:
+                z *= 1 - np.sign(h) * lo
+                value += np.where(h > 0, lo, 0)
+            value += np.log1p(z, out=z)
+            if beta != 1:
+                value /= rounding.LONG(beta)
+            return np.where(high > threshold, v, value)
 
         def exact(mp, u):
             if float(u) * beta > threshold:
