@@ -7,8 +7,9 @@ lies within its error bound of a float64 rounding boundary: then the interval
 [approx·(1 − bound), approx·(1 + bound)] rounds to two different floats, and only those elements
 (about bound·2^-9.5 of them: 1% for a bound of 8 ulps) are recomputed exactly with mpmath
 (`correctly_rounded`: rising precision until the rounding is certain), up to MAX_EXACT of them
-per call: command-line values, plots and small batches are correctly rounded, large batches
-keep the long-double rounding for the doubtful ones. mpmath is imported only
+per call in arrays of up to MAX_EXACT_SIZE elements: command-line values, plots and small
+batches are correctly rounded, large batches keep the long-double rounding for the doubtful
+ones (within 0.5 + 2^-9 ulp, correctly rounded in > 99.9% of cases) at batch speed. mpmath is imported only
 when such an element occurs, so `dlcalc activate sigmoid 1` imports neither SymPy nor mpmath
 unless its one value is doubtful.
 
@@ -33,6 +34,12 @@ _LONG_EPS = 2.0 ** -63  # one ulp of 1 in long double
 # then within 0.5 + 2^-9 ulp and correctly rounded in the great majority of cases (bench/accuracy.py
 # measures both), at the long-double path's speed.
 MAX_EXACT = 512
+# ... and only in an array of at most this many elements: a larger one is a batch block (the
+# batch reader hands the core ~50,000 numbers at a time), where 512 mpmath evaluations (~60 ms)
+# would cost ten times the block's own computation; it keeps the long-double rounding for its
+# doubtful elements, as a block with more than MAX_EXACT of them always did. Command-line
+# values, plots and batches of up to this many numbers stay correctly rounded.
+MAX_EXACT_SIZE = 1 << 14
 
 # First and last working precisions (bits) of the rising evaluation.
 START_BITS = 64
@@ -55,7 +62,7 @@ def round_once(x: np.ndarray, approx: np.ndarray, exact: Callable, ulps: float =
     approx = np.asarray(approx, dtype=LONG, order="C")
     y = np.array(approx.astype(np.float64), copy=True)
     doubtful = _doubtful(approx, y, ulps, scale)
-    count = int(np.count_nonzero(doubtful))
+    count = int(np.count_nonzero(doubtful)) if y.size <= MAX_EXACT_SIZE else 0
     if 0 < count <= MAX_EXACT:
         import mpmath
 
