@@ -161,6 +161,26 @@ def test_registry_functions_are_correctly_rounded_on_a_sample():
                     assert yi == expected, (name, params, xi, yi, expected)
 
 
+def _exact_target_gradient(row, k):
+    """ŷ_k − 1 = −Σ_{i≠k} e^{z_i} / Σ e^{z_i}, correctly rounded (mpmath at 400 bits)."""
+    with mpmath.workprec(400):
+        terms = [mpmath.exp(mpmath.mpf(v)) for v in row]
+        return rounding.to_float64(-mpmath.fsum(terms[:k] + terms[k + 1:]) / mpmath.fsum(terms))
+
+
+@pytest.mark.skipif(not EXTENDED_PATH, reason="the float64 forms off x86 are within a few ulp")
+@pytest.mark.parametrize("scale", [1.0, 4.0, 40.0])
+def test_cross_entropy_gradient_at_the_target_class_is_correctly_rounded(scale):
+    from dlcalc.losses import cross_entropy
+
+    rng = np.random.default_rng(int(scale))
+    z = rng.standard_normal((400, 6)) * scale
+    k = rng.integers(0, 6, 400)
+    grad = cross_entropy(z, target=k).grad
+    for row, t, g in zip(z, k.tolist(), grad):
+        assert g[t] == _exact_target_gradient(row.tolist(), t), (row.tolist(), t)
+
+
 def test_activate_sigmoid_imports_neither_sympy_nor_mpmath():
     code = ("import sys; from dlcalc.cli import main\n"
             "try:\n    main(['activate', 'sigmoid', '1'])\nexcept SystemExit:\n    pass\n"
