@@ -222,7 +222,7 @@ def registry_rows(points: int, only: set[str] | None):
 
 def loss_rows(points: int):
     """H(P,Q), KL, entropy, log-softmax over random 3- to 5-class rows."""
-    from dlcalc import losses, softmax
+    from dlcalc import losses, softmax_core as softmax
 
     rng = np.random.default_rng(1)
     rows = max(points // 10, 50)
