@@ -193,3 +193,29 @@ def test_hessian_at_a_removable_singularity_is_its_limit(dl):
     data = strict_json(dl("grad", "x**n", "--wrt", "x", "--at", "x=0", "n=2", "--hessian",
                           "--json").out)
     assert data["hessian"] == [[2.0]]
+
+
+@pytest.mark.skipif(not EXTENDED_PATH, reason="the bit-level test reads the x87 long double")
+@pytest.mark.parametrize("ulps", [2.0, 8.0, 16.0])
+def test_doubtful_elements_from_the_bits_are_those_of_the_margin_test(ulps):
+    """rounding._doubtful (integer test on the significand, exact test on the candidates) picks
+    exactly the elements rounding._margin_test picks, midpoints, subnormals and overflow included."""
+    rng = np.random.default_rng(int(ulps))
+    for exponent in (-330, -300, -20, 0, 20, 300, 308):
+        _check_doubtful(rng, exponent, ulps)
+
+
+def _check_doubtful(rng, exponent, ulps):
+    long = rounding.LONG
+    with np.errstate(all="ignore"):  # the overflowing and NaN elements are on purpose
+        x = rng.standard_normal(20000) * 10.0 ** exponent
+        approx = x.astype(long) * (1 + long(rng.standard_normal(x.size)) * long(2.0 ** -60))
+        head = x[:500]
+        approx[:500] = head.astype(long) + (np.nextafter(head, np.inf) - head).astype(long) / 2
+        approx[500:508] = [np.inf, -np.inf, np.nan, 0.0, -0.0, long(2.0 ** -1074) / 3,
+                           long(np.finfo(np.float64).max) * (1 + long(2.0 ** -54)), 5e-324]
+        y = approx.astype(np.float64)
+        scales = (None, approx * long(rng.uniform(0, 100, x.size)))
+    for scale in scales:
+        got = rounding._doubtful(approx, y, ulps, scale)
+        assert (got == rounding._margin_test(approx, ulps, scale)).all()
