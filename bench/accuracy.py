@@ -202,7 +202,10 @@ def registry_rows(points: int, only: set[str] | None):
             total = good = batch_good = 0
             worst, worst_x, worst_params, batch_worst = 0.0, math.nan, {}, 0.0
             for params in sweep:
-                values = np.asarray(fn(xs, **params), dtype=np.float64)
+                # as command-line values and plots get them: arrays small enough for the
+                # mpmath step (rounding.MAX_EXACT_SIZE), so 4,096 points per call
+                values = np.concatenate([np.asarray(fn(xs[i:i + 4096], **params), dtype=np.float64)
+                                         for i in range(0, xs.size, 4096)])
                 saved, rounding.MAX_EXACT = rounding.MAX_EXACT, 0
                 try:
                     batch_values = np.asarray(fn(xs, **params), dtype=np.float64)
@@ -219,7 +222,7 @@ def registry_rows(points: int, only: set[str] | None):
 
 def loss_rows(points: int):
     """H(P,Q), KL, entropy, log-softmax over random 3- to 5-class rows."""
-    from dlcalc import losses, softmax
+    from dlcalc import losses, softmax_core as softmax
 
     rng = np.random.default_rng(1)
     rows = max(points // 10, 50)

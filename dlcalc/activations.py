@@ -273,6 +273,21 @@ def _sigmoid_of_sum(high, low):
     return np.where(high >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
 
 
+def _exp_minus_abs_long(v, factor=None):
+    """e^(−|v|) (or e^(−factor·|v|), factor a power of two) in place of one temporary."""
+    z = np.atleast_1d(np.abs(v))  # an array to compute in (a 0-d ufunc result is a scalar)
+    if factor is not None:
+        z *= factor
+    np.negative(z, out=z)
+    return np.exp(z, out=z)
+
+
+def _sigmoid_long(v, z):
+    """σ(v) from z = e^(−|v|): 1/(1 + z) for v ≥ 0, z/(1 + z) below, one division per element."""
+    numerator = np.where(v >= 0, 1, z).astype(z.dtype, copy=False)
+    return np.divide(numerator, 1 + z, out=numerator)
+
+
 def _sigmoid(x):
     z = np.exp(-np.abs(x))  # _sigmoid_of_sum(x, 0) without the correction: the same values
     return np.where(x >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
@@ -330,8 +345,7 @@ def sigmoid(x):
 
     if rounding.extended(x):
         def approx(v):
-            z = np.exp(-np.abs(v))
-            return np.where(v >= 0, 1 / (1 + z), z / (1 + z))
+            return _sigmoid_long(v, _exp_minus_abs_long(v))
 
         return rounding.extended_path(x, approx, lambda mp, u: 1 / (1 + mp.exp(-u)), _sigmoid)
 
@@ -344,8 +358,10 @@ def sigmoid_derivative(x):
 
     if rounding.extended(x):
         def approx(v):
-            z = np.exp(-np.abs(v))
-            return z / ((1 + z) * (1 + z))
+            z = _exp_minus_abs_long(v)
+            d = 1 + z
+            np.multiply(d, d, out=d)
+            return np.divide(z, d, out=z)
 
         return rounding.extended_path(
             x, approx, lambda mp, u: mp.exp(-abs(u)) / (1 + mp.exp(-abs(u))) ** 2,
@@ -392,8 +408,11 @@ def tanh_derivative(x):
 
     if rounding.extended(x):
         def approx(v):
-            z = np.exp(-2 * np.abs(v))
-            return 4 * z / ((1 + z) * (1 + z))
+            z = _exp_minus_abs_long(v, 2)
+            d = 1 + z
+            np.multiply(d, d, out=d)
+            z *= 4
+            return np.divide(z, d, out=z)
 
         return rounding.extended_path(x, approx, lambda mp, u: 1 / mp.cosh(u) ** 2, _sech_squared)
 
@@ -946,8 +965,8 @@ def silu(x):
 
     if rounding.extended(x):
         def approx(v):
-            z = np.exp(-np.abs(v))
-            return v * np.where(v >= 0, 1 / (1 + z), z / (1 + z))
+            s = _sigmoid_long(v, _exp_minus_abs_long(v))
+            return np.multiply(v, s, out=s)
 
         return rounding.extended_path(x, approx, lambda mp, u: u / (1 + mp.exp(-u)),
                                       lambda t: _mul_limit(t, _sigmoid(t)))
@@ -985,8 +1004,11 @@ def silu_derivative(x):
 
     if rounding.extended(x):
         def approx(v):
-            z = np.exp(-np.abs(v))
-            s, c = np.where(v >= 0, 1 / (1 + z), z / (1 + z)), np.where(v >= 0, z / (1 + z), 1 / (1 + z))
+            z = _exp_minus_abs_long(v)
+            d = 1 + z
+            one, other = 1 / d, np.divide(z, d, out=z)
+            positive = v >= 0
+            s, c = np.where(positive, one, other), np.where(positive, other, one)
             return s * (1 + v * c), s * (1 + np.abs(v) * c)  # the bracket cancels near −1.278
 
         return rounding.extended_path(
@@ -1034,11 +1056,19 @@ def mish(x):
     from dlcalc import rounding
 
     if rounding.extended(x):
-        def approx(v):
-            t = np.exp(-np.abs(v))
+        def approx(v):  # (1 + 2t)/(1 + 2t + 2t²) for v > 0, n/(n + 2) below, n = t(t + 2)
+            t = _exp_minus_abs_long(v)
+            two_t = 2 * t
+            top = 1 + two_t
+            positive = v > 0
             n = t * (t + 2)
-            d = 1 + 2 * t + 2 * t * t
-            return v * np.where(v > 0, (1 + 2 * t) / d, n / (n + 2))
+            numerator = np.where(positive, top, n)
+            np.multiply(two_t, t, out=two_t)
+            np.add(top, two_t, out=top)
+            np.add(n, 2, out=n)
+            denominator = np.where(positive, top, n)
+            np.divide(numerator, denominator, out=numerator)
+            return np.multiply(v, numerator, out=numerator)
 
         def exact(mp, u):
             return u * mp.tanh(mp.log1p(mp.exp(u)))
@@ -1082,14 +1112,24 @@ def mish_derivative(x):
     from dlcalc import rounding
 
     if rounding.extended(x):
-        def approx(v):
-            t = np.exp(-np.abs(v))
-            n = t * (t + 2)
-            d = 1 + 2 * t + 2 * t * t
+        def approx(v):  # _tanh_softplus_terms in long double, one branch's operations per element
+            t = _exp_minus_abs_long(v)
             positive = v > 0
-            tanh_sp = np.where(positive, (1 + 2 * t) / d, n / (n + 2))
-            sech2_sp = np.where(positive, 4 * (t * (1 + t) / d) ** 2, 4 * ((1 + t) / (n + 2)) ** 2)
-            sigma = np.where(positive, 1 / (1 + t), t / (1 + t))
+            two_t = 2 * t
+            top = 1 + two_t
+            n = t * (t + 2)
+            numerator = np.where(positive, top, n)
+            np.multiply(two_t, t, out=two_t)
+            np.add(top, two_t, out=top)  # d = 1 + 2t + 2t² (v > 0)
+            np.add(n, 2, out=n)  # n + 2 (v ≤ 0)
+            denominator = np.where(positive, top, n)
+            tanh_sp = np.divide(numerator, denominator, out=numerator)
+            one_t = 1 + t
+            inner = np.where(positive, t * one_t, one_t)
+            np.divide(inner, denominator, out=inner)
+            sech2_sp = 4 * inner ** 2
+            sigma = np.where(positive, 1, t).astype(t.dtype, copy=False)
+            np.divide(sigma, one_t, out=sigma)
             second = v * sech2_sp * sigma
             return tanh_sp + second, np.abs(tanh_sp) + np.abs(second)
 
@@ -1128,10 +1168,18 @@ def softplus(x, beta, threshold):
         high, low = _two_product(x, np.asarray(beta, dtype=x.dtype))
         h, lo = high.astype(rounding.LONG), low.astype(rounding.LONG)
 
+        exact_product = not low.any()  # β·x exact (β = 1): the low-part terms below are 0
+
         def approx(v):
-            z = np.exp(-np.abs(h)) * (1 - np.sign(h) * lo)
-            value = (np.maximum(h, 0) + np.where(h > 0, lo, 0)) + np.log1p(z)
-            return np.where(high > threshold, v, value / rounding.LONG(beta))
+            z = _exp_minus_abs_long(h)
+            value = np.maximum(h, 0)
+            if not exact_product:
+                z *= 1 - np.sign(h) * lo
+                value += np.where(h > 0, lo, 0)
+            value += np.log1p(z, out=z)
+            if beta != 1:
+                value /= rounding.LONG(beta)
+            return np.where(high > threshold, v, value)
 
         def exact(mp, u):
             if float(u) * beta > threshold:
@@ -1153,12 +1201,13 @@ def softplus_derivative(x, beta, threshold):
 
     if rounding.extended(x):
 
-        def sigmoid_long(high, low):  # σ(high + low) in long double, low ≪ high
-            z = np.exp(-np.abs(high)) * (1 - np.sign(high) * low)
-            return np.where(high >= 0, 1 / (1 + z), z / (1 + z)), np.where(high >= 0, z / (1 + z), 1 / (1 + z))
-
         high, low = _two_product(x, np.asarray(beta, dtype=x.dtype))
         h, lo = high.astype(rounding.LONG), low.astype(rounding.LONG)
+
+        def sigma(v):  # σ(h + lo) in long double, lo ≪ h
+            z = _exp_minus_abs_long(h)
+            z *= 1 - np.sign(h) * lo
+            return np.where(high > threshold, 1, _sigmoid_long(high, z))
 
         def exact(mp, u):
             if float(u) * beta > threshold:
@@ -1166,7 +1215,7 @@ def softplus_derivative(x, beta, threshold):
             return 1 / (1 + mp.exp(-mp.mpf(beta) * u))
 
         return rounding.extended_path(
-            x, lambda v: np.where(high > threshold, 1, sigmoid_long(h, lo)[0]), exact,
+            x, sigma, exact,
             lambda t: np.where(t * beta > 0, 1.0, 0.0))
 
     v, v_low = _two_product(x, np.asarray(beta, dtype=x.dtype))

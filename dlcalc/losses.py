@@ -286,6 +286,52 @@ def _ce_warnings(y, logp, loss, name_p, z=None, what="cross-entropy"):
         _warn(msg, row)
 
 
+def _round_target_gradient(grad: np.ndarray, core: _Core, t: np.ndarray) -> None:
+    """ŷ_t − 1 at a one-hot target t that is not the row's argmax, rounded once, in place.
+
+    ŷ_t − 1 in float64 rounds twice (ŷ_t, then the difference). Here ŷ_t = e^(log ŷ_t) from
+    the double-double log-softmax (log_softmax + log_softmax_low), in x87 long double, minus 1:
+    within 8 long-double ulps of the result (|ŷ_t − 1| ≥ ½), rounded once; the doubtful ones
+    (about 1%) are recomputed in mpmath as −Σ_{i≠t} e^{z_i} / Σ e^{z_i} when the array is small
+    enough (dlcalc.rounding's limits), as the registry functions are.
+    """
+    from dlcalc import rounding
+
+    n = grad.shape[-1]
+    flat = grad.reshape(-1, n)  # grad is a fresh array: a view
+    targets = np.broadcast_to(t, core.k.shape).reshape(-1)
+    rows = np.flatnonzero((targets != core.k.reshape(-1))
+                          & ~np.broadcast_to(core.row_nan_or_multi | core.row_one_posinf, core.k.shape).reshape(-1))
+    if rows.size == 0:
+        return
+    cols = targets[rows]
+    logp = core.log_softmax.reshape(-1, n)[rows, cols]
+    low = core.log_softmax_low.reshape(-1, n)[rows, cols]
+    L = rounding.LONG
+    with np.errstate(all="ignore"):
+        low = np.where(np.isfinite(low), low, 0.0)
+        approx = np.exp(logp.astype(L) + low.astype(L)) - 1
+    value = approx.astype(np.float64)
+    doubtful = rounding._doubtful(approx, value, 8.0, None)
+    count = int(np.count_nonzero(doubtful)) if grad.size <= rounding.MAX_EXACT_SIZE else 0
+    if 0 < count <= rounding.MAX_EXACT:
+        import mpmath
+
+        z = np.broadcast_to(core.z, grad.shape).reshape(-1, n)
+        for i in np.flatnonzero(doubtful):
+            row, col = rows[i], cols[i]
+
+            def exact(*zs, col=col):
+                top = max(zs)
+                terms = [mpmath.exp(v - top) for v in zs]
+                return -mpmath.fsum(terms[:col] + terms[col + 1:]) / mpmath.fsum(terms)
+
+            rounded = rounding.correctly_rounded(exact, z[row].tolist())
+            if rounded is not None:
+                value[i] = rounded
+    flat[rows, cols] = value
+
+
 def cross_entropy(logits, target=None, target_probs=None, label_smoothing: float = 0.0,
                   base: str = "e", normalize_target: bool = False) -> CrossEntropy:
     r"""torch.nn.functional.cross_entropy for one sample per row, with its gradient.
@@ -326,6 +372,8 @@ def cross_entropy(logits, target=None, target_probs=None, label_smoothing: float
         accurate = core.onehot_k & (y >= 0.5)
         grad = np.where(accurate, comp - core.complement, prob - y).astype(dt)
         grad = np.where(core.row_nan_or_multi[..., None], np.nan, grad).astype(dt)
+        if t is not None and label_smoothing == 0 and core.log_softmax_low is not None:
+            _round_target_gradient(grad, core, t)
         if ln_base != 1.0:
             loss = loss / dt.type(ln_base)
             grad = grad / dt.type(ln_base)

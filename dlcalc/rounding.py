@@ -7,8 +7,9 @@ lies within its error bound of a float64 rounding boundary: then the interval
 [approx·(1 − bound), approx·(1 + bound)] rounds to two different floats, and only those elements
 (about bound·2^-9.5 of them: 1% for a bound of 8 ulps) are recomputed exactly with mpmath
 (`correctly_rounded`: rising precision until the rounding is certain), up to MAX_EXACT of them
-per call: command-line values, plots and small batches are correctly rounded, large batches
-keep the long-double rounding for the doubtful ones. mpmath is imported only
+per call in arrays of up to MAX_EXACT_SIZE elements: command-line values, plots and small
+batches are correctly rounded, large batches keep the long-double rounding for the doubtful
+ones (within 0.5 + 2^-9 ulp, correctly rounded in > 99.9% of cases) at batch speed. mpmath is imported only
 when such an element occurs, so `dlcalc activate sigmoid 1` imports neither SymPy nor mpmath
 unless its one value is doubtful.
 
@@ -33,6 +34,12 @@ _LONG_EPS = 2.0 ** -63  # one ulp of 1 in long double
 # then within 0.5 + 2^-9 ulp and correctly rounded in the great majority of cases (bench/accuracy.py
 # measures both), at the long-double path's speed.
 MAX_EXACT = 512
+# ... and only in an array of at most this many elements: a larger one is a batch block (the
+# batch reader hands the core ~50,000 numbers at a time), where 512 mpmath evaluations (~60 ms)
+# would cost ten times the block's own computation; it keeps the long-double rounding for its
+# doubtful elements, as a block with more than MAX_EXACT of them always did. Command-line
+# values, plots and batches of up to this many numbers stay correctly rounded.
+MAX_EXACT_SIZE = 1 << 14
 
 # First and last working precisions (bits) of the rising evaluation.
 START_BITS = 64
@@ -52,14 +59,10 @@ def round_once(x: np.ndarray, approx: np.ndarray, exact: Callable, ulps: float =
     """`approx` (long double, error ≤ `ulps` long-double ulps of |approx|, or of `scale` when
     given) rounded to float64; the elements it cannot decide are `exact(mpmath, v)` at x = v,
     evaluated by `correctly_rounded`."""
-    approx = np.asarray(approx, dtype=LONG)
+    approx = np.asarray(approx, dtype=LONG, order="C")
     y = np.array(approx.astype(np.float64), copy=True)
-    with np.errstate(all="ignore"):
-        size = np.abs(approx) if scale is None else np.abs(np.asarray(scale, dtype=LONG))
-        margin = size * LONG(ulps * _LONG_EPS)
-        doubtful = ((approx - margin).astype(np.float64) != (approx + margin).astype(np.float64))
-        doubtful &= np.isfinite(approx)
-    count = int(np.count_nonzero(doubtful))
+    doubtful = _doubtful(approx, y, ulps, scale)
+    count = int(np.count_nonzero(doubtful)) if y.size <= MAX_EXACT_SIZE else 0
     if 0 < count <= MAX_EXACT:
         import mpmath
 
@@ -72,6 +75,58 @@ def round_once(x: np.ndarray, approx: np.ndarray, exact: Callable, ulps: float =
             if value is not None:
                 out[i] = value
     return y
+
+
+def _margin_test(approx, ulps, scale):
+    """The exact test: [approx − margin, approx + margin] rounds to two different floats."""
+    with np.errstate(all="ignore"):
+        size = np.abs(approx) if scale is None else np.abs(np.asarray(scale, dtype=LONG))
+        margin = size * LONG(ulps * _LONG_EPS)
+        doubtful = ((approx - margin).astype(np.float64) != (approx + margin).astype(np.float64))
+        doubtful &= np.isfinite(approx)
+    return doubtful
+
+
+# The x87 format's 64-bit significand sits in the first 8 bytes of each 16-byte long double,
+# little-endian, with its leading bit explicit; the sign and 15-bit biased exponent follow.
+_BITS_OK = exact.HARDWARE_EXTENDED and np.dtype(LONG).itemsize == 16 and np.little_endian
+_BIAS = 16383
+
+
+def _doubtful(approx: np.ndarray, y: np.ndarray, ulps: float, scale) -> np.ndarray:
+    """`_margin_test`, evaluated only where it can be true.
+
+    Rounding the long double to float64 drops the low 11 bits of its significand (for a result
+    in float64's normal range); the interval of half-width margin crosses a rounding boundary
+    only if those bits are within margin of the midpoint 0x400. In units of the significand's last
+    bit, margin = size·ulps·2⁻⁶³/2^(E−63) < 2·ulps·size/|approx|: an integer test on the bits
+    picks a superset of the doubtful elements (~1%, plus results outside the normal range), and
+    the exact test runs on those alone, so the answer is the same as `_margin_test`'s everywhere.
+    """
+    if not _BITS_OK or approx.size < 64:
+        return _margin_test(approx, ulps, scale)
+    words = approx.reshape(-1).view(np.uint64)
+    significand = words[0::2]
+    exponent = (words[1::2] & np.uint64(0x7FFF)).astype(np.int64) - _BIAS
+    distance = np.abs((significand & np.uint64(0x7FF)).astype(np.int64) - 0x400)
+    if scale is None:
+        units = 2.0 * ulps + 4.0
+        candidates = distance <= units
+    else:
+        with np.errstate(all="ignore"):
+            size = np.abs(np.broadcast_to(np.asarray(scale, dtype=np.float64), approx.shape)).reshape(-1)
+            units = (2.0 * ulps * 1.01) * size / np.abs(y.reshape(-1)) + 4.0
+        candidates = (distance <= units) | ~np.isfinite(units)  # y = 0: size/0, candidates
+    candidates |= (exponent < -1022) | (exponent > 1023)
+    index = np.flatnonzero(candidates)
+    doubtful = np.zeros(approx.size, dtype=bool)
+    if index.size:
+        flat = approx.reshape(-1)
+        part_scale = None
+        if scale is not None:
+            part_scale = np.broadcast_to(np.asarray(scale, dtype=LONG), approx.shape).reshape(-1)[index]
+        doubtful[index] = _margin_test(flat[index], ulps, part_scale)
+    return doubtful.reshape(approx.shape)
 
 
 def to_float64(v) -> float:
@@ -173,7 +228,11 @@ def extended_path(x: np.ndarray, approx: Callable, exact: Callable, fallback: Ca
     every = bool(finite.all())
     xs = x if every else np.where(finite, x, 0.0)
     with np.errstate(all="ignore"):
-        result = approx(xs.astype(LONG))
+        # at least 1-d, so that approx may compute in place (a 0-d ufunc result is a scalar)
+        result = approx(np.atleast_1d(xs.astype(LONG)))
     value, scale = result if isinstance(result, tuple) else (result, None)
+    if xs.ndim == 0:
+        value = np.asarray(value).reshape(())
+        scale = None if scale is None else np.asarray(scale).reshape(())
     y = round_once(xs, value, exact, ulps, scale)
     return y if every else np.where(finite, y, fallback(x))

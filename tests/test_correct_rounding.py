@@ -166,6 +166,26 @@ def test_registry_functions_are_correctly_rounded_on_a_sample():
                     assert yi == expected, (name, params, xi, yi, expected)
 
 
+def _exact_target_gradient(row, k):
+    """ŷ_k − 1 = −Σ_{i≠k} e^{z_i} / Σ e^{z_i}, correctly rounded (mpmath at 400 bits)."""
+    with mpmath.workprec(400):
+        terms = [mpmath.exp(mpmath.mpf(v)) for v in row]
+        return rounding.to_float64(-mpmath.fsum(terms[:k] + terms[k + 1:]) / mpmath.fsum(terms))
+
+
+@pytest.mark.skipif(not EXTENDED_PATH, reason="the float64 forms off x86 are within a few ulp")
+@pytest.mark.parametrize("scale", [1.0, 4.0, 40.0])
+def test_cross_entropy_gradient_at_the_target_class_is_correctly_rounded(scale):
+    from dlcalc.losses import cross_entropy
+
+    rng = np.random.default_rng(int(scale))
+    z = rng.standard_normal((400, 6)) * scale
+    k = rng.integers(0, 6, 400)
+    grad = cross_entropy(z, target=k).grad
+    for row, t, g in zip(z, k.tolist(), grad):
+        assert g[t] == _exact_target_gradient(row.tolist(), t), (row.tolist(), t)
+
+
 def test_activate_sigmoid_imports_neither_sympy_nor_mpmath():
     code = ("import sys; from dlcalc.cli import main\n"
             "try:\n    main(['activate', 'sigmoid', '1'])\nexcept SystemExit:\n    pass\n"
@@ -178,3 +198,29 @@ def test_hessian_at_a_removable_singularity_is_its_limit(dl):
     data = strict_json(dl("grad", "x**n", "--wrt", "x", "--at", "x=0", "n=2", "--hessian",
                           "--json").out)
     assert data["hessian"] == [[2.0]]
+
+
+@pytest.mark.skipif(not EXTENDED_PATH, reason="the bit-level test reads the x87 long double")
+@pytest.mark.parametrize("ulps", [2.0, 8.0, 16.0])
+def test_doubtful_elements_from_the_bits_are_those_of_the_margin_test(ulps):
+    """rounding._doubtful (integer test on the significand, exact test on the candidates) picks
+    exactly the elements rounding._margin_test picks, midpoints, subnormals and overflow included."""
+    rng = np.random.default_rng(int(ulps))
+    for exponent in (-330, -300, -20, 0, 20, 300, 308):
+        _check_doubtful(rng, exponent, ulps)
+
+
+def _check_doubtful(rng, exponent, ulps):
+    long = rounding.LONG
+    with np.errstate(all="ignore"):  # the overflowing and NaN elements are on purpose
+        x = rng.standard_normal(20000) * 10.0 ** exponent
+        approx = x.astype(long) * (1 + long(rng.standard_normal(x.size)) * long(2.0 ** -60))
+        head = x[:500]
+        approx[:500] = head.astype(long) + (np.nextafter(head, np.inf) - head).astype(long) / 2
+        approx[500:508] = [np.inf, -np.inf, np.nan, 0.0, -0.0, long(2.0 ** -1074) / 3,
+                           long(np.finfo(np.float64).max) * (1 + long(2.0 ** -54)), 5e-324]
+        y = approx.astype(np.float64)
+        scales = (None, approx * long(rng.uniform(0, 100, x.size)))
+    for scale in scales:
+        got = rounding._doubtful(approx, y, ulps, scale)
+        assert (got == rounding._margin_test(approx, ulps, scale)).all()
