@@ -321,12 +321,12 @@ def _round_target_gradient(grad: np.ndarray, core: _Core, t: np.ndarray) -> None
         for i in np.flatnonzero(doubtful):
             row, col = rows[i], cols[i]
 
-            def exact(*zs, col=col):
+            def gradient_at_target(*zs, col=col):  # ŷ_t − 1 = −Σ_{j≠t} e^{z_j} / Σ_j e^{z_j}
                 top = max(zs)
                 terms = [mpmath.exp(v - top) for v in zs]
                 return -mpmath.fsum(terms[:col] + terms[col + 1:]) / mpmath.fsum(terms)
 
-            rounded = rounding.correctly_rounded(exact, z[row].tolist())
+            rounded = rounding.correctly_rounded(gradient_at_target, z[row].tolist())
             if rounded is not None:
                 value[i] = rounded
     flat[rows, cols] = value
