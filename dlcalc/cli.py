@@ -478,12 +478,15 @@ def _gaussian_kl(p: list[str] | None, q: str | None, gaussian: tuple[str, str] |
     if given:
         raise DlcalcError(f"{given[0]} does not apply to --gaussian")
     second = "log-variance" if logvar else "sigma"
-    mu, sigma = (parse_vector([gaussian[0]], "--gaussian MU"),
-                 parse_vector([gaussian[1]], f"--gaussian {second.upper()}"))
     q_mu = q_sigma = None  # Q = N(0, 1)
     if q_gaussian is not None:
         q_mu, q_sigma = (parse_vector([q_gaussian[0]], "--q-gaussian MU"),
                          parse_vector([q_gaussian[1]], f"--q-gaussian {second.upper()}"))
+    if tuple(gaussian) == ("-", "-"):  # batch: 'MU... ; SIGMA...' on each stdin line
+        command = reports.GaussianKLCommand(q_mu, q_sigma, logvar=logvar, base=base, explain=explain)
+        return run_vector_command(["-"], command, style)
+    mu, sigma = (parse_vector([gaussian[0]], "--gaussian MU"),
+                 parse_vector([gaussian[1]], f"--gaussian {second.upper()}"))
     return run_report(style, reports.gaussian_kl, mu, sigma, q_mu, q_sigma, logvar=logvar, base=base,
                       explain=explain)
 
@@ -760,8 +763,25 @@ def _descend(expression: str, point: dict[str, float] | None, variables: list[st
     given = [flag for flag, used in other_flags.items() if used]
     if given:
         raise DlcalcError(f"{given[0]} does not go with --descend; run them as two commands")
+    from dlcalc.expression import parse_expression
+
+    parsed = parse_expression(expression)
+    moving = variables or sorted({s.name for s in parsed.free_symbols} - set(point or {}))
+    if moving and not set(moving) & set(point or {}) and not is_terminal(sys.stdin):
+        # batch: each stdin line is a start point (the moving variables, in order)
+        if style.dtype != "float64":
+            raise DlcalcError("--descend computes in float64, as torch.optim does on float64 "
+                              "tensors; remove --dtype float32")
+        if len(optimizer or []) > 1:
+            raise DlcalcError("grad --descend runs one --optimizer; to compare several, draw them "
+                              "with dlcalc plot EXPR --descend N --optimizer A --optimizer B")
+        command = reports.DescentCommand(parsed, expression, moving, point or {}, steps=steps,
+                                         optimizer=(optimizer or ["sgd"])[0], lr=lr,
+                                         params=descent.parse_settings(param or []), every=every)
+        return run_vector_command(["-"], command, style)
     if point is None:
-        raise DlcalcError("--descend starts from a point: add --at, for example --at x=1 y=2")
+        raise DlcalcError("--descend starts from a point: add --at, for example --at x=1 y=2, "
+                          "or pipe start points on stdin, one per line")
     if style.dtype != "float64":
         raise DlcalcError("--descend computes in float64, as torch.optim does on float64 "
                           "tensors; remove --dtype float32")
@@ -769,9 +789,7 @@ def _descend(expression: str, point: dict[str, float] | None, variables: list[st
     if len(names) > 1:
         raise DlcalcError("grad --descend runs one --optimizer; to compare several, draw them "
                           "with dlcalc plot EXPR --descend N --optimizer A --optimizer B")
-    from dlcalc.expression import parse_expression
-
-    return run_report(style, reports.descent, parse_expression(expression), expression, point,
+    return run_report(style, reports.descent, parsed, expression, point,
                       variables, steps=steps, optimizer=names[0], lr=lr,
                       params=descent.parse_settings(param or []), every=every)
 
