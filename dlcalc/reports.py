@@ -1004,7 +1004,7 @@ class DescentCommand:
     symbolic gradient are compiled once for every line. A line's report is the one-shot
     report of its trajectory, but its plain output is one line: the final point, then f."""
 
-    what = "start point"
+    what = "start point (--at NAME=VALUE..., or one per stdin line)"
 
     def __init__(self, parsed: Any, expression: str, moving: list[str], data: dict[str, float], *,
                  steps: int, optimizer: str, lr: float, params: dict[str, Any], every: int):
