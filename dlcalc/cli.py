@@ -601,7 +601,8 @@ def kl(
     scale_t2: ScaleT2Option = False,
     gaussian: Annotated[Optional[Tuple[str, str]], typer.Option(
         "--gaussian", metavar="MU SIGMA", help="KL of diagonal Gaussians: P's means and standard "
-        "deviations, each one number or a comma-joined vector (0.5,-1 0.8,1.2).")] = None,
+        "deviations, each one number or a comma-joined vector (0.5,-1 0.8,1.2); '- -': one "
+        "'MU... ; SIGMA...' per stdin line.")] = None,
     q_gaussian: Annotated[Optional[Tuple[str, str]], typer.Option(
         "--q-gaussian", metavar="MU SIGMA", help="With --gaussian: Q's means and standard deviations "
         "[default: 0 1, the VAE prior N(0, 1)].")] = None,
@@ -630,6 +631,7 @@ def kl(
       dlcalc kl 3 1 0.2 --q 2.5 1.2 0.1 --logits -t 4 --scale-t2
       dlcalc kl --gaussian 0.5,-1 0.8,1.2
       dlcalc kl --gaussian 0.5 -0.4 --logvar --q-gaussian 0 0
+      printf '0.5 -1 ; 0.8 1.2\\n0 ; 1\\n' | dlcalc kl --gaussian - -
       dlcalc kl pq.csv --columns p0,p1 --q-column q0,q1
     """
     style = make_style(fmt, json_flag, precision, dtype)
@@ -652,7 +654,8 @@ def kl(
 # ---------------------------------------------------------------- options of grad --descend and plot EXPR --descend
 
 DescendOption = Annotated[Optional[int], typer.Option(
-    "--descend", metavar="N", help="Run N optimizer steps from the --at point (PyTorch's update rules).")]
+    "--descend", metavar="N", help="Run N optimizer steps from the --at point (PyTorch's update rules); "
+    "when --at names no moving variable, from each start point on stdin, one per line.")]
 LrOption = Annotated[Optional[float], typer.Option(
     "--lr", metavar="LR", help="With --descend: the learning rate [default: 0.1].")]
 OptimizerOption = Annotated[Optional[List[str]], typer.Option(
@@ -705,6 +708,7 @@ def grad(
       dlcalc grad "(w1*x1 + w2*x2 - y)^2" --wrt w1,w2 --at w1=0.5 w2=-1 x1=1 x2=2 y=3 --check
       dlcalc grad "x*sigmoid(x)" --hessian
       dlcalc grad "(w1*x1 + w2*x2 - y)^2" --wrt w1,w2 --at w1=0 w2=0 x1=1 x2=2 y=3 --descend 20 --optimizer adam
+      printf '1 1\\n-1 2\\n' | dlcalc grad "x^2 + 3*y^2" --wrt x,y --descend 10
       dlcalc grad "(3*x + 4*y - 5)^2" --form expanded
     """
     style = make_style(fmt, json_flag, precision, dtype)
