@@ -478,12 +478,15 @@ def _gaussian_kl(p: list[str] | None, q: str | None, gaussian: tuple[str, str] |
     if given:
         raise DlcalcError(f"{given[0]} does not apply to --gaussian")
     second = "log-variance" if logvar else "sigma"
-    mu, sigma = (parse_vector([gaussian[0]], "--gaussian MU"),
-                 parse_vector([gaussian[1]], f"--gaussian {second.upper()}"))
     q_mu = q_sigma = None  # Q = N(0, 1)
     if q_gaussian is not None:
         q_mu, q_sigma = (parse_vector([q_gaussian[0]], "--q-gaussian MU"),
                          parse_vector([q_gaussian[1]], f"--q-gaussian {second.upper()}"))
+    if tuple(gaussian) == ("-", "-"):  # batch: 'MU... ; SIGMA...' on each stdin line
+        command = reports.GaussianKLCommand(q_mu, q_sigma, logvar=logvar, base=base, explain=explain)
+        return run_vector_command(["-"], command, style)
+    mu, sigma = (parse_vector([gaussian[0]], "--gaussian MU"),
+                 parse_vector([gaussian[1]], f"--gaussian {second.upper()}"))
     return run_report(style, reports.gaussian_kl, mu, sigma, q_mu, q_sigma, logvar=logvar, base=base,
                       explain=explain)
 
@@ -598,7 +601,8 @@ def kl(
     scale_t2: ScaleT2Option = False,
     gaussian: Annotated[Optional[Tuple[str, str]], typer.Option(
         "--gaussian", metavar="MU SIGMA", help="KL of diagonal Gaussians: P's means and standard "
-        "deviations, each one number or a comma-joined vector (0.5,-1 0.8,1.2).")] = None,
+        "deviations, each one number or a comma-joined vector (0.5,-1 0.8,1.2); '- -': one "
+        "'MU... ; SIGMA...' per stdin line.")] = None,
     q_gaussian: Annotated[Optional[Tuple[str, str]], typer.Option(
         "--q-gaussian", metavar="MU SIGMA", help="With --gaussian: Q's means and standard deviations "
         "[default: 0 1, the VAE prior N(0, 1)].")] = None,
@@ -627,6 +631,7 @@ def kl(
       dlcalc kl 3 1 0.2 --q 2.5 1.2 0.1 --logits -t 4 --scale-t2
       dlcalc kl --gaussian 0.5,-1 0.8,1.2
       dlcalc kl --gaussian 0.5 -0.4 --logvar --q-gaussian 0 0
+      printf '0.5 -1 ; 0.8 1.2\\n0 ; 1\\n' | dlcalc kl --gaussian - -
       dlcalc kl pq.csv --columns p0,p1 --q-column q0,q1
     """
     style = make_style(fmt, json_flag, precision, dtype)
@@ -649,7 +654,8 @@ def kl(
 # ---------------------------------------------------------------- options of grad --descend and plot EXPR --descend
 
 DescendOption = Annotated[Optional[int], typer.Option(
-    "--descend", metavar="N", help="Run N optimizer steps from the --at point (PyTorch's update rules).")]
+    "--descend", metavar="N", help="Run N optimizer steps from the --at point (PyTorch's update rules); "
+    "when --at names no moving variable, from each start point on stdin, one per line.")]
 LrOption = Annotated[Optional[float], typer.Option(
     "--lr", metavar="LR", help="With --descend: the learning rate [default: 0.1].")]
 OptimizerOption = Annotated[Optional[List[str]], typer.Option(
@@ -702,6 +708,7 @@ def grad(
       dlcalc grad "(w1*x1 + w2*x2 - y)^2" --wrt w1,w2 --at w1=0.5 w2=-1 x1=1 x2=2 y=3 --check
       dlcalc grad "x*sigmoid(x)" --hessian
       dlcalc grad "(w1*x1 + w2*x2 - y)^2" --wrt w1,w2 --at w1=0 w2=0 x1=1 x2=2 y=3 --descend 20 --optimizer adam
+      printf '1 1\\n-1 2\\n' | dlcalc grad "x^2 + 3*y^2" --wrt x,y --descend 10
       dlcalc grad "(3*x + 4*y - 5)^2" --form expanded
     """
     style = make_style(fmt, json_flag, precision, dtype)
@@ -760,8 +767,25 @@ def _descend(expression: str, point: dict[str, float] | None, variables: list[st
     given = [flag for flag, used in other_flags.items() if used]
     if given:
         raise DlcalcError(f"{given[0]} does not go with --descend; run them as two commands")
+    from dlcalc.expression import parse_expression
+
+    parsed = parse_expression(expression)
+    moving = variables or sorted({s.name for s in parsed.free_symbols} - set(point or {}))
+    if moving and not set(moving) & set(point or {}) and not is_terminal(sys.stdin):
+        # batch: each stdin line is a start point (the moving variables, in order)
+        if style.dtype != "float64":
+            raise DlcalcError("--descend computes in float64, as torch.optim does on float64 "
+                              "tensors; remove --dtype float32")
+        if len(optimizer or []) > 1:
+            raise DlcalcError("grad --descend runs one --optimizer; to compare several, draw them "
+                              "with dlcalc plot EXPR --descend N --optimizer A --optimizer B")
+        command = reports.DescentCommand(parsed, expression, moving, point or {}, steps=steps,
+                                         optimizer=(optimizer or ["sgd"])[0], lr=lr,
+                                         params=descent.parse_settings(param or []), every=every)
+        return run_vector_command(["-"], command, style)
     if point is None:
-        raise DlcalcError("--descend starts from a point: add --at, for example --at x=1 y=2")
+        raise DlcalcError("--descend starts from a point: add --at, for example --at x=1 y=2, "
+                          "or pipe start points on stdin, one per line")
     if style.dtype != "float64":
         raise DlcalcError("--descend computes in float64, as torch.optim does on float64 "
                           "tensors; remove --dtype float32")
@@ -769,9 +793,7 @@ def _descend(expression: str, point: dict[str, float] | None, variables: list[st
     if len(names) > 1:
         raise DlcalcError("grad --descend runs one --optimizer; to compare several, draw them "
                           "with dlcalc plot EXPR --descend N --optimizer A --optimizer B")
-    from dlcalc.expression import parse_expression
-
-    return run_report(style, reports.descent, parse_expression(expression), expression, point,
+    return run_report(style, reports.descent, parsed, expression, point,
                       variables, steps=steps, optimizer=names[0], lr=lr,
                       params=descent.parse_settings(param or []), every=every)
 

@@ -18,6 +18,7 @@ optional `kind` lets the command line add a hint about its own options.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import warnings
@@ -1195,3 +1196,122 @@ def surface_plot_report(parsed: Any, text: str, chosen: list[str] | None, *,
                   data={"path": str(written), "functions": [text], "variables": list(names),
                         "paths": {p.label: {"x": p.x, "y": p.y} for p in sampled.paths}},
                   text=str(written))
+
+
+# ---------------------------------------------------------------- batch: kl --gaussian - -, grad --descend
+
+
+class GaussianKLCommand:
+    """`kl --gaussian - -`: one KL of diagonal Gaussians per stdin line `MU... ; SIGMA...`
+    (log-variances with `logvar`), against one Q for every line (default N(0, 1)). Each line's
+    report is the one-shot report (`gaussian_kl_report`)."""
+
+    what = "means and deviations (MU... ; SIGMA...)"
+
+    def __init__(self, q_mu: np.ndarray | None = None, q_sigma: np.ndarray | None = None, *,
+                 logvar: bool = False, base: str = "e", explain: bool = False):
+        if q_mu is None or q_sigma is None:
+            q_mu, q_sigma = np.zeros(1), np.zeros(1) if logvar else np.ones(1)
+        self.q_mu, self.q_sigma = q_mu, q_sigma
+        self.logvar, self.base, self.explain = logvar, base, explain
+
+    def compute(self, mu: np.ndarray, operands: np.ndarray | None) -> list:
+        from dlcalc import gaussian as core
+
+        second = "log-variances" if self.logvar else "standard deviations"
+        if operands is None:
+            raise DlcalcError(f"each line gives the means, then ';' and the {second}: "
+                              "for example 0.5 -1 ; 0.8 1.2")
+        found = []
+        for row in range(mu.shape[0]):
+            try:
+                found.append(core.gaussian_kl(np.asarray(mu[row], dtype=np.float64),
+                                              np.asarray(operands[row], dtype=np.float64),
+                                              self.q_mu, self.q_sigma, logvar=self.logvar,
+                                              base=self.base))
+            except DlcalcError as error:
+                error.rows = [row]  # type: ignore[attr-defined]  # the runner sets this line aside
+                raise
+        return found
+
+    def report(self, result: list, row: int) -> Report:
+        from dlcalc import gaussian as core
+
+        steps = core.explain_gaussian_kl(result[row]) if self.explain else ()
+        return gaussian_kl_report(result[row], logvar=self.logvar, steps=steps)
+
+    def plain_rows(self, result: list) -> np.ndarray | None:
+        if self.explain:
+            return None
+        return np.array([[found.kl] for found in result], dtype=np.float64)
+
+
+class DescentCommand:
+    """`grad EXPR --descend N` with one start point per stdin line: the values of the moving
+    variables, in their order; the other variables are held at `data`. The objective and its
+    symbolic gradient are compiled once for every line. A line's report is the one-shot
+    report of its trajectory, but its plain output is one line: the final point, then f."""
+
+    what = "start point (--at NAME=VALUE..., or one per stdin line)"
+
+    def __init__(self, parsed: Any, expression: str, moving: list[str], data: dict[str, float], *,
+                 steps: int, optimizer: str, lr: float, params: dict[str, Any], every: int):
+        from dlcalc import descent as core
+        from dlcalc import symbolic
+
+        names = sorted(s.name for s in parsed.free_symbols)
+        if not names:
+            raise DlcalcError(f"{expression!r} has no variables to descend on")
+        for name in moving:
+            if name not in names:
+                raise DlcalcError(f"'{name}' is not a variable of the expression; its variables: "
+                                  f"{', '.join(names)}")
+        held = {name: float(value) for name, value in data.items() if name not in moving}
+        symbolic.evaluate_at([], {**held, **{name: 0.0 for name in moving}}, variables=names)
+        core.settings(core.lookup(optimizer), lr, params)  # a bad optimizer or setting, once
+        self.expression, self.moving, self.data = expression, list(moving), held
+        self.steps, self.optimizer, self.lr, self.params, self.every = steps, optimizer, lr, params, every
+        self.value, self.gradient = core.compile_objective(parsed, self.moving, held)
+
+    def compute(self, starts: np.ndarray, operands: np.ndarray | None) -> list:
+        from dlcalc import descent as core
+
+        n = len(self.moving)
+        if operands is not None:
+            raise DlcalcError("a line gives a start point only; remove the ';' and what follows it")
+        if starts.shape[1] != n:
+            raise DlcalcError(f"the line gives {starts.shape[1]} number{'s' * (starts.shape[1] != 1)}; "
+                              f"a start point is {n} number{'s' * (n != 1)}: {', '.join(self.moving)}")
+        found = []
+        for row in range(starts.shape[0]):
+            start = [float(v) for v in starts[row]]
+            for name, value in zip(self.moving, start):
+                if not math.isfinite(value):
+                    error = DlcalcError(f"the start point must be finite; {name} = {value!r}")
+                    error.rows = [row]  # type: ignore[attr-defined]
+                    raise error
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                trajectory = core.descend(self.value, self.gradient, start, variables=self.moving,
+                                          steps=self.steps, optimizer=self.optimizer, lr=self.lr,
+                                          params=self.params, every=self.every)
+            for warning in caught:  # said again with the row, so batch mode names the line
+                if issubclass(warning.category, NumericWarning):
+                    _warn(str(warning.message), row=row)
+                else:
+                    warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                           warning.lineno)
+            found.append(core.Descent(expression=self.expression, trajectory=trajectory,
+                                      data=dict(self.data)))
+        return found
+
+    def report(self, result: list, row: int) -> Report:
+        report = descent_report(result[row])
+        path = result[row].trajectory
+        report.plain = [*path.points[-1], path.values[-1]]
+        report.plain_one_per_line = False
+        return report
+
+    def plain_rows(self, result: list) -> np.ndarray:
+        return np.array([[*found.trajectory.points[-1], found.trajectory.values[-1]]
+                         for found in result], dtype=np.float64).reshape(len(result), len(self.moving) + 1)

@@ -123,3 +123,60 @@ def test_cli_gaussian_with_q_and_logvar(dl):
 ])
 def test_cli_gaussian_errors(dl, args, fragment):
     assert_user_error(dl("kl", *args), fragment)
+
+
+# ---------------------------------------------------------------- batch: kl --gaussian - -
+
+BATCH = [("0.5 -1", "0.8 1.2"), ("3", "0.1"), ("0 1 2", "2 0.5 3"), ("1e-300", "1")]
+
+
+def _one_shot(dl, mu: str, sigma: str, *more: str):
+    return dl("kl", "--gaussian", mu.replace(" ", ","), sigma.replace(" ", ","), *more)
+
+
+@pytest.mark.parametrize("more", [[], ["--logvar"], ["--q-gaussian", "1", "2"], ["--base", "2"]])
+def test_batch_plain_is_one_shot_line_by_line(dl, more):
+    stdin = "".join(f"{mu} ; {sigma}\n" for mu, sigma in BATCH)
+    run = dl("kl", "--gaussian", "-", "-", *more, stdin=stdin)
+    assert run.code == 0 and run.err == ""
+    lines = run.out.splitlines()
+    assert len(lines) == len(BATCH)
+    for line, (mu, sigma) in zip(lines, BATCH):
+        assert line == _one_shot(dl, mu, sigma, *more).out.strip()
+
+
+def test_batch_values_are_the_closed_form(dl):
+    stdin = "".join(f"{mu} ; {sigma}\n" for mu, sigma in BATCH)
+    run = dl("kl", "--gaussian", "-", "-", "--q-gaussian", "1", "2", stdin=stdin)
+    for value, (mu, sigma) in zip(floats(run.out), BATCH):
+        m, s = floats(mu), floats(sigma)
+        assert value == pytest.approx(exact_kl(m, s, [1.0] * len(m), [2.0] * len(m)), rel=1e-14)
+
+
+def test_batch_json_is_one_shot_object_per_line(dl):
+    stdin = "".join(f"{mu} ; {sigma}\n" for mu, sigma in BATCH)
+    run = dl("kl", "--gaussian", "-", "-", "--logvar", "--json", stdin=stdin)
+    assert run.code == 0
+    objects = [strict_json(line) for line in run.out.splitlines()]
+    assert [o.pop("line") for o in objects] == [1, 2, 3, 4]
+    for found, (mu, sigma) in zip(objects, BATCH):
+        assert found == strict_json(_one_shot(dl, mu, sigma, "--logvar", "--json").out)
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "markdown", "latex"])
+def test_batch_every_format(dl, fmt):
+    run = dl("kl", "--gaussian", "-", "-", "--explain", "-f", fmt, stdin="0.5 ; 0.8\n1 2 ; 1 1\n")
+    assert run.code == 0 and run.out.strip()
+
+
+def test_batch_bad_lines_are_named_and_the_others_processed(dl):
+    stdin = "0.5 ; 0.8\n1 ; 2\n0 ; -1\n1 2 ; 1 1 1\n0.5\n3 ; 0.1\n"
+    run = dl("kl", "--gaussian", "-", "-", stdin=stdin)
+    assert run.code == 2
+    assert run.out.splitlines() == [_one_shot(dl, mu, sigma).out.strip()
+                                    for mu, sigma in [("0.5", "0.8"), ("1", "2"), ("3", "0.1")]]
+    errors = run.err.splitlines()
+    assert errors[0].startswith("error: line 3: ") and "must be > 0" in errors[0]
+    assert errors[1].startswith("error: line 4: ") and "same length" in errors[1]
+    assert errors[2].startswith("error: line 5: ") and "';'" in errors[2]
+    assert len(errors) == 3
