@@ -108,7 +108,10 @@ def _orjson_dumps() -> Any:
 
 def _float32_repr(number: float) -> str:
     """Like Python's repr, with the fewest digits that identify the float32 value."""
-    value = np.float32(number)
+    with np.errstate(over="ignore"):  # beyond float32's range: inf (said as a warning elsewhere)
+        value = np.float32(number)
+    if not np.isfinite(value):
+        return repr(float(value))
     if value == 0 or 1e-4 <= abs(value) < 1e16:
         return np.format_float_positional(value, unique=True, trim="-")
     return np.format_float_scientific(value, unique=True, trim="-", exp_digits=2)
@@ -141,9 +144,11 @@ def json_ready(value: Any, dtype: str = "float64") -> Any:
         return int(value)
     if isinstance(value, (float, np.floating)):
         number = float(value)
+        if dtype == "float32" and math.isfinite(number):
+            number = float(_float32_repr(number))  # a float64 result beyond float32's range is inf
         if not math.isfinite(number):
             return "nan" if math.isnan(number) else ("inf" if number > 0 else "-inf")
-        return float(_float32_repr(number)) if dtype == "float32" else number
+        return number
     if value is None or isinstance(value, str):
         return value
     return str(value)

@@ -168,6 +168,25 @@ class Warnings:
                 self.say(message)
         return result, explained
 
+    def check_float32(self, report: Report) -> None:
+        """Results computed in float64 and shown in float32: say which leave float32's range
+        (inf when rounded) or underflow to 0."""
+        big = float(np.finfo(np.float32).max)
+        tiny = float(np.finfo(np.float32).smallest_subnormal) / 2
+        for value in _numbers_of(report):
+            if not np.isfinite(value):
+                continue
+            text = output.plain_number(value)
+            if abs(value) > big:  # the exact rounding limit is 2^128 - 2^103: close enough to say
+                with np.errstate(over="ignore"):
+                    rounded = np.float32(value)
+                if np.isinf(rounded):
+                    self.say(f"{text} is beyond float32's range (about ±3.4e38): it is "
+                             f"{output.plain_number(float(rounded))} in float32 (computed in float64)")
+            elif value != 0 and abs(value) <= tiny:
+                self.say(f"{text} is below float32's smallest number (about 1.4e-45): it is 0 in "
+                         "float32 (computed in float64)")
+
     def check_finite(self, report: Report, explained: bool, source: np.ndarray,
                      line: int | None = None) -> None:
         """A generic explanation for a NaN or infinite result the core did not explain."""
@@ -236,6 +255,26 @@ class Progress:
             pass
 
 
+def _numbers_of(report: Report) -> Any:
+    """Every float a report shows (its primary result, columns, scalars and matrices)."""
+    pools: list[Any] = [report.plain, *report.columns.values(), [s.value for s in report.scalars]]
+    for matrix in report.matrices:
+        try:
+            pools.append(np.ravel(np.asarray(matrix.machine(), dtype=object)))
+        except (TypeError, ValueError, AttributeError):
+            pass
+    for pool in pools:
+        if isinstance(pool, str):
+            continue
+        try:
+            values = list(np.ravel(np.asarray(pool, dtype=object)))
+        except (TypeError, ValueError):
+            continue
+        for value in values:
+            if isinstance(value, (float, np.floating)) and not isinstance(value, np.float32):
+                yield float(value)
+
+
 class Explained:
     """The rows a core warning explained (a warning without a row explains them all)."""
 
@@ -279,8 +318,12 @@ def run_report(style: Style, function: Callable[..., Report], *args: Any,
     out = out if out is not None else sys.stdout
     said = Warnings(err if err is not None else sys.stderr, style.hints, style.quiet)
     report, _ = said.run(function, *args, **kwargs)
-    write(output.render(report, style.fmt, precision=style.precision, dtype=style.dtype,
-                        color=style.color, width=style.width), style, out)
+    if style.dtype == "float32":
+        said.check_float32(report)
+    with np.errstate(over="ignore", under="ignore"):  # said above, in the user's words
+        text = output.render(report, style.fmt, precision=style.precision, dtype=style.dtype,
+                             color=style.color, width=style.width)
+    write(text, style, out)
     said.release(out)
     return 0
 
