@@ -391,28 +391,33 @@ def _run_batch(command: VectorCommand, style: Style, operand: np.ndarray | None,
             lines.update(zip(numbers, text.decode("ascii").split("\n")))
         numbers = (range(block.first, block.first + block.count) if keep
                    else sorted(reports.keys() | errors.keys() | lines.keys()))
+        ready: list[str] = []  # output lines not yet written: one write per run between errors
         for number in numbers:
             if number in errors:
                 failed = True
+                if ready:
+                    out.write("\n".join(ready) + "\n")
+                    ready.clear()
                 out.flush()
                 if progress is not None:
                     progress.clear()
                 print(f"error: line {number}: {errors[number]}", file=err)
                 if keep:
-                    print("", file=out)
+                    ready.append("")
                 continue
             if number in lines:
-                print(lines[number], file=out)
+                ready.append(lines[number])
                 continue
             if number not in reports:  # a blank or comment line, kept in place
-                print("", file=out)
+                ready.append("")
                 continue
             if style.fmt == "csv" and not csv_header_done:
-                print(output.csv_header(reports[number], ["line"]), file=out)
+                ready.append(output.csv_header(reports[number], ["line"]))
                 csv_header_done = True
-            print(output.render_batch(reports[number], number, style.fmt, precision=style.precision,
-                                      dtype=style.dtype, color=style.color, width=style.width),
-                  file=out)
+            ready.append(output.render_batch(reports[number], number, style.fmt, precision=style.precision,
+                                             dtype=style.dtype, color=style.color, width=style.width))
+        if ready:
+            out.write("\n".join(ready) + "\n")
         out.flush()
         said.release(out)
         if progress is not None:
@@ -465,10 +470,23 @@ def _present_group(group: Group, command: VectorCommand, style: Style,
                 errors[part.numbers[0]] = str(error)
                 continue
             rows = getattr(error, "rows", None)
-            if rows is not None and 0 < len(rows) < size and all(0 <= r < size for r in rows):
+            if rows is not None and 0 < len(rows) <= size and all(0 <= r < size for r in rows):
                 failing = set(int(r) for r in rows)
-                pending.append(part.select([i for i in range(size) if i not in failing]))
-                pending += [part.slice(i, i + 1) for i in sorted(failing, reverse=True)]
+                if len(failing) < size:
+                    pending.append(part.select([i for i in range(size) if i not in failing]))
+                # the core's message for each failing row (the first check a row fails is the
+                # same alone as in the group: every earlier check passed for the whole group)
+                messages = getattr(error, "messages", None) or {}
+                for i in sorted(failing, reverse=True):
+                    if i in messages:
+                        errors[part.numbers[i]] = messages[i]
+                    elif len(failing) < size:
+                        pending.append(part.slice(i, i + 1))
+                    else:
+                        break
+                else:
+                    continue
+                pending += [part.slice(size // 2, size), part.slice(0, size // 2)]
             else:
                 pending += [part.slice(size // 2, size), part.slice(0, size // 2)]
 

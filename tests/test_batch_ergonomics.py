@@ -167,10 +167,11 @@ def _stderr_on_terminal(args: list[str], feed) -> bytes:
 def _slow_input(stdin) -> None:
     stdin.write(b"1 2\n" * 1000)
     stdin.flush()
-    time.sleep(1.5)  # the batch outlives the delay, however fast the machine
-    stdin.write(b"3 4\n" * 1000)
-    stdin.flush()
-    time.sleep(0.3)
+    time.sleep(3)  # the batch outlives the delay, however fast the machine and its start-up
+    for _ in range(3):
+        stdin.write(b"3 4\n" * 1000)
+        stdin.flush()
+        time.sleep(0.4)
     stdin.write(b"5 6\n")
 
 
@@ -198,3 +199,47 @@ def test_progress_is_cleared_before_a_warning():
     err = _stderr_on_terminal(["softmax"], feed)
     before, _, after = err.partition(b"warning: ")
     assert b"lines/s" in before and before.endswith(b"\r\x1b[K")
+
+
+# ---------------------------------------------------------------- bad lines at near-full speed
+
+def _groups_by_line(chunk):
+    found = {}
+    for group in chunk.groups:
+        matrix, operands = group.matrix(), group.operand_matrix()
+        for i, number in enumerate(group.numbers):
+            found[number] = (matrix[i].tobytes(), None if operands is None else operands[i].tobytes())
+    return found, [(bad.number, bad.message) for bad in chunk.bad]
+
+
+@pytest.mark.parametrize("every", [2, 7, 50])
+def test_a_block_with_bad_lines_parses_as_line_by_line(every):
+    from dlcalc import batch
+
+    rng = np.random.default_rng(every)
+    unusual = ["x 1 2", "1,,2", "# note", "nan 1", "", "1 2 ; 0", "-0 1", "[1, 2]", "1e999 1", "1 2 3"]
+    lines = [unusual[i // every % len(unusual)] if i % every == 0 else
+             " ".join(f"{v:.17g}" for v in rng.normal(size=1 + i % 3)) for i in range(3000)]
+    block = batch.Block(5, "\n".join(lines).encode(), len(lines))
+    fast, slow = batch.parse_block(block), batch.parse_block(block, fast=False)
+    assert _groups_by_line(fast) == _groups_by_line(slow)
+    for group in fast.groups:
+        assert group.numbers == sorted(group.numbers)
+
+
+def test_out_of_range_targets_give_the_same_messages_without_one_call_per_line(dl, monkeypatch):
+    from dlcalc import losses
+
+    stdin = "".join(f"{i % 5} 1 0.5 ; {(3, -1, 1.5, 7)[i // 7 % 4] if i % 7 == 0 else i % 3}\n"
+                    for i in range(700))
+    calls = []
+    real = losses.validate_target
+    monkeypatch.setattr(losses, "validate_target", lambda *a, **k: calls.append(1) or real(*a, **k))
+    batched = dl("ce", stdin=stdin)
+    batched_calls = len(calls)
+    alone = [dl("ce", stdin=line + "\n") for line in stdin.splitlines()]
+    assert batched.out == "".join(run.out for run in alone)
+    expected = [run.err.replace("line 1:", f"line {n}:") for n, run in enumerate(alone, 1) if run.err]
+    assert batched.err.splitlines() == "".join(expected).splitlines()
+    assert batched.err.count("error:") == 100
+    assert batched_calls < 10  # the 100 bad lines are not retried one by one
