@@ -514,6 +514,16 @@ def _present_part(group: Group, command: VectorCommand, style: Style,
             if text is not None:
                 texts.append((group.numbers, text))
                 return
+    if style.fmt == "json" and style.dtype == "float64" and FAST:
+        built = [command.report(result, row) for row in range(len(group.numbers))]
+        text = output.json_lines(built, group.numbers)
+        if text is not None:  # every number finite: check_finite has nothing to say
+            texts.append((group.numbers, text))
+            return
+        for row, number in enumerate(group.numbers):
+            reports[number] = built[row]
+            said.check_finite(built[row], row in explained, vectors[row], number)
+        return
     for row, number in enumerate(group.numbers):
         reports[number] = command.report(result, row)
         said.check_finite(reports[number], row in explained, vectors[row], number)

@@ -243,3 +243,39 @@ def test_out_of_range_targets_give_the_same_messages_without_one_call_per_line(d
     assert batched.err.splitlines() == "".join(expected).splitlines()
     assert batched.err.count("error:") == 100
     assert batched_calls < 10  # the 100 bad lines are not retried one by one
+
+
+# ---------------------------------------------------------------- JSON batch output per group
+
+JSON_BATCHES = [
+    (["softmax"], "2 1 0.1\n1e-30 1e20\n0.00001 3\n-1e-300 5e-324\n0 0\n-2.5 1e16\nnan 1\ninf 0\n"),
+    (["softmax", "--log", "-t", "0.5"], "2 1 0.1\n1e-7 -1e-5 1e300\n"),
+    (["activate", "sigmoid", "--deriv"], "1 2\n1e-30 1e20\n0.00001 3\n1e-5 nan\n"),
+    (["activate", "x*sigmoid(x)"], "1 2\n-1e-6 1e17\n"),
+    (["activate", "leaky_relu", "-p", "alpha=0.01"], "1 -2\n-1e-9 0\n"),
+    (["ce"], "2 1 0.1 ; 0\n1e-5 2 ; 1\n0 0 0 ; 2\n3 1 ; 7\n"),
+    (["ce", "--target-probs", "0.7 0.2 0.1", "--grad"], "2 1 0.1\n1e-20 0 0\n"),
+    (["kl", "--q", "0.5 0.5"], "0.5 0.5\n0.99999 0.00001\n1 0\n"),
+    (["kl", "--logits", "--q", "1 2", "--symmetric"], "3 1\n1e-6 0\n"),
+]
+
+
+@pytest.mark.parametrize("args,stdin", JSON_BATCHES)
+def test_json_batch_per_group_prints_what_the_line_by_line_path_prints(dl, monkeypatch, args, stdin):
+    stdin = stdin * 40  # groups of many lines
+    fast = dl(*args, "--json", stdin=stdin)
+    monkeypatch.setattr(runner, "FAST", False)
+    slow = dl(*args, "--json", stdin=stdin)
+    assert fast.out == slow.out and fast.err == slow.err and fast.code == slow.code
+    assert fast.out.count("\n") >= 40
+
+
+def test_json_lines_declines_what_it_cannot_write_as_json_dumps():
+    from dlcalc import output, reports
+
+    report = reports.Report(columns={}, plain=[1.0], data={"name": "a, b", "x": np.array([1.0])})
+    assert output.json_lines([report], [1]) is None  # a comma inside a string
+    report = reports.Report(columns={}, plain=[1.0], data={"x": np.array([np.nan])})
+    assert output.json_lines([report], [1]) is None  # nan: "nan" in dlcalc's JSON, null in orjson's
+    report = reports.Report(columns={}, plain=[1.0], data={"x": np.array([1e-5, 2.0, 1e16, -3e-7])})
+    assert output.json_lines([report], [7]) == (output.render_batch(report, 7, "json") + "\n").encode()
