@@ -54,6 +54,9 @@ class VectorCommand(Protocol):
 # both paths print the same bytes.
 FAST = True
 
+# JSON batch output is built this many lines at a time (bounded memory).
+JSON_ROWS = 4096
+
 
 @dataclass
 class Style:
@@ -379,9 +382,10 @@ def _run_batch(command: VectorCommand, style: Style, operand: np.ndarray | None,
             _present_group(group, command, style, operand, said, errors, fast, reports, texts)
         seen_any = seen_any or bool(reports) or bool(errors) or bool(texts)
         done = block.first + block.count - 1
-        if (len(texts) == 1 and not reports and not errors
-                and (not keep or len(texts[0][0]) == block.count)):
-            _write_bytes(out, texts[0][1])  # the common case: the block's lines, in order
+        if (texts and not reports and not errors and _in_order(texts)
+                and (not keep or sum(len(numbers) for numbers, _ in texts) == block.count)):
+            for _, text in texts:  # the common case: the block's lines, in order
+                _write_bytes(out, text)
             said.release(out)
             if progress is not None:
                 progress.update(done)
@@ -429,6 +433,16 @@ def _run_batch(command: VectorCommand, style: Style, operand: np.ndarray | None,
         raise DlcalcError(f"no {command.what} given: "
                           f"{getattr(stdin, 'description', 'standard input')} had no numbers")
     return 2 if failed else 0
+
+
+def _in_order(texts: list[tuple[list[int], bytes]]) -> bool:
+    """Whether the texts' lines follow each other in input order."""
+    last = 0
+    for numbers, _ in texts:
+        if not numbers or numbers[0] <= last or numbers[-1] < numbers[0]:
+            return False
+        last = numbers[-1]
+    return True
 
 
 def _write_bytes(out: Any, data: bytes) -> None:
@@ -515,14 +529,18 @@ def _present_part(group: Group, command: VectorCommand, style: Style,
                 texts.append((group.numbers, text))
                 return
     if style.fmt == "json" and style.dtype == "float64" and FAST:
-        built = [command.report(result, row) for row in range(len(group.numbers))]
-        text = output.json_lines(built, group.numbers)
-        if text is not None:  # every number finite: check_finite has nothing to say
-            texts.append((group.numbers, text))
-            return
-        for row, number in enumerate(group.numbers):
-            reports[number] = built[row]
-            said.check_finite(built[row], row in explained, vectors[row], number)
+        size = len(group.numbers)
+        for start in range(0, size, JSON_ROWS):  # a few thousand Reports alive at a time
+            rows = range(start, min(start + JSON_ROWS, size))
+            built = [command.report(result, row) for row in rows]
+            numbers = group.numbers[rows.start:rows.stop]
+            text = output.json_lines(built, numbers)
+            if text is not None:  # every number finite: check_finite has nothing to say
+                texts.append((numbers, text))
+                continue
+            for row, number, report in zip(rows, numbers, built):
+                reports[number] = report
+                said.check_finite(report, row in explained, vectors[row], number)
         return
     for row, number in enumerate(group.numbers):
         reports[number] = command.report(result, row)
