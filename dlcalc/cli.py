@@ -1070,6 +1070,9 @@ def debug_enabled() -> bool:
 def _run(args: list[str] | None, debug: bool) -> int:
     import warnings
 
+    global _QUIET
+    _QUIET = False  # until a command's -q says otherwise (in-process calls start afresh)
+
     try:
         with warnings.catch_warnings():
             # A warning that reaches the top (one not already said as a `warning:` line) is one
