@@ -11,7 +11,10 @@ machine hits every command alike; ratios are medians of the per-round ratios:
    (with `; k` targets) and `dlcalc activate gelu`, against the NumPy one-liner
    `np.savetxt(sys.stdout, softmax(np.loadtxt(sys.stdin)), fmt="%.17g")`: seconds, MB/s of
    input, peak RSS, and a check that dlcalc's output round-trips exactly;
-3. scaling: time against the number of lines (10^3 .. 10^6) and of columns (10 .. 10,000), and
+3. bad and warning lines (issue #15 item 4): a batch where 1 line in 7 is bad, or has an
+   out-of-range `ce` target, or warns, against the clean batch; `--json` against plain; the peak
+   RSS of a batch whose every line warns (`--lines`, default 10^6);
+4. scaling: time against the number of lines (10^3 .. 10^6) and of columns (10 .. 10,000), and
    where the time of a line goes (bench/breakdown.py: read, parse, compute, format, write).
 
 Children run with the environment a user's shell has: PYTHONDONTWRITEBYTECODE and
@@ -76,10 +79,15 @@ NUMPY_ONE_LINER = ("import sys, numpy as np; z = np.loadtxt(sys.stdin); e = np.e
 # ---------------------------------------------------------------- running a child
 
 
+THIS_TREE = False  # --this-tree: children run this checkout's dlcalc (PYTHONPATH), not the installed one
+
+
 def child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "DLCALC_DEBUG")}
     env.pop("PYTHONPATH", None)
+    if THIS_TREE:
+        env["PYTHONPATH"] = str(ROOT)
     return env
 
 
@@ -417,6 +425,62 @@ print("yes" if same else "NO", back.size)
             f"bit: **{words[0]}** ({int(words[1]):,} numbers).")
 
 
+def hostile(files: dict[str, Path], repeats: int, load: Load, workdir: Path,
+            lines_count: int) -> tuple[list[str], list[dict]]:
+    """Bad lines, out-of-range targets, warning lines and JSON output against the clean batch."""
+    dl = dlcalc_command()
+    clean, targets = files["z"], files["ce"]
+    inputs = {"bad": workdir / "bad_1_in_7.txt", "badce": workdir / "bad_target_1_in_7.txt",
+              "warn7": workdir / "warn_1_in_7.txt", "warn": workdir / "warn_every_line.txt"}
+    for source, name, change in ((clean, "bad", lambda line: b"x" + line),
+                                 (targets, "badce", lambda line: line.rsplit(b";", 1)[0] + b"; 99"),
+                                 (clean, "warn7", lambda line: b"nan " + line),
+                                 (clean, "warn", lambda line: b"nan " + line)):
+        with open(source, "rb") as fin, open(inputs[name], "wb") as fout:
+            for index, line in enumerate(fin):
+                if name == "warn" or index % 7 == 0:
+                    line = change(line.rstrip(b"\n")) + b"\n"
+                fout.write(line)
+    sink = workdir / "out_hostile.txt"
+    cases = {
+        "clean": Case("softmax, clean", dl + ["softmax"], clean, sink),
+        "bad": Case("softmax, 1 line in 7 bad", dl + ["softmax"], inputs["bad"], sink),
+        "warn7": Case("softmax, 1 line in 7 warns (nan)", dl + ["softmax"], inputs["warn7"], sink),
+        "json": Case("softmax --json, clean", dl + ["softmax", "--json"], clean, sink),
+        "ce": Case("ce, clean", dl + ["ce"], targets, sink),
+        "badce": Case("ce, 1 target in 7 out of range", dl + ["ce"], inputs["badce"], sink),
+        "warn": Case("softmax, every line warns", dl + ["softmax"], inputs["warn"], sink),
+    }
+    rng = random.Random(7)
+    for index in range(repeats):  # as rounds(), but bad lines exit 2 by design
+        order = list(cases.values())
+        rng.shuffle(order)
+        load.note()
+        for case in order:
+            case.samples.append(run(case.argv, case.stdin, case.stdout))
+        print(f"  hostile: round {index + 1}/{repeats} done", file=sys.stderr)
+    pairs = {"bad": "clean", "warn7": "clean", "json": "clean", "badce": "ce", "warn": "clean"}
+    goals = {"bad": 1.5, "badce": 1.5, "json": 3.0}
+    lines = [f"{lines_count:,} lines × 10 logits, output to a file, stderr discarded.", "",
+             "| batch | seconds | peak RSS | ratio to its clean batch (paired) | goal |",
+             "|---|---:|---:|---:|---:|"]
+    records = []
+    for key, case in cases.items():
+        if key in pairs:
+            ratio = paired_ratio(case, cases[pairs[key]])
+            goal = goals.get(key)
+            verdict = "" if goal is None else f"≤ {goal:g}x: {'meets' if ratio <= goal else 'MISSES'}"
+            lines.append(f"| {case.name} | {case.seconds:.2f} | {case.rss:.0f} MB | {ratio:.2f}x | {verdict} |")
+        else:
+            ratio = 1.0
+            lines.append(f"| {case.name} | {case.seconds:.2f} | {case.rss:.0f} MB | 1 | |")
+        records.append({"batch": case.name, "ratio": ratio, "rss": case.rss})
+    lines += ["", f"Peak RSS of {lines_count:,} lines that each warn: {cases['warn'].rss:.0f} MB "
+              f"(clean: {cases['clean'].rss:.0f} MB); repeated warnings are aggregated, so memory does "
+              "not grow with their number."]
+    return lines, records
+
+
 def scaling(files: dict[str, Path], repeats: int, load: Load) -> tuple[list[str], list[dict]]:
     dl = dlcalc_command()
     sizes = sorted(int(k[5:]) for k in files if k.startswith("lines") and k != "lines1")
@@ -476,10 +540,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100,000 lines and fewer rounds (a few minutes)")
     parser.add_argument("--repeats", type=int, help="rounds of one-shot runs (default 21, quick 7)")
     parser.add_argument("--lines", type=int, help="lines of the batch input (default 1,000,000)")
-    parser.add_argument("--only", default="latency,descent,batch,scaling,breakdown",
+    parser.add_argument("--only", default="latency,descent,batch,hostile,scaling,breakdown",
                         help="comma-separated sections to run")
     parser.add_argument("--results", default=str(HERE / "RESULTS.md"), help="Markdown file to write")
+    parser.add_argument("--this-tree", action="store_true",
+                        help="run this checkout's dlcalc (PYTHONPATH) instead of the installed one")
     args = parser.parse_args()
+    global THIS_TREE
+    THIS_TREE = args.this_tree
     repeats = args.repeats or (7 if args.quick else 21)
     batch_repeats = 3 if args.quick else 5
     lines_count = args.lines or (100_000 if args.quick else 1_000_000)
@@ -494,7 +562,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dlcalc-bench-") as tmp:
         workdir = Path(tmp)
         files = {}
-        if sections & {"batch", "scaling", "breakdown"}:
+        if sections & {"batch", "hostile", "scaling", "breakdown"}:
             print(f"writing inputs ({lines_count:,} lines) to {workdir} ...", file=sys.stderr)
             files = make_inputs(workdir, lines_count, 100_000 if args.quick else 1_000_000)
         if "latency" in sections:
@@ -507,6 +575,10 @@ def main() -> None:
         if "batch" in sections:
             lines, _ = batch(files, batch_repeats, load, workdir, lines_count)
             report += ["", "## Batch throughput and memory", "", f"Medians of {batch_repeats} rounds.", ""] + lines
+        if "hostile" in sections:
+            lines, _ = hostile(files, batch_repeats, load, workdir, lines_count)
+            report += ["", "## Bad lines, warning lines and JSON", "",
+                       f"Medians of {batch_repeats} rounds; ratios are medians of per-round ratios.", ""] + lines
         if "scaling" in sections:
             lines, _ = scaling(files, batch_repeats, load)
             report += ["", "## Scaling", "", f"`dlcalc softmax`, medians of {batch_repeats} rounds.", ""] + lines

@@ -256,15 +256,75 @@ def parse_chunk(lines: list[tuple[int, bytes | None]]) -> Chunk:
 
 
 def parse_block(block: Block, fast: bool = True) -> Chunk:
-    """A block's groups and bad lines: the fast parser when it accepts the block, else line by line."""
+    """A block's groups and bad lines: the fast parser when it accepts the block, else line by
+    line; a block the fast parser declines is cut into parts it may accept (`_parse_parts`), so
+    a few unusual lines (a bad number, a comment, nan) do not send every line to the slow parser."""
     groups = parse_fast(block) if fast and not block.bad else None
     if groups is not None:
         return Chunk(groups, [])
     if not block.bad:
+        if fast and block.count >= 2 * _MIN_FAST_PART and not block.overlong_first:
+            return _parse_parts(block)
         return parse_chunk(block.lines())
     chunk = parse_chunk([(number, raw) for number, raw in block.lines() if number not in block.bad])
     chunk.bad = sorted(chunk.bad + [BadLine(n, m) for n, m in block.bad.items()], key=lambda b: b.number)
     return chunk
+
+
+# Below this many lines, a part the fast parser declines is parsed line by line.
+_MIN_FAST_PART = 32
+
+
+def _parse_parts(block: Block) -> Chunk:
+    """The lines of a block the fast parser declined: the lines with a byte outside its
+    alphabet go to the line-by-line parser; the others, joined, to the fast one, halved while
+    it declines them (down to `_MIN_FAST_PART` lines, then line by line). The groups are those
+    of `parse_chunk` for the same lines, merged by shape."""
+    raw = block.text.split(b"\n")
+    codes = np.frombuffer(block.text, dtype=np.uint8)
+    line_of = np.searchsorted(np.flatnonzero(codes == 10), np.flatnonzero(_UNUSUAL[codes]))
+    is_slow = np.zeros(len(raw), dtype=bool)
+    is_slow[line_of] = True
+    slow: list[int] = np.flatnonzero(is_slow).tolist()
+    usual: list[int] = np.flatnonzero(~is_slow).tolist()
+    parts: list[list[Group]] = []
+    runs = [(0, len(usual))]  # [start, stop) into `usual`
+    while runs:
+        start, stop = runs.pop()
+        if stop - start < _MIN_FAST_PART:
+            slow.extend(usual[start:stop])
+            continue
+        picked = usual[start:stop]
+        groups = parse_fast(Block(0, b"\n".join(raw[i] for i in picked), len(picked)))
+        if groups is None:
+            middle = (start + stop) // 2
+            runs += [(middle, stop), (start, middle)]
+            continue
+        for group in groups:  # line numbers: index into `picked`, then into the block
+            group.numbers = [block.first + picked[i] for i in group.numbers]
+        parts.append(groups)
+    chunk = parse_chunk([(block.first + i, raw[i]) for i in sorted(slow)])
+    parts.append(chunk.groups)
+    return Chunk(_merge(parts), chunk.bad)
+
+
+def _merge(parts: list[list[Group]]) -> list[Group]:
+    """Groups of the same shape (vector length, operand length) made one, lines in order."""
+    by_shape: dict[tuple[int, int | None], list[Group]] = {}
+    for groups in parts:
+        for group in groups:
+            operands = group.operand_matrix()
+            key = (group.matrix().shape[1], None if operands is None else operands.shape[1])
+            by_shape.setdefault(key, []).append(group)
+    merged = []
+    for same in by_shape.values():
+        numbers = np.concatenate([np.asarray(g.numbers, dtype=np.int64) for g in same])
+        order = np.argsort(numbers, kind="stable")
+        vectors = np.concatenate([g.matrix() for g in same])[order]
+        operand_list = [g.operand_matrix() for g in same]
+        operands = np.concatenate(operand_list)[order] if operand_list[0] is not None else []
+        merged.append(Group(numbers[order].tolist(), vectors, operands))
+    return merged
 
 
 # ---------------------------------------------------------------- the fast parser
@@ -276,6 +336,10 @@ def parse_block(block: Block, fast: bool = True) -> Chunk:
 _FAST_ALPHABET = b"0123456789.eE+- \t\r\n,;"
 
 _loads: Any = None
+
+# the bytes outside _FAST_ALPHABET, as a lookup table (the newline is a line's end, not unusual)
+_UNUSUAL = np.ones(256, dtype=bool)
+_UNUSUAL[np.frombuffer(_FAST_ALPHABET, dtype=np.uint8)] = False
 
 
 def _json_loads() -> Any:

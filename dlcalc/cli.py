@@ -217,6 +217,11 @@ PrecisionOption = Annotated[int, typer.Option(
     "--precision", metavar="N", help="Significant digits in tables and Markdown.")]
 DtypeOption = Annotated[str, typer.Option(
     "--dtype", metavar="DTYPE", help="float64 or float32: compute in that precision.")]
+QuietOption = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="No warnings (errors are still printed).")]
+KeepLinesOption = Annotated[bool, typer.Option(
+    "--keep-lines", help="Batch mode: one output line per input line, empty for a bad, blank or "
+    "comment line, so that the output stays aligned with the input (paste).")]
 
 # ---------------------------------------------------------------- FILE and CSV input (dlcalc.sources)
 
@@ -250,7 +255,13 @@ FORMATS = ("table", "plain", "csv", "json", "markdown", "latex")
 HINTS = {"looks_like_probabilities": "if they are probabilities, add --probs"}
 
 
-def make_style(fmt: str | None, json_flag: bool, precision: int, dtype: str) -> Style:
+_QUIET = False  # -q: a warning that reaches the top is not printed either
+
+
+def make_style(fmt: str | None, json_flag: bool, precision: int, dtype: str, quiet: bool = False,
+               keep_lines: bool = False) -> Style:
+    global _QUIET
+    _QUIET = quiet
     if json_flag:
         fmt = "json"
     terminal = is_terminal(sys.stdout)
@@ -263,13 +274,16 @@ def make_style(fmt: str | None, json_flag: bool, precision: int, dtype: str) -> 
         raise DlcalcError(f"--precision {precision} is out of range; give 1 to 17 digits")
     if dtype not in ("float64", "float32"):
         raise DlcalcError(f"unknown dtype {dtype!r}; choose float64 or float32")
+    if keep_lines and fmt not in ("plain", "json"):
+        raise DlcalcError(f"--keep-lines keeps plain or JSON lines aligned with the input, not {fmt}; "
+                          "add -f plain or --json")
     width = None
     if terminal:
         import shutil
 
         width = shutil.get_terminal_size().columns
     return Style(fmt=fmt, precision=precision, dtype=dtype, color=fmt == "table" and wants_color(terminal),
-                 width=width, hints=HINTS)
+                 width=width, hints=HINTS, quiet=quiet, keep_lines=keep_lines)
 
 
 def wants_color(terminal: bool) -> bool:
@@ -353,6 +367,8 @@ def activate(
     json_flag: JsonOption = False,
     precision: PrecisionOption = 6,
     dtype: DtypeOption = "float64",
+    quiet: QuietOption = False,
+    keep_lines: KeepLinesOption = False,
 ) -> int:
     """Evaluate an activation function (and its derivative) element-wise.
 
@@ -370,7 +386,7 @@ def activate(
     from dlcalc import activations
     from dlcalc.functions import resolve
 
-    style = make_style(fmt, json_flag, precision, dtype)
+    style = make_style(fmt, json_flag, precision, dtype, quiet, keep_lines)
     overrides = parameters_in_dtype(parse_params(param, alpha), style.dtype)
     if list_:
         return run_report(style, reports.registry_report, list(activations.REGISTRY.values()))
@@ -424,6 +440,8 @@ def softmax(
     json_flag: JsonOption = False,
     precision: PrecisionOption = 6,
     dtype: DtypeOption = "float64",
+    quiet: QuietOption = False,
+    keep_lines: KeepLinesOption = False,
 ) -> int:
     """Softmax, log-softmax and log-sum-exp of logits, stable for any finite logits.
 
@@ -436,7 +454,7 @@ def softmax(
       printf '2 1 0.1\\n0 0\\n' | dlcalc softmax --json
       dlcalc softmax logits.csv --header
     """
-    style = make_style(fmt, json_flag, precision, dtype)
+    style = make_style(fmt, json_flag, precision, dtype, quiet, keep_lines)
     temperature = number_in_dtype(temperature, style.dtype, "the temperature")
     with vector_input(logits, csv_options(header, columns)) as (logits, stdin):
         command = reports.SoftmaxCommand(temperature, log=log, jacobian=jacobian, explain=explain,
@@ -533,6 +551,8 @@ def ce(
     json_flag: JsonOption = False,
     precision: PrecisionOption = 6,
     dtype: DtypeOption = "float64",
+    quiet: QuietOption = False,
+    keep_lines: KeepLinesOption = False,
 ) -> int:
     """Cross-entropy loss and its gradient, as torch.nn.functional.cross_entropy computes it.
 
@@ -550,7 +570,7 @@ def ce(
       dlcalc ce 2 1 0.1 --target-probs 0.7 0.2 0.1 -t 2 --scale-t2
       dlcalc ce batch.csv --target-column label
     """
-    style = make_style(fmt, json_flag, precision, dtype)
+    style = make_style(fmt, json_flag, precision, dtype, quiet, keep_lines)
     _unit(base)
     if target is not None and target_probs is not None:
         raise DlcalcError("give either --target or --target-probs, not both")
@@ -616,6 +636,8 @@ def kl(
     json_flag: JsonOption = False,
     precision: PrecisionOption = 6,
     dtype: DtypeOption = "float64",
+    quiet: QuietOption = False,
+    keep_lines: KeepLinesOption = False,
 ) -> int:
     """KL divergence D_KL(P‖Q) = H(P,Q) − H(P), with its decomposition.
 
@@ -634,7 +656,7 @@ def kl(
       printf '0.5 -1 ; 0.8 1.2\\n0 ; 1\\n' | dlcalc kl --gaussian - -
       dlcalc kl pq.csv --columns p0,p1 --q-column q0,q1
     """
-    style = make_style(fmt, json_flag, precision, dtype)
+    style = make_style(fmt, json_flag, precision, dtype, quiet, keep_lines)
     _unit(base)
     if gaussian is not None or q_gaussian is not None or logvar:
         return _gaussian_kl(p, q, gaussian, q_gaussian, logvar, base, explain, style,
@@ -694,6 +716,7 @@ def grad(
     json_flag: JsonOption = False,
     precision: PrecisionOption = 6,
     dtype: DtypeOption = "float64",
+    quiet: QuietOption = False,
 ) -> int:
     """Symbolic partial derivatives and the gradient of a scalar expression.
 
@@ -711,7 +734,7 @@ def grad(
       printf '1 1\\n-1 2\\n' | dlcalc grad "x^2 + 3*y^2" --wrt x,y --descend 10
       dlcalc grad "(3*x + 4*y - 5)^2" --form expanded
     """
-    style = make_style(fmt, json_flag, precision, dtype)
+    style = make_style(fmt, json_flag, precision, dtype, quiet)
     variables = None
     if wrt is not None:
         variables = [name for name in wrt.replace(",", " ").split() if name]
@@ -844,6 +867,7 @@ def plot(
     lr: LrOption = None,
     fmt: FormatOption = None,
     json_flag: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> int:
     """Plot functions and their derivatives, softmax temperatures, or the cross-entropy loss.
 
@@ -859,7 +883,7 @@ def plot(
     from dlcalc import plotting, reports as plot_reports
     from dlcalc.functions import resolve_all
 
-    style = make_style(fmt, json_flag, 6, "float64")
+    style = make_style(fmt, json_flag, 6, "float64", quiet)
     names = list(functions or [])
     if not names:
         raise DlcalcError("name what to plot: functions (dlcalc activate --list), 'softmax' or 'ce'")
@@ -1096,6 +1120,9 @@ def debug_enabled() -> bool:
 def _run(args: list[str] | None, debug: bool) -> int:
     import warnings
 
+    global _QUIET
+    _QUIET = False  # until a command's -q says otherwise (in-process calls start afresh)
+
     try:
         with warnings.catch_warnings():
             # A warning that reaches the top (one not already said as a `warning:` line) is one
@@ -1148,6 +1175,8 @@ def _cannot_write(debug: bool = False) -> int:
 
 def _show_warning(message: Any, category: Any, filename: str, lineno: int,
                   file: Any = None, line: Any = None) -> None:
+    if _QUIET:
+        return
     _print_stderr(f"warning: {str(message).strip()}".replace("\n", " "))
 
 

@@ -168,10 +168,17 @@ def validate_target(target, n: int, batch_shape: tuple = ()) -> np.ndarray:
         i = tuple(np.argwhere(np.atleast_1d(bad))[0]) if t.ndim else ()
         v = t[i] if t.ndim else t
         row = int(np.ravel_multi_index(i, t.shape)) if t.ndim else None
-        what = "is not an integer" if np.isfinite(v) and v != round(float(v)) else "is out of range"
-        raise _err(f"target {format_value(v)} {what}; the class index must be an integer in [0, {n}) "
-                   f"(0-based, {n} classes)", row,
-                   np.flatnonzero(bad.reshape(-1)) if t.ndim else None)
+        def message(v: float) -> str:
+            what = "is not an integer" if np.isfinite(v) and v != round(float(v)) else "is out of range"
+            return (f"target {format_value(v)} {what}; the class index must be an integer in [0, {n}) "
+                    f"(0-based, {n} classes)")
+
+        rows = np.flatnonzero(bad.reshape(-1)) if t.ndim else None
+        error = _err(message(v), row, rows)
+        if rows is not None:  # each failing row's own message: a batch need not retry them one by one
+            flat = t.reshape(-1)
+            error.messages = {int(r): message(flat[r]) for r in rows}
+        raise error
     return t.astype(np.intp)
 
 

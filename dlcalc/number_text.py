@@ -146,9 +146,11 @@ def json_ready(value: Any, dtype: str = "float64") -> Any:
         return int(value)
     if isinstance(value, (float, np.floating)):
         number = float(value)
+        if dtype == "float32" and math.isfinite(number):
+            number = float(_float32_repr(number))  # a float64 result beyond float32's range is inf
         if not math.isfinite(number):
             return "nan" if math.isnan(number) else ("inf" if number > 0 else "-inf")
-        return float(_float32_repr(number)) if dtype == "float32" else number
+        return number
     if value is None or isinstance(value, str):
         return value
     return str(value)

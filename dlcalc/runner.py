@@ -22,6 +22,7 @@ takes the line-by-line parser and one `Report` per line.
 
 from __future__ import annotations
 
+import re
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -53,12 +54,16 @@ class VectorCommand(Protocol):
 # both paths print the same bytes.
 FAST = True
 
+# JSON batch output is built this many lines at a time (bounded memory).
+JSON_ROWS = 4096
+
 
 @dataclass
 class Style:
     """How to print: the format, digits for people, the dtype, colour, the terminal's width
     (None when not a terminal: full width), and hints the command line adds to warnings of
-    a given kind (its own options, which the core does not know)."""
+    a given kind (its own options, which the core does not know); `quiet`: no warnings;
+    `keep_lines`: in batch mode, one output line per input line (empty for a bad or blank one)."""
 
     fmt: str = "plain"
     precision: int = 6
@@ -66,22 +71,67 @@ class Style:
     color: bool = False
     width: int | None = None
     hints: dict[str, str] = field(default_factory=dict)
+    quiet: bool = False
+    keep_lines: bool = False
 
 
 class Warnings:
-    """Collects NumericWarnings from the core and prints each distinct message once, after the
-    output they are about (`release`), so that with `2>&1` a result precedes its warning."""
+    """Collects NumericWarnings from the core and prints them after the output they are about
+    (`release`), so that with `2>&1` a result precedes its warning.
 
-    def __init__(self, err: TextIO, hints: dict[str, str] | None = None):
+    An exact repeat is said once. In batch mode the same warning on many lines is said for the
+    first `SHOWN` lines, then held: `finish` says the next one with the count of the rest
+    ("(and 999,990 more lines like it)"). What is kept is bounded whatever the number of
+    warnings: a count per kind of message (its text with the numbers taken out), at most
+    `KINDS` kinds, and the first few messages of each. `quiet` says nothing at all.
+    """
+
+    SHOWN = 5
+    KINDS = 64
+    _NUMBERS = re.compile(r"[-+]?(?:\d[\d_,]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|\binf\b|\bnan\b")
+
+    def __init__(self, err: TextIO, hints: dict[str, str] | None = None, quiet: bool = False,
+                 progress: Progress | None = None):
         self.err = err
         self.hints = hints or {}
-        self.said: set[str] = set()
+        self.quiet = quiet
+        self.progress = progress
+        self.said: set[str] = set()  # messages said, each kind's first SHOWN at most
+        self.kinds: dict[str, _Kind] = {}
         self.pending: list[str] = []
 
-    def say(self, message: str) -> None:
-        if message not in self.said:
-            self.said.add(message)
-            self.pending.append(f"warning: {message}")
+    def say(self, message: str, line: int | None = None) -> None:
+        if self.quiet:
+            return
+        text = message if line is None else f"line {line}: {message}"
+        if text in self.said:
+            return
+        key = self._NUMBERS.sub("#", message)
+        kind = self.kinds.get(key)
+        if kind is None:
+            if len(self.kinds) >= self.KINDS:
+                key = ""  # every further kind shares one count
+                kind = self.kinds.get(key)
+            if kind is None:
+                kind = self.kinds[key] = _Kind()
+        kind.count += 1
+        if kind.count <= self.SHOWN:
+            self.said.add(text)
+            self.pending.append(f"warning: {text}")
+        elif kind.count == self.SHOWN + 1:
+            kind.held = text
+        # beyond: only counted
+
+    def finish(self, out: TextIO | None = None) -> None:
+        """Say the held warnings, each with the number of further lines like it."""
+        for kind in self.kinds.values():
+            if kind.held is None:
+                continue
+            more = kind.count - self.SHOWN - 1
+            tail = f" (and {more:,} more line{'s' if more != 1 else ''} like it)" if more else ""
+            self.pending.append(f"warning: {kind.held}{tail}")
+            kind.held = None
+        self.release(out)
 
     def release(self, out: TextIO | None = None) -> None:
         """Print the warnings said so far, after flushing `out`."""
@@ -89,6 +139,8 @@ class Warnings:
             return
         if out is not None:
             out.flush()
+        if self.progress is not None:
+            self.progress.clear()
         for line in self.pending:
             print(line, file=self.err)
         self.pending.clear()
@@ -114,10 +166,29 @@ class Warnings:
             if hint:
                 message = f"{message}; {hint}"
             if lines is not None and row is not None and 0 <= row < len(lines):
-                self.say(f"line {lines[row]}: {message}")
+                self.say(message, lines[row])
             else:
                 self.say(message)
         return result, explained
+
+    def check_float32(self, report: Report) -> None:
+        """Results computed in float64 and shown in float32: say which leave float32's range
+        (inf when rounded) or underflow to 0."""
+        big = float(np.finfo(np.float32).max)
+        tiny = float(np.finfo(np.float32).smallest_subnormal) / 2
+        for value in _numbers_of(report):
+            if not np.isfinite(value):
+                continue
+            text = output.plain_number(value)
+            if abs(value) > big:  # the exact rounding limit is 2^128 - 2^103: close enough to say
+                with np.errstate(over="ignore"):
+                    rounded = np.float32(value)
+                if np.isinf(rounded):
+                    self.say(f"{text} is beyond float32's range (about ±3.4e38): it is "
+                             f"{output.plain_number(float(rounded))} in float32 (computed in float64)")
+            elif value != 0 and abs(value) <= tiny:
+                self.say(f"{text} is below float32's smallest number (about 1.4e-45): it is 0 in "
+                         "float32 (computed in float64)")
 
     def check_finite(self, report: Report, explained: bool, source: np.ndarray,
                      line: int | None = None) -> None:
@@ -133,8 +204,78 @@ class Warnings:
             has = [name for name, found in (("inf", np.isinf(source).any()), ("nan", np.isnan(source).any()))
                    if found]
             cause = f" because the input has {' and '.join(has)}"
-        where = f"line {line}: " if line is not None else ""
-        self.say(f"{where}the result contains {kind}{cause}")
+        self.say(f"the result contains {kind}{cause}", line)
+
+
+@dataclass
+class _Kind:
+    count: int = 0
+    held: str | None = None
+
+
+class Progress:
+    """A progress line on a terminal stderr for a long batch: lines done, rate, elapsed time.
+
+    Nothing is shown in the first `DELAY` seconds (a short batch shows nothing), then one line
+    redrawn in place (`\\r`) at most every `EVERY` seconds, and erased before anything else is
+    printed on stderr and at the end, so it never stays in the output.
+    """
+
+    DELAY = 1.0
+    EVERY = 0.2
+
+    def __init__(self, err: TextIO, clock: Callable[[], float] | None = None):
+        import time
+
+        self.err = err
+        self.clock = clock or time.monotonic
+        self.start = self.clock()
+        self.next = self.start + self.DELAY
+        self.shown = False
+
+    def update(self, lines: int) -> None:
+        now = self.clock()
+        if now < self.next:
+            return
+        self.next = now + self.EVERY
+        elapsed = now - self.start
+        rate = lines / elapsed if elapsed > 0 else 0.0
+        try:
+            self.err.write(f"\r{lines:,} lines, {rate:,.0f} lines/s, {elapsed:.1f} s\x1b[K")
+            self.err.flush()
+        except (OSError, ValueError):
+            return
+        self.shown = True
+
+    def clear(self) -> None:
+        if not self.shown:
+            return
+        self.shown = False
+        try:
+            self.err.write("\r\x1b[K")
+            self.err.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def _numbers_of(report: Report) -> Any:
+    """Every float a report shows (its primary result, columns, scalars and matrices)."""
+    pools: list[Any] = [report.plain, *report.columns.values(), [s.value for s in report.scalars]]
+    for matrix in report.matrices:
+        try:
+            pools.append(np.ravel(np.asarray(matrix.machine(), dtype=object)))
+        except (TypeError, ValueError, AttributeError):
+            pass
+    for pool in pools:
+        if isinstance(pool, str):
+            continue
+        try:
+            values = list(np.ravel(np.asarray(pool, dtype=object)))
+        except (TypeError, ValueError):
+            continue
+        for value in values:
+            if isinstance(value, (float, np.floating)) and not isinstance(value, np.float32):
+                yield float(value)
 
 
 class Explained:
@@ -178,10 +319,14 @@ def run_report(style: Style, function: Callable[..., Report], *args: Any,
                out: TextIO | None = None, err: TextIO | None = None, **kwargs: Any) -> int:
     """Print the Report `function(*args, **kwargs)` returns, then the warnings it gave."""
     out = out if out is not None else sys.stdout
-    said = Warnings(err if err is not None else sys.stderr, style.hints)
+    said = Warnings(err if err is not None else sys.stderr, style.hints, style.quiet)
     report, _ = said.run(function, *args, **kwargs)
-    write(output.render(report, style.fmt, precision=style.precision, dtype=style.dtype,
-                        color=style.color, width=style.width), style, out)
+    if style.dtype == "float32":
+        said.check_float32(report)
+    with np.errstate(over="ignore", under="ignore"):  # said above, in the user's words
+        text = output.render(report, style.fmt, precision=style.precision, dtype=style.dtype,
+                             color=style.color, width=style.width)
+    write(text, style, out)
     said.release(out)
     return 0
 
@@ -199,7 +344,7 @@ def run_vector_command(tokens: list[str] | None, command: VectorCommand, style: 
     stdin = stdin if stdin is not None else sys.stdin
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
-    said = Warnings(err, style.hints)
+    said = Warnings(err, style.hints, style.quiet)
     if not wants_stdin(tokens, stdin):
         if not tokens:
             raise DlcalcError(f"no {command.what} given: type the numbers (for example 2 1 0.1) "
@@ -224,6 +369,10 @@ def _run_batch(command: VectorCommand, style: Style, operand: np.ndarray | None,
     stream = getattr(stdin, "buffer", stdin)
     seen_any = failed = False
     csv_header_done = False
+    keep = style.keep_lines
+    progress = Progress(err) if not style.quiet and is_terminal(err) else None
+    said.progress = progress
+    done = 0
     for block in read_blocks(stream):
         chunk = parse_block(block, fast=FAST)
         reports: dict[int, Report] = {}
@@ -232,34 +381,68 @@ def _run_batch(command: VectorCommand, style: Style, operand: np.ndarray | None,
         for group in chunk.groups:
             _present_group(group, command, style, operand, said, errors, fast, reports, texts)
         seen_any = seen_any or bool(reports) or bool(errors) or bool(texts)
-        if len(texts) == 1 and not reports and not errors:
-            _write_bytes(out, texts[0][1])  # the common case: the block's lines, in order
+        done = block.first + block.count - 1
+        if (texts and not reports and not errors and _in_order(texts)
+                and (not keep or sum(len(numbers) for numbers, _ in texts) == block.count)):
+            for _, text in texts:  # the common case: the block's lines, in order
+                _write_bytes(out, text)
             said.release(out)
+            if progress is not None:
+                progress.update(done)
             continue
         lines: dict[int, str] = {}
         for numbers, text in texts:
             lines.update(zip(numbers, text.decode("ascii").split("\n")))
-        for number in sorted(reports.keys() | errors.keys() | lines.keys()):
+        numbers = (range(block.first, block.first + block.count) if keep
+                   else sorted(reports.keys() | errors.keys() | lines.keys()))
+        ready: list[str] = []  # output lines not yet written: one write per run between errors
+        for number in numbers:
             if number in errors:
                 failed = True
+                if ready:
+                    out.write("\n".join(ready) + "\n")
+                    ready.clear()
                 out.flush()
+                if progress is not None:
+                    progress.clear()
                 print(f"error: line {number}: {errors[number]}", file=err)
+                if keep:
+                    ready.append("")
                 continue
             if number in lines:
-                print(lines[number], file=out)
+                ready.append(lines[number])
+                continue
+            if number not in reports:  # a blank or comment line, kept in place
+                ready.append("")
                 continue
             if style.fmt == "csv" and not csv_header_done:
-                print(output.csv_header(reports[number], ["line"]), file=out)
+                ready.append(output.csv_header(reports[number], ["line"]))
                 csv_header_done = True
-            print(output.render_batch(reports[number], number, style.fmt, precision=style.precision,
-                                      dtype=style.dtype, color=style.color, width=style.width),
-                  file=out)
+            ready.append(output.render_batch(reports[number], number, style.fmt, precision=style.precision,
+                                             dtype=style.dtype, color=style.color, width=style.width))
+        if ready:
+            out.write("\n".join(ready) + "\n")
         out.flush()
         said.release(out)
+        if progress is not None:
+            progress.update(done)
+    said.finish(out)
+    if progress is not None:
+        progress.clear()
     if not seen_any:
         raise DlcalcError(f"no {command.what} given: "
                           f"{getattr(stdin, 'description', 'standard input')} had no numbers")
     return 2 if failed else 0
+
+
+def _in_order(texts: list[tuple[list[int], bytes]]) -> bool:
+    """Whether the texts' lines follow each other in input order."""
+    last = 0
+    for numbers, _ in texts:
+        if not numbers or numbers[0] <= last or numbers[-1] < numbers[0]:
+            return False
+        last = numbers[-1]
+    return True
 
 
 def _write_bytes(out: Any, data: bytes) -> None:
@@ -301,10 +484,23 @@ def _present_group(group: Group, command: VectorCommand, style: Style,
                 errors[part.numbers[0]] = str(error)
                 continue
             rows = getattr(error, "rows", None)
-            if rows is not None and 0 < len(rows) < size and all(0 <= r < size for r in rows):
+            if rows is not None and 0 < len(rows) <= size and all(0 <= r < size for r in rows):
                 failing = set(int(r) for r in rows)
-                pending.append(part.select([i for i in range(size) if i not in failing]))
-                pending += [part.slice(i, i + 1) for i in sorted(failing, reverse=True)]
+                if len(failing) < size:
+                    pending.append(part.select([i for i in range(size) if i not in failing]))
+                # the core's message for each failing row (the first check a row fails is the
+                # same alone as in the group: every earlier check passed for the whole group)
+                messages = getattr(error, "messages", None) or {}
+                for i in sorted(failing, reverse=True):
+                    if i in messages:
+                        errors[part.numbers[i]] = messages[i]
+                    elif len(failing) < size:
+                        pending.append(part.slice(i, i + 1))
+                    else:
+                        break
+                else:
+                    continue
+                pending += [part.slice(size // 2, size), part.slice(0, size // 2)]
             else:
                 pending += [part.slice(size // 2, size), part.slice(0, size // 2)]
 
@@ -332,6 +528,20 @@ def _present_part(group: Group, command: VectorCommand, style: Style,
             if text is not None:
                 texts.append((group.numbers, text))
                 return
+    if style.fmt == "json" and style.dtype == "float64" and FAST:
+        size = len(group.numbers)
+        for start in range(0, size, JSON_ROWS):  # a few thousand Reports alive at a time
+            rows = range(start, min(start + JSON_ROWS, size))
+            built = [command.report(result, row) for row in rows]
+            numbers = group.numbers[rows.start:rows.stop]
+            text = output.json_lines(built, numbers)
+            if text is not None:  # every number finite: check_finite has nothing to say
+                texts.append((numbers, text))
+                continue
+            for row, number, report in zip(rows, numbers, built):
+                reports[number] = report
+                said.check_finite(report, row in explained, vectors[row], number)
+        return
     for row, number in enumerate(group.numbers):
         reports[number] = command.report(result, row)
         said.check_finite(reports[number], row in explained, vectors[row], number)

@@ -378,9 +378,10 @@ def softmax_all(z, temperature: float = 1.0) -> SoftmaxResult:
     lse = core.lse if offset is None else core.lse + offset
     if shifted is not None:
         for row, idx in _rows(z.shape, where=shifted):
-            _warn(f"the logits divided by T = {format_value(t)} exceed float64's range, so they "
+            dtype = z.dtype.name  # float32 or float64: the precision the work is done in
+            _warn(f"the logits divided by T = {format_value(t)} exceed {dtype}'s range, so they "
                   "were shifted by their max first: softmax and log-softmax are exact, "
-                  f"log-probabilities beyond float64 are -inf, logsumexp is {format_value(lse[idx])}", row)
+                  f"log-probabilities beyond {dtype} are -inf, logsumexp is {format_value(lse[idx])}", row)
     # one warning per row, from the most informative output (rows shifted above are explained)
     finite = np.isfinite(core.softmax).all(axis=-1) & np.isfinite(core.log_softmax).all(axis=-1) \
         & np.isfinite(core.lse)
