@@ -107,13 +107,11 @@ def _orjson_dumps() -> Any:
 
 
 def _float32_repr(number: float) -> str:
-    """Like Python's repr, with the fewest digits that identify the float32 value; a number
-    beyond float32's range (a float64 result the float32 computation did not make, such as a
-    bound of `--props`) keeps its float64 digits rather than becoming inf."""
-    with np.errstate(over="ignore"):
+    """Like Python's repr, with the fewest digits that identify the float32 value."""
+    with np.errstate(over="ignore"):  # beyond float32's range: inf (said as a warning elsewhere)
         value = np.float32(number)
-    if not np.isfinite(value) and math.isfinite(number):
-        return repr(number)
+    if not np.isfinite(value):
+        return repr(float(value))
     if value == 0 or 1e-4 <= abs(value) < 1e16:
         return np.format_float_positional(value, unique=True, trim="-")
     return np.format_float_scientific(value, unique=True, trim="-", exp_digits=2)
