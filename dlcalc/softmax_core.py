@@ -75,15 +75,11 @@ __all__ = [
 
 
 def format_value(x: float) -> str:
-    """A number as a user reads it in a message: shortest repr, ``inf``, ``-inf``, ``nan``."""
-    x = float(x)
-    if np.isnan(x):
-        return "nan"
-    if np.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if x == int(x) and abs(x) < 1e16:
-        return str(int(x))
-    return repr(x)
+    """A number as a user reads it in a message: the plain output's shortest repr (`inf`,
+    `-inf`, `nan`; integers without `.0`), from the one module that turns numbers into text."""
+    from dlcalc.number_text import plain_number
+
+    return plain_number(float(x))
 
 
 def as_float_array(x, name: str = "z") -> np.ndarray:

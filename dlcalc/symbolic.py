@@ -377,7 +377,7 @@ class _LatexPrinter(LatexPrinter):
         text = repr(float(expr))
         if "e" in text:
             mantissa, exponent = text.split("e")
-            return rf"{mantissa} \cdot 10^{{{int(exponent)}}}"
+            return rf"{mantissa} \times 10^{{{int(exponent)}}}"  # as number_text.latex_number
         return text
 
 
