@@ -109,3 +109,41 @@ def strict_json(text: str):
         raise ValueError(f"non-standard JSON constant {constant}")
 
     return json.loads(text, parse_constant=refuse)
+
+
+def fast_and_simple(args: list[str] | tuple[str, ...], stdin: bytes = b"") -> tuple[Run, Run]:
+    """`dlcalc ARGS` on `stdin` run twice: on the fast batch path and on the line-by-line one."""
+    from dlcalc import runner
+
+    saved = runner.FAST
+    try:
+        runner.FAST = True
+        fast = _run_in_process(*args, stdin=stdin)
+        runner.FAST = False
+        simple = _run_in_process(*args, stdin=stdin)
+    finally:
+        runner.FAST = saved
+    return fast, simple
+
+
+def on_both_batch_paths(args: list[str] | tuple[str, ...], stdin: bytes = b"") -> Run:
+    """The run on the fast batch path, checked equal to the run on the line-by-line one."""
+    fast, simple = fast_and_simple(args, stdin)
+    assert (fast.code, fast.out, fast.err) == (simple.code, simple.out, simple.err)
+    return fast
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """The Figures a plot command saves, in order (the file is still written)."""
+    from dlcalc import plotting
+
+    saved = []
+    original = plotting.save_figure
+
+    def recording(fig, path):
+        saved.append(fig)
+        return original(fig, path)
+
+    monkeypatch.setattr(plotting, "save_figure", recording)
+    return saved

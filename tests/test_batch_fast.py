@@ -16,24 +16,14 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import _run_in_process
-from dlcalc import batch, number_text, runner
+from conftest import _run_in_process, fast_and_simple
+from dlcalc import batch, number_text
 from dlcalc.batch import Block, parse_chunk, parse_fast, read_blocks
 from dlcalc.output import plain_lines, render_plain
 from dlcalc.reports import Report
 
 
-def both_paths(args: list[str], stdin: bytes):
-    """(fast run, simple run) of `dlcalc ARGS` on `stdin`."""
-    saved = runner.FAST
-    try:
-        runner.FAST = True
-        fast = _run_in_process(*args, stdin=stdin)
-        runner.FAST = False
-        simple = _run_in_process(*args, stdin=stdin)
-    finally:
-        runner.FAST = saved
-    return fast, simple
+both_paths = fast_and_simple
 
 
 def assert_same(args: list[str], stdin: bytes):

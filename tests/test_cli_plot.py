@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_user_error
-from dlcalc import activations, plotting
+from dlcalc import activations
 from dlcalc import softmax_core
 
 MAGIC = {".png": b"\x89PNG\r\n\x1a\n", ".svg": b"<?xml", ".pdf": b"%PDF-"}
@@ -25,20 +25,6 @@ MAGIC = {".png": b"\x89PNG\r\n\x1a\n", ".svg": b"<?xml", ".pdf": b"%PDF-"}
 def in_empty_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-@pytest.fixture
-def figures(monkeypatch):
-    """The Figures the command saves, in order (the file is still written)."""
-    saved = []
-    original = plotting.save_figure
-
-    def recording(fig, path):
-        saved.append(fig)
-        return original(fig, path)
-
-    monkeypatch.setattr(plotting, "save_figure", recording)
-    return saved
 
 
 def line(fig, gid: str):

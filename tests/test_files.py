@@ -10,8 +10,8 @@ import threading
 
 import pytest
 
-from conftest import _run_in_process, assert_user_error, floats
-from dlcalc import batch, runner
+from conftest import assert_user_error, floats, on_both_batch_paths
+from dlcalc import batch
 
 LOGITS = b"2 1 0.1\n# a comment\n\n0.5 2.5 -1\n1e-3,1e3\n"
 
@@ -23,17 +23,7 @@ def folder(tmp_path, monkeypatch):
 
 
 def both_paths(*args: str, stdin: bytes = b""):
-    """The run on the fast batch path, checked equal to the run on the line-by-line one."""
-    saved = runner.FAST
-    try:
-        runner.FAST = True
-        fast = _run_in_process(*args, stdin=stdin)
-        runner.FAST = False
-        simple = _run_in_process(*args, stdin=stdin)
-    finally:
-        runner.FAST = saved
-    assert (fast.code, fast.out, fast.err) == (simple.code, simple.out, simple.err)
-    return fast
+    return on_both_batch_paths(args, stdin)
 
 
 # ---------------------------------------------------------------- a FILE is read as stdin is

@@ -8,23 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from conftest import _run_in_process, assert_user_error
-from dlcalc import runner
+from conftest import assert_user_error, on_both_batch_paths
 from dlcalc.batch import Block, parse_chunk, parse_fast
 
 
-def both_paths(args: list[str], stdin: bytes):
-    """The run on the fast batch path, checked equal to the run on the line-by-line one."""
-    saved = runner.FAST
-    try:
-        runner.FAST = True
-        fast = _run_in_process(*args, stdin=stdin)
-        runner.FAST = False
-        simple = _run_in_process(*args, stdin=stdin)
-    finally:
-        runner.FAST = saved
-    assert (fast.code, fast.out, fast.err) == (simple.code, simple.out, simple.err)
-    return fast
+both_paths = on_both_batch_paths
 
 
 # ---------------------------------------------------------------- empty fields

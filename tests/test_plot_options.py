@@ -32,19 +32,6 @@ def in_empty_folder(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.fixture
-def figures(monkeypatch):
-    saved = []
-    original = plotting.save_figure
-
-    def recording(fig, path):
-        saved.append(fig)
-        return original(fig, path)
-
-    monkeypatch.setattr(plotting, "save_figure", recording)
-    return saved
-
-
 # ---------------------------------------------------------------- formats
 
 
