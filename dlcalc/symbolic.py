@@ -352,14 +352,33 @@ def to_plain(expr: sp.Expr) -> str:
     return _printed(_PlainPrinter({"order": None}), expr)
 
 
+# Deeper results are refused before printing: SymPy's printers recurse once per level (several
+# frames each), so whether a deep result prints would otherwise depend on Python's recursion
+# limit and on which of its equal forms simplification happened to reach.
+MAX_PRINT_DEPTH = 120
+
+
+def _depth(expr: sp.Basic) -> int:
+    """Levels of the expression tree, counted without recursion."""
+    deepest, stack = 0, [(expr, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend((arg, level + 1) for arg in node.args)
+    return deepest
+
+
 def _printed(printer, expr) -> str:
-    """`printer.doprint(expr)`; a result too deep for Python's recursion limit is a user error:
-    the derivative of a tower x^x^...^x of 100 levels cannot be printed."""
+    """`printer.doprint(expr)`; a result nested more than MAX_PRINT_DEPTH levels deep is a user
+    error: the derivative of a tower x^x^...^x of 120 levels cannot be printed."""
+    expr = sp.sympify(expr)
+    message = "the result is nested too deeply to print; simplify the expression"
+    if _depth(expr) > MAX_PRINT_DEPTH:
+        raise DlcalcError(f"{message} (at most {MAX_PRINT_DEPTH} levels)")
     try:
-        return printer.doprint(sp.sympify(expr))
+        return printer.doprint(expr)
     except RecursionError:
-        raise DlcalcError("the result is nested too deeply to print; simplify the expression"
-                          ) from None
+        raise DlcalcError(message) from None
 
 
 class _LatexPrinter(LatexPrinter):
