@@ -848,6 +848,13 @@ def _gelu_tanh_argument(x):
     return high, np.where(finite, low, 0.0)
 
 
+def _sigmoid_pair_long(high, low):
+    """(σ(u), σ(−u)) of u = high + low (low ≪ high) in long double: gelu_tanh and its
+    derivative read tanh(u) as 2σ(2u) − 1 without cancelling."""
+    z = np.exp(-np.abs(high)) * (1 - np.sign(high) * low)
+    return np.where(high >= 0, 1 / (1 + z), z / (1 + z)), np.where(high >= 0, z / (1 + z), 1 / (1 + z))
+
+
 def gelu_tanh(x):
     r"""gelu_tanh(x) = x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (approximate='tanh').
 
@@ -857,11 +864,6 @@ def gelu_tanh(x):
     from dlcalc import rounding
 
     if rounding.extended(x):
-
-        def sigmoid_long(high, low):  # σ(high + low) in long double, low ≪ high
-            z = np.exp(-np.abs(high)) * (1 - np.sign(high) * low)
-            return np.where(high >= 0, 1 / (1 + z), z / (1 + z)), np.where(high >= 0, z / (1 + z), 1 / (1 + z))
-
         high, low = _gelu_tanh_argument(x)
         h, lo = high.astype(rounding.LONG), low.astype(rounding.LONG)
 
@@ -869,7 +871,7 @@ def gelu_tanh(x):
             w = mp.sqrt(2 / mp.pi) * (u + mp.mpf("0.044715") * u ** 3)
             return u / (1 + mp.exp(-2 * w))
 
-        return rounding.extended_path(x, lambda v: v * sigmoid_long(h, lo)[0], exact,
+        return rounding.extended_path(x, lambda v: v * _sigmoid_pair_long(h, lo)[0], exact,
                                       lambda t: np.where(t > 0, t, -0.0))
 
     high, low = _gelu_tanh_argument(x)
@@ -908,18 +910,13 @@ def gelu_tanh_derivative(x):
     from dlcalc import rounding
 
     if rounding.extended(x):
-
-        def sigmoid_long(high, low):  # σ(high + low) in long double, low ≪ high
-            z = np.exp(-np.abs(high)) * (1 - np.sign(high) * low)
-            return np.where(high >= 0, 1 / (1 + z), z / (1 + z)), np.where(high >= 0, z / (1 + z), 1 / (1 + z))
-
         high, low = _gelu_tanh_argument(x)
         h, lo = high.astype(rounding.LONG), low.astype(rounding.LONG)
         two_c = rounding.LONG(_GELU_TWO_C[0]) + rounding.LONG(_GELU_TWO_C[1])
         three_kappa = 3 * rounding.LONG("0.044715")
 
         def approx(v):
-            s, c = sigmoid_long(h, lo)
+            s, c = _sigmoid_pair_long(h, lo)
             second = v * two_c * (1 + three_kappa * v * v) * c
             return s * (1 + second), s * (1 + np.abs(second))
 

@@ -1026,7 +1026,6 @@ def main(args: list[str] | None = None) -> int:
 
         _PROGRAM = True
         standard_streams()
-        _ascii_fallback()
     if program and hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `dlcalc ... | head -1` ends quietly
     debug = debug_enabled()
@@ -1055,61 +1054,6 @@ def main(args: list[str] | None = None) -> int:
             _exit_without_teardown(code)
         sys.exit(code)
     return code
-
-
-# What stands for the non-ASCII characters of dlcalc's output on a stream that cannot encode
-# them (PYTHONIOENCODING=ascii, LANG=C on an old system): tables stay tables.
-_ASCII = {"─": "-", "━": "-", "│": "|", "┃": "|", "┼": "+", "…": "...", "−": "-", "–": "-", "—": "-",
-          "‖": "||", "·": "*", "×": "x", "≤": "<=", "≥": ">=", "≈": "~", "→": "->", "←": "<-",
-          "∞": "inf", "∂": "d", "Σ": "sum", "∑": "sum", "√": "sqrt", "ŷ": "y^", "ℓ": "l", "²": "^2",
-          "³": "^3", "⁻": "^-", "¹": "1", "‘": "'", "’": "'", "“": '"', "”": '"', "∈": " in ",
-          "≠": "!=", "±": "+/-", "⊙": "*", "∇": "grad ", "ε": "eps"}
-
-
-def _ascii_replace(error: UnicodeError) -> tuple[str, int]:
-    import unicodedata
-
-    assert isinstance(error, UnicodeEncodeError)
-    out = []
-    for char in error.object[error.start:error.end]:
-        if char in _ASCII:
-            out.append(_ASCII[char])
-            continue
-        name = unicodedata.name(char, "")
-        if name.startswith(("GREEK SMALL LETTER ", "GREEK CAPITAL LETTER ")):
-            word = name.split(" LETTER ")[1].split()[0].lower()
-            out.append(word.capitalize() if "CAPITAL" in name else word)
-            continue
-        if "SUBSCRIPT" in name or "SUPERSCRIPT" in name:
-            digit = unicodedata.digit(char, None)
-            if digit is not None:
-                out.append(("_" if "SUBSCRIPT" in name else "^") + str(digit))
-                continue
-        plain = unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode()
-        out.append(plain or "?")
-    return "".join(out), error.end
-
-
-def _ascii_fallback() -> None:
-    """Where stdout or stderr cannot encode dlcalc's characters, write ASCII stand-ins for them
-    instead of failing (the program only)."""
-    import codecs
-
-    for stream in (sys.stdout, sys.stderr):
-        encoding = getattr(stream, "encoding", None) or "ascii"
-        try:
-            "─σ‖−".encode(encoding)
-            continue
-        except (UnicodeError, LookupError):
-            pass
-        try:
-            codecs.lookup_error("dlcalc-ascii")
-        except LookupError:
-            codecs.register_error("dlcalc-ascii", _ascii_replace)
-        try:
-            stream.reconfigure(errors="dlcalc-ascii")  # type: ignore[union-attr]
-        except (AttributeError, ValueError, OSError):
-            pass
 
 
 def debug_enabled() -> bool:
