@@ -1119,8 +1119,8 @@ def _cannot_write(debug: bool = False) -> int:
 
 def _show_warning(message: Any, category: Any, filename: str, lineno: int,
                   file: Any = None, line: Any = None) -> None:
-    if _QUIET:
-        return
+    if _QUIET or issubclass(category, (DeprecationWarning, PendingDeprecationWarning)):
+        return  # a library's note to its developers (pyparsing's renames), not to our user
     _print_stderr(f"warning: {str(message).strip()}".replace("\n", " "))
 
 

@@ -955,10 +955,14 @@ def check_title(title: str | None) -> str | None:
     if deepest > MAX_TITLE_DEPTH:
         raise DlcalcError(f"the title's maths nests braces {deepest} deep; at most "
                           f"{MAX_TITLE_DEPTH} levels are drawn")
+    import warnings
+
     from matplotlib.mathtext import MathTextParser
 
     try:
-        MathTextParser("path").parse(title)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pyparsing >= 3.3 deprecates what matplotlib 3.9 calls
+            MathTextParser("path").parse(title)
     except (ValueError, RecursionError) as error:
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
         raise DlcalcError(f"the title's $...$ maths cannot be drawn ({reason}); write it as "

@@ -208,3 +208,26 @@ def test_an_interrupted_plot_write_leaves_no_partial_file(dl, tmp_path, monkeypa
     assert sorted(p.name for p in tmp_path.iterdir()) == (["sigmoid.png"] if existing else [])
     if existing:
         assert path.read_bytes() == b"the previous plot"
+
+
+
+@pytest.mark.parametrize("category", [DeprecationWarning, PendingDeprecationWarning])
+def test_a_librarys_deprecation_warning_never_reaches_the_user(dl, tmp_path, monkeypatch, category):
+    """A dependency's note to its own developers (pyparsing 3.3 deprecating what matplotlib 3.9
+    calls, say) is not the user's business: the plot is written and stderr stays empty."""
+    import warnings
+
+    from dlcalc import plotting
+
+    real = plotting.check_title
+
+    def noisy(title):
+        warnings.warn("'parseString' deprecated - use 'parse_string'", category, stacklevel=2)
+        return real(title)
+
+    monkeypatch.setattr(plotting, "check_title", noisy)
+    out = tmp_path / "f.svg"
+    run = dl("plot", "sigmoid", "--title", "$x^2$", "-o", str(out))
+    assert run.code == 0, run.err
+    assert run.err == ""
+    assert out.stat().st_size > 0
