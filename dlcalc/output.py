@@ -141,6 +141,73 @@ def json_lines(reports: list[Report], numbers: list[int]) -> bytes | None:
     return text + b"\n"
 
 
+def json_batch_lines(fields: Sequence[tuple[str, Any]], numbers: Sequence[int], start: int,
+                     stop: int, dtype: str = "float64") -> bytes | None:
+    """The JSON lines of rows `start` to `stop` of a batch group (`numbers`: their line
+    numbers), from a command's `json_rows`
+    fields (`dlcalc.reports.Rows` for what each row has of its own, else the value every row
+    shares) without a Report per line: byte for byte `render_batch(report, number, "json")`
+    of each row's report, a newline after each; None to decline (a value it cannot write at C
+    speed, text that is not ASCII).
+
+    Each field is written once for all rows (`json_number_rows`), each shared value once; the
+    lines are then the fixed text between the fields (keys, brackets, shared values) and the
+    fields' texts, interleaved with slice assignments and joined once.
+    """
+    import json
+
+    from dlcalc.number_text import json_number_rows
+    from dlcalc.reports import Rows
+
+    rows = stop - start
+    if rows <= 0:
+        return b""
+    between: list[bytes] = []  # the fixed text before each field's values (and after the last)
+    values: list[list[bytes]] = []
+    pending = '{"line": '
+    texts = json_number_rows(np.asarray(numbers, dtype=np.int64))
+    if texts is None or len(texts) != rows:
+        return None
+    between.append(pending.encode())
+    values.append(texts)
+    pending = ""
+    for key, value in fields:
+        pending += f", {json.dumps(key)}: "
+        if isinstance(value, Rows):
+            array = value.values[start:stop]
+            texts = json_number_rows(array, dtype)
+            if texts is None or len(texts) != rows:
+                return None
+            vector = array.ndim == 2
+            if vector:
+                pending += "["
+            between.append(pending.encode())
+            values.append(texts)
+            pending = "]" if vector else ""
+        else:
+            pending += dumps_json_value(value, dtype)
+    pending += "}"
+    between.append(pending.encode())
+    if not all(text.isascii() for text in between):
+        return None  # written through the text layer, as the per-line path does
+    width = 2 * len(values)
+    joined: list[bytes] = [b""] * (rows * width)
+    for index, texts in enumerate(values):
+        joined[2 * index::width] = texts
+    for index in range(1, len(values)):
+        joined[2 * index - 1::width] = [between[index]] * rows
+    joined[width - 1::width] = [between[-1] + b"\n" + between[0]] * rows
+    joined[-1] = between[-1] + b"\n"
+    return between[0] + b"".join(joined)
+
+
+def dumps_json_value(value: Any, dtype: str = "float64") -> str:
+    """One JSON value as `dumps_json` writes it inside an object."""
+    import json
+
+    return json.dumps(json_ready(value, dtype), allow_nan=False, ensure_ascii=False)
+
+
 _JSON_STRING = re.compile(rb'"[^"]*"')
 # a number json.dumps (repr) writes differently from orjson: exponent form, or positional below 1e-4
 _REPR_NUMBER = re.compile(rb"(?<=[\[ ])-?(?:[0-9.]+e[-+]?[0-9]+|0\.0000[0-9]*)(?=[,\]}])")

@@ -91,6 +91,23 @@ class Report:
     csv_columns: dict[str, Sequence[Any]] = field(default_factory=dict)  # numbers only CSV adds
 
 
+@dataclass
+class Rows:
+    """The values of one JSON field for every row of a batch group: a (rows,) array (one number
+    per row) or a (rows, k) array (a list per row). See `json_rows` below."""
+
+    values: np.ndarray
+
+
+# A vector command's `json_rows(result)` is its batch JSON without a Report per line: None when
+# its JSON holds more than it can give at once (steps, a Jacobian), else (fields, plain). `fields`
+# are the (key, value) pairs of `report(result, row).data` in order, each value a `Rows` (that
+# field's value for every row) or the value every row shares; `plain` is the (rows, k) array of
+# every row's `report.plain`, for the runner's check of non-finite results. The runner writes
+# the same bytes as `dumps_json` of each row's report (tests/test_batch_json.py).
+JsonRows = tuple[list[tuple[str, Any]], np.ndarray]
+
+
 def _index(n: int) -> list[int]:
     return list(range(n))
 
@@ -160,6 +177,17 @@ class ActivateCommand:
         if self.explain:
             return None
         return result[2] if self.derivative else result[1]
+
+    def json_rows(self, result: tuple) -> JsonRows | None:
+        if self.explain:
+            return None
+        x, y, dy = result
+        fields: list[tuple[str, Any]] = [("function", self.function.label),
+                                         ("params", self.function.params), ("x", Rows(x)),
+                                         ("y", Rows(y))]
+        if self.derivative:
+            fields.append(("dy", Rows(dy)))
+        return fields, dy if self.derivative else y
 
 
 def activation_derivation(chosen: Any, evaluated: tuple | None = None) -> Report:
@@ -391,6 +419,14 @@ class SoftmaxCommand:
             return None
         return computed[1].log_softmax if self.log else computed[1].softmax
 
+    def json_rows(self, computed: tuple) -> JsonRows | None:
+        if self.jacobian or self.explain:
+            return None
+        z, result = computed
+        return ([("z", Rows(z)), ("temperature", self.temperature), ("softmax", Rows(result.softmax)),
+                 ("log_softmax", Rows(result.log_softmax)), ("logsumexp", Rows(result.logsumexp))],
+                result.log_softmax if self.log else result.softmax)
+
 
 # ---------------------------------------------------------------- ce
 
@@ -568,6 +604,29 @@ class CrossEntropyCommand:
         result = computed[2]
         return result.grad if self.grad else result.loss[:, None]
 
+    def json_rows(self, computed: tuple) -> JsonRows | None:
+        if self.explain:
+            return None
+        x, operands, result = computed
+        plain = result.grad if self.grad else result.loss[:, None]
+        if self.binary:
+            return [("loss", Rows(result.loss)), ("losses", Rows(result.losses)),
+                    ("probs", Rows(result.probs)), ("grad", Rows(result.grad)),
+                    ("target", Rows(result.labels)), ("base", self.unit)], plain
+        if result.target is not None:
+            target = Rows(result.target.astype(np.int64))  # int(result.target[row]) of each row
+        else:
+            given = self._split(operands, x.shape[-1])["target_probs"]
+            if self.normalize:  # as report() does, row by row
+                given = given / given.sum(axis=-1, keepdims=True)
+            target = Rows(given)
+        fields = [("loss", Rows(result.loss)), ("probs", Rows(result.probs)), ("grad", Rows(result.grad)),
+                  ("target", target), ("target_distribution", Rows(result.target_distribution)),
+                  ("base", self.unit)]
+        if self.temperature is not None:
+            fields += [("temperature", self.temperature or 1.0), ("scale_t2", self.scale_t2)]
+        return fields, plain
+
 
 # ---------------------------------------------------------------- kl
 
@@ -649,6 +708,20 @@ class KLCommand:
     def plain_rows(self, computed: Any) -> np.ndarray | None:
         result = computed[0] if isinstance(computed, tuple) else computed
         return None if self.explain or self.symmetric else result.kl[:, None]
+
+    def json_rows(self, computed: Any) -> JsonRows | None:
+        if self.explain:
+            return None
+        result = computed[0] if isinstance(computed, tuple) else computed
+        fields: list[tuple[str, Any]] = [
+            ("kl", Rows(result.kl)), ("cross_entropy", Rows(result.cross_entropy)),
+            ("entropy", Rows(result.entropy)), ("terms", Rows(result.terms)), ("p", Rows(result.p)),
+            ("q", Rows(result.q)), ("base", self.unit)]
+        if result.kl_reverse is not None:
+            fields += [("kl_reverse", Rows(result.kl_reverse)), ("js", Rows(result.js))]
+        if self.temperature is not None:
+            fields += [("temperature", self.temperature), ("scale_t2", self.scale_t2)]
+        return fields, result.kl[:, None]
 
 
 # ---------------------------------------------------------------- grad
@@ -1244,6 +1317,26 @@ class GaussianKLCommand:
         if self.explain:
             return None
         return np.array([[found.kl] for found in result], dtype=np.float64)
+
+    def json_rows(self, result: list) -> JsonRows | None:
+        if self.explain or not result:
+            return None
+        try:
+            def stacked(name: str) -> Rows:
+                return Rows(np.stack([np.asarray(getattr(found, name)) for found in result]))
+
+            fields = [("kl", stacked("kl")), ("terms", stacked("terms")), ("mu", stacked("mu")),
+                      ("sigma", stacked("sigma")), ("q_mu", stacked("q_mu")),
+                      ("q_sigma", stacked("q_sigma")),
+                      ("log_variance_ratio", stacked("log_variance_ratio")),
+                      ("variance_terms", stacked("variance_terms")),
+                      ("mean_terms", stacked("mean_terms")), ("logvar_input", self.logvar)]
+        except ValueError:  # rows of different shapes: one report per line
+            return None
+        units = {"bits" if found.base == "2" else "nats" for found in result}
+        if len(units) != 1:
+            return None
+        return fields + [("base", units.pop())], fields[0][1].values[:, None]
 
 
 class DescentCommand:
