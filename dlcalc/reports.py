@@ -1408,3 +1408,35 @@ class DescentCommand:
     def plain_rows(self, result: list) -> np.ndarray:
         return np.array([[*found.trajectory.points[-1], found.trajectory.values[-1]]
                          for found in result], dtype=np.float64).reshape(len(result), len(self.moving) + 1)
+
+    def json_rows(self, result: list) -> JsonRows | None:
+        """`descent_report`'s JSON for every row, when the rows share all but their numbers (the
+        same trajectory length: none stopped early, or all at the same step)."""
+        if not result:
+            return None
+        first, path = result[0], result[0].trajectory
+
+        def shared(found: Any) -> tuple:
+            t = found.trajectory
+            return (found.expression, list(t.variables), found.data, t.optimizer, t.settings,
+                    t.steps, t.stopped_at, t.points.shape, t.iterations.shape)
+
+        common = shared(first)
+        if any(shared(found) != common for found in result[1:]):
+            return None
+        points = np.stack([found.trajectory.points for found in result])  # (rows, kept, variables)
+        values = np.stack([found.trajectory.values for found in result])
+        variables = list(path.variables)
+        settings = {name: list(v) if isinstance(v, tuple) else v for name, v in path.settings.items()}
+        data: dict[str, Any] = {
+            "expression": first.expression, "variables": variables, "data": first.data,
+            "optimizer": path.optimizer, "settings": settings, "lr": path.settings["lr"],
+            "steps": path.steps, "stopped_at": path.stopped_at,
+            "trajectory": {"iteration": Rows(np.stack([found.trajectory.iterations for found in result])),
+                           **{name: Rows(points[:, :, k]) for k, name in enumerate(variables)},
+                           "f": Rows(values),
+                           "grad_norm": Rows(np.stack([found.trajectory.gradient_norms
+                                                       for found in result]))},
+            "final": {name: Rows(points[:, -1, k]) for k, name in enumerate(variables)},
+            "f": Rows(values[:, -1])}
+        return list(data.items()), np.column_stack([points[:, -1, :], values[:, -1]])

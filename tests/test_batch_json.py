@@ -287,10 +287,21 @@ def test_json_with_steps_or_a_jacobian_is_written_from_reports(same):
     same(["kl", "--json", "--explain"], b"0.2 0.8 ; 0.5 0.5\n", per_line=True)
 
 
-def test_descent_json_batch_is_written_from_reports(same):
-    run = same(["grad", "x^2 + 3*y^2", "--descend", "5", "--lr", "0.125", "--json"],
-               b"1 2\n-1 0.5\nnan 1\n", per_line=True)
-    assert run.code == 2 and len(run.out.splitlines()) == 2
+def test_descent_json(same):
+    starts = b"1 2\n-1 0.5\nnan 1\n1e-300 -0.0\n"
+    run = same(["grad", "x^2 + 3*y^2", "--descend", "5", "--lr", "0.125", "--json"], starts)
+    assert run.code == 2 and len(run.out.splitlines()) == 3
+    same(["grad", "(x - a)^2 + y^4", "--at", "a=2", "--wrt", "x,y", "--descend", "7", "--every", "3",
+          "--optimizer", "adam", "--json"], starts)
+    # variables named like the trajectory's own keys: the same dict, the same JSON
+    same(["grad", "(f - 1)^2 + iteration^2", "--descend", "2", "--json"], b"1 2\n0.5 1\n")
+
+
+def test_descent_json_of_paths_that_stop_at_different_steps_is_written_from_reports(same):
+    run = same(["grad", "exp(x^2)", "--descend", "5", "--lr", "1", "--json"], b"1\n30\n2\n",
+               per_line=True)
+    assert [strict_json(line)["stopped_at"] for line in run.out.splitlines()] == [2, 0, 1]
+    same(["grad", "exp(x^2)", "--descend", "5", "--lr", "1", "--json"], b"30\n31\n")  # all at 0
 
 
 def test_the_writer_declines_text_that_is_not_ascii():
