@@ -5,8 +5,9 @@ result (what `plain` prints first), named scalars, matrices, derivation steps, t
 Each command has one core-side entry here that takes parsed inputs and returns Reports:
 
 - vector commands (`activate`, `softmax`, `ce`, `kl`) are objects with `compute(vectors,
-  operands)` vectorised over rows, `report(result, row)` for one row, and `plain_rows(result)`,
-  the primary result of every row at once when nothing else was asked for (batch fast path);
+  operands)` vectorised over rows, `report(result, row)` for one row, `plain_rows(result)`,
+  the primary result of every row at once when nothing else was asked for, and
+  `json_rows(result)`, every row's JSON fields at once (the batch fast paths);
 - `gradient_report`, `plot_report`, `registry_report`, `properties_report` return one Report.
 
 They compute through the core (dlcalc.softmax_core, dlcalc.losses, dlcalc.symbolic, ...) and never
@@ -1325,18 +1326,19 @@ class GaussianKLCommand:
             def stacked(name: str) -> Rows:
                 return Rows(np.stack([np.asarray(getattr(found, name)) for found in result]))
 
-            fields = [("kl", stacked("kl")), ("terms", stacked("terms")), ("mu", stacked("mu")),
-                      ("sigma", stacked("sigma")), ("q_mu", stacked("q_mu")),
-                      ("q_sigma", stacked("q_sigma")),
-                      ("log_variance_ratio", stacked("log_variance_ratio")),
-                      ("variance_terms", stacked("variance_terms")),
-                      ("mean_terms", stacked("mean_terms")), ("logvar_input", self.logvar)]
+            kl = stacked("kl")
+            fields: list[tuple[str, Any]] = [
+                ("kl", kl), ("terms", stacked("terms")), ("mu", stacked("mu")),
+                ("sigma", stacked("sigma")), ("q_mu", stacked("q_mu")), ("q_sigma", stacked("q_sigma")),
+                ("log_variance_ratio", stacked("log_variance_ratio")),
+                ("variance_terms", stacked("variance_terms")), ("mean_terms", stacked("mean_terms")),
+                ("logvar_input", self.logvar)]
         except ValueError:  # rows of different shapes: one report per line
             return None
         units = {"bits" if found.base == "2" else "nats" for found in result}
         if len(units) != 1:
             return None
-        return fields + [("base", units.pop())], fields[0][1].values[:, None]
+        return fields + [("base", units.pop())], kl.values[:, None]
 
 
 class DescentCommand:

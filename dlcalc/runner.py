@@ -7,6 +7,8 @@ A vector command (see `dlcalc.reports`: `SoftmaxCommand`, ...) is an object with
 - `report(result, row)` — the `Report` for one row of that result;
 - `plain_rows(result)` — the plain output of every row at once, a (rows, k) float64 array, or
   None when the plain output holds more than the primary result;
+- `json_rows(result)` (optional) — the JSON of every row at once (`dlcalc.reports.JsonRows`),
+  or None when it holds more than that (steps, a Jacobian);
 - `what` — what its vectors are, for messages ("logits").
 
 This module owns what is the same for every command: where the input comes from, one NumPy
@@ -16,8 +18,9 @@ stderr (each said once, after the result they are about), the output format, the
 Batch mode has a fast path and a simple one, which print the same bytes (tests/
 test_batch_fast.py): blocks of ordinary lines are parsed at C speed (`batch.parse_fast`), and
 plain float64 output of finite numbers is formatted at C speed from `plain_rows(result)`
-(`output.plain_lines`); anything else (comments, inf/nan, bad lines, other formats, float32)
-takes the line-by-line parser and one `Report` per line.
+(`output.plain_lines`), and JSON output in either dtype from `json_rows(result)`
+(`output.json_batch_lines`, tests/test_batch_json.py); anything else (comments, inf/nan, bad
+lines, other formats) takes the line-by-line parser and one `Report` per line.
 """
 
 from __future__ import annotations
