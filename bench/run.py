@@ -104,6 +104,7 @@ class Sample:
     seconds: float
     rss_mb: float
     code: int
+    cpu: float = float("nan")  # user + system seconds of the child (and of /usr/bin/time)
 
 
 TIME = Path("/usr/bin/time")
@@ -143,7 +144,7 @@ def run(argv: list[str], stdin: Path | None = None, stdout: Path | None = None,
         except (OSError, ValueError, IndexError):
             pass
         os.unlink(memory_file.name)
-    return Sample(seconds, rss, process.returncode)
+    return Sample(seconds, rss, process.returncode, usage.ru_utime + usage.ru_stime)
 
 
 @dataclass
@@ -161,6 +162,10 @@ class Case:
     @property
     def rss(self) -> float:
         return statistics.median(s.rss_mb for s in self.samples)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(s.cpu for s in self.samples)
 
 
 class Load:
@@ -198,6 +203,11 @@ def rounds(cases: list[Case], repeats: int, load: Load, label: str) -> None:
 def paired_ratio(case: Case, base: Case) -> float:
     """Median over rounds of case/base, each pair measured in the same round."""
     return statistics.median(a.seconds / b.seconds for a, b in zip(case.samples, base.samples))
+
+
+def paired_cpu_ratio(case: Case, base: Case) -> float:
+    """As paired_ratio, of CPU time (user + system): less moved by other work on the machine."""
+    return statistics.median(a.cpu / b.cpu for a, b in zip(case.samples, base.samples))
 
 
 # ---------------------------------------------------------------- the machine
@@ -449,6 +459,9 @@ def hostile(files: dict[str, Path], repeats: int, load: Load, workdir: Path,
         "json": Case("softmax --json, clean", dl + ["softmax", "--json"], clean, sink),
         "ce": Case("ce, clean", dl + ["ce"], targets, sink),
         "badce": Case("ce, 1 target in 7 out of range", dl + ["ce"], inputs["badce"], sink),
+        "jsonce": Case("ce --json, clean", dl + ["ce", "--json"], targets, sink),
+        "gelu": Case("activate gelu, clean", dl + ["activate", "gelu"], clean, sink),
+        "jsongelu": Case("activate gelu --json, clean", dl + ["activate", "gelu", "--json"], clean, sink),
         "warn": Case("softmax, every line warns", dl + ["softmax"], inputs["warn"], sink),
     }
     rng = random.Random(7)
@@ -459,26 +472,54 @@ def hostile(files: dict[str, Path], repeats: int, load: Load, workdir: Path,
         for case in order:
             case.samples.append(run(case.argv, case.stdin, case.stdout))
         print(f"  hostile: round {index + 1}/{repeats} done", file=sys.stderr)
-    pairs = {"bad": "clean", "warn7": "clean", "json": "clean", "badce": "ce", "warn": "clean"}
-    goals = {"bad": 1.5, "badce": 1.5, "json": 3.0}
-    lines = [f"{lines_count:,} lines × 10 logits, output to a file, stderr discarded.", "",
-             "| batch | seconds | peak RSS | ratio to its clean batch (paired) | goal |",
-             "|---|---:|---:|---:|---:|"]
+    pairs = {"bad": "clean", "warn7": "clean", "json": "clean", "badce": "ce", "jsonce": "ce",
+             "jsongelu": "gelu", "warn": "clean"}
+    goals = {"bad": 1.5, "badce": 1.5, "json": 3.0, "jsonce": 3.0, "jsongelu": 3.0}
+    lines = [f"{lines_count:,} lines × 10 logits, output to a file, stderr discarded. Goals are of "
+             "the wall-clock ratio; the CPU-time (user + system) ratio moves less with load.", "",
+             "| batch | seconds | CPU s | peak RSS | ratio to its clean batch (paired) | CPU ratio | goal |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     records = []
     for key, case in cases.items():
         if key in pairs:
             ratio = paired_ratio(case, cases[pairs[key]])
+            cpu_ratio = paired_cpu_ratio(case, cases[pairs[key]])
             goal = goals.get(key)
             verdict = "" if goal is None else f"≤ {goal:g}x: {'meets' if ratio <= goal else 'MISSES'}"
-            lines.append(f"| {case.name} | {case.seconds:.2f} | {case.rss:.0f} MB | {ratio:.2f}x | {verdict} |")
+            lines.append(f"| {case.name} | {case.seconds:.2f} | {case.cpu:.2f} | {case.rss:.0f} MB | "
+                         f"{ratio:.2f}x | {cpu_ratio:.2f}x | {verdict} |")
         else:
             ratio = 1.0
-            lines.append(f"| {case.name} | {case.seconds:.2f} | {case.rss:.0f} MB | 1 | |")
+            lines.append(f"| {case.name} | {case.seconds:.2f} | {case.cpu:.2f} | {case.rss:.0f} MB | "
+                         "1 | 1 | |")
         records.append({"batch": case.name, "ratio": ratio, "rss": case.rss})
     lines += ["", f"Peak RSS of {lines_count:,} lines that each warn: {cases['warn'].rss:.0f} MB "
               f"(clean: {cases['clean'].rss:.0f} MB); repeated warnings are aggregated, so memory does "
               "not grow with their number."]
     return lines, records
+
+
+def warn_peak(files: dict[str, Path], load: Load, workdir: Path, lines_count: int) -> list[str]:
+    """The peak RSS of a batch whose every line warns, beside the clean batch: each run once
+    (after a warm-up of one line), the short way to the figure `hostile` gives at full size."""
+    dl = dlcalc_command()
+    warn = workdir / "warn_every_line.txt"
+    with open(files["z"], "rb") as fin, open(warn, "wb") as fout:
+        for line in fin:
+            fout.write(b"nan " + line)
+    sink = workdir / "out_peak.txt"
+    run(dl + ["softmax"], files["lines1"], sink)
+    load.note()
+    clean = run(dl + ["softmax"], files["z"], sink)
+    load.note()
+    warned = run(dl + ["softmax"], warn, sink)
+    load.note()
+    return [f"`dlcalc softmax` on {lines_count:,} lines × 10 logits, output to a file, stderr "
+            "discarded; one run each.", "",
+            "| batch | seconds | CPU s | peak RSS |", "|---|---:|---:|---:|",
+            f"| clean | {clean.seconds:.2f} | {clean.cpu:.2f} | {clean.rss_mb:.0f} MB |",
+            f"| every line warns (`nan` first) | {warned.seconds:.2f} | {warned.cpu:.2f} | "
+            f"{warned.rss_mb:.0f} MB |"]
 
 
 def scaling(files: dict[str, Path], repeats: int, load: Load) -> tuple[list[str], list[dict]]:
@@ -541,7 +582,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, help="rounds of one-shot runs (default 21, quick 7)")
     parser.add_argument("--lines", type=int, help="lines of the batch input (default 1,000,000)")
     parser.add_argument("--only", default="latency,descent,batch,hostile,scaling,breakdown",
-                        help="comma-separated sections to run")
+                        help="comma-separated sections to run (also warnpeak: the peak RSS of a "
+                             "batch whose every line warns alone, one run)")
     parser.add_argument("--results", default=str(HERE / "RESULTS.md"), help="Markdown file to write")
     parser.add_argument("--this-tree", action="store_true",
                         help="run this checkout's dlcalc (PYTHONPATH) instead of the installed one")
@@ -562,7 +604,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dlcalc-bench-") as tmp:
         workdir = Path(tmp)
         files = {}
-        if sections & {"batch", "hostile", "scaling", "breakdown"}:
+        if sections & {"batch", "hostile", "warnpeak", "scaling", "breakdown"}:
             print(f"writing inputs ({lines_count:,} lines) to {workdir} ...", file=sys.stderr)
             files = make_inputs(workdir, lines_count, 100_000 if args.quick else 1_000_000)
         if "latency" in sections:
@@ -579,6 +621,9 @@ def main() -> None:
             lines, _ = hostile(files, batch_repeats, load, workdir, lines_count)
             report += ["", "## Bad lines, warning lines and JSON", "",
                        f"Medians of {batch_repeats} rounds; ratios are medians of per-round ratios.", ""] + lines
+        if "warnpeak" in sections:
+            report += ["", "## Peak memory of a batch whose every line warns", ""] + \
+                warn_peak(files, load, workdir, lines_count)
         if "scaling" in sections:
             lines, _ = scaling(files, batch_repeats, load)
             report += ["", "## Scaling", "", f"`dlcalc softmax`, medians of {batch_repeats} rounds.", ""] + lines

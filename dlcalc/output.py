@@ -141,6 +141,90 @@ def json_lines(reports: list[Report], numbers: list[int]) -> bytes | None:
     return text + b"\n"
 
 
+def json_batch_lines(fields: Sequence[tuple[str, Any]], numbers: Sequence[int], start: int,
+                     stop: int, dtype: str = "float64") -> bytes | None:
+    """The JSON lines of rows `start` to `stop` of a batch group (`numbers`: their line
+    numbers), from a command's `json_rows` fields (`dlcalc.reports.Rows` for what each row has
+    of its own, a dict for an object holding some, else the value every row shares) without a
+    Report per line: byte for byte `render_batch(report, number, "json")` of each row's
+    report, a newline after each; None to decline (a value it cannot write at C speed, text
+    that is not ASCII).
+
+    Each field is written once for all rows (`json_number_rows`), each shared value once; the
+    lines are then the fixed text between the fields (keys, brackets, shared values) and the
+    fields' texts, interleaved with slice assignments and joined once.
+    """
+    rows = stop - start
+    if rows <= 0:
+        return b""
+    between: list[str] = []  # the fixed text before each field's values (and after the last)
+    values: list[list[bytes]] = []
+    texts = _json_number_rows(np.asarray(numbers, dtype=np.int64), "float64")
+    if texts is None or len(texts) != rows:
+        return None
+    between.append('{"line": ')
+    values.append(texts)
+    pending = _json_fields(fields, start, stop, dtype, between, values, ", ")
+    if pending is None:
+        return None
+    between.append(pending + "}")
+    if not all(text.isascii() for text in between):
+        return None  # written through the text layer, as the per-line path does
+    fixed = [text.encode() for text in between]
+    width = 2 * len(values)
+    joined: list[bytes] = [b""] * (rows * width)
+    for index, texts in enumerate(values):
+        joined[2 * index::width] = texts
+    for index in range(1, len(values)):
+        joined[2 * index - 1::width] = [fixed[index]] * rows
+    joined[width - 1::width] = [fixed[-1] + b"\n" + fixed[0]] * rows
+    joined[-1] = fixed[-1] + b"\n"
+    return fixed[0] + b"".join(joined)
+
+
+def _json_number_rows(values: np.ndarray, dtype: str) -> list[bytes] | None:
+    from dlcalc.number_text import json_number_rows
+
+    return json_number_rows(values, dtype)
+
+
+def _json_fields(fields: Any, start: int, stop: int, dtype: str, between: list[str],
+                 values: list[list[bytes]], pending: str) -> str | None:
+    """Add the fields' texts to `values` and the fixed text before each to `between`; return
+    the fixed text after the last (None to decline). `pending`: the text before the first key."""
+    import json
+
+    from dlcalc.reports import Rows
+
+    for index, (key, value) in enumerate(fields):
+        pending += ("" if index == 0 else ", ") + json.dumps(str(key), ensure_ascii=False) + ": "
+        if isinstance(value, Rows):
+            array = value.values[start:stop]
+            texts = _json_number_rows(array, dtype)
+            if texts is None or len(texts) != stop - start:
+                return None
+            vector = array.ndim == 2
+            between.append(pending + ("[" if vector else ""))
+            values.append(texts)
+            pending = "]" if vector else ""
+        elif isinstance(value, dict) and any(isinstance(v, (Rows, dict)) for v in value.values()):
+            inner = _json_fields(list(value.items()), start, stop, dtype, between, values,
+                                pending + "{")
+            if inner is None:
+                return None
+            pending = inner + "}"
+        else:
+            pending += dumps_json_value(value, dtype)
+    return pending
+
+
+def dumps_json_value(value: Any, dtype: str = "float64") -> str:
+    """One JSON value as `dumps_json` writes it inside an object."""
+    import json
+
+    return json.dumps(json_ready(value, dtype), allow_nan=False, ensure_ascii=False)
+
+
 _JSON_STRING = re.compile(rb'"[^"]*"')
 # a number json.dumps (repr) writes differently from orjson: exponent form, or positional below 1e-4
 _REPR_NUMBER = re.compile(rb"(?<=[\[ ])-?(?:[0-9.]+e[-+]?[0-9]+|0\.0000[0-9]*)(?=[,\]}])")

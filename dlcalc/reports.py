@@ -5,8 +5,9 @@ result (what `plain` prints first), named scalars, matrices, derivation steps, t
 Each command has one core-side entry here that takes parsed inputs and returns Reports:
 
 - vector commands (`activate`, `softmax`, `ce`, `kl`) are objects with `compute(vectors,
-  operands)` vectorised over rows, `report(result, row)` for one row, and `plain_rows(result)`,
-  the primary result of every row at once when nothing else was asked for (batch fast path);
+  operands)` vectorised over rows, `report(result, row)` for one row, `plain_rows(result)`,
+  the primary result of every row at once when nothing else was asked for, and
+  `json_rows(result)`, every row's JSON fields at once (the batch fast paths);
 - `gradient_report`, `plot_report`, `registry_report`, `properties_report` return one Report.
 
 They compute through the core (dlcalc.softmax_core, dlcalc.losses, dlcalc.symbolic, ...) and never
@@ -91,6 +92,23 @@ class Report:
     csv_columns: dict[str, Sequence[Any]] = field(default_factory=dict)  # numbers only CSV adds
 
 
+@dataclass
+class Rows:
+    """The values of one JSON field for every row of a batch group: a (rows,) array (one number
+    per row) or a (rows, k) array (a list per row). See `json_rows` below."""
+
+    values: np.ndarray
+
+
+# A vector command's `json_rows(result)` is its batch JSON without a Report per line: None when
+# its JSON holds more than it can give at once (steps, a Jacobian), else (fields, plain). `fields`
+# are the (key, value) pairs of `report(result, row).data` in order, each value a `Rows` (that
+# field's value for every row) or the value every row shares; `plain` is the (rows, k) array of
+# every row's `report.plain`, for the runner's check of non-finite results. The runner writes
+# the same bytes as `dumps_json` of each row's report (tests/test_batch_json.py).
+JsonRows = tuple[list[tuple[str, Any]], np.ndarray]
+
+
 def _index(n: int) -> list[int]:
     return list(range(n))
 
@@ -160,6 +178,17 @@ class ActivateCommand:
         if self.explain:
             return None
         return result[2] if self.derivative else result[1]
+
+    def json_rows(self, result: tuple) -> JsonRows | None:
+        if self.explain:
+            return None
+        x, y, dy = result
+        fields: list[tuple[str, Any]] = [("function", self.function.label),
+                                         ("params", self.function.params), ("x", Rows(x)),
+                                         ("y", Rows(y))]
+        if self.derivative:
+            fields.append(("dy", Rows(dy)))
+        return fields, dy if self.derivative else y
 
 
 def activation_derivation(chosen: Any, evaluated: tuple | None = None) -> Report:
@@ -391,6 +420,14 @@ class SoftmaxCommand:
             return None
         return computed[1].log_softmax if self.log else computed[1].softmax
 
+    def json_rows(self, computed: tuple) -> JsonRows | None:
+        if self.jacobian or self.explain:
+            return None
+        z, result = computed
+        return ([("z", Rows(z)), ("temperature", self.temperature), ("softmax", Rows(result.softmax)),
+                 ("log_softmax", Rows(result.log_softmax)), ("logsumexp", Rows(result.logsumexp))],
+                result.log_softmax if self.log else result.softmax)
+
 
 # ---------------------------------------------------------------- ce
 
@@ -568,6 +605,29 @@ class CrossEntropyCommand:
         result = computed[2]
         return result.grad if self.grad else result.loss[:, None]
 
+    def json_rows(self, computed: tuple) -> JsonRows | None:
+        if self.explain:
+            return None
+        x, operands, result = computed
+        plain = result.grad if self.grad else result.loss[:, None]
+        if self.binary:
+            return [("loss", Rows(result.loss)), ("losses", Rows(result.losses)),
+                    ("probs", Rows(result.probs)), ("grad", Rows(result.grad)),
+                    ("target", Rows(result.labels)), ("base", self.unit)], plain
+        if result.target is not None:
+            target = Rows(result.target.astype(np.int64))  # int(result.target[row]) of each row
+        else:
+            given = self._split(operands, x.shape[-1])["target_probs"]
+            if self.normalize:  # as report() does, row by row
+                given = given / given.sum(axis=-1, keepdims=True)
+            target = Rows(given)
+        fields = [("loss", Rows(result.loss)), ("probs", Rows(result.probs)), ("grad", Rows(result.grad)),
+                  ("target", target), ("target_distribution", Rows(result.target_distribution)),
+                  ("base", self.unit)]
+        if self.temperature is not None:
+            fields += [("temperature", self.temperature or 1.0), ("scale_t2", self.scale_t2)]
+        return fields, plain
+
 
 # ---------------------------------------------------------------- kl
 
@@ -649,6 +709,20 @@ class KLCommand:
     def plain_rows(self, computed: Any) -> np.ndarray | None:
         result = computed[0] if isinstance(computed, tuple) else computed
         return None if self.explain or self.symmetric else result.kl[:, None]
+
+    def json_rows(self, computed: Any) -> JsonRows | None:
+        if self.explain:
+            return None
+        result = computed[0] if isinstance(computed, tuple) else computed
+        fields: list[tuple[str, Any]] = [
+            ("kl", Rows(result.kl)), ("cross_entropy", Rows(result.cross_entropy)),
+            ("entropy", Rows(result.entropy)), ("terms", Rows(result.terms)), ("p", Rows(result.p)),
+            ("q", Rows(result.q)), ("base", self.unit)]
+        if result.kl_reverse is not None:
+            fields += [("kl_reverse", Rows(result.kl_reverse)), ("js", Rows(result.js))]
+        if self.temperature is not None:
+            fields += [("temperature", self.temperature), ("scale_t2", self.scale_t2)]
+        return fields, result.kl[:, None]
 
 
 # ---------------------------------------------------------------- grad
@@ -1245,6 +1319,27 @@ class GaussianKLCommand:
             return None
         return np.array([[found.kl] for found in result], dtype=np.float64)
 
+    def json_rows(self, result: list) -> JsonRows | None:
+        if self.explain or not result:
+            return None
+        try:
+            def stacked(name: str) -> Rows:
+                return Rows(np.stack([np.asarray(getattr(found, name)) for found in result]))
+
+            kl = stacked("kl")
+            fields: list[tuple[str, Any]] = [
+                ("kl", kl), ("terms", stacked("terms")), ("mu", stacked("mu")),
+                ("sigma", stacked("sigma")), ("q_mu", stacked("q_mu")), ("q_sigma", stacked("q_sigma")),
+                ("log_variance_ratio", stacked("log_variance_ratio")),
+                ("variance_terms", stacked("variance_terms")), ("mean_terms", stacked("mean_terms")),
+                ("logvar_input", self.logvar)]
+        except ValueError:  # rows of different shapes: one report per line
+            return None
+        units = {"bits" if found.base == "2" else "nats" for found in result}
+        if len(units) != 1:
+            return None
+        return fields + [("base", units.pop())], kl.values[:, None]
+
 
 class DescentCommand:
     """`grad EXPR --descend N` with one start point per stdin line: the values of the moving
@@ -1315,3 +1410,35 @@ class DescentCommand:
     def plain_rows(self, result: list) -> np.ndarray:
         return np.array([[*found.trajectory.points[-1], found.trajectory.values[-1]]
                          for found in result], dtype=np.float64).reshape(len(result), len(self.moving) + 1)
+
+    def json_rows(self, result: list) -> JsonRows | None:
+        """`descent_report`'s JSON for every row, when the rows share all but their numbers (the
+        same trajectory length: none stopped early, or all at the same step)."""
+        if not result:
+            return None
+        first, path = result[0], result[0].trajectory
+
+        def shared(found: Any) -> tuple:
+            t = found.trajectory
+            return (found.expression, list(t.variables), found.data, t.optimizer, t.settings,
+                    t.steps, t.stopped_at, t.points.shape, t.iterations.shape)
+
+        common = shared(first)
+        if any(shared(found) != common for found in result[1:]):
+            return None
+        points = np.stack([found.trajectory.points for found in result])  # (rows, kept, variables)
+        values = np.stack([found.trajectory.values for found in result])
+        variables = list(path.variables)
+        settings = {name: list(v) if isinstance(v, tuple) else v for name, v in path.settings.items()}
+        data: dict[str, Any] = {
+            "expression": first.expression, "variables": variables, "data": first.data,
+            "optimizer": path.optimizer, "settings": settings, "lr": path.settings["lr"],
+            "steps": path.steps, "stopped_at": path.stopped_at,
+            "trajectory": {"iteration": Rows(np.stack([found.trajectory.iterations for found in result])),
+                           **{name: Rows(points[:, :, k]) for k, name in enumerate(variables)},
+                           "f": Rows(values),
+                           "grad_norm": Rows(np.stack([found.trajectory.gradient_norms
+                                                       for found in result]))},
+            "final": {name: Rows(points[:, -1, k]) for k, name in enumerate(variables)},
+            "f": Rows(values[:, -1])}
+        return list(data.items()), np.column_stack([points[:, -1, :], values[:, -1]])

@@ -7,6 +7,8 @@ A vector command (see `dlcalc.reports`: `SoftmaxCommand`, ...) is an object with
 - `report(result, row)` — the `Report` for one row of that result;
 - `plain_rows(result)` — the plain output of every row at once, a (rows, k) float64 array, or
   None when the plain output holds more than the primary result;
+- `json_rows(result)` (optional) — the JSON of every row at once (`dlcalc.reports.JsonRows`),
+  or None when it holds more than that (steps, a Jacobian);
 - `what` — what its vectors are, for messages ("logits").
 
 This module owns what is the same for every command: where the input comes from, one NumPy
@@ -16,8 +18,9 @@ stderr (each said once, after the result they are about), the output format, the
 Batch mode has a fast path and a simple one, which print the same bytes (tests/
 test_batch_fast.py): blocks of ordinary lines are parsed at C speed (`batch.parse_fast`), and
 plain float64 output of finite numbers is formatted at C speed from `plain_rows(result)`
-(`output.plain_lines`); anything else (comments, inf/nan, bad lines, other formats, float32)
-takes the line-by-line parser and one `Report` per line.
+(`output.plain_lines`), and JSON output in either dtype from `json_rows(result)`
+(`output.json_batch_lines`, tests/test_batch_json.py); anything else (comments, inf/nan, bad
+lines, other formats) takes the line-by-line parser and one `Report` per line.
 """
 
 from __future__ import annotations
@@ -56,6 +59,10 @@ FAST = True
 
 # JSON batch output is built this many lines at a time (bounded memory).
 JSON_ROWS = 4096
+
+# JSON batch output without a Report per line, from the command's `json_rows` (with FAST). Tests
+# turn it off to check that both print the same bytes.
+JSON_FAST = True
 
 
 @dataclass
@@ -196,7 +203,14 @@ class Warnings:
         if explained:
             return
         values = [v for v in report.plain if isinstance(v, (float, np.floating))]
-        if not values or np.all(np.isfinite(values)):
+        self.check_finite_values(values, explained, source, line)
+
+    def check_finite_values(self, values: Any, explained: bool, source: np.ndarray,
+                            line: int | None = None) -> None:
+        """`check_finite` of a report whose primary result has these float `values`."""
+        if explained:
+            return
+        if len(values) == 0 or np.all(np.isfinite(values)):
             return
         kind = "nan" if np.any(np.isnan(values)) else "infinite values"
         cause = ""
@@ -528,20 +542,61 @@ def _present_part(group: Group, command: VectorCommand, style: Style,
             if text is not None:
                 texts.append((group.numbers, text))
                 return
-    if style.fmt == "json" and style.dtype == "float64" and FAST:
-        size = len(group.numbers)
-        for start in range(0, size, JSON_ROWS):  # a few thousand Reports alive at a time
-            rows = range(start, min(start + JSON_ROWS, size))
-            built = [command.report(result, row) for row in rows]
-            numbers = group.numbers[rows.start:rows.stop]
-            text = output.json_lines(built, numbers)
-            if text is not None:  # every number finite: check_finite has nothing to say
-                texts.append((numbers, text))
-                continue
-            for row, number, report in zip(rows, numbers, built):
-                reports[number] = report
-                said.check_finite(report, row in explained, vectors[row], number)
+    if style.fmt == "json" and FAST:
+        _present_json(group, command, style, result, explained, vectors, said, reports, texts)
         return
     for row, number in enumerate(group.numbers):
         reports[number] = command.report(result, row)
         said.check_finite(reports[number], row in explained, vectors[row], number)
+
+
+def _present_json(group: Group, command: VectorCommand, style: Style, result: Any,
+                  explained: Explained, vectors: np.ndarray, said: Warnings,
+                  reports: dict[int, Report], texts: list[tuple[list[int], bytes]]) -> None:
+    """The JSON lines of a computed group, `JSON_ROWS` lines at a time (bounded memory).
+
+    With the command's `json_rows` (and `JSON_FAST`), each part is written without a Report per
+    line (`output.json_batch_lines`), and only the lines whose primary result is not finite
+    are looked at one by one, for `check_finite`'s warning. The first line of each part is also
+    rendered from its Report: a part whose first line differs (a command whose `json_rows`
+    fell out of step with its `report`) is written from Reports. Without `json_rows`, float64
+    Reports go through orjson (`output.json_lines`), the rest through `render_batch`.
+    """
+    size = len(group.numbers)
+    layout = getattr(command, "json_rows", None) if JSON_FAST else None
+    found = layout(result) if layout is not None else None
+    for start in range(0, size, JSON_ROWS):
+        stop = min(start + JSON_ROWS, size)
+        numbers = group.numbers[start:stop]
+        if found is not None:
+            fields, plain = found
+            text = output.json_batch_lines(fields, numbers, start, stop, style.dtype)
+            if text is not None and _first_line_agrees(text, command, result, start, numbers[0],
+                                                       style.dtype):
+                texts.append((numbers, text))
+                values = np.asarray(plain[start:stop])
+                if values.dtype.kind == "f":
+                    for index in np.flatnonzero(~np.isfinite(values.reshape(stop - start, -1)).all(axis=1)):
+                        row = start + int(index)
+                        said.check_finite_values(values[index].ravel(), row in explained, vectors[row],
+                                                 numbers[index])
+                continue
+        built = [command.report(result, row) for row in range(start, stop)]
+        if style.dtype == "float64":
+            text = output.json_lines(built, numbers)
+            if text is not None:  # every number finite: check_finite has nothing to say
+                texts.append((numbers, text))
+                continue
+        for row, number, report in zip(range(start, stop), numbers, built):
+            reports[number] = report
+            said.check_finite(report, row in explained, vectors[row], number)
+
+
+def _first_line_agrees(text: bytes, command: VectorCommand, result: Any, row: int, number: int,
+                       dtype: str) -> bool:
+    """Whether `text` starts with the JSON line the Report of `row` gives."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # said already, or said by the per-line path
+        report = command.report(result, row)
+    line = output.render_batch(report, number, "json", dtype=dtype)
+    return text.startswith(line.encode("utf-8") + b"\n")
