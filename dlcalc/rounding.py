@@ -55,26 +55,74 @@ def extended(x: np.ndarray) -> bool:
 
 
 def round_once(x: np.ndarray, approx: np.ndarray, exact: Callable, ulps: float = 8.0,
-               scale: np.ndarray | None = None) -> np.ndarray:
+               scale: np.ndarray | None = None, refine: Callable | None = None) -> np.ndarray:
     """`approx` (long double, error ≤ `ulps` long-double ulps of |approx|, or of `scale` when
-    given) rounded to float64; the elements it cannot decide are `exact(mpmath, v)` at x = v,
-    evaluated by `correctly_rounded`."""
+    given) rounded to float64; the elements it cannot decide go to the second stage
+    `refine(v)` when given (see `refined`), and those it cannot decide either to
+    `exact(mpmath, v)` at x = v, evaluated by `correctly_rounded`."""
     approx = np.asarray(approx, dtype=LONG, order="C")
     y = np.array(approx.astype(np.float64), copy=True)
     doubtful = _doubtful(approx, y, ulps, scale)
+    if refine is not None:
+        flat = np.flatnonzero(doubtful)
+        if flat.size:
+            out = y.reshape(-1)
+            xs = np.broadcast_to(x, y.shape).reshape(-1)[flat]
+            value = refined(refine, xs)
+            settled = ~np.isnan(value)
+            out[flat[settled]] = value[settled]
+            _exact_each(out, flat[~settled], xs[~settled], exact)
+        return y
     count = int(np.count_nonzero(doubtful)) if y.size <= MAX_EXACT_SIZE else 0
     if 0 < count <= MAX_EXACT:
-        import mpmath
-
-        x_b = np.broadcast_to(x, y.shape)
         flat = np.flatnonzero(doubtful)
-        out = y.reshape(-1)
-        xs = x_b.reshape(-1)
-        for i in flat:
-            value = correctly_rounded(lambda v: exact(mpmath, v), [float(xs[i])])
-            if value is not None:
-                out[i] = value
+        _exact_each(y.reshape(-1), flat, np.broadcast_to(x, y.shape).reshape(-1)[flat], exact)
     return y
+
+
+def _exact_each(out: np.ndarray, index: np.ndarray, xs: np.ndarray, exact: Callable) -> None:
+    """out[index] = `exact` at xs, correctly rounded by mpmath (each distinct x once); an
+    undecided element keeps its value."""
+    if not index.size:
+        return
+    import mpmath
+
+    values, position = np.unique(xs, return_inverse=True)
+    results = np.full(values.size, np.nan)
+    for i, t in enumerate(values):
+        value = correctly_rounded(lambda u: exact(mpmath, u), [float(t)])
+        if value is not None:
+            results[i] = value
+    results = results[position.reshape(-1)]
+    settled = ~np.isnan(results)
+    out[index[settled]] = results[settled]
+
+
+# The second stage's error bound relative to |value| (or to the scale it returns): its
+# double-double kernels measure below 2⁻¹⁰³ (tests/test_rounding_stage.py) and a composition
+# adds a few dozen roundings of 2⁻¹⁰⁶ each; 2⁻⁹⁰ leaves a factor of 2⁸ to spare. An element is
+# left undecided (for mpmath) only within that bound of a midpoint: about 2⁻³⁶ of them.
+REFINE_BOUND = 2.0 ** -90
+# Results below this magnitude are left to mpmath: a double-double's low part would be subnormal.
+_REFINE_TINY = 2.0 ** -960
+
+
+def refined(refine: Callable, xs: np.ndarray) -> np.ndarray:
+    """The float64 rounding of the double-double `refine(xs)` = (hi, lo, scale), where it is
+    certain; NaN where it is not (or where refine returned NaN: outside its domain).
+
+    hi + lo is within REFINE_BOUND·|scale| (scale None: |hi|) of the exact value; y = fl(hi +
+    lo) is then the correctly rounded value if the two ends hi + (lo ∓ 2·bound) round to y too
+    (rounding is monotone; the float64 sums lo ∓ 2·bound err by far less than bound).
+    """
+    with np.errstate(all="ignore"):
+        hi, lo, scale = refine(xs)
+        y = hi + lo
+        size = np.abs(hi) if scale is None else np.abs(scale)
+        margin = size * (2.0 * REFINE_BOUND)
+        sure = ((hi + (lo - margin)) == y) & ((hi + (lo + margin)) == y)
+        sure &= np.isfinite(y) & (np.abs(y) >= _REFINE_TINY)
+    return np.where(sure, y, np.nan)
 
 
 def _margin_test(approx, ulps, scale):
@@ -215,14 +263,16 @@ def correctly_rounded(compiled: Callable, args: Sequence[float], *, start: int =
 
 
 def extended_path(x: np.ndarray, approx: Callable, exact: Callable, fallback: Callable,
-                  ulps: float = 8.0) -> np.ndarray:
+                  ulps: float = 8.0, refine: Callable | None = None) -> np.ndarray:
     """A registry function's float64 values from its long-double form, rounded once.
 
     `approx(v)` computes on the long-double copy of the finite elements of x and returns the
     value, or (value, scale) when its error is bounded relative to `scale` rather than to the
     value (a sum that cancels: the scale is the sum of the terms' magnitudes); `exact(mp, u)` is
     the definition in mpmath, for the doubtful elements; `fallback(x)` (the float64 form) gives
-    the limits at ±inf.
+    the limits at ±inf; `refine(x)`, when given, is the double-double second stage for the
+    doubtful elements (`refined`), after which every element is correctly rounded whatever the
+    array's size.
     """
     finite = np.isfinite(x)
     every = bool(finite.all())
@@ -234,5 +284,5 @@ def extended_path(x: np.ndarray, approx: Callable, exact: Callable, fallback: Ca
     if xs.ndim == 0:
         value = np.asarray(value).reshape(())
         scale = None if scale is None else np.asarray(scale).reshape(())
-    y = round_once(xs, value, exact, ulps, scale)
+    y = round_once(xs, value, exact, ulps, scale, refine)
     return y if every else np.where(finite, y, fallback(x))
