@@ -222,7 +222,8 @@ _EXPM1_HALVINGS = 8
 
 
 def dd_expm1_parts(a_hi, a_lo):
-    """e^a − 1 and e^a for a = a_hi + a_lo ≤ 0, both in double-double, for −600 ≤ a ≤ 0.
+    """e^a − 1 and e^a for a = a_hi + a_lo ≤ 0 (or |a| ≤ ln2/2), both in double-double, for
+    −600 ≤ a (below, the low parts would be subnormal: see dd_exp_scaled).
 
     a = k·ln2 + r with |r| ≤ ln2/2 (ln 2 in three parts, k·part exact as a two-product);
     e^r − 1 by its Taylor series at r/2⁸ (11 terms, |r/2⁸| ≤ 0.00136) and eight doublings
@@ -252,6 +253,19 @@ def dd_expm1_parts(a_hi, a_lo):
     minus_one = dd_add_d(full, -1.0)
     em1 = (np.where(at_zero, e[0], minus_one[0]), np.where(at_zero, e[1], minus_one[1]))
     return em1, full
+
+
+def dd_exp_scaled(a_hi, a_lo):
+    """e^a = 2^k·m for any finite a (double-double m in [0.7, 1.42], integer array k): the
+    mantissa never underflows, so e^-1000 keeps its 2⁻¹⁰⁰ accuracy."""
+    k = np.rint(a_hi / _tables()["ln2"][0])
+    # a − k·ln2 in the range of dd_expm1_parts' k = 0 branch: e^r = 1 + E(r)
+    ln2 = _tables()["ln2"]
+    r = dd_add((a_hi, a_lo), dd_neg(two_product(k, ln2[0])))
+    r = dd_add(r, dd_neg(two_product(k, ln2[1])))
+    r = dd_add_d(r, -k * ln2[2])
+    _, m = dd_expm1_parts(r[0], r[1])
+    return m, k.astype(np.int64)
 
 
 def dd_log1p(z_hi, z_lo):
