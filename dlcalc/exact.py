@@ -207,65 +207,95 @@ def _ln2_parts():
 
 
 _TABLES = {}
+_TABLE_BITS = 6  # e^a = 2^k·2^(j/64)·e^r, |r| ≤ ln2/128
+
+
+def _powers_of_two_root():
+    """2^(j/64), j = 0…63, in double-double: square roots of 2 by integer isqrt at 200 bits."""
+    from fractions import Fraction
+
+    precision = 200
+    one = 1 << precision
+    roots = []  # 2^(1/2), 2^(1/4), …, 2^(1/64), times 2^200
+    value = 2 << precision
+    for _ in range(_TABLE_BITS):
+        value = math.isqrt(value << precision)
+        roots.append(value)
+    table = []
+    for j in range(1 << _TABLE_BITS):
+        product = one
+        for bit in range(_TABLE_BITS):  # j/64 = Σ bit_i/2^(i+1), bit_5 the largest
+            if j >> (_TABLE_BITS - 1 - bit) & 1:
+                product = product * roots[bit] >> precision
+        exact_value = Fraction(product, one)
+        hi = float(exact_value)
+        table.append((hi, float(exact_value - Fraction(hi))))
+    return np.array([t[0] for t in table]), np.array([t[1] for t in table])
 
 
 def _tables():
-    """ln 2's parts, 1/k! (k ≤ 12) and 1/(2k + 1) (k < 40) in double-double, built on first use."""
+    """ln 2's parts, 1/k! (k ≤ 12), 1/(2k + 1) (k < 40) and 2^(j/64) in double-double, built on
+    first use (a few milliseconds)."""
     if not _TABLES:
         _TABLES["ln2"] = _ln2_parts()
-        _TABLES["factorials"] = [_dd_constant(1, math.factorial(k)) for k in range(13)]
+        _TABLES["factorials"] = [_dd_constant(1, math.factorial(k)) for k in range(14)]
         _TABLES["odds"] = [_dd_constant(1, 2 * k + 1) for k in range(40)]
+        _TABLES["powers"] = _powers_of_two_root()
     return _TABLES
 
 
-_EXPM1_HALVINGS = 8
-
-
-def dd_expm1_parts(a_hi, a_lo):
-    """e^a − 1 and e^a for a = a_hi + a_lo ≤ 0 (or |a| ≤ ln2/2), both in double-double, for
-    −600 ≤ a (below, the low parts would be subnormal: see dd_exp_scaled).
-
-    a = k·ln2 + r with |r| ≤ ln2/2 (ln 2 in three parts, k·part exact as a two-product);
-    e^r − 1 by its Taylor series at r/2⁸ (11 terms, |r/2⁸| ≤ 0.00136) and eight doublings
-    E(2u) = E(u)·(2 + E(u)); then e^a = 2^k·(1 + E(r)) and e^a − 1 = that − 1, which cannot cancel
-    when k ≠ 0 (e^a ≤ 0.71). Both relative errors stay below ~2⁻¹⁰⁰.
-    """
+def _exp_core(a_hi, a_lo):
+    """e^a = 2^k·T·(1 + E) for a = a_hi + a_lo: (T, E, k, n) with n = round(a·64/ln2) = 64k + j,
+    T = 2^(j/64) from the table and E = e^r − 1, r = a − n·ln2/64 (|r| ≤ ln2/128 + a little),
+    double-double. E = r·P(r), P(r) = Σ rⁱ/(i + 1)!: the terms from r⁶ on in float64 (they
+    weigh less than 2⁻⁴⁴ of P, so float64's 2⁻⁵³ is 2⁻⁹⁷ of it and better), the rest in
+    double-double; the series stops after r¹² (2⁻¹²³)."""
     tables = _tables()
     ln2, factorials = tables["ln2"], tables["factorials"]
-    k = np.rint(a_hi / ln2[0])
-    r = dd_add((a_hi, a_lo), dd_neg(two_product(k, ln2[0])))
-    r = dd_add(r, dd_neg(two_product(k, ln2[1])))
-    r = dd_add_d(r, -k * ln2[2])
-    scale = 2.0 ** -_EXPM1_HALVINGS
-    u = (r[0] * scale, r[1] * scale)
-    # Horner: E(u) = u·(1 + u·(1/2 + u·(1/6 + …)))
-    p = factorials[12]
-    p = (np.full_like(u[0], p[0]), np.full_like(u[0], p[1]))
-    for j in range(11, 0, -1):
-        p = dd_add(dd_mul(p, u), factorials[j])
-    e = dd_mul(p, u)
-    for _ in range(_EXPM1_HALVINGS):
-        e = dd_mul(e, dd_add_d(e, 2.0))
-    full = dd_add_d(e, 1.0)
-    power = np.ldexp(1.0, k.astype(np.int64))
-    full = (full[0] * power, full[1] * power)
-    at_zero = k == 0
-    minus_one = dd_add_d(full, -1.0)
-    em1 = (np.where(at_zero, e[0], minus_one[0]), np.where(at_zero, e[1], minus_one[1]))
-    return em1, full
+    scale = float(1 << _TABLE_BITS)
+    n = np.rint(a_hi * (scale / ln2[0]))
+    r = dd_add((a_hi, a_lo), dd_neg(two_product(n, ln2[0] / scale)))
+    r = dd_add(r, dd_neg(two_product(n, ln2[1] / scale)))
+    r = dd_add_d(r, -n * (ln2[2] / scale))
+    h = np.full_like(r[0], factorials[13][0])
+    for i in range(11, 5, -1):  # float64 Horner: coefficients 1/(i + 1)! for i = 12 … 6
+        h = h * r[0] + factorials[i + 1][0]
+    p = (h, np.zeros_like(h))
+    for i in range(5, -1, -1):
+        p = dd_add(dd_mul(p, r), factorials[i + 1])
+    e = dd_mul(p, r)
+    n_int = n.astype(np.int64)
+    j = n_int & ((1 << _TABLE_BITS) - 1)
+    k = n_int >> _TABLE_BITS  # floor division: n = 64k + j, 0 ≤ j < 64
+    t_hi, t_lo = tables["powers"]
+    return (t_hi[j], t_lo[j]), e, k, n_int
 
 
 def dd_exp_scaled(a_hi, a_lo):
-    """e^a = 2^k·m for any finite a (double-double m in [0.7, 1.42], integer array k): the
-    mantissa never underflows, so e^-1000 keeps its 2⁻¹⁰⁰ accuracy."""
-    k = np.rint(a_hi / _tables()["ln2"][0])
-    # a − k·ln2 in the range of dd_expm1_parts' k = 0 branch: e^r = 1 + E(r)
-    ln2 = _tables()["ln2"]
-    r = dd_add((a_hi, a_lo), dd_neg(two_product(k, ln2[0])))
-    r = dd_add(r, dd_neg(two_product(k, ln2[1])))
-    r = dd_add_d(r, -k * ln2[2])
-    _, m = dd_expm1_parts(r[0], r[1])
-    return m, k.astype(np.int64)
+    """e^a = 2^k·m for any finite a (double-double m in [1, 2) up to rounding, integer array
+    k): the mantissa never underflows, so e^−1000 keeps its 2⁻¹⁰⁰ accuracy."""
+    t, e, k, _ = _exp_core(a_hi, a_lo)
+    return dd_add(t, dd_mul(t, e)), k
+
+
+def dd_expm1_parts(a_hi, a_lo):
+    """e^a − 1 and e^a in double-double, for −600 ≤ a ≤ 1 (below, the low parts of e^a would
+    be subnormal: see dd_exp_scaled).
+
+    e^a = 2^k·(T + T·E) (`_exp_core`); e^a − 1 is E itself when n = 0, else (2^k·T − 1) +
+    2^k·T·E, where 2^k·T_hi − 1 is exact (Sterbenz for k ∈ {−1, 0}) and the sum cannot cancel
+    more than a few bits (e^a − 1 and 2^k·T − 1 differ by less than a factor 2 for n ≠ 0). Both
+    relative errors stay below ~2⁻¹⁰⁰ (tests/test_rounding_stage.py measures 2⁻¹⁰³).
+    """
+    t, e, k, n = _exp_core(a_hi, a_lo)
+    power = np.ldexp(1.0, k)
+    scaled = (t[0] * power, t[1] * power)
+    te = dd_mul(scaled, e)
+    full = dd_add(scaled, te)
+    minus_one = dd_add(dd_add_d(scaled, -1.0), te)
+    at_zero = n == 0
+    em1 = (np.where(at_zero, e[0], minus_one[0]), np.where(at_zero, e[1], minus_one[1]))
+    return em1, full
 
 
 def dd_log1p(z_hi, z_lo):
