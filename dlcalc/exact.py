@@ -122,12 +122,13 @@ def fixed_grid_pieces(d: np.ndarray) -> list[np.ndarray]:
 
 # ---------------------------------------------------------------------------------------------
 # Double-double arithmetic on NumPy arrays: a value is a pair (hi, lo) of float64 arrays with
-# |lo| ≤ ulp(hi)/2, 106 bits in all. Each operation below is accurate to a few units of 2⁻¹⁰⁶
-# relative (Joldes, Muller, Popescu, "Tight and rigorous error bounds for basic building blocks
-# of double-word arithmetic", 2017: ≤ 3u² for add, ≤ 7u² for mul without FMA-free losses, ≤
-# 15u² for the division, u = 2⁻⁵³), as long as every hi and lo stays in float64's normal range.
-# rounding.py uses them as the second stage of Ziv's strategy, on the ~1% of elements the long
-# double cannot decide.
+# |lo| ≤ ulp(hi)/2, 106 bits in all. With u = 2⁻⁵³, the sum below (two two-sums and two
+# renormalisations) errs by at most 3u² relative and the product (Dekker's exact product plus
+# the cross terms) by at most 7u² (Joldes, Muller & Popescu, "Tight and rigorous error bounds
+# for basic building blocks of double-word arithmetic", ACM TOMS 2017); the quotient takes three
+# digits, each from an exact remainder, and errs by a few u². These hold while every hi and lo
+# stays in float64's normal range (|lo| ≥ 2⁻¹⁰²²: values above ~2⁻⁹⁶⁰). rounding.py uses them as
+# the second stage of Ziv's strategy, on the ~1% of elements the long double cannot decide.
 
 
 def fast_two_sum(a, b):

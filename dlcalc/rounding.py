@@ -102,10 +102,12 @@ def _exact_each(out: np.ndarray, index: np.ndarray, xs: np.ndarray, exact: Calla
     out[index[settled]] = results[settled]
 
 
-# The second stage's error bound relative to |value| (or to the scale it returns): its
-# double-double kernels measure below 2⁻¹⁰³ (tests/test_rounding_stage.py) and a composition
-# adds a few dozen roundings of 2⁻¹⁰⁶ each; 2⁻⁹⁰ leaves a factor of 2⁸ to spare. An element is
-# left undecided (for mpmath) only within that bound of a midpoint: about 2⁻³⁶ of them.
+# The second stage's error bound relative to |value| (or to the scale it returns, where the
+# formula's terms cancel): its exp/expm1/log1p kernels measure below 2⁻¹⁰² against mpmath
+# (tests/test_rounding_stage.py; series truncated below 2⁻¹¹⁰), and a function composes at most
+# ~60 double-double operations on terms that do not cancel, each within 7u² = 2⁻¹⁰³ (exact.py),
+# so within ~2⁻⁹⁷ in all; 2⁻⁹⁰ leaves a factor of 2⁷ to spare. An element is left undecided (for
+# mpmath) only within that bound of a midpoint: about 2⁻³⁶ of the doubtful ones.
 REFINE_BOUND = 2.0 ** -90
 # Double-double values below this magnitude are left to mpmath: their low part would be
 # subnormal. (A form that returns 2^k·(hi + lo) keeps hi near 1 and reaches any magnitude.)
