@@ -182,11 +182,11 @@ def dd_div(a, b):
 
 
 def _dd_constant(numerator: int, denominator: int):
-    from fractions import Fraction
-
-    value = Fraction(numerator, denominator)
-    hi = float(value)
-    return hi, float(value - Fraction(hi))
+    """numerator/denominator as a double-double, by integer arithmetic (Python's int/int is
+    correctly rounded): hi = the rounded quotient, lo = the rounded remainder."""
+    hi = numerator / denominator
+    a, b = hi.as_integer_ratio()
+    return hi, (numerator * b - a * denominator) / (denominator * b)
 
 
 # ln 2 in three float64 parts (to ~2⁻¹⁶¹), from its first 400 bits: ln 2 = _LN2_BITS/2⁴⁰⁰
@@ -195,16 +195,19 @@ _LN2_BITS = int(
     16)
 
 
-def _ln2_parts():
-    from fractions import Fraction
-
-    value = Fraction(_LN2_BITS, 1 << 400)
+def _parts(numerator: int, denominator: int, count: int):
+    """numerator/denominator as `count` float64 parts, each the rounded rest."""
     parts = []
-    for _ in range(3):
-        part = float(value)
+    for _ in range(count):
+        part = numerator / denominator
         parts.append(part)
-        value -= Fraction(part)
+        a, b = part.as_integer_ratio()
+        numerator, denominator = numerator * b - a * denominator, denominator * b
     return tuple(parts)
+
+
+def _ln2_parts():
+    return _parts(_LN2_BITS, 1 << 400, 3)
 
 
 _TABLES = {}
@@ -213,8 +216,6 @@ _TABLE_BITS = 6  # e^a = 2^k·2^(j/64)·e^r, |r| ≤ ln2/128
 
 def _powers_of_two_root():
     """2^(j/64), j = 0…63, in double-double: square roots of 2 by integer isqrt at 200 bits."""
-    from fractions import Fraction
-
     precision = 200
     one = 1 << precision
     roots = []  # 2^(1/2), 2^(1/4), …, 2^(1/64), times 2^200
@@ -228,9 +229,7 @@ def _powers_of_two_root():
         for bit in range(_TABLE_BITS):  # j/64 = Σ bit_i/2^(i+1), bit_5 the largest
             if j >> (_TABLE_BITS - 1 - bit) & 1:
                 product = product * roots[bit] >> precision
-        exact_value = Fraction(product, one)
-        hi = float(exact_value)
-        table.append((hi, float(exact_value - Fraction(hi))))
+        table.append(_parts(product, one, 2))
     return np.array([t[0] for t in table]), np.array([t[1] for t in table])
 
 
