@@ -173,8 +173,9 @@ def exact_value(fn, *args, **params):
 
 def measure(values: np.ndarray, exact_fn, xs: np.ndarray, params: dict,
             batch_values: np.ndarray) -> tuple[int, int, float, float, int, float]:
-    """(count, correctly rounded, worst ulps, x of the worst, and for `batch_values` (the long
-    double rounding alone, as a large batch gets it) correctly rounded and worst ulps)."""
+    """(count, correctly rounded, worst ulps, x of the worst, and for `batch_values` (the values
+    in an array larger than rounding.MAX_EXACT_SIZE, as a batch block gets them) correctly
+    rounded and worst ulps)."""
     good, worst, worst_x, batch_good, batch_worst = 0, 0.0, math.nan, 0, 0.0
     for x, y, yb in zip(xs.tolist(), values.tolist(), batch_values.tolist()):
         exact = exact_value(exact_fn, x, **params)
@@ -206,11 +207,11 @@ def registry_rows(points: int, only: set[str] | None):
                 # mpmath step (rounding.MAX_EXACT_SIZE), so 4,096 points per call
                 values = np.concatenate([np.asarray(fn(xs[i:i + 4096], **params), dtype=np.float64)
                                          for i in range(0, xs.size, 4096)])
-                saved, rounding.MAX_EXACT = rounding.MAX_EXACT, 0
-                try:
-                    batch_values = np.asarray(fn(xs, **params), dtype=np.float64)
-                finally:
-                    rounding.MAX_EXACT = saved
+                # as a batch block gets them: the grid inside one array of more than
+                # rounding.MAX_EXACT_SIZE elements (the rest filler, x = 4·N(0, 1))
+                filler = 4.0 * np.random.default_rng(1).standard_normal(rounding.MAX_EXACT_SIZE + 1)
+                batch_values = np.asarray(fn(np.concatenate([xs, filler]), **params),
+                                          dtype=np.float64)[:xs.size]
                 n, g, w, wx, bg, bw = measure(values, ref, xs, params, batch_values)
                 total, good, batch_good = total + n, good + g, batch_good + bg
                 batch_worst = max(batch_worst, bw)

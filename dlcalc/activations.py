@@ -274,18 +274,202 @@ def _sigmoid_of_sum(high, low):
 
 
 def _exp_minus_abs_long(v, factor=None):
-    """e^(−|v|) (or e^(−factor·|v|), factor a power of two) in place of one temporary."""
-    z = np.atleast_1d(np.abs(v))  # an array to compute in (a 0-d ufunc result is a scalar)
+    """e^(−|v|) (or e^(−factor·|v|), factor a power of two) in long double, for a v that holds
+    float64 values (a float64 array's long-double copy): −factor·|v| is formed in float64, where
+    it is exact (or −inf, whose e^ is 0 as in long double), and converted once — a third of the
+    cost of three long-double passes."""
+    a = np.atleast_1d(np.abs(np.asarray(v).astype(np.float64)))  # an array (0-d: a scalar)
     if factor is not None:
-        z *= factor
-    np.negative(z, out=z)
-    return np.exp(z, out=z)
+        with np.errstate(over="ignore"):
+            a *= factor
+    np.negative(a, out=a)
+    return np.exp(a.astype(np.longdouble))
 
 
 def _sigmoid_long(v, z):
     """σ(v) from z = e^(−|v|): 1/(1 + z) for v ≥ 0, z/(1 + z) below, one division per element."""
     numerator = np.where(v >= 0, 1, z).astype(z.dtype, copy=False)
     return np.divide(numerator, 1 + z, out=numerator)
+
+
+# Double-double forms: the second stage of rounding.round_once for the elements the long double
+# cannot decide (~1%). Each takes float64 x and returns (hi, lo, scale[, k]): the value 2^k·(hi +
+# lo) within rounding.REFINE_BOUND·|scale| (scale None: of |hi|), hi NaN where the form does not
+# apply. Where e^(−|x|) is below e^−600 (its double-double low part would be subnormal) the
+# formulas take e^(−|x|) = 0, which is their limit to far better than 2⁻⁹⁰ on the side where the
+# value does not vanish; on the side where it does, the value is c·e^(−|x|)·(1 + O(|x|e^(−|x|)))
+# with a simple c (1, x, 1 + x, ...), computed as 2^k·(c·m) by `_dd_tail`.
+_DD_EXP_LIMIT = 600.0
+
+
+def _dd_exp_minus_abs(x, factor=1.0):
+    """(e^a − 1, e^a, beyond) in double-double for a = −factor·|x| (factor a power of two);
+    beyond: a < −600, where they are taken as −1 and 0."""
+    a = -factor * np.abs(x)
+    beyond = a < -_DD_EXP_LIMIT
+    a = np.where(beyond, 0.0, a)
+    em1, z = exact.dd_expm1_parts(a, np.zeros_like(a))
+    em1 = (np.where(beyond, -1.0, em1[0]), np.where(beyond, 0.0, em1[1]))
+    z = (np.where(beyond, 0.0, z[0]), np.where(beyond, 0.0, z[1]))
+    return em1, z, beyond
+
+
+def _dd_tail(value, tail, a, coefficient):
+    """`value` = (hi, lo, scale), with the elements where `tail` replaced by coefficient·e^a
+    (a and coefficient double-doubles) as 2^k·(hi + lo): (hi, lo, scale, k)."""
+    hi, lo, scale = value
+    k = np.zeros(np.shape(hi), dtype=np.int64)
+    if not np.any(tail):
+        return hi, lo, scale, k
+    m, power = exact.dd_exp_scaled(np.where(tail, a[0], 0.0), np.where(tail, a[1], 0.0))
+    t = exact.dd_mul(m, coefficient)
+    hi, lo = np.where(tail, t[0], hi), np.where(tail, t[1], lo)
+    if scale is not None:
+        scale = np.where(tail, np.abs(t[0]), scale)
+    return hi, lo, scale, np.where(tail, power, k)
+
+
+def _dd(value):
+    """A float64 array as a double-double."""
+    value = np.asarray(value, dtype=np.float64)
+    return value, np.zeros_like(value)
+
+
+def _minus_abs(x, factor=1.0):
+    return _dd(-factor * np.abs(x))
+
+
+def _dd_where(condition, a, b):
+    return np.where(condition, a[0], b[0]), np.where(condition, a[1], b[1])
+
+
+def _dd_sigmoid_pair(v_hi, z):
+    """σ(v) and σ(−v) from z = e^(−|v|) (double-double): 1/(1 + z) and z/(1 + z)."""
+    d = exact.dd_add_d(z, 1.0)
+    one = exact.dd_div((np.ones_like(z[0]), np.zeros_like(z[0])), d)
+    other = exact.dd_div(z, d)
+    positive = v_hi >= 0
+    return _dd_where(positive, one, other), _dd_where(positive, other, one)
+
+
+def _dd_result(value, scale=None):
+    return value[0], value[1], scale
+
+
+def _sigmoid_dd(x):
+    _, z, beyond = _dd_exp_minus_abs(x)
+    value = _dd_result(_dd_sigmoid_pair(x, z)[0])
+    return _dd_tail(value, beyond & (x < 0), _minus_abs(x), _dd(np.ones_like(x)))
+
+
+def _sigmoid_derivative_dd(x):
+    _, z, beyond = _dd_exp_minus_abs(x)
+    d = exact.dd_add_d(z, 1.0)
+    value = _dd_result(exact.dd_div(z, exact.dd_mul(d, d)))
+    return _dd_tail(value, beyond, _minus_abs(x), _dd(np.ones_like(x)))
+
+
+def _tanh_dd(x):
+    """tanh|x| = −m/(2 + m), m = e^(−2|x|) − 1 (no cancellation), with x's sign."""
+    m, _, _ = _dd_exp_minus_abs(x, 2.0)
+    t = exact.dd_div(exact.dd_neg(m), exact.dd_add_d(m, 2.0))
+    sign = np.where(x < 0, -1.0, 1.0)
+    tiny = np.abs(x) < 2.0 ** -900  # tanh x = x(1 − x²/3): never doubtful; mpmath if it were
+    return np.where(tiny, np.nan, t[0] * sign), t[1] * sign, None
+
+
+def _tanh_derivative_dd(x):
+    _, z, beyond = _dd_exp_minus_abs(x, 2.0)
+    d = exact.dd_add_d(z, 1.0)
+    value = _dd_result(exact.dd_div((4.0 * z[0], 4.0 * z[1]), exact.dd_mul(d, d)))
+    return _dd_tail(value, beyond, _minus_abs(x, 2.0), _dd(np.full_like(x, 4.0)))
+
+
+def _silu_dd(x):
+    _, z, beyond = _dd_exp_minus_abs(x)
+    value = _dd_result(exact.dd_mul_d(_dd_sigmoid_pair(x, z)[0], x))
+    return _dd_tail(value, beyond & (x < 0), _minus_abs(x), _dd(x))
+
+
+def _silu_derivative_dd(x):
+    """σ(x)·(1 + x·σ(−x)); the bracket cancels near −1.278, so the bound is relative to
+    σ(x)·(1 + |x|·σ(−x)). Tail (x < −600): e^x·(1 + x)."""
+    _, z, beyond = _dd_exp_minus_abs(x)
+    s, c = _dd_sigmoid_pair(x, z)
+    value = exact.dd_mul(s, exact.dd_add_d(exact.dd_mul_d(c, x), 1.0))
+    value = _dd_result(value, s[0] * (1.0 + np.abs(x) * c[0]))
+    return _dd_tail(value, beyond & (x < 0), _minus_abs(x), exact.two_sum(x, 1.0))
+
+
+def _dd_mish_terms(x):
+    """tanh(softplus(x)), sech²(softplus(x)), σ(x) (double-double) and where they apply, as
+    _tanh_softplus_terms: t = e^(−|x|), (1 + 2t)/(1 + 2t + 2t²) for x > 0, n/(n + 2) below,
+    n = t(t + 2)."""
+    _, t, beyond = _dd_exp_minus_abs(x)
+    positive = x > 0
+    two_t = (2.0 * t[0], 2.0 * t[1])
+    top = exact.dd_add_d(two_t, 1.0)
+    d = exact.dd_add(top, exact.dd_mul(two_t, t))
+    n = exact.dd_mul(t, exact.dd_add_d(t, 2.0))
+    n2 = exact.dd_add_d(n, 2.0)
+    tanh_sp = exact.dd_div(_dd_where(positive, top, n), _dd_where(positive, d, n2))
+    one_t = exact.dd_add_d(t, 1.0)
+    inner = exact.dd_div(_dd_where(positive, exact.dd_mul(t, one_t), one_t), _dd_where(positive, d, n2))
+    square = exact.dd_mul(inner, inner)
+    sech2 = (4.0 * square[0], 4.0 * square[1])
+    sigma = _dd_sigmoid_pair(x, t)[0]
+    return tanh_sp, sech2, sigma, beyond & ~positive
+
+
+def _mish_dd(x):
+    """Tail (x < −600): tanh(softplus(x)) = e^x·(1 + O(e^x)), so x·e^x."""
+    tanh_sp, _, _, tail = _dd_mish_terms(x)
+    return _dd_tail(_dd_result(exact.dd_mul_d(tanh_sp, x)), tail, _minus_abs(x), _dd(x))
+
+
+def _mish_derivative_dd(x):
+    """tanh(sp) + x·sech²(sp)·σ(x); the terms cancel near −1.192: bound relative to their
+    magnitudes' sum."""
+    tanh_sp, sech2, sigma, tail = _dd_mish_terms(x)
+    second = exact.dd_mul_d(exact.dd_mul(sech2, sigma), x)
+    value = _dd_result(exact.dd_add(tanh_sp, second), np.abs(tanh_sp[0]) + np.abs(second[0]))
+    return _dd_tail(value, tail, _minus_abs(x), exact.two_sum(x, 1.0))  # tail: e^x·(1 + x)
+
+
+def _dd_softplus_parts(x, beta):
+    """v = β·x and −|v| (double-double), z = e^(−|v|) (0 below e^−600) and where it is so."""
+    v = exact.two_product(x, np.asarray(beta, dtype=np.float64))
+    a = _dd_where(v[0] < 0, v, exact.dd_neg(v))  # −|v|
+    beyond = a[0] < -_DD_EXP_LIMIT
+    _, z = exact.dd_expm1_parts(np.where(beyond, 0.0, a[0]), np.where(beyond, 0.0, a[1]))
+    z = (np.where(beyond, 0.0, z[0]), np.where(beyond, 0.0, z[1]))
+    return v, a, z, beyond
+
+
+def _softplus_dd(beta, threshold):
+    def refine(x):  # tail (β·x < −600): log1p(e^v)/β = e^v/β
+        v, a, z, beyond = _dd_softplus_parts(x, beta)
+        value = exact.dd_log1p(z[0], z[1])
+        positive = v[0] > 0
+        value = _dd_where(positive, exact.dd_add(v, value), value)
+        b = _dd(np.full_like(x, float(beta)))
+        if beta != 1:
+            value = exact.dd_div(value, b)
+        above = v[0] > threshold  # PyTorch: x itself
+        value = _dd_where(above, _dd(x), value)
+        inverse = exact.dd_div(_dd(np.ones_like(x)), b)
+        return _dd_tail(_dd_result(value), beyond & ~positive & ~above, a, inverse)
+    return refine
+
+
+def _softplus_derivative_dd(beta, threshold):
+    def refine(x):  # tail (β·x < −600): σ(v) = e^v
+        v, a, z, beyond = _dd_softplus_parts(x, beta)
+        value = _dd_sigmoid_pair(v[0], z)[0]
+        above = v[0] > threshold
+        value = _dd_where(above, _dd(np.ones_like(x)), value)
+        return _dd_tail(_dd_result(value), beyond & (v[0] < 0) & ~above, a, _dd(np.ones_like(x)))
+    return refine
 
 
 def _sigmoid(x):
@@ -347,7 +531,8 @@ def sigmoid(x):
         def approx(v):
             return _sigmoid_long(v, _exp_minus_abs_long(v))
 
-        return rounding.extended_path(x, approx, lambda mp, u: 1 / (1 + mp.exp(-u)), _sigmoid)
+        return rounding.extended_path(x, approx, lambda mp, u: 1 / (1 + mp.exp(-u)), _sigmoid,
+                                      refine=_sigmoid_dd)
 
     return _sigmoid(x)
 
@@ -365,7 +550,7 @@ def sigmoid_derivative(x):
 
         return rounding.extended_path(
             x, approx, lambda mp, u: mp.exp(-abs(u)) / (1 + mp.exp(-abs(u))) ** 2,
-            _sigmoid_derivative)
+            _sigmoid_derivative, refine=_sigmoid_derivative_dd)
 
     return _sigmoid_derivative(x)
 
@@ -393,7 +578,8 @@ def tanh(x):
     from dlcalc import rounding
 
     if rounding.extended(x):
-        return rounding.extended_path(x, np.tanh, lambda mp, u: mp.tanh(u), np.tanh)
+        return rounding.extended_path(x, np.tanh, lambda mp, u: mp.tanh(u), np.tanh,
+                                      refine=_tanh_dd)
 
     return np.tanh(x)
 
@@ -414,7 +600,8 @@ def tanh_derivative(x):
             z *= 4
             return np.divide(z, d, out=z)
 
-        return rounding.extended_path(x, approx, lambda mp, u: 1 / mp.cosh(u) ** 2, _sech_squared)
+        return rounding.extended_path(x, approx, lambda mp, u: 1 / mp.cosh(u) ** 2, _sech_squared,
+                                      refine=_tanh_derivative_dd)
 
     return np.minimum(_sech_squared(x), 1.0)
 
@@ -966,7 +1153,7 @@ def silu(x):
             return np.multiply(v, s, out=s)
 
         return rounding.extended_path(x, approx, lambda mp, u: u / (1 + mp.exp(-u)),
-                                      lambda t: _mul_limit(t, _sigmoid(t)))
+                                      lambda t: _mul_limit(t, _sigmoid(t)), refine=_silu_dd)
 
     return _mul_limit(x, _sigmoid(x))
 
@@ -1010,7 +1197,8 @@ def silu_derivative(x):
 
         return rounding.extended_path(
             x, approx, lambda mp, u: (1 + u * (1 - 1 / (1 + mp.exp(-u)))) / (1 + mp.exp(-u)),
-            lambda t: _mul_limit(_sigmoid(t), 1.0 + _mul_limit(t, _sigmoid(-t))))
+            lambda t: _mul_limit(_sigmoid(t), 1.0 + _mul_limit(t, _sigmoid(-t))),
+            refine=_silu_derivative_dd)
 
     general = _mul_limit(_sigmoid(x), 1.0 + _mul_limit(x, _sigmoid(-x)))
     return _near_root(x, general, _SILU_DERIVATIVE_ROOT)
@@ -1070,7 +1258,8 @@ def mish(x):
         def exact(mp, u):
             return u * mp.tanh(mp.log1p(mp.exp(u)))
 
-        return rounding.extended_path(x, approx, exact, lambda t: np.where(t > 0, t, -0.0))
+        return rounding.extended_path(x, approx, exact, lambda t: np.where(t > 0, t, -0.0),
+                                      refine=_mish_dd)
 
     tanh_sp, _ = _tanh_softplus_terms(x)
     return _mul_limit(x, tanh_sp)
@@ -1134,7 +1323,8 @@ def mish_derivative(x):
             sp_ = mp.log1p(mp.exp(u))
             return mp.tanh(sp_) + u / mp.cosh(sp_) ** 2 / (1 + mp.exp(-u))
 
-        return rounding.extended_path(x, approx, exact, lambda t: np.where(t > 0, 1.0, 0.0))
+        return rounding.extended_path(x, approx, exact, lambda t: np.where(t > 0, 1.0, 0.0),
+                                      refine=_mish_derivative_dd)
 
     tanh_sp, sech2_sp = _tanh_softplus_terms(x)
     return _near_root(x, tanh_sp + _mul_limit(x, sech2_sp * _sigmoid(x)), _MISH_DERIVATIVE_ROOT)
@@ -1186,7 +1376,8 @@ def softplus(x, beta, threshold):
 
         return rounding.extended_path(
             x, approx, exact,
-            lambda t: np.where(t * beta > threshold, t, np.where(t * beta > 0, t, 0.0)))
+            lambda t: np.where(t * beta > threshold, t, np.where(t * beta > 0, t, 0.0)),
+            refine=_softplus_dd(beta, threshold))
 
     v, v_low = _two_product(x, np.asarray(beta, dtype=x.dtype))
     return np.where(v > threshold, x, _softplus_of_sum(v, v_low) / beta)
@@ -1213,7 +1404,8 @@ def softplus_derivative(x, beta, threshold):
 
         return rounding.extended_path(
             x, sigma, exact,
-            lambda t: np.where(t * beta > 0, 1.0, 0.0))
+            lambda t: np.where(t * beta > 0, 1.0, 0.0),
+            refine=_softplus_derivative_dd(beta, threshold))
 
     v, v_low = _two_product(x, np.asarray(beta, dtype=x.dtype))
     return np.where(v > threshold, 1.0, _sigmoid_of_sum(v, v_low))

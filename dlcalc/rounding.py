@@ -4,14 +4,17 @@ Registry functions on x86-64 compute in x87 long double (64-bit significand, 11 
 float64) with a known relative error bound of a few long-double ulps, then round once to
 float64 (`round_once`). The result is the correctly rounded value unless the long-double value
 lies within its error bound of a float64 rounding boundary: then the interval
-[approx·(1 − bound), approx·(1 + bound)] rounds to two different floats, and only those elements
-(about bound·2^-9.5 of them: 1% for a bound of 8 ulps) are recomputed exactly with mpmath
-(`correctly_rounded`: rising precision until the rounding is certain), up to MAX_EXACT of them
-per call in arrays of up to MAX_EXACT_SIZE elements: command-line values, plots and small
-batches are correctly rounded, large batches keep the long-double rounding for the doubtful
-ones (within 0.5 + 2^-9 ulp, correctly rounded in > 99.9% of cases) at batch speed. mpmath is imported only
-when such an element occurs, so `dlcalc activate sigmoid 1` imports neither SymPy nor mpmath
-unless its one value is doubtful.
+[approx·(1 − bound), approx·(1 + bound)] rounds to two different floats. Those elements (about
+bound·2^-9.5 of them: 1% for a bound of 8 ulps) go to a second stage where the function has one
+(`refine`: sigmoid, tanh, silu, mish, softplus and their derivatives): the same formula in
+double-double, NumPy array operations on the doubtful subset only (`refined`, error ≤ 2^-90),
+which decides all but ~2^-36 of them; those, and e^(−|x|) below e^-600, are recomputed exactly
+with mpmath (`correctly_rounded`: rising precision until the rounding is certain), each distinct
+x once, in arrays of any size. Functions without a second stage send their doubtful elements to
+mpmath directly, up to MAX_EXACT of them per call in arrays of up to MAX_EXACT_SIZE elements;
+a larger array (a batch block) keeps the long-double rounding for those (within 0.5 + 2^-9 ulp).
+mpmath is imported only when such an element occurs, so `dlcalc activate sigmoid 1` imports
+neither SymPy nor mpmath unless its one value is doubtful.
 
 Without an 80-bit long double (`exact.EXTENDED` false: ARM, MSVC, or DLCALC_FLOAT64_ONLY=1) the callers keep their float64 forms.
 """
@@ -29,7 +32,8 @@ from dlcalc.errors import DlcalcError
 LONG = np.longdouble
 _LONG_EPS = 2.0 ** -63  # one ulp of 1 in long double
 
-# At most this many doubtful elements per call are recomputed in mpmath (~0.1 ms each). A large
+# Without a second stage: at most this many doubtful elements per call are recomputed in mpmath
+# (~0.1 ms each). A large
 # array (a batch) keeps the long-double rounding for its ~1% doubtful elements instead: each is
 # then within 0.5 + 2^-9 ulp and correctly rounded in the great majority of cases (bench/accuracy.py
 # measures both), at the long-double path's speed.
@@ -55,26 +59,95 @@ def extended(x: np.ndarray) -> bool:
 
 
 def round_once(x: np.ndarray, approx: np.ndarray, exact: Callable, ulps: float = 8.0,
-               scale: np.ndarray | None = None) -> np.ndarray:
+               scale: np.ndarray | None = None, refine: Callable | None = None) -> np.ndarray:
     """`approx` (long double, error ≤ `ulps` long-double ulps of |approx|, or of `scale` when
-    given) rounded to float64; the elements it cannot decide are `exact(mpmath, v)` at x = v,
-    evaluated by `correctly_rounded`."""
+    given) rounded to float64; the elements it cannot decide go to the second stage
+    `refine(v)` when given (see `refined`), and those it cannot decide either to
+    `exact(mpmath, v)` at x = v, evaluated by `correctly_rounded`."""
     approx = np.asarray(approx, dtype=LONG, order="C")
     y = np.array(approx.astype(np.float64), copy=True)
     doubtful = _doubtful(approx, y, ulps, scale)
+    if refine is not None:
+        flat = np.flatnonzero(doubtful)
+        if flat.size:
+            out = y.reshape(-1)
+            xs = np.broadcast_to(x, y.shape).reshape(-1)[flat]
+            value = refined(refine, xs)
+            settled = ~np.isnan(value)
+            out[flat[settled]] = value[settled]
+            _exact_each(out, flat[~settled], xs[~settled], exact)
+        return y
     count = int(np.count_nonzero(doubtful)) if y.size <= MAX_EXACT_SIZE else 0
     if 0 < count <= MAX_EXACT:
-        import mpmath
-
-        x_b = np.broadcast_to(x, y.shape)
         flat = np.flatnonzero(doubtful)
-        out = y.reshape(-1)
-        xs = x_b.reshape(-1)
-        for i in flat:
-            value = correctly_rounded(lambda v: exact(mpmath, v), [float(xs[i])])
-            if value is not None:
-                out[i] = value
+        _exact_each(y.reshape(-1), flat, np.broadcast_to(x, y.shape).reshape(-1)[flat], exact)
     return y
+
+
+def _exact_each(out: np.ndarray, index: np.ndarray, xs: np.ndarray, exact: Callable) -> None:
+    """out[index] = `exact` at xs, correctly rounded by mpmath (each distinct x once); an
+    undecided element keeps its value."""
+    if not index.size:
+        return
+    import mpmath
+
+    values, position = np.unique(xs, return_inverse=True)
+    results = np.full(values.size, np.nan)
+    for i, t in enumerate(values):
+        value = correctly_rounded(lambda u: exact(mpmath, u), [float(t)])
+        if value is not None:
+            results[i] = value
+    results = results[position.reshape(-1)]
+    settled = ~np.isnan(results)
+    out[index[settled]] = results[settled]
+
+
+# The second stage's error bound relative to |value| (or to the scale it returns, where the
+# formula's terms cancel): its exp/expm1/log1p kernels measure below 2⁻¹⁰² against mpmath
+# (tests/test_rounding_stage.py; series truncated below 2⁻¹¹⁰), and a function composes at most
+# ~60 double-double operations on terms that do not cancel, each within 7u² = 2⁻¹⁰³ (exact.py),
+# so within ~2⁻⁹⁷ in all; 2⁻⁹⁰ leaves a factor of 2⁷ to spare. An element is left undecided (for
+# mpmath) only within that bound of a midpoint: about 2⁻³⁶ of the doubtful ones.
+REFINE_BOUND = 2.0 ** -90
+# Double-double values below this magnitude are left to mpmath: their low part would be
+# subnormal. (A form that returns 2^k·(hi + lo) keeps hi near 1 and reaches any magnitude.)
+_REFINE_TINY = 2.0 ** -960
+
+
+def refined(refine: Callable, xs: np.ndarray) -> np.ndarray:
+    """The float64 rounding of the double-double 2^k·(hi + lo) from `refine(xs)` = (hi, lo,
+    scale) or (hi, lo, scale, k), where it is certain; NaN where it is not (or where hi is NaN:
+    outside the form's domain).
+
+    hi + lo is within REFINE_BOUND·|scale| (scale None: |hi|) of the exact value's 2^-k. In units
+    of the result's float64 spacing 2^q (q = e − 52 for 2^e ≤ |value| < 2^(e+1), at least −1074:
+    subnormals too) the value is u = 2^(k−q)·(hi + lo), whose two parts scale exactly; the rounded
+    result is n·2^q with n the integer nearest u, certain when u's distance from n stays below
+    ½ by more than the bound. The distance (hi' − n) + lo' is exact but for an error far below
+    the bound (hi' and n are within 1 of each other, both < 2^54).
+    """
+    with np.errstate(all="ignore"):
+        result = refine(xs)
+        hi, lo, scale = result[:3]
+        k = result[3] if len(result) > 3 else np.zeros(np.shape(hi), dtype=np.int64)
+        hi, lo = np.asarray(hi, dtype=np.float64), np.asarray(lo, dtype=np.float64)
+        usable = np.isfinite(hi) & np.isfinite(lo) & (np.abs(hi) >= _REFINE_TINY)
+        hi, lo = np.where(usable, hi, 1.0), np.where(usable, lo, 0.0)
+        _, e = np.frexp(hi)  # |hi| in [2^(e−1), 2^e)
+        e = e.astype(np.int64) - 1
+        e -= (np.abs(hi) == np.ldexp(1.0, e)) & (lo * np.sign(hi) < 0)  # just below a power of 2
+        e += k
+        q = np.maximum(e - 52, -1074)
+        shift = k - q
+        u_hi, u_lo = np.ldexp(hi, shift), np.ldexp(lo, shift)
+        n = np.rint(u_hi + u_lo)
+        distance = np.abs((u_hi - n) + u_lo)
+        size = np.abs(hi) if scale is None else np.abs(np.asarray(scale, dtype=np.float64))
+        margin = np.ldexp(size, shift) * (2.0 * REFINE_BOUND)
+        sure = usable & (distance + margin < 0.5) & np.isfinite(margin) & (q + 53 <= 1024)
+        y = np.ldexp(n, q)
+        sure &= np.isfinite(y)
+    return np.where(sure, y, np.nan)
 
 
 def _margin_test(approx, ulps, scale):
@@ -215,14 +288,16 @@ def correctly_rounded(compiled: Callable, args: Sequence[float], *, start: int =
 
 
 def extended_path(x: np.ndarray, approx: Callable, exact: Callable, fallback: Callable,
-                  ulps: float = 8.0) -> np.ndarray:
+                  ulps: float = 8.0, refine: Callable | None = None) -> np.ndarray:
     """A registry function's float64 values from its long-double form, rounded once.
 
     `approx(v)` computes on the long-double copy of the finite elements of x and returns the
     value, or (value, scale) when its error is bounded relative to `scale` rather than to the
     value (a sum that cancels: the scale is the sum of the terms' magnitudes); `exact(mp, u)` is
     the definition in mpmath, for the doubtful elements; `fallback(x)` (the float64 form) gives
-    the limits at ±inf.
+    the limits at ±inf; `refine(x)`, when given, is the double-double second stage for the
+    doubtful elements (`refined`), after which every element is correctly rounded whatever the
+    array's size.
     """
     finite = np.isfinite(x)
     every = bool(finite.all())
@@ -234,5 +309,5 @@ def extended_path(x: np.ndarray, approx: Callable, exact: Callable, fallback: Ca
     if xs.ndim == 0:
         value = np.asarray(value).reshape(())
         scale = None if scale is None else np.asarray(scale).reshape(())
-    y = round_once(xs, value, exact, ulps, scale)
+    y = round_once(xs, value, exact, ulps, scale, refine)
     return y if every else np.where(finite, y, fallback(x))

@@ -1,0 +1,184 @@
+"""The double-double second stage of correct rounding (issue 10): arrays of any size.
+
+The long double decides the rounding of ~99% of elements; the rest go to rounding.refined
+(double-double kernels in dlcalc.exact, forms in dlcalc.activations) and the few it cannot decide
+to mpmath. Oracles: mpmath (bench/accuracy.py's definitions, evaluated until two precisions agree)
+rounded once with rounding.to_float64; the inputs are the elements the first stage flags as
+doubtful (within 8 long-double ulps of a float64 midpoint), tails to ±1000, subnormal results,
+±0, ±inf and NaN, in arrays above and below rounding.MAX_EXACT_SIZE.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dlcalc import exact, rounding
+from dlcalc.activations import REGISTRY
+
+mpmath = pytest.importorskip("mpmath")
+
+EXTENDED_ONLY = pytest.mark.skipif(not exact.EXTENDED, reason="the second stage follows the x87 path")
+
+FIVE = ["sigmoid", "tanh", "silu", "mish", "softplus"]
+PARAMS = {"softplus": [{"beta": 1.0, "threshold": 20.0}, {"beta": 2.0, "threshold": 20.0},
+                       {"beta": 0.5, "threshold": 10.0}]}
+
+
+def _bench():
+    path = Path(__file__).resolve().parents[1] / "bench" / "accuracy.py"
+    spec = importlib.util.spec_from_file_location("dlcalc_bench_accuracy_stage", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+BENCH = _bench()
+
+
+def _expected(reference, x: float, params: dict) -> float:
+    """The definition at 1,200 bits, rounded once: beyond every cancellation here, and beyond a
+    tie's breaker (silu(x) = x/2 + x²/4 for a subnormal x: 2^-1030 relative)."""
+    with mpmath.workprec(1200):
+        value = reference(mpmath.mpf(x), **{k: mpmath.mpf(v) for k, v in params.items()})
+        return rounding.to_float64(mpmath.mpf(value))
+
+
+def _cases():
+    for name in FIVE:
+        f, df, _ = BENCH.REFERENCES[name]
+        entry = REGISTRY[name]
+        for params in PARAMS.get(name, [{}]):
+            yield pytest.param(name, entry.function, f, params, id=f"{name}{params or ''}")
+            yield pytest.param(name + "'", entry.derivative, df, params, id=f"{name}'{params or ''}")
+
+
+def _spy(monkeypatch):
+    """Record the x values each call hands to the second stage."""
+    seen = []
+    original = rounding.refined
+
+    def spy(refine, xs):
+        seen.append(np.array(xs))
+        return original(refine, xs)
+
+    monkeypatch.setattr(rounding, "refined", spy)
+    return seen
+
+
+# ------------------------------------------------------------------ the double-double kernels
+
+
+def _relative_error(hi, lo, exact_value):
+    with mpmath.workprec(400):
+        if exact_value == 0:
+            return 0.0 if hi == 0 and lo == 0 else math.inf
+        return float(abs((mpmath.mpf(hi) + mpmath.mpf(lo) - exact_value) / exact_value))
+
+
+def test_double_double_exp_and_expm1_are_accurate_to_2_to_the_minus_100():
+    rng = np.random.default_rng(1)
+    a = np.concatenate([-rng.uniform(0, 600, 300), -rng.uniform(0, 1.5, 300),
+                        -np.geomspace(1e-300, 1, 100), [0.0, -600.0, -math.log(2) / 2, -math.log(2)]])
+    low = np.concatenate([np.zeros(a.size - 50), rng.uniform(-1, 1, 50) * np.abs(a[-50:]) * 2.0 ** -54])
+    em1, e = exact.dd_expm1_parts(a, low)
+    for i in range(a.size):
+        with mpmath.workprec(400):
+            arg = mpmath.mpf(a[i]) + mpmath.mpf(low[i])
+            assert _relative_error(e[0][i], e[1][i], mpmath.exp(arg)) < 2.0 ** -100, a[i]
+            assert _relative_error(em1[0][i], em1[1][i], mpmath.expm1(arg)) < 2.0 ** -100, a[i]
+
+
+def test_double_double_log1p_is_accurate_to_2_to_the_minus_100():
+    rng = np.random.default_rng(2)
+    z = np.concatenate([rng.uniform(0, 1, 300), np.geomspace(1e-260, 1, 200), [0.0, 1.0]])  # ≥ e^-600
+    low = z * rng.uniform(-1, 1, z.size) * 2.0 ** -54
+    hi, lo = exact.dd_log1p(z, low)
+    for i in range(z.size):
+        with mpmath.workprec(400):
+            value = mpmath.log1p(mpmath.mpf(z[i]) + mpmath.mpf(low[i]))
+            assert _relative_error(hi[i], lo[i], value) < 2.0 ** -100, z[i]
+
+
+def test_refined_decides_only_outside_its_bound_of_a_midpoint():
+    one = np.ones(4)
+    half_ulp = 2.0 ** -53  # the midpoint between 1 and 1 + 2^-52
+    lo = np.array([half_ulp * (1 - 2.0 ** -30), half_ulp * (1 - 2.0 ** -40),
+                   half_ulp * (1 + 2.0 ** -40), half_ulp * (1 + 2.0 ** -30)])
+    got = rounding.refined(lambda x: (one, lo, None), one)
+    assert got[0] == 1.0 and got[3] == 1.0 + 2.0 ** -52
+    assert np.isnan(got[1]) and np.isnan(got[2])  # within 2^-89 of the midpoint: undecided
+    # NaN from the form (outside its domain), an infinite or a tiny result: undecided
+    got = rounding.refined(lambda x: (np.array([np.nan, np.inf, 1e-300]), np.zeros(3), None), np.zeros(3))
+    assert np.isnan(got).all()
+
+
+# ------------------------------------------------------------------ the five functions
+
+
+def _adversarial(rng):
+    """Doubtful for the long double in part, tails, subnormal results and the specials."""
+    x = np.concatenate([
+        4 * rng.standard_normal(1000), rng.uniform(-1000, 1000, 300),
+        rng.uniform(-760, -700, 100), rng.uniform(-700, -590, 100), rng.uniform(-380, -290, 50),
+        np.geomspace(1e-310, 1e-3, 60), -np.geomspace(1e-310, 1e-3, 60),
+        rng.uniform(-1.4, -1.1, 200),  # near the zeros of silu' and mish' (cancellation)
+        [0.0, -0.0, np.inf, -np.inf, np.nan, 1000.0, -1000.0, 600.0, -600.0, 300.0, -300.0,
+         20.0, 10.0, 40.0, -1.2784645427610737, -1.1924312145154952, 5e-324, -5e-324],
+    ])
+    return x
+
+
+@EXTENDED_ONLY
+@pytest.mark.parametrize("name, fn, reference, params", list(_cases()))
+def test_large_and_small_arrays_are_correctly_rounded(name, fn, reference, params, monkeypatch):
+    rng = np.random.default_rng(abs(hash(name)) % 1000)
+    x = _adversarial(rng)
+    filler = 4 * rng.standard_normal(rounding.MAX_EXACT_SIZE + 1 - x.size)
+    big = np.concatenate([x, filler])
+    assert big.size > rounding.MAX_EXACT_SIZE
+    seen = _spy(monkeypatch)
+    mpmath_calls = []
+    original = rounding.correctly_rounded
+
+    def counted(*args, **kwargs):
+        mpmath_calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(rounding, "correctly_rounded", counted)
+    got_big = np.asarray(fn(big, **params), dtype=np.float64)
+    refined_x = np.concatenate(seen) if seen else np.empty(0)
+    assert refined_x.size > 0.002 * big.size  # the long double flags ~1%: they were exercised
+    # the second stage decides them all but the few outside its domain (|value| < 2^-960)
+    assert len(mpmath_calls) <= 4, (name, len(mpmath_calls))
+    # every flagged element, every adversarial element, and a sample of the rest
+    check = np.unique(np.concatenate([refined_x, x, rng.choice(filler, 100)]))
+    position = {v: i for i, v in enumerate(big.tolist())}
+    small = np.asarray(fn(check, **params), dtype=np.float64)  # below MAX_EXACT_SIZE
+    for i, xi in enumerate(check.tolist()):
+        expected = _expected(reference, xi, params) if math.isfinite(xi) else None
+        got = got_big[position[xi]] if not math.isnan(xi) else got_big[np.flatnonzero(np.isnan(big))[0]]
+        if expected is None:  # ±inf, nan: the float64 form's limit, the same in both
+            assert (got == small[i]) or (math.isnan(got) and math.isnan(small[i])), (name, xi)
+            continue
+        assert got == expected, (name, params, xi, got, expected)
+        assert small[i] == expected, (name, params, xi, small[i], expected)
+
+
+@EXTENDED_ONLY
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(min_value=-1000, max_value=1000, allow_nan=False), min_size=1, max_size=20),
+       st.sampled_from([c.values for c in _cases()]))
+def test_random_inputs_in_a_large_array_are_correctly_rounded(values, case):
+    name, fn, reference, params = case
+    rng = np.random.default_rng(len(values))
+    big = np.concatenate([np.array(values), 4 * rng.standard_normal(rounding.MAX_EXACT_SIZE)])
+    got = np.asarray(fn(big, **params), dtype=np.float64)
+    for i, xi in enumerate(values):
+        assert got[i] == _expected(reference, xi, params), (name, params, xi)
