@@ -43,7 +43,7 @@ PY
 echo "installing ($mode):" $requirements
 # shellcheck disable=SC2086 - one requirement per word
 $pip install --quiet --upgrade $requirements ${DLCALC_EXTRA_PACKAGES:-}
-$pip list --format=freeze | grep -i -E '^(typer|click|numpy|sympy|matplotlib|orjson|pytest|hypothesis|mpmath|scipy)==' || true
+$pip list --format=freeze | grep -i -E '^(typer|click|numpy|sympy|matplotlib|orjson|pytest|pytest-xdist|execnet|hypothesis|mpmath|scipy)==' || true
 
 cd "$root"
 # dlcalc itself is used from the checkout (not installed): what is tested is what is here.

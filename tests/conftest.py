@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from dlcalc.cli import main
 
@@ -45,6 +46,19 @@ def _run_in_process(*args: str, stdin: bytes | str = b"", env: dict[str, str] | 
 
 
 LONG_TESTS = os.environ.get("DLCALC_LONG_TESTS", "").strip().lower() in ("1", "true", "yes")
+
+# Property tests: a modest number of examples by default, four times as many in the long run
+# (DLCALC_LONG_TESTS=1, as CI runs it). No deadline: a loaded machine (two test workers, other
+# jobs) makes any per-example time limit flaky, and no test here is about speed.
+settings.register_profile("dlcalc", max_examples=25, deadline=None)
+settings.register_profile("dlcalc-long", max_examples=100, deadline=None)
+settings.load_profile("dlcalc-long" if LONG_TESTS else "dlcalc")
+
+
+def examples(n: int) -> int:
+    """`max_examples` for a property test that asks for `n` in the long run: a quarter of it
+    (at least 10) in the default run."""
+    return n if LONG_TESTS else max(10, n // 4)
 
 
 def pytest_collection_modifyitems(config, items):

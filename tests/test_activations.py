@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
 from dlcalc import activations as activations_module
 from dlcalc import exact as exact_arithmetic
 from dlcalc import special
@@ -500,7 +501,7 @@ def _away_from_kinks(activation, x, h):
     return all(abs(x - k) > 4 * h for k in points)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(name=st.sampled_from(list(REGISTRY)), x=st.floats(-30, 30))
 def test_derivative_matches_central_finite_difference(name, x):
     activation = REGISTRY[name]
@@ -522,7 +523,7 @@ MONOTONE = ["sigmoid", "tanh", "relu", "leaky_relu", "prelu", "rrelu", "relu6", 
 ODD = ["tanh", "softsign", "tanhshrink", "softshrink", "hardshrink", "hardtanh", "identity"]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(name=st.sampled_from(MONOTONE),
        xs=st.lists(st.floats(-800, 800), min_size=2, max_size=30))
 def test_monotone_functions_are_non_decreasing_with_non_negative_derivative(name, xs):
@@ -532,7 +533,7 @@ def test_monotone_functions_are_non_decreasing_with_non_negative_derivative(name
     assert np.all(activation.derivative(x) >= 0)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(name=st.sampled_from(ODD), x=st.floats(-800, 800))
 def test_odd_functions_are_odd(name, x):
     f = REGISTRY[name].function

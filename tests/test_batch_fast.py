@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import _run_in_process, fast_and_simple
+from conftest import _run_in_process, examples, fast_and_simple
 from dlcalc import batch, number_text
 from dlcalc.batch import Block, parse_chunk, parse_fast, read_blocks
 from dlcalc.output import plain_lines, render_plain
@@ -108,7 +108,7 @@ def stdin_text(draw, operands: bool = False, regular: bool = False) -> bytes:
     return text.encode("utf-8")
 
 
-settings_ = settings(max_examples=40, deadline=None,
+settings_ = settings(max_examples=examples(40), deadline=None,
                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -185,7 +185,7 @@ def test_float32_and_other_formats_give_the_same_output_on_both_paths():
 # ---------------------------------------------------------------- the parser alone
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(stdin_text(operands=True) | stdin_text(operands=True, regular=True) | stdin_text(regular=True))
 def test_the_fast_parser_gives_the_groups_of_the_line_parser_or_declines(data):
     data = data[:-1] if data.endswith(b"\n") else data
@@ -238,7 +238,7 @@ def test_without_orjson_everything_still_works_line_by_line(monkeypatch):
 # ---------------------------------------------------------------- the formatter alone
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.lists(st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=True)
                          | special_floats.filter(np.isfinite), min_size=3, max_size=3),
                 min_size=1, max_size=20))

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import assert_user_error, floats, strict_json, ulps
+from conftest import assert_user_error, examples, floats, strict_json, ulps
 
 mpmath.mp.prec = 200
 
@@ -350,7 +350,7 @@ def test_float32_cross_entropy(dl):
 # ---------------------------------------------------------------- properties
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(z=st.lists(st.floats(min_value=-50, max_value=50, allow_nan=False), min_size=2, max_size=8),
        data=st.data())
 def test_property_gradient_sums_to_zero_and_loss_is_minus_log_softmax(dl, z, data):

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import assert_user_error, strict_json, ulps
+from conftest import assert_user_error, examples, strict_json, ulps
 
 mpmath.mp.prec = 200
 
@@ -255,7 +255,7 @@ def distributions(n: int):
         lambda w: sum(w) > 1e-3)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), n=st.integers(1, 6))
 def test_property_kl_is_never_negative(dl, data, n):
     p = data.draw(distributions(n))

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import assert_user_error, floats, strict_json, ulps
+from conftest import assert_user_error, examples, floats, strict_json, ulps
 
 mpmath.mp.prec = 200
 
@@ -317,7 +317,7 @@ def test_float32_softmax_is_computed_and_printed_in_float32(dl):
 finite_logits = st.lists(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), min_size=1, max_size=8)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(z=finite_logits)
 def test_property_plain_softmax_sums_to_one_and_round_trips(dl, z):
     run = dl("softmax", *[repr(v) for v in z])

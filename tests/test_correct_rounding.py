@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import strict_json, ulps
+from conftest import examples, strict_json, ulps
 from dlcalc import rounding
 from dlcalc.exact import EXTENDED as EXTENDED_PATH
 from dlcalc.activations import REGISTRY
@@ -108,7 +108,7 @@ def test_cross_entropy_of_distributions_agrees_between_ce_and_kl(dl):
 # ---------------------------------------------------------------- expressions at random points
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(st.floats(-800, 800, allow_nan=False))
 def test_expression_values_and_partials_are_correctly_rounded(x):
     from dlcalc import symbolic
@@ -124,7 +124,7 @@ def test_expression_values_and_partials_are_correctly_rounded(x):
     assert value == expected
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(st.lists(st.floats(-50, 50, allow_nan=False), min_size=5, max_size=5))
 def test_vectorised_expression_is_correctly_rounded_elementwise(xs):
     from dlcalc import symbolic

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from conftest import assert_user_error, floats, on_both_batch_paths
+from conftest import assert_user_error, examples, floats, on_both_batch_paths
 from dlcalc import batch
 
 LOGITS = b"2 1 0.1\n# a comment\n\n0.5 2.5 -1\n1e-3,1e3\n"
@@ -230,7 +230,7 @@ csv_field = st.one_of(st.sampled_from(["1", "-2.5", "1e3", "inf", "nan", "", " "
                       st.floats(allow_nan=False, allow_infinity=False).map(repr))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(st.lists(csv_field, min_size=1, max_size=4), min_size=1, max_size=8), st.booleans())
 def test_any_csv_gives_answers_or_line_numbered_errors_never_a_traceback(tmp_path_factory, rows, header):
     folder = tmp_path_factory.mktemp("csv")

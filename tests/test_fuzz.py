@@ -4,8 +4,8 @@ CLI turns into one `error:` line), each input is answered within a bounded time,
 inputs round-trip: plain output reads back as the same floats, an expression printed by
 `symbolic.to_plain` reads back as the same expression.
 
-The number of examples per test is `DLCALC_FUZZ_EXAMPLES` (default 100, so CI stays fast); a
-long campaign is, for example:
+The number of examples per test is `DLCALC_FUZZ_EXAMPLES` (default 30, and 100 in the long run
+that CI makes with DLCALC_LONG_TESTS=1); a long campaign is, for example:
 
     DLCALC_FUZZ_EXAMPLES=20000 python -m pytest tests/test_fuzz.py -q
 
@@ -23,12 +23,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import _run_in_process
+from conftest import LONG_TESTS, _run_in_process
 from dlcalc import batch, vectors
 from dlcalc.errors import DlcalcError
 from dlcalc.output import plain_number
 
-EXAMPLES = int(os.environ.get("DLCALC_FUZZ_EXAMPLES", "100"))
+EXAMPLES = int(os.environ.get("DLCALC_FUZZ_EXAMPLES", "100" if LONG_TESTS else "30"))
 fuzz = settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 100,
                 suppress_health_check=list(HealthCheck))
 

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
 from dlcalc.errors import DlcalcError
 from dlcalc.gaussian import explain_gaussian_kl, gaussian_kl
 from tests.conftest import assert_user_error, floats, strict_json
@@ -64,7 +65,7 @@ def test_nearly_equal_deviations_do_not_cancel(sigma):
     assert gaussian_kl(0.0, sigma).kl == pytest.approx(exact, rel=1e-14)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.floats(-5, 5), st.floats(-8, 8), st.floats(-5, 5), st.floats(-8, 8))
 def test_non_negative_zero_only_for_equal_gaussians_and_exact(mu1, log_s1, mu2, log_s2):
     s1, s2 = math.exp(log_s1), math.exp(log_s2)

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
 from dlcalc.errors import DlcalcError, NumericWarning
 from dlcalc.losses import (
     binary_cross_entropy,
@@ -356,7 +357,7 @@ dist = st.integers(2, 6).flatmap(
 ).map(lambda v: np.array(v) / np.sum(v))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.lists(st.floats(-50, 50), min_size=2, max_size=6), st.data())
 def test_cross_entropy_gradient_sums_to_zero_for_hard_and_soft_targets(z, data):
     n = len(z)
@@ -367,7 +368,7 @@ def test_cross_entropy_gradient_sums_to_zero_for_hard_and_soft_targets(z, data):
 
 
 @pytest.mark.filterwarnings("ignore::dlcalc.errors.NumericWarning")  # q_i = 0 < p_i: KL = inf, warned
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(dist, st.data())
 def test_kl_is_nonnegative_zero_iff_equal_and_equals_cross_entropy_minus_entropy(p, data):
     q = data.draw(dist.filter(lambda v: len(v) == len(p)))
@@ -384,7 +385,7 @@ def test_kl_is_nonnegative_zero_iff_equal_and_equals_cross_entropy_minus_entropy
     assert 0 <= r.js <= LN2 * (1 + 1e-15)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(dist, st.data())
 def test_kl_equals_cross_entropy_for_one_hot_p(q, data):
     k = data.draw(st.integers(0, len(q) - 1).filter(lambda i: q[i] > 0))

@@ -18,19 +18,46 @@ def load():
     return module
 
 
-@pytest.mark.skipif(not exact.EXTENDED, reason="the README prints the x87 path's correctly rounded "
-                    "digits; the float64 path (DLCALC_FLOAT64_ONLY=1) may differ in the last one")
-def test_readme_examples_print_what_the_readme_says():
-    """Every example; those piping into jq only where jq is installed (see the next test)."""
-    readme = load()
-    text = readme.README.read_text()
-    assert text.count("```console") >= 10
-    new = readme.rendered(text)
-    if new != text:
-        import difflib
+README = load()
+TEXT = README.README.read_text()
+BLOCKS = [m.group(2) for m in README.BLOCK.finditer(TEXT)]
+GENERATED = [(m.group(2), m.group(3)) for m in README.GENERATED.finditer(TEXT)]
+EXTENDED_ONLY = pytest.mark.skipif(
+    not exact.EXTENDED, reason="the README prints the x87 path's correctly rounded digits; the "
+    "float64 path (DLCALC_FLOAT64_ONLY=1) may differ in the last one")
 
-        diff = "".join(difflib.unified_diff(text.splitlines(True), new.splitlines(True), n=1))
-        pytest.fail("README examples drifted (python scripts/readme_examples.py --update):\n" + diff[:4000])
+
+def test_the_readme_has_its_examples():
+    assert len(BLOCKS) >= 10 and GENERATED
+
+
+def _drift(expected: str, new: str) -> str:
+    import difflib
+
+    diff = "".join(difflib.unified_diff(expected.splitlines(True), new.splitlines(True), n=1))
+    return "README examples drifted (python scripts/readme_examples.py --update):\n" + diff[:4000]
+
+
+# One test per console block (each runs in a fresh folder of its own, as the script runs it), so
+# that the blocks' commands spread over the test workers; together they are the whole README, as
+# `python scripts/readme_examples.py` checks it.
+@EXTENDED_ONLY
+@pytest.mark.parametrize("index", range(len(BLOCKS)), ids=lambda i: f"block{i + 1}")
+def test_readme_examples_print_what_the_readme_says(index, tmp_path):
+    """Every example; those piping into jq only where jq is installed (see the next test)."""
+    body = BLOCKS[index]
+    new = README.render_block(body, str(tmp_path))
+    if new != body:
+        pytest.fail(_drift(body, new))
+
+
+@EXTENDED_ONLY
+@pytest.mark.parametrize("index", range(len(GENERATED)), ids=lambda i: f"generated{i + 1}")
+def test_generated_regions_are_what_their_command_prints(index, tmp_path):
+    command, body = GENERATED[index]
+    new = README.run(command, str(tmp_path))
+    if new != body:
+        pytest.fail(_drift(body, new))
 
 
 @pytest.mark.skipif(shutil.which("jq") is None,

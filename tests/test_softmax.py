@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from conftest import examples
 from dlcalc.errors import DlcalcError, NumericWarning
 from dlcalc.softmax_core import (
     log_softmax,
@@ -273,14 +274,14 @@ def test_float32_in_gives_float32_out_and_float32_accuracy():
 finite_logits = arrays(np.float64, st.integers(1, 8), elements=st.floats(-1e6, 1e6))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(finite_logits)
 def test_softmax_sums_to_one_and_log_softmax_is_nonpositive(z):
     assert abs(softmax(z).sum() - 1) < 1e-14
     assert np.all(log_softmax(z) <= 0)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(arrays(np.float64, st.integers(1, 8), elements=st.floats(-100, 100)), st.floats(-100, 100))
 def test_softmax_is_shift_invariant(z, c):
     np.testing.assert_allclose(softmax(z + c), softmax(z), rtol=1e-12, atol=1e-300)

@@ -9,6 +9,7 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
 from dlcalc.errors import DlcalcError
 from dlcalc.expression import parse_expression
 from dlcalc import exact
@@ -306,7 +307,7 @@ def expressions(max_leaves=6):
     return st.recursive(leaves, extend, max_leaves=max_leaves)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=expressions(), px=st.floats(-1.5, 1.5), py=st.floats(-1.5, 1.5))
 def test_random_expressions_gradients_match_finite_differences(text, px, py):
     expr = parse_expression(text)

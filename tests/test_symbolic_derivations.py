@@ -15,6 +15,7 @@ import pytest
 
 sp = pytest.importorskip("sympy")
 
+from conftest import examples  # noqa: E402
 from dlcalc import symbolic_derivations as notes  # noqa: E402
 from dlcalc.derivation import (  # noqa: E402
     ChainRule,
@@ -159,7 +160,7 @@ from hypothesis import strategies as st  # noqa: E402
 coefficients = st.integers(-9, 9).filter(bool)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(a=coefficients, b=coefficients, c=st.integers(-9, 9), power=st.integers(2, 3))
 def test_every_form_of_a_sum_to_a_power_equals_sympys_derivative(a, b, c, power):
     from dlcalc.expression import parse_expression
