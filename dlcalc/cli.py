@@ -9,6 +9,7 @@ import math
 import os
 import signal
 import sys
+from collections.abc import Iterator, MutableMapping
 from typing import Annotated, Any, List, Optional, Tuple
 
 import typer
@@ -88,8 +89,16 @@ def _converter(annotation: Any) -> Any:
 
 
 class _Group(TyperGroup):
-    """The root command: adds dlcalc's own shell completions (function names, formats) to a
-    subcommand's parameters, only while the shell asks for completions (no cost otherwise)."""
+    """The root command. Its subcommands are built when looked up (`_Subcommands`), and it adds
+    dlcalc's own shell completions (function names, formats) to a subcommand's parameters, only
+    while the shell asks for completions (no cost otherwise)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = _Subcommands()
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)  # the names, in the order of the file, without building them
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         _LightCoercion.install(self.get_params(ctx))
@@ -105,6 +114,54 @@ class _Group(TyperGroup):
                 if complete is not None:
                     param._custom_shell_complete = complete
         return command
+
+
+#: Every subcommand, by name: a Typer app of its own with that one command (see `subcommand`).
+SUBCOMMANDS: dict[str, typer.Typer] = {}
+
+
+def subcommand(*vector_options: str) -> Any:
+    """`@subcommand()` above a function makes it a dlcalc command, as `@app.command()` would,
+    except that its Click command (with its options and their help) is built only when it is
+    looked up: a run builds the one command it runs, not all six (about a hundred options, as
+    much time as the rest of dlcalc's start-up). `vector_options` as in `command_class`."""
+
+    def register(function: Any) -> Any:
+        one = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+        one.command(function.__name__, cls=command_class(*vector_options))(function)
+        SUBCOMMANDS[function.__name__] = one
+        return function
+
+    return register
+
+
+class _Subcommands(MutableMapping):  # type: ignore[type-arg]
+    """The root's `commands` mapping (name -> Click command) with every name in SUBCOMMANDS:
+    a command is built from its Typer app (`typer.main.get_command`, Typer's public way to a
+    Click command) the first time it is looked up. Iterating gives the names alone."""
+
+    def __init__(self) -> None:
+        self._built: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built:
+            self._built[name] = typer.main.get_command(SUBCOMMANDS[name])  # KeyError: no such command
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        raise TypeError("dlcalc's commands cannot be removed")
+
+    def __contains__(self, name: object) -> bool:
+        return name in SUBCOMMANDS or name in self._built
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*SUBCOMMANDS, *self._built]))
+
+    def __len__(self) -> int:
+        return len(dict.fromkeys([*SUBCOMMANDS, *self._built]))
 
 
 def _quiet_matplotlib() -> None:
@@ -342,7 +399,7 @@ def root(
 # ---------------------------------------------------------------- activate
 
 
-@app.command(cls=command_class())
+@subcommand()
 def activate(
     function: Annotated[Optional[str], typer.Argument(
         metavar="FUNC", help="A registry name (see --list) or an expression in x.")] = None,
@@ -424,7 +481,7 @@ def _resolve_function(resolve: Any, word: str, overrides: dict[str, float]) -> A
 # ---------------------------------------------------------------- softmax
 
 
-@app.command(cls=command_class())
+@subcommand()
 def softmax(
     logits: Annotated[Optional[List[str]], typer.Argument(
         metavar="Z...", help="Logits, or a FILE of them; read from stdin when absent or '-'.")] = None,
@@ -523,7 +580,7 @@ def _unit(base: str) -> str:
     return "nats" if base == "e" else "bits"
 
 
-@app.command(cls=command_class("--target", "--target-probs"))
+@subcommand("--target", "--target-probs")
 def ce(
     logits: Annotated[Optional[List[str]], typer.Argument(
         metavar="LOGITS...", help="Logits (or probabilities with --probs), or a FILE; stdin when absent or '-'.")] = None,
@@ -606,7 +663,7 @@ def ce(
 # ---------------------------------------------------------------- kl
 
 
-@app.command(cls=command_class("--q"))
+@subcommand("--q")
 def kl(
     p: Annotated[Optional[List[str]], typer.Argument(
         metavar="P...", help="The reference distribution P, or a FILE; stdin when absent or '-'.")] = None,
@@ -694,7 +751,7 @@ EveryOption = Annotated[Optional[int], typer.Option(
 # ---------------------------------------------------------------- grad
 
 
-@app.command(cls=command_class("--at"))
+@subcommand("--at")
 def grad(
     expression: Annotated[str, typer.Argument(metavar="EXPR", help="A scalar expression, e.g. 'x**2*y + sin(y)'.")],
     wrt: Annotated[Optional[str], typer.Option(
@@ -824,7 +881,7 @@ def _descend(expression: str, point: dict[str, float] | None, variables: list[st
 # ---------------------------------------------------------------- plot
 
 
-@app.command(cls=command_class("--logits", "-t", "--temperatures", "--at"))
+@subcommand("--logits", "-t", "--temperatures", "--at")
 def plot(
     functions: Annotated[Optional[List[str]], typer.Argument(
         metavar="FUNC...", help="Registry names or expressions in x; or 'softmax', or 'ce'.")] = None,

@@ -17,8 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from dlcalc.steps import Step
-
 
 def _not_a_float(value: Any, yes: str, no: str) -> str | None:
     """The text of anything but a finite float (strings, booleans, integers, inf, nan)."""
@@ -136,8 +134,6 @@ def json_ready(value: Any, dtype: str = "float64") -> Any:
                 value.dtype == np.float64 and dtype == "float64" and np.isfinite(value).all()):
             return value.tolist()  # already exact JSON numbers: no walk over every element
         return [json_ready(item, dtype) for item in value.tolist()]
-    if isinstance(value, Step):
-        return value.as_dict()
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):
@@ -151,6 +147,10 @@ def json_ready(value: Any, dtype: str = "float64") -> Any:
         return number
     if value is None or isinstance(value, str):
         return value
+    from dlcalc.steps import Step  # here: only derivations (--explain, --steps) carry steps
+
+    if isinstance(value, Step):
+        return value.as_dict()
     return str(value)
 
 

@@ -23,7 +23,7 @@ import re
 
 import codecs
 import io
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -36,7 +36,9 @@ from dlcalc.number_text import (  # noqa: F401 - the output layer's public numbe
     plain_number,
 )
 from dlcalc.reports import Matrix, Report, Scalar  # noqa: F401
-from dlcalc.steps import Step
+
+if TYPE_CHECKING:  # annotations only: dlcalc.steps is imported by the commands that explain
+    from dlcalc.steps import Step
 
 FORMATS = ("table", "plain", "csv", "json", "markdown", "latex")
 

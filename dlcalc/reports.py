@@ -24,12 +24,14 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
 from dlcalc.errors import DlcalcError, NumericWarning, quietly
-from dlcalc.steps import Step
+
+if TYPE_CHECKING:  # annotations only: dlcalc.steps is imported by the commands that explain
+    from dlcalc.steps import Step
 
 
 # ---------------------------------------------------------------- the model

@@ -182,6 +182,77 @@ def test_completion_of_commands_function_names_and_formats():
     assert complete("dlcalc kl --format mark") == ["markdown"]
 
 
+# ---------------------------------------------------------------- what a one-shot command loads and builds
+# Start-up time is measured in bench/run.py (latency); these tests prove the structure that keeps
+# it at the floor (issues 12, 13, 15: "start-up of the existing commands unchanged").
+
+#: Never on the path of a one-shot command without its flags: the heavy libraries, and the parts
+#: of dlcalc that only other commands, flags or stdin batches use.
+NOT_AT_START_UP = {"sympy", "matplotlib", "mpmath", "scipy", "rich", "pydantic", "dlcalc.steps",
+                   "dlcalc.symbolic", "dlcalc.expression", "dlcalc.derivation", "dlcalc.explain",
+                   "dlcalc.plotting", "dlcalc.batch", "dlcalc.descent", "dlcalc.surface", "dlcalc.api",
+                   "dlcalc.gaussian", "dlcalc.distillation", "dlcalc.symbolic_derivations"}
+ONE_SHOT = {  # the commands of bench/run.py's latency table, and what else each must not load
+    ("softmax", "2", "1", "0.1"): {"dlcalc.activations", "dlcalc.functions", "dlcalc.losses"},
+    ("activate", "sigmoid", "0"): {"dlcalc.losses", "dlcalc.softmax_core"},
+    ("activate", "gelu", "0"): {"dlcalc.losses", "dlcalc.softmax_core"},
+    ("ce", "2", "1", "0.1", "--target", "0"): {"dlcalc.activations", "dlcalc.functions"},
+    ("kl", "0.7", "0.2", "0.1", "--q", "0.6", "0.3", "0.1"): {"dlcalc.activations", "dlcalc.functions"},
+}
+
+
+@pytest.mark.parametrize("args", list(ONE_SHOT), ids=lambda args: " ".join(args[:2]))
+def test_a_one_shot_command_loads_only_what_it_uses(args):
+    run = subprocess.run([sys.executable, "-X", "importtime", "-m", "dlcalc", *args], env=ENV,
+                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "dlcalc.cli" in imported  # the list is real
+    packages = {name.split(".")[0] for name in imported}
+    assert not (NOT_AT_START_UP | ONE_SHOT[args]) & (imported | packages)
+
+
+BUILT = """
+import sys
+import typer.main
+from dlcalc import cli
+
+built = []
+real = typer.main.get_command
+typer.main.get_command = lambda app: built.append(app) or real(app)
+code = cli.main(sys.argv[1:])
+print(code, sorted(name for name, app in cli.SUBCOMMANDS.items() if app in built), file=sys.stderr)
+"""
+
+
+def built_commands(*args: str) -> str:
+    run = subprocess.run([sys.executable, "-c", BUILT, *args], env=ENV, stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True, timeout=120)
+    return run.stderr.splitlines()[-1]
+
+
+def test_a_command_builds_only_its_own_click_command():
+    """Typer would turn all six commands' options into Click parameters on every run; dlcalc
+    builds the one that runs (cli.subcommand)."""
+    assert built_commands("softmax", "2", "1", "0.1") == "0 ['softmax']"
+    assert built_commands("kl", "0.7", "0.3", "--q", "0.5", "0.5") == "0 ['kl']"
+    assert built_commands("softmax", "--help") == "0 ['softmax']"
+    assert built_commands("--version") == "0 []"
+    assert built_commands("sofmax", "1") == "2 []"  # the suggestion comes from the names alone
+
+
+def test_help_and_completion_still_see_every_command():
+    assert built_commands("--help") == "0 ['activate', 'ce', 'grad', 'kl', 'plot', 'softmax']"
+    out = _run_in_process("--help").out
+    listed = out.split("Commands:", 1)[1].split()
+    for name in ("activate", "softmax", "ce", "kl", "grad", "plot"):
+        assert name in listed, name
+    assert complete("dlcalc ") == ["activate", "softmax", "ce", "kl", "grad", "plot"]
+    run = _run_in_process("sofmax", "1")
+    assert run.code == 2 and run.err.startswith("error: No such command 'sofmax'. Did you mean 'softmax'?")
+
+
 # ---------------------------------------------------------------- plot files left as they were
 
 
