@@ -104,6 +104,16 @@ class _Group(TyperGroup):
         _LightCoercion.install(self.get_params(ctx))
         return super().parse_args(ctx, args)
 
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except UsageError as error:
+            # Click >= 8.4 suggests close command names when it formats this error, and older
+            # Typers write their own suggestion into the message as well: keep Click's alone.
+            if getattr(error, "possibilities", None) and " Did you mean " in error.message:
+                error.message = error.message.split(" Did you mean ")[0].rstrip(".") + "."
+            raise
+
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         command = super().get_command(ctx, cmd_name)
         if cmd_name == "plot" and _PROGRAM:

@@ -251,6 +251,7 @@ def test_help_and_completion_still_see_every_command():
     assert complete("dlcalc ") == ["activate", "softmax", "ce", "kl", "grad", "plot"]
     run = _run_in_process("sofmax", "1")
     assert run.code == 2 and run.err.startswith("error: No such command 'sofmax'. Did you mean 'softmax'?")
+    assert run.err.count("Did you mean") == 1, run.err  # Click and old Typer each suggest
 
 
 # ---------------------------------------------------------------- plot files left as they were
