@@ -35,10 +35,7 @@ def in_empty_folder(tmp_path, monkeypatch):
 # ---------------------------------------------------------------- formats
 
 
-# PostScript embeds its Type 42 font slowly (seconds a file): .eps stands for the PostScript
-# backend in the default run, .ps (the same backend, another page setup) runs in the long one.
-@pytest.mark.parametrize("fmt", [pytest.param(f, marks=pytest.mark.long) if f == "ps" else f
-                                 for f in plotting.formats() if f not in ("raw", "rgba")])
+@pytest.mark.parametrize("fmt", [f for f in plotting.formats() if f not in ("raw", "rgba")])
 def test_every_format_is_written_and_byte_identical_on_a_second_run(dl, fmt):
     first = dl("plot", "sigmoid", "--dpi", "40", "-o", f"a.{fmt}")
     second = dl("plot", "sigmoid", "--dpi", "40", "-o", f"b.{fmt}")
