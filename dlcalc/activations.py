@@ -302,16 +302,20 @@ def _sigmoid_long(v, z):
 _DD_EXP_LIMIT = 600.0
 
 
-def _dd_exp_minus_abs(x, factor=1.0):
-    """(e^a − 1, e^a, beyond) in double-double for a = −factor·|x| (factor a power of two);
+def _dd_exp_of(a):
+    """(e^a − 1, e^a, beyond) in double-double for a double-double a ≤ 0 (a > 0 is taken as 0);
     beyond: a < −600, where they are taken as −1 and 0."""
-    a = -factor * np.abs(x)
-    beyond = a < -_DD_EXP_LIMIT
-    a = np.where(beyond, 0.0, a)
-    em1, z = exact.dd_expm1_parts(a, np.zeros_like(a))
+    beyond = a[0] < -_DD_EXP_LIMIT
+    inside = ~beyond & (a[0] < 0)
+    em1, z = exact.dd_expm1_parts(np.where(inside, a[0], 0.0), np.where(inside, a[1], 0.0))
     em1 = (np.where(beyond, -1.0, em1[0]), np.where(beyond, 0.0, em1[1]))
     z = (np.where(beyond, 0.0, z[0]), np.where(beyond, 0.0, z[1]))
     return em1, z, beyond
+
+
+def _dd_exp_minus_abs(x, factor=1.0):
+    """_dd_exp_of(a) for a = −factor·|x| (factor a power of two: a is exact)."""
+    return _dd_exp_of(_minus_abs(x, factor))
 
 
 def _dd_tail(value, tail, a, coefficient):
@@ -470,6 +474,20 @@ def _softplus_derivative_dd(beta, threshold):
         value = _dd_where(above, _dd(np.ones_like(x)), value)
         return _dd_tail(_dd_result(value), beyond & (v[0] < 0) & ~above, a, _dd(np.ones_like(x)))
     return refine
+
+
+def _dd_exponential_unit(x, s, c, q=None, derivative=False):
+    """ELU's shape as a form: s·x for x > 0, c·(e^q − 1) for x ≤ 0, or its slope s and c·e^q
+    (q = x unless given, a double-double ≤ 0; s and c double-doubles). e^q − 1 and e^q are within
+    2⁻¹⁰⁰ (exact.dd_expm1_parts) and each product adds 2⁻¹⁰⁴: nothing cancels. Below q = −600,
+    c·(e^q − 1) is −c to within 2⁻⁸⁶⁵ relative, and c·e^q is the exact tail (`_dd_tail`)."""
+    q = _dd(np.minimum(x, 0.0)) if q is None else q
+    em1, z, beyond = _dd_exp_of(q)
+    positive = x > 0
+    if derivative:
+        value = _dd_where(positive, (s[0] + 0 * x, s[1] + 0 * x), exact.dd_mul(c, z))
+        return _dd_tail(_dd_result(value), beyond & ~positive, q, c)
+    return _dd_result(_dd_where(positive, exact.dd_mul_d(s, x), exact.dd_mul(c, em1)))
 
 
 def _sigmoid(x):
@@ -695,6 +713,13 @@ register(
 )
 
 
+def _dd_rrelu(x, lower, upper):
+    """x for x > 0, m·x below, m = (l + u)/2 exact in double-double: one product, 2⁻¹⁰⁴."""
+    slope = exact.two_sum(np.float64(lower), np.float64(upper))
+    slope = (0.5 * slope[0], 0.5 * slope[1])
+    return _dd_result(_dd_where(x > 0, _dd(x), exact.dd_mul_d(slope, x)))
+
+
 def rrelu(x, lower, upper):
     r"""rrelu(x) = x if x > 0 else ((lower + upper)/2)·x: PyTorch's eval mode (training=False)."""
     from dlcalc import rounding
@@ -704,22 +729,18 @@ def rrelu(x, lower, upper):
         return rounding.extended_path(
             x, lambda v: np.where(v > 0, v, slope * v),
             lambda mp, u: u if u > 0 else (mp.mpf(lower) + mp.mpf(upper)) / 2 * u,
-            lambda t: np.where(t > 0, t, (0.5 * (lower + upper)) * t))
+            lambda t: np.where(t > 0, t, (0.5 * (lower + upper)) * t),
+            refine=lambda t: _dd_rrelu(t, lower, upper))
 
     return np.where(x > 0, x, (0.5 * (lower + upper)) * x)
 
 
 def rrelu_derivative(x, lower, upper):
-    r"""rrelu'(x) = 1 if x > 0 else (lower + upper)/2."""
-    from dlcalc import rounding
+    r"""rrelu'(x) = 1 if x > 0 else (lower + upper)/2.
 
-    if rounding.extended(x):
-        slope = (rounding.LONG(lower) + rounding.LONG(upper)) / 2
-        return rounding.extended_path(
-            x, lambda v: np.where(v > 0, 1, slope + 0 * v),
-            lambda mp, u: 1 if u > 0 else (mp.mpf(lower) + mp.mpf(upper)) / 2,
-            lambda t: np.where(t > 0, 1.0, 0.5 * (lower + upper)))
-
+    Correctly rounded in float64 as it stands: lower + upper is rounded once (ties to even) and
+    halving it is exact (for |lower + upper| ≥ 2⁻¹⁰²¹, below which the halves are subnormal).
+    """
     return np.where(x > 0, 1.0, 0.5 * (lower + upper))
 
 
@@ -775,7 +796,8 @@ def elu(x, alpha):
         return rounding.extended_path(
             x, lambda v: np.where(v > 0, v, a * np.expm1(np.minimum(v, 0))),
             lambda mp, u: u if u > 0 else mp.mpf(alpha) * mp.expm1(u),
-            lambda t: np.where(t > 0, t, alpha * np.expm1(np.minimum(t, 0.0))))
+            lambda t: np.where(t > 0, t, alpha * np.expm1(np.minimum(t, 0.0))),
+            refine=lambda t: _dd_exponential_unit(t, _ONE_DD, _dd(alpha)))
 
     return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
 
@@ -789,7 +811,8 @@ def elu_derivative(x, alpha):
         return rounding.extended_path(
             x, lambda v: np.where(v > 0, 1, a * np.exp(np.minimum(v, 0))),
             lambda mp, u: 1 if u > 0 else mp.mpf(alpha) * mp.exp(u),
-            lambda t: np.where(t > 0, 1.0, alpha * np.exp(np.minimum(t, 0.0))))
+            lambda t: np.where(t > 0, 1.0, alpha * np.exp(np.minimum(t, 0.0))),
+            refine=lambda t: _dd_exponential_unit(t, _ONE_DD, _dd(alpha), derivative=True))
 
     return np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0.0)))
 
@@ -812,6 +835,13 @@ register(
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 _SELU_SCALE_ALPHA = 1.7580993408473768  # scale·α of the decimal constants, correctly rounded
+_ONE_DD = (1.0, 0.0)
+
+
+def _selu_dd_constants():
+    """λ and λ·α of the decimal constants as double-doubles (to 2⁻¹⁰⁶), by integer arithmetic."""
+    scale, alpha = 10507009873554804934193349852946, 16732632423543772848170429916717
+    return exact.dd_constant(scale, 10 ** 31), exact.dd_constant(scale * alpha, 10 ** 62)
 
 
 def selu(x):
@@ -828,7 +858,8 @@ def selu(x):
 
         return rounding.extended_path(
             x, lambda v: np.where(v > 0, scale * v, scale_alpha * np.expm1(np.minimum(v, 0))), exact,
-            lambda t: np.where(t > 0, _SELU_SCALE * t, _SELU_SCALE_ALPHA * np.expm1(np.minimum(t, 0.0))))
+            lambda t: np.where(t > 0, _SELU_SCALE * t, _SELU_SCALE_ALPHA * np.expm1(np.minimum(t, 0.0))),
+            refine=lambda t: _dd_exponential_unit(t, *_selu_dd_constants()))
 
     return np.where(x > 0, _SELU_SCALE * x, _SELU_SCALE_ALPHA * np.expm1(np.minimum(x, 0.0)))
 
@@ -847,7 +878,8 @@ def selu_derivative(x):
 
         return rounding.extended_path(
             x, lambda v: np.where(v > 0, scale, scale_alpha * np.exp(np.minimum(v, 0))), exact,
-            lambda t: np.where(t > 0, _SELU_SCALE, _SELU_SCALE_ALPHA * np.exp(np.minimum(t, 0.0))))
+            lambda t: np.where(t > 0, _SELU_SCALE, _SELU_SCALE_ALPHA * np.exp(np.minimum(t, 0.0))),
+            refine=lambda t: _dd_exponential_unit(t, *_selu_dd_constants(), derivative=True))
 
     return np.where(x > 0, _SELU_SCALE, _SELU_SCALE_ALPHA * np.exp(np.minimum(x, 0.0)))
 
@@ -876,22 +908,32 @@ def _divide_exactly(x, alpha):
     return q, np.where(np.isfinite(q), ((x - p) - e) / alpha, 0.0)
 
 
+def _dd_over(x, alpha):
+    """min(x, 0)/α in double-double (2⁻¹⁰⁴; e^q magnifies it by |q| ≤ 600: 2⁻⁹⁵)."""
+    return exact.dd_div(_dd(np.minimum(x, 0.0)), _dd(np.full_like(x, alpha)))
+
+
 def celu(x, alpha):
-    r"""celu(x) = max(0, x) + min(0, α·(e^(x/α) − 1))."""
+    r"""celu(x) = max(0, x) + min(0, α·(e^(x/α) − 1)); x itself where |x/α| < 2⁻⁶⁰ (the rest of
+    the series is below a quarter of x's ulp, and x/α may be subnormal)."""
     from dlcalc import rounding
 
     if rounding.extended(x):
         q, q_low = _divide_exactly(np.minimum(x, 0.0), alpha)
         q_long, q_low_long = q.astype(rounding.LONG), q_low.astype(rounding.LONG)
         a = rounding.LONG(alpha)
+        tiny = a * rounding.LONG(2.0 ** -60)
         return rounding.extended_path(
-            x, lambda v: np.where(v > 0, v, a * (np.expm1(q_long) + np.exp(q_long) * q_low_long)),
+            x, lambda v: np.where((v > 0) | (np.abs(v) < tiny), v,
+                                  a * (np.expm1(q_long) + np.exp(q_long) * q_low_long)),
             lambda mp, u: u if u > 0 else mp.mpf(alpha) * mp.expm1(u / mp.mpf(alpha)),
-            lambda t: np.where(t > 0, t, -alpha))
+            lambda t: np.where(t > 0, t, -alpha),
+            refine=lambda t: _dd_exponential_unit(t, _ONE_DD, _dd(alpha), _dd_over(t, alpha)))
 
     q, q_low = _divide_exactly(np.minimum(x, 0.0), alpha)
     negative = alpha * (np.expm1(q) + np.exp(q) * q_low)
-    return np.where(x > 0, x, negative)
+    # |x/α| < 2⁻⁶⁰: celu(x) = x·(1 + x/2α + …) rounds to x (x/α itself may be subnormal)
+    return np.where((x > 0) | (np.abs(x) < alpha * 2.0 ** -60), x, negative)
 
 
 def celu_derivative(x, alpha):
@@ -904,7 +946,8 @@ def celu_derivative(x, alpha):
         return rounding.extended_path(
             x, lambda v: np.where(v > 0, 1, np.exp(q_long) * (1 + q_low_long)),
             lambda mp, u: 1 if u > 0 else mp.exp(u / mp.mpf(alpha)),
-            lambda t: np.where(t > 0, 1.0, 0.0))
+            lambda t: np.where(t > 0, 1.0, 0.0),
+            refine=lambda t: _dd_exponential_unit(t, _ONE_DD, _ONE_DD, _dd_over(t, alpha), True))
 
     q, q_low = _divide_exactly(np.minimum(x, 0.0), alpha)
     return np.where(x > 0, 1.0, _exp_of_sum(q, q_low))
