@@ -476,6 +476,104 @@ def _softplus_derivative_dd(beta, threshold):
     return refine
 
 
+def _dd_negated(form):
+    """−f for a form f's result (hi, lo, scale[, k])."""
+    return (-form[0], -form[1]) + tuple(form[2:])
+
+
+def _dd_pieces(x, pieces, cut):
+    """A piecewise form: `pieces` = (below, middle, above) double-doubles, taken for x ≤ cut[0],
+    between, and x ≥ cut[1]."""
+    below, middle, above = pieces
+    value = _dd_where(x <= cut[0], below, _dd_where(x >= cut[1], above, middle))
+    return _dd_result(value)
+
+
+def _dd_shifted(x, m, c):
+    """m·x + c exactly (m a power of two): two_sum."""
+    return exact.two_sum(m * x, np.float64(c))
+
+
+_SIX = (6.0, 0.0)
+
+
+def _dd_linear_over_six(x, m, above):
+    """(m·x + 3)/6 on (−3, 3), 0 below, `above` from 3 (hardsigmoid, hardswish'). y = m·x + 3 is
+    exact and y/6 within 2⁻¹⁰⁴. The value is often exactly a float64 midpoint (y a multiple of 3
+    with 56 bits), which no error bound decides: where 6·q = y holds exactly for the quotient
+    q = hi + lo (two_product and two_sum with no rounding error anywhere), scale 0 tells
+    rounding.refined that q is exact, and it rounds the tie to even."""
+    y = _dd_shifted(x, m, 3.0)
+    q = exact.dd_div(y, _SIX)
+    p, e = exact.two_product(q[0], 6.0)
+    low, low_error = exact.two_product(q[1], 6.0)
+    s1, e1 = exact.two_sum(y[0], -p)
+    s2, e2 = exact.two_sum(s1, y[1])
+    s3, e3 = exact.two_sum(s2, -e)
+    verified = (s3 == low) & (low_error == 0) & (e1 == 0) & (e2 == 0) & (e3 == 0)
+    hi, lo, _ = _dd_pieces(x, (_dd(0 * x), q, _dd(0 * x + above)), (-3.0, 3.0))
+    return hi, lo, np.where(verified | (x <= -3) | (x >= 3), 0.0, np.abs(hi))
+
+
+def _dd_softsign(x, derivative=False):
+    """x/(1 + |x|) or 1/(1 + |x|)², 1 + |x| exact (two_sum): a division and a product, 2⁻¹⁰²."""
+    d = _dd_shifted(np.abs(x), 1.0, 1.0)
+    if derivative:
+        return _dd_result(exact.dd_div(_dd(np.ones_like(x)), exact.dd_mul(d, d)))
+    return _dd_result(exact.dd_div(_dd(x), d))
+
+
+# tanhshrink for |x| < 2: x³·S(x²)/cosh x, S = Σ 2n/(2n+1)!·x^(2n−2) (as _TANHSHRINK_SERIES),
+# all terms positive; 22 terms leave 2·22/45!·4²¹ < 2⁻¹¹⁰ of S.
+_TANHSHRINK_TERMS = 22
+
+
+def _dd_tanhshrink(x):
+    """x − tanh x: x³·S/cosh x for |x| < 2 (nothing cancels: ~30 operations, 2⁻⁹⁸), x − tanh x
+    above (|x − tanh x| ≥ |x|/2 there: the bound is taken relative to |x|)."""
+    near = np.abs(x) < 2.0
+    t = np.where(near, x, 0.0)
+    square = exact.two_product(t, t)
+    series = exact.dd_constant(2 * _TANHSHRINK_TERMS, math.factorial(2 * _TANHSHRINK_TERMS + 1))
+    series = (np.full_like(t, series[0]), np.full_like(t, series[1]))
+    for n in range(_TANHSHRINK_TERMS - 1, 0, -1):
+        series = exact.dd_add(exact.dd_mul(series, square),
+                              exact.dd_constant(2 * n, math.factorial(2 * n + 1)))
+    _, z, _ = _dd_exp_minus_abs(t)  # cosh t = (z + 1/z)/2, z = e^(−|t|) ≥ e^−2
+    cosh = exact.dd_add(z, exact.dd_div(_dd(np.ones_like(t)), z))
+    cosh = (0.5 * cosh[0], 0.5 * cosh[1])
+    small = exact.dd_div(exact.dd_mul(exact.dd_mul_d(square, t), series), cosh)
+    tanh = _tanh_dd(np.where(near, 2.0, x))
+    far = exact.dd_add_d(exact.dd_neg(tanh[:2]), np.where(near, 2.0, x))
+    value = _dd_where(near, small, far)
+    tiny = np.abs(x) < 2.0 ** -300  # x³ underflows: mpmath (never doubtful: x³/3 is subnormal or 0)
+    return np.where(tiny, np.nan, value[0]), value[1], None
+
+
+def _dd_tanh_squared(x):
+    t = _tanh_dd(x)
+    return _dd_result(exact.dd_mul(t[:2], t[:2]))
+
+
+def _dd_squareplus(x, b, derivative=False):
+    """s = √(x² + b) (exact.dd_sqrt, 2⁻¹⁰³); (x + s)/2 and (1 + x/s)/2 for x ≥ 0, b/(2(s − x))
+    and b/(2s(s − x)) for x < 0: no cancellation on either side (~10 operations, 2⁻¹⁰⁰).
+    Beyond |x| = 2⁵⁰⁰, x² overflows the splitting: mpmath."""
+    square = exact.dd_add_d(exact.two_product(x, x), np.float64(b))
+    root = exact.dd_sqrt(square)
+    negative = x < 0
+    gap = exact.dd_add_d(root, -x)  # s − x, for x < 0
+    if derivative:
+        positive = exact.dd_add_d(exact.dd_div(_dd(x), root), 1.0)
+        negative_side = exact.dd_div(_dd(np.full_like(x, b)), exact.dd_mul(root, gap))
+    else:
+        positive = exact.dd_add_d(root, x)
+        negative_side = exact.dd_div(_dd(np.full_like(x, b)), gap)
+    value = _dd_where(negative, negative_side, positive)
+    hi = np.where(np.abs(x) > 2.0 ** 500, np.nan, 0.5 * value[0])
+    return hi, 0.5 * value[1], None
+
+
 def _dd_exponential_unit(x, s, c, q=None, derivative=False):
     """ELU's shape as a form: s·x for x > 0, c·(e^q − 1) for x ≤ 0, or its slope s and c·e^q
     (q = x unless given, a double-double ≤ 0; s and c double-doubles). e^q − 1 and e^q are within
@@ -1498,7 +1596,7 @@ def squareplus(x, b):
 
         return rounding.extended_path(
             x, approx, lambda mp, u: (u + mp.sqrt(u * u + mp.mpf(b))) / 2,
-            lambda t: np.where(t > 0, t, 0.0))
+            lambda t: np.where(t > 0, t, 0.0), refine=lambda t: _dd_squareplus(t, b))
 
     s = np.hypot(x, math.sqrt(b))
     return np.where(x < 0, b / (2.0 * (s - x)), 0.5 * x + 0.5 * s)
@@ -1517,7 +1615,7 @@ def squareplus_derivative(x, b):
 
         return rounding.extended_path(
             x, approx, lambda mp, u: (1 + u / mp.sqrt(u * u + mp.mpf(b))) / 2,
-            lambda t: np.where(t > 0, 1.0, 0.0))
+            lambda t: np.where(t > 0, 1.0, 0.0), refine=lambda t: _dd_squareplus(t, b, True))
 
     s = np.hypot(x, math.sqrt(b))
     ratio = np.where(np.isinf(x), np.sign(x), x / s)
@@ -1543,7 +1641,7 @@ def softsign(x):
 
     if rounding.extended(x):
         return rounding.extended_path(x, lambda v: v / (1 + np.abs(v)),
-                                      lambda mp, u: u / (1 + abs(u)), np.sign)
+                                      lambda mp, u: u / (1 + abs(u)), np.sign, refine=_dd_softsign)
 
     return np.where(np.isinf(x), np.sign(x), x / (1.0 + np.abs(x)))
 
@@ -1554,7 +1652,8 @@ def softsign_derivative(x):
 
     if rounding.extended(x):
         return rounding.extended_path(x, lambda v: 1 / ((1 + np.abs(v)) * (1 + np.abs(v))),
-                                      lambda mp, u: 1 / (1 + abs(u)) ** 2, lambda t: np.zeros_like(t))
+                                      lambda mp, u: 1 / (1 + abs(u)) ** 2, lambda t: np.zeros_like(t),
+                                      refine=lambda t: _dd_softsign(t, derivative=True))
 
     return 1.0 / ((1.0 + np.abs(x)) * (1.0 + np.abs(x)))
 
@@ -1581,7 +1680,8 @@ def logsigmoid(x):
 
         return rounding.extended_path(
             x, approx, lambda mp, u: -mp.log1p(mp.exp(-u)) if u > 0 else u - mp.log1p(mp.exp(u)),
-            lambda t: np.minimum(t, 0.0) - np.log1p(np.exp(-np.abs(t))))
+            lambda t: np.minimum(t, 0.0) - np.log1p(np.exp(-np.abs(t))),
+            refine=lambda t: _dd_negated(_softplus_dd(1.0, math.inf)(-t)))  # −softplus(−x)
 
     return np.minimum(x, 0.0) - np.log1p(np.exp(-np.abs(x)))
 
@@ -1596,7 +1696,7 @@ def logsigmoid_derivative(x):
             return np.where(v <= 0, 1 / (1 + z), z / (1 + z))
 
         return rounding.extended_path(x, approx, lambda mp, u: 1 / (1 + mp.exp(u)),
-                                      lambda t: _sigmoid(-t))
+                                      lambda t: _sigmoid(-t), refine=lambda t: _sigmoid_dd(-t))
 
     return _sigmoid(-x)
 
@@ -1620,7 +1720,8 @@ def hardsigmoid(x):
     if rounding.extended(x):
         return rounding.extended_path(x, lambda v: np.clip(v + 3, 0, 6) / 6,
                                       lambda mp, u: min(max(u + 3, 0), 6) / 6,
-                                      lambda t: np.clip(t + 3.0, 0.0, 6.0) / 6.0)
+                                      lambda t: np.clip(t + 3.0, 0.0, 6.0) / 6.0,
+                                      refine=lambda t: _dd_linear_over_six(t, 1.0, 1.0))
 
     return np.clip(x + 3.0, 0.0, 6.0) / 6.0
 
@@ -1686,7 +1787,10 @@ def hardswish(x):
 
         return rounding.extended_path(
             x, approx, lambda mp, u: 0 if u <= -3 else (u if u >= 3 else u * (u + 3) / 6),
-            lambda t: np.where(t <= -3, 0.0, t))
+            lambda t: np.where(t <= -3, 0.0, t),
+            refine=lambda t: _dd_pieces(t, (
+                _dd(0 * t), exact.dd_div(exact.dd_mul_d(_dd_shifted(t, 1.0, 3.0), t), _SIX), _dd(t)),
+                (-3.0, 3.0)))
 
     return np.where(x <= -3, 0.0, np.where(x >= 3, x, x * (x + 3.0) / 6.0))
 
@@ -1701,7 +1805,8 @@ def hardswish_derivative(x):
 
         return rounding.extended_path(
             x, approx, lambda mp, u: 0 if u <= -3 else (1 if u >= 3 else (2 * u + 3) / 6),
-            lambda t: np.where(t <= -3, 0.0, 1.0))
+            lambda t: np.where(t <= -3, 0.0, 1.0),
+            refine=lambda t: _dd_linear_over_six(t, 2.0, 1.0))
 
     return np.where(x <= -3, 0.0, np.where(x >= 3, 1.0, (2.0 * x + 3.0) / 6.0))
 
@@ -1750,7 +1855,7 @@ def tanhshrink(x):
             return np.where(np.abs(v) < 2, near, v - np.tanh(v))
 
         return rounding.extended_path(x, approx, lambda mp, u: u - mp.tanh(u),
-                                      lambda t: t - np.tanh(t), ulps=16.0)
+                                      lambda t: t - np.tanh(t), ulps=16.0, refine=_dd_tanhshrink)
 
     square = x * x
     series = np.zeros_like(x)
@@ -1766,7 +1871,7 @@ def tanhshrink_derivative(x):
 
     if rounding.extended(x):
         return rounding.extended_path(x, lambda v: np.tanh(v) ** 2, lambda mp, u: mp.tanh(u) ** 2,
-                                      lambda t: np.ones_like(t))
+                                      lambda t: np.ones_like(t), refine=_dd_tanh_squared)
 
     t = np.tanh(x)
     return t * t
@@ -1872,6 +1977,13 @@ register(
 )
 
 
+def _dd_sparse_plus(x):
+    """(x + 1)²/4 with x + 1 exact: one product (2⁻¹⁰⁴)."""
+    s = _dd_shifted(x, 1.0, 1.0)
+    square = exact.dd_mul(s, s)
+    return _dd_pieces(x, (_dd(0 * x), (0.25 * square[0], 0.25 * square[1]), _dd(x)), (-1.0, 1.0))
+
+
 def sparse_plus(x):
     r"""sparse_plus(x) = 0 if x ≤ −1, (x + 1)²/4 if −1 < x < 1, x if x ≥ 1 (JAX)."""
     from dlcalc import rounding
@@ -1880,7 +1992,7 @@ def sparse_plus(x):
         return rounding.extended_path(
             x, lambda v: np.where(v <= -1, 0, np.where(v >= 1, v, (v + 1) * (v + 1) / 4)),
             lambda mp, u: 0 if u <= -1 else (u if u >= 1 else (u + 1) ** 2 / 4),
-            lambda t: np.where(t > 0, t, 0.0))
+            lambda t: np.where(t > 0, t, 0.0), refine=_dd_sparse_plus)
 
     return np.where(x <= -1, 0.0, np.where(x >= 1, x, 0.25 * (x + 1.0) * (x + 1.0)))
 

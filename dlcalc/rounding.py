@@ -119,7 +119,8 @@ def refined(refine: Callable, xs: np.ndarray) -> np.ndarray:
     scale) or (hi, lo, scale, k), where it is certain; NaN where it is not (or where hi is NaN:
     outside the form's domain).
 
-    hi + lo is within REFINE_BOUND·|scale| (scale None: |hi|) of the exact value's 2^-k. In units
+    hi + lo is within REFINE_BOUND·|scale| (scale None: |hi|) of the exact value's 2^-k; scale 0
+    says it is the exact value, so that an exact midpoint is decided (ties to even). In units
     of the result's float64 spacing 2^q (q = e − 52 for 2^e ≤ |value| < 2^(e+1), at least −1074:
     subnormals too) the value is u = 2^(k−q)·(hi + lo), whose two parts scale exactly; the rounded
     result is n·2^q with n the integer nearest u, certain when u's distance from n stays below
@@ -141,10 +142,13 @@ def refined(refine: Callable, xs: np.ndarray) -> np.ndarray:
         shift = k - q
         u_hi, u_lo = np.ldexp(hi, shift), np.ldexp(lo, shift)
         n = np.rint(u_hi + u_lo)
-        distance = np.abs((u_hi - n) + u_lo)
+        distance, error = exact.two_sum(u_hi - n, u_lo)
+        distance = np.abs(distance)
         size = np.abs(hi) if scale is None else np.abs(np.asarray(scale, dtype=np.float64))
         margin = np.ldexp(size, shift) * (2.0 * REFINE_BOUND)
-        sure = usable & (distance + margin < 0.5) & np.isfinite(margin) & (q + 53 <= 1024)
+        # scale 0: hi + lo is exact, and an exact midpoint is a tie, rounded to even by rint
+        tie = (margin == 0) & (distance == 0.5) & (error == 0) & (n % 2 == 0)
+        sure = usable & ((distance + margin < 0.5) | tie) & np.isfinite(margin) & (q + 53 <= 1024)
         y = np.ldexp(n, q)
         sure &= np.isfinite(y)
     return np.where(sure, y, np.nan)

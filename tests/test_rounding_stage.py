@@ -29,9 +29,11 @@ EXTENDED_ONLY = pytest.mark.skipif(not exact.EXTENDED, reason="the second stage 
 # Every registry function with a double-double second stage (`refine=`), with its parameter sets
 # from bench/accuracy.py.
 REFINED = ["sigmoid", "tanh", "silu", "mish", "softplus",
-           "rrelu", "elu", "selu", "celu"]
-# Without an extended path (rrelu': exact in float64): nothing is refined.
-CONSTANT = {"rrelu'"}
+           "rrelu", "elu", "selu", "celu", "logsigmoid", "softsign", "hardsigmoid", "hardswish",
+           "sparse_plus", "squareplus", "tanhshrink"]
+# Without an extended path (exact in float64 as they stand: one rounding, then a halving or a
+# constant): nothing is refined.
+CONSTANT = {"rrelu'", "hardsigmoid'", "sparse_plus'"}
 
 
 def _bench():
