@@ -1183,6 +1183,27 @@ def _sigmoid_pair_long(high, low):
     return np.where(high >= 0, 1 / (1 + z), z / (1 + z)), np.where(high >= 0, z / (1 + z), 1 / (1 + z))
 
 
+def _dd_gelu_tanh(x, derivative=False):
+    """x·σ(2u), or σ(2u)·(1 + x·2c(1 + 3κx²)·σ(−2u)) (bound relative to σ(2u)·(1 + |…|): the
+    bracket cancels near −0.75), in double-double. 2u = w from _gelu_tanh_argument is within
+    ~2⁻¹⁰³ (every rounding error kept but products of two low parts), which e^(−|w|) magnifies by
+    |w| ≤ 600: 2⁻⁹⁴; the rest adds ~15 operations of 2⁻¹⁰⁴. Tail (w < −600): σ(w) = e^w, σ(−w) = 1,
+    so x·e^w and e^w·(1 + x·2c(1 + 3κx²))."""
+    w = _gelu_tanh_argument(x)
+    a = _dd_where(w[0] < 0, w, exact.dd_neg(w))  # −|w|
+    _, z, beyond = _dd_exp_of(a)
+    s, c = _dd_sigmoid_pair(w[0], z)
+    tail = beyond & (w[0] < 0)
+    if not derivative:
+        return _dd_tail(_dd_result(exact.dd_mul_d(s, x)), tail, a, _dd(x))
+    three_kappa = exact.dd_mul_d(_GELU_KAPPA, 3.0)
+    inner = exact.dd_add_d(exact.dd_mul(three_kappa, exact.two_product(x, x)), 1.0)
+    slope = exact.dd_mul_d(exact.dd_mul(_GELU_TWO_C, inner), x)  # x·2u'
+    second = exact.dd_mul(slope, c)
+    value = _dd_result(exact.dd_mul(s, exact.dd_add_d(second, 1.0)), s[0] * (1.0 + np.abs(second[0])))
+    return _dd_tail(value, tail, a, exact.dd_add_d(slope, 1.0))
+
+
 def gelu_tanh(x):
     r"""gelu_tanh(x) = x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (approximate='tanh').
 
@@ -1200,7 +1221,7 @@ def gelu_tanh(x):
             return u / (1 + mp.exp(-2 * w))
 
         return rounding.extended_path(x, lambda v: v * _sigmoid_pair_long(h, lo)[0], exact,
-                                      lambda t: np.where(t > 0, t, -0.0))
+                                      lambda t: np.where(t > 0, t, -0.0), refine=_dd_gelu_tanh)
 
     high, low = _gelu_tanh_argument(x)
     return _mul_limit(x, _sigmoid_of_sum(high, low))
@@ -1254,7 +1275,8 @@ def gelu_tanh_derivative(x):
             s = 1 / (1 + mp.exp(-2 * w))
             return s * (1 + 2 * u * c * (1 + 3 * mp.mpf("0.044715") * u ** 2) * (1 - s))
 
-        return rounding.extended_path(x, approx, exact, lambda t: np.where(t > 0, 1.0, 0.0))
+        return rounding.extended_path(x, approx, exact, lambda t: np.where(t > 0, 1.0, 0.0),
+                                      refine=lambda t: _dd_gelu_tanh(t, derivative=True))
 
     high, low = _gelu_tanh_argument(x)
     kappa = _GELU_KAPPA[0]
