@@ -5,14 +5,15 @@ float64) with a known relative error bound of a few long-double ulps, then round
 float64 (`round_once`). The result is the correctly rounded value unless the long-double value
 lies within its error bound of a float64 rounding boundary: then the interval
 [approx·(1 − bound), approx·(1 + bound)] rounds to two different floats. Those elements (about
-bound·2^-9.5 of them: 1% for a bound of 8 ulps) go to a second stage where the function has one
-(`refine`: sigmoid, tanh, silu, mish, softplus and their derivatives): the same formula in
-double-double, NumPy array operations on the doubtful subset only (`refined`, error ≤ 2^-90),
-which decides all but ~2^-36 of them; those, and e^(−|x|) below e^-600, are recomputed exactly
-with mpmath (`correctly_rounded`: rising precision until the rounding is certain), each distinct
-x once, in arrays of any size. Functions without a second stage send their doubtful elements to
-mpmath directly, up to MAX_EXACT of them per call in arrays of up to MAX_EXACT_SIZE elements;
-a larger array (a batch block) keeps the long-double rounding for those (within 0.5 + 2^-9 ulp).
+bound·2^-9.5 of them: 1% for a bound of 8 ulps) go to a second stage (`refine`: every registry
+function that calls `extended_path` has one, in dlcalc/activations.py): the same formula in
+double-double, NumPy array operations on the doubtful subset only (`refined`, error ≤ 2^-90,
+exact midpoints decided where the form proves its value exact), which decides all but ~2^-36 of
+them; those, and results below 2^-960, are recomputed exactly with mpmath (`correctly_rounded`:
+rising precision until the rounding is certain), each distinct x once, in arrays of any size.
+A caller without a second stage sends its doubtful elements to mpmath directly, up to MAX_EXACT
+of them per call in arrays of up to MAX_EXACT_SIZE elements; a larger array (a batch block)
+keeps the long-double rounding for those (within 0.5 + 2^-9 ulp).
 mpmath is imported only when such an element occurs, so `dlcalc activate sigmoid 1` imports
 neither SymPy nor mpmath unless its one value is doubtful.
 
