@@ -49,9 +49,10 @@ BENCH = _bench()
 
 
 def _expected(reference, x: float, params: dict) -> float:
-    """The definition at 1,200 bits, rounded once: beyond every cancellation here, and beyond a
-    tie's breaker (silu(x) = x/2 + x²/4 for a subnormal x: 2^-1030 relative)."""
-    with mpmath.workprec(1200):
+    """The definition at 1,200 bits (and 3 more per binary order of |x|: squareplus's x + √(x² + b)
+    cancels by a factor x²), rounded once: beyond every cancellation here, and beyond a tie's
+    breaker (silu(x) = x/2 + x²/4 for a subnormal x: 2^-1030 relative)."""
+    with mpmath.workprec(1200 + 3 * abs(math.frexp(x)[1])):
         value = reference(mpmath.mpf(x), **{k: mpmath.mpf(v) for k, v in params.items()})
         return rounding.to_float64(mpmath.mpf(value))
 
@@ -137,6 +138,7 @@ def _adversarial(rng):
         rng.uniform(-1.4, -1.1, 200),  # near the zeros of silu' and mish' (cancellation)
         rng.uniform(-0.9, -0.6, 100),  # near the zero of gelu_tanh'
         rng.uniform(-80, -15, 200),  # the tails of gelu_tanh (2u < −600) and of celu (x/α < −600)
+        rng.choice([-1.0, 1.0], 60) * np.geomspace(1e100, 1e308, 60),  # squareplus's far side
         [0.0, -0.0, np.inf, -np.inf, np.nan, 1000.0, -1000.0, 600.0, -600.0, 300.0, -300.0,
          20.0, 10.0, 40.0, -1.2784645427610737, -1.1924312145154952, 5e-324, -5e-324],
     ])
