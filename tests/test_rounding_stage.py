@@ -126,6 +126,38 @@ def test_refined_decides_only_outside_its_bound_of_a_midpoint():
     assert np.isnan(got).all()
 
 
+def test_refined_rounds_an_exact_midpoint_to_even_only_when_the_form_says_it_is_exact():
+    half_ulp = 2.0 ** -53  # 1 + 2^-53 lies midway between 1 (even) and 1 + 2^-52 (odd)
+    hi = np.array([1.0, 1.0 + 2.0 ** -52, 1.0, 1.0 + 2.0 ** -51])
+    lo = np.array([half_ulp, half_ulp, half_ulp / 2, half_ulp])
+    exact_scale = np.zeros(4)
+    got = rounding.refined(lambda x: (hi, lo, exact_scale), hi)
+    # ties to even: 1 + 2^-53 → 1, 1 + 3·2^-53 → 1 + 2^-51; not a tie (1 + 2^-54): nearest;
+    # 1 + 2^-51 + 2^-53 is the midpoint of 1 + 2^-51 (even) and 1 + 3·2^-52
+    assert got.tolist() == [1.0, 1.0 + 2.0 ** -51, 1.0, 1.0 + 2.0 ** -51]
+    got = rounding.refined(lambda x: (hi, lo, None), hi)  # with an error bound: undecided
+    assert np.isnan(got[[0, 1, 3]]).all() and got[2] == 1.0
+
+
+@EXTENDED_ONLY
+def test_hardsigmoid_ties_are_decided_without_mpmath(monkeypatch):
+    """(x + 3)/6 is exactly a midpoint for about one x in six: the form verifies it exactly."""
+    from fractions import Fraction
+
+    x = 2 * np.random.default_rng(3).standard_normal(rounding.MAX_EXACT_SIZE + 1)
+    calls = []
+    monkeypatch.setattr(rounding, "correctly_rounded", lambda *a, **k: calls.append(a))
+    got = REGISTRY["hardsigmoid"].function(x)
+    assert not calls
+    ties = 0
+    for xi, gi in zip(x.tolist()[:3000], got.tolist()[:3000]):
+        value = min(max(Fraction(xi) + 3, 0), 6) / 6
+        assert gi == float(value), xi  # Fraction → float: correctly rounded, ties to even
+        other = Fraction(math.nextafter(gi, math.inf if value > gi else -math.inf))
+        ties += value != gi and value - Fraction(gi) == other - value
+    assert ties > 100
+
+
 # ------------------------------------------------------------------ the functions
 
 
