@@ -302,16 +302,20 @@ def _sigmoid_long(v, z):
 _DD_EXP_LIMIT = 600.0
 
 
-def _dd_exp_minus_abs(x, factor=1.0):
-    """(e^a − 1, e^a, beyond) in double-double for a = −factor·|x| (factor a power of two);
+def _dd_exp_of(a):
+    """(e^a − 1, e^a, beyond) in double-double for a double-double a ≤ 0 (a > 0 is taken as 0);
     beyond: a < −600, where they are taken as −1 and 0."""
-    a = -factor * np.abs(x)
-    beyond = a < -_DD_EXP_LIMIT
-    a = np.where(beyond, 0.0, a)
-    em1, z = exact.dd_expm1_parts(a, np.zeros_like(a))
+    beyond = a[0] < -_DD_EXP_LIMIT
+    inside = ~beyond & (a[0] < 0)
+    em1, z = exact.dd_expm1_parts(np.where(inside, a[0], 0.0), np.where(inside, a[1], 0.0))
     em1 = (np.where(beyond, -1.0, em1[0]), np.where(beyond, 0.0, em1[1]))
     z = (np.where(beyond, 0.0, z[0]), np.where(beyond, 0.0, z[1]))
     return em1, z, beyond
+
+
+def _dd_exp_minus_abs(x, factor=1.0):
+    """_dd_exp_of(a) for a = −factor·|x| (factor a power of two: a is exact)."""
+    return _dd_exp_of(_minus_abs(x, factor))
 
 
 def _dd_tail(value, tail, a, coefficient):
@@ -470,6 +474,120 @@ def _softplus_derivative_dd(beta, threshold):
         value = _dd_where(above, _dd(np.ones_like(x)), value)
         return _dd_tail(_dd_result(value), beyond & (v[0] < 0) & ~above, a, _dd(np.ones_like(x)))
     return refine
+
+
+def _dd_negated(form):
+    """−f for a form f's result (hi, lo, scale[, k])."""
+    return (-form[0], -form[1]) + tuple(form[2:])
+
+
+def _dd_pieces(x, pieces, cut):
+    """A piecewise form: `pieces` = (below, middle, above) double-doubles, taken for x ≤ cut[0],
+    between, and x ≥ cut[1]."""
+    below, middle, above = pieces
+    value = _dd_where(x <= cut[0], below, _dd_where(x >= cut[1], above, middle))
+    return _dd_result(value)
+
+
+def _dd_shifted(x, m, c):
+    """m·x + c exactly (m a power of two): two_sum."""
+    return exact.two_sum(m * x, np.float64(c))
+
+
+_SIX = (6.0, 0.0)
+
+
+def _dd_linear_over_six(x, m, above):
+    """(m·x + 3)/6 on (−3, 3), 0 below, `above` from 3 (hardsigmoid, hardswish'). y = m·x + 3 is
+    exact and y/6 within 2⁻¹⁰⁴. The value is often exactly a float64 midpoint (y a multiple of 3
+    with 56 bits), which no error bound decides: where 6·q = y holds exactly for the quotient
+    q = hi + lo (two_product and two_sum with no rounding error anywhere), scale 0 tells
+    rounding.refined that q is exact, and it rounds the tie to even."""
+    y = _dd_shifted(x, m, 3.0)
+    q = exact.dd_div(y, _SIX)
+    p, e = exact.two_product(q[0], 6.0)
+    low, low_error = exact.two_product(q[1], 6.0)
+    s1, e1 = exact.two_sum(y[0], -p)
+    s2, e2 = exact.two_sum(s1, y[1])
+    s3, e3 = exact.two_sum(s2, -e)
+    verified = (s3 == low) & (low_error == 0) & (e1 == 0) & (e2 == 0) & (e3 == 0)
+    hi, lo, _ = _dd_pieces(x, (_dd(0 * x), q, _dd(0 * x + above)), (-3.0, 3.0))
+    return hi, lo, np.where(verified | (x <= -3) | (x >= 3), 0.0, np.abs(hi))
+
+
+def _dd_softsign(x, derivative=False):
+    """x/(1 + |x|) or 1/(1 + |x|)², 1 + |x| exact (two_sum): a division and a product, 2⁻¹⁰²."""
+    d = _dd_shifted(np.abs(x), 1.0, 1.0)
+    if derivative:
+        return _dd_result(exact.dd_div(_dd(np.ones_like(x)), exact.dd_mul(d, d)))
+    return _dd_result(exact.dd_div(_dd(x), d))
+
+
+# tanhshrink for |x| < 2: x³·S(x²)/cosh x, S = Σ 2n/(2n+1)!·x^(2n−2) (as _TANHSHRINK_SERIES),
+# all terms positive; the first term left out after 22, 46/47!·4²², is below 2⁻¹⁴⁰ of S.
+_TANHSHRINK_TERMS = 22
+
+
+def _dd_tanhshrink(x):
+    """x − tanh x: x³·S/cosh x for |x| < 2 (nothing cancels: ~50 operations, 2⁻⁹⁷), x − tanh x
+    above (|x − tanh x| > 1 and |tanh x| < 1 there: tanh's 2⁻¹⁰⁰ stays below 2⁻⁹⁹ of the value)."""
+    near = np.abs(x) < 2.0
+    t = np.where(near, x, 0.0)
+    square = exact.two_product(t, t)
+    series = exact.dd_constant(2 * _TANHSHRINK_TERMS, math.factorial(2 * _TANHSHRINK_TERMS + 1))
+    series = (np.full_like(t, series[0]), np.full_like(t, series[1]))
+    for n in range(_TANHSHRINK_TERMS - 1, 0, -1):
+        series = exact.dd_add(exact.dd_mul(series, square),
+                              exact.dd_constant(2 * n, math.factorial(2 * n + 1)))
+    _, z, _ = _dd_exp_minus_abs(t)  # cosh t = (z + 1/z)/2, z = e^(−|t|) ≥ e^−2
+    cosh = exact.dd_add(z, exact.dd_div(_dd(np.ones_like(t)), z))
+    cosh = (0.5 * cosh[0], 0.5 * cosh[1])
+    small = exact.dd_div(exact.dd_mul(exact.dd_mul_d(square, t), series), cosh)
+    tanh = _tanh_dd(np.where(near, 2.0, x))
+    far = exact.dd_add_d(exact.dd_neg(tanh[:2]), np.where(near, 2.0, x))
+    value = _dd_where(near, small, far)
+    tiny = np.abs(x) < 2.0 ** -300  # x³ underflows: mpmath (never doubtful: x³/3 is subnormal or 0)
+    return np.where(tiny, np.nan, value[0]), value[1], None
+
+
+def _dd_tanh_squared(x):
+    t = _tanh_dd(x)
+    return _dd_result(exact.dd_mul(t[:2], t[:2]))
+
+
+def _dd_squareplus(x, b, derivative=False):
+    """s = √(x² + b) (exact.dd_sqrt, 2⁻¹⁰³); (x + s)/2 and (1 + x/s)/2 for x ≥ 0, b/(2(s − x))
+    and b/(2s(s − x)) for x < 0: no cancellation on either side (~10 operations, 2⁻¹⁰⁰).
+    Beyond |x| = 2⁵⁰⁰ (x² would overflow), s = |x| + b/(2|x|) to within b²/(8|x|⁴) relative."""
+    huge = np.abs(x) > 2.0 ** 500
+    inner = np.where(huge, 1.0, x)
+    root = exact.dd_sqrt(exact.dd_add_d(exact.two_product(inner, inner), np.float64(b)))
+    far = exact.fast_two_sum(np.abs(x), b / (2.0 * np.abs(x)))
+    root = _dd_where(huge, far, root)
+    negative = x < 0
+    gap = exact.dd_add_d(root, -x)  # s − x, for x < 0
+    if derivative:
+        positive = exact.dd_add_d(exact.dd_div(_dd(x), root), 1.0)
+        negative_side = exact.dd_div(_dd(np.full_like(x, b)), exact.dd_mul(root, gap))
+    else:
+        positive = exact.dd_add_d(root, x)
+        negative_side = exact.dd_div(_dd(np.full_like(x, b)), gap)
+    value = _dd_where(negative, negative_side, positive)
+    return 0.5 * value[0], 0.5 * value[1], None
+
+
+def _dd_exponential_unit(x, s, c, q=None, derivative=False):
+    """ELU's shape as a form: s·x for x > 0, c·(e^q − 1) for x ≤ 0, or its slope s and c·e^q
+    (q = x unless given, a double-double ≤ 0; s and c double-doubles). e^q − 1 and e^q are within
+    2⁻¹⁰⁰ (exact.dd_expm1_parts) and each product adds 2⁻¹⁰⁴: nothing cancels. Below q = −600,
+    c·(e^q − 1) is −c to within 2⁻⁸⁶⁵ relative, and c·e^q is the exact tail (`_dd_tail`)."""
+    q = _dd(np.minimum(x, 0.0)) if q is None else q
+    em1, z, beyond = _dd_exp_of(q)
+    positive = x > 0
+    if derivative:
+        value = _dd_where(positive, s, exact.dd_mul(c, z))
+        return _dd_tail(_dd_result(value), beyond & ~positive, q, c)
+    return _dd_result(_dd_where(positive, exact.dd_mul_d(s, x), exact.dd_mul(c, em1)))
 
 
 def _sigmoid(x):
@@ -695,6 +813,13 @@ register(
 )
 
 
+def _dd_rrelu(x, lower, upper):
+    """x for x > 0, m·x below, m = (l + u)/2 exact in double-double: one product, 2⁻¹⁰⁴."""
+    slope = exact.two_sum(np.float64(lower), np.float64(upper))
+    slope = (0.5 * slope[0], 0.5 * slope[1])
+    return _dd_result(_dd_where(x > 0, _dd(x), exact.dd_mul_d(slope, x)))
+
+
 def rrelu(x, lower, upper):
     r"""rrelu(x) = x if x > 0 else ((lower + upper)/2)·x: PyTorch's eval mode (training=False)."""
     from dlcalc import rounding
@@ -704,22 +829,18 @@ def rrelu(x, lower, upper):
         return rounding.extended_path(
             x, lambda v: np.where(v > 0, v, slope * v),
             lambda mp, u: u if u > 0 else (mp.mpf(lower) + mp.mpf(upper)) / 2 * u,
-            lambda t: np.where(t > 0, t, (0.5 * (lower + upper)) * t))
+            lambda t: np.where(t > 0, t, (0.5 * (lower + upper)) * t),
+            refine=lambda t: _dd_rrelu(t, lower, upper))
 
     return np.where(x > 0, x, (0.5 * (lower + upper)) * x)
 
 
 def rrelu_derivative(x, lower, upper):
-    r"""rrelu'(x) = 1 if x > 0 else (lower + upper)/2."""
-    from dlcalc import rounding
+    r"""rrelu'(x) = 1 if x > 0 else (lower + upper)/2.
 
-    if rounding.extended(x):
-        slope = (rounding.LONG(lower) + rounding.LONG(upper)) / 2
-        return rounding.extended_path(
-            x, lambda v: np.where(v > 0, 1, slope + 0 * v),
-            lambda mp, u: 1 if u > 0 else (mp.mpf(lower) + mp.mpf(upper)) / 2,
-            lambda t: np.where(t > 0, 1.0, 0.5 * (lower + upper)))
-
+    Correctly rounded in float64 as it stands: lower + upper is rounded once (ties to even) and
+    halving it is exact (for |lower + upper| ≥ 2⁻¹⁰²¹, below which the halves are subnormal).
+    """
     return np.where(x > 0, 1.0, 0.5 * (lower + upper))
 
 
@@ -775,7 +896,8 @@ def elu(x, alpha):
         return rounding.extended_path(
             x, lambda v: np.where(v > 0, v, a * np.expm1(np.minimum(v, 0))),
             lambda mp, u: u if u > 0 else mp.mpf(alpha) * mp.expm1(u),
-            lambda t: np.where(t > 0, t, alpha * np.expm1(np.minimum(t, 0.0))))
+            lambda t: np.where(t > 0, t, alpha * np.expm1(np.minimum(t, 0.0))),
+            refine=lambda t: _dd_exponential_unit(t, _ONE_DD, _dd(alpha)))
 
     return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
 
@@ -789,7 +911,8 @@ def elu_derivative(x, alpha):
         return rounding.extended_path(
             x, lambda v: np.where(v > 0, 1, a * np.exp(np.minimum(v, 0))),
             lambda mp, u: 1 if u > 0 else mp.mpf(alpha) * mp.exp(u),
-            lambda t: np.where(t > 0, 1.0, alpha * np.exp(np.minimum(t, 0.0))))
+            lambda t: np.where(t > 0, 1.0, alpha * np.exp(np.minimum(t, 0.0))),
+            refine=lambda t: _dd_exponential_unit(t, _ONE_DD, _dd(alpha), derivative=True))
 
     return np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0.0)))
 
@@ -812,6 +935,13 @@ register(
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 _SELU_SCALE_ALPHA = 1.7580993408473768  # scale·α of the decimal constants, correctly rounded
+_ONE_DD = (1.0, 0.0)
+
+
+def _selu_dd_constants():
+    """λ and λ·α of the decimal constants as double-doubles (to 2⁻¹⁰⁶), by integer arithmetic."""
+    scale, alpha = 10507009873554804934193349852946, 16732632423543772848170429916717
+    return exact.dd_constant(scale, 10 ** 31), exact.dd_constant(scale * alpha, 10 ** 62)
 
 
 def selu(x):
@@ -828,7 +958,8 @@ def selu(x):
 
         return rounding.extended_path(
             x, lambda v: np.where(v > 0, scale * v, scale_alpha * np.expm1(np.minimum(v, 0))), exact,
-            lambda t: np.where(t > 0, _SELU_SCALE * t, _SELU_SCALE_ALPHA * np.expm1(np.minimum(t, 0.0))))
+            lambda t: np.where(t > 0, _SELU_SCALE * t, _SELU_SCALE_ALPHA * np.expm1(np.minimum(t, 0.0))),
+            refine=lambda t: _dd_exponential_unit(t, *_selu_dd_constants()))
 
     return np.where(x > 0, _SELU_SCALE * x, _SELU_SCALE_ALPHA * np.expm1(np.minimum(x, 0.0)))
 
@@ -847,7 +978,8 @@ def selu_derivative(x):
 
         return rounding.extended_path(
             x, lambda v: np.where(v > 0, scale, scale_alpha * np.exp(np.minimum(v, 0))), exact,
-            lambda t: np.where(t > 0, _SELU_SCALE, _SELU_SCALE_ALPHA * np.exp(np.minimum(t, 0.0))))
+            lambda t: np.where(t > 0, _SELU_SCALE, _SELU_SCALE_ALPHA * np.exp(np.minimum(t, 0.0))),
+            refine=lambda t: _dd_exponential_unit(t, *_selu_dd_constants(), derivative=True))
 
     return np.where(x > 0, _SELU_SCALE, _SELU_SCALE_ALPHA * np.exp(np.minimum(x, 0.0)))
 
@@ -876,22 +1008,32 @@ def _divide_exactly(x, alpha):
     return q, np.where(np.isfinite(q), ((x - p) - e) / alpha, 0.0)
 
 
+def _dd_over(x, alpha):
+    """min(x, 0)/α in double-double (2⁻¹⁰⁴; e^q magnifies it by |q| ≤ 600: 2⁻⁹⁵)."""
+    return exact.dd_div(_dd(np.minimum(x, 0.0)), _dd(np.full_like(x, alpha)))
+
+
 def celu(x, alpha):
-    r"""celu(x) = max(0, x) + min(0, α·(e^(x/α) − 1))."""
+    r"""celu(x) = max(0, x) + min(0, α·(e^(x/α) − 1)); x itself where |x/α| < 2⁻⁶⁰ (the rest of
+    the series is below a quarter of x's ulp, and x/α may be subnormal)."""
     from dlcalc import rounding
 
     if rounding.extended(x):
         q, q_low = _divide_exactly(np.minimum(x, 0.0), alpha)
         q_long, q_low_long = q.astype(rounding.LONG), q_low.astype(rounding.LONG)
         a = rounding.LONG(alpha)
+        tiny = a * rounding.LONG(2.0 ** -60)
         return rounding.extended_path(
-            x, lambda v: np.where(v > 0, v, a * (np.expm1(q_long) + np.exp(q_long) * q_low_long)),
+            x, lambda v: np.where((v > 0) | (np.abs(v) < tiny), v,
+                                  a * (np.expm1(q_long) + np.exp(q_long) * q_low_long)),
             lambda mp, u: u if u > 0 else mp.mpf(alpha) * mp.expm1(u / mp.mpf(alpha)),
-            lambda t: np.where(t > 0, t, -alpha))
+            lambda t: np.where(t > 0, t, -alpha),
+            refine=lambda t: _dd_exponential_unit(t, _ONE_DD, _dd(alpha), _dd_over(t, alpha)))
 
     q, q_low = _divide_exactly(np.minimum(x, 0.0), alpha)
     negative = alpha * (np.expm1(q) + np.exp(q) * q_low)
-    return np.where(x > 0, x, negative)
+    # |x/α| < 2⁻⁶⁰: celu(x) = x·(1 + x/2α + …) rounds to x (x/α itself may be subnormal)
+    return np.where((x > 0) | (np.abs(x) < alpha * 2.0 ** -60), x, negative)
 
 
 def celu_derivative(x, alpha):
@@ -904,7 +1046,8 @@ def celu_derivative(x, alpha):
         return rounding.extended_path(
             x, lambda v: np.where(v > 0, 1, np.exp(q_long) * (1 + q_low_long)),
             lambda mp, u: 1 if u > 0 else mp.exp(u / mp.mpf(alpha)),
-            lambda t: np.where(t > 0, 1.0, 0.0))
+            lambda t: np.where(t > 0, 1.0, 0.0),
+            refine=lambda t: _dd_exponential_unit(t, _ONE_DD, _ONE_DD, _dd_over(t, alpha), True))
 
     q, q_low = _divide_exactly(np.minimum(x, 0.0), alpha)
     return np.where(x > 0, 1.0, _exp_of_sum(q, q_low))
@@ -1042,6 +1185,27 @@ def _sigmoid_pair_long(high, low):
     return np.where(high >= 0, 1 / (1 + z), z / (1 + z)), np.where(high >= 0, z / (1 + z), 1 / (1 + z))
 
 
+def _dd_gelu_tanh(x, derivative=False):
+    """x·σ(2u), or σ(2u)·(1 + x·2c(1 + 3κx²)·σ(−2u)) (bound relative to σ(2u)·(1 + |…|): the
+    bracket cancels near −0.75), in double-double. 2u = w from _gelu_tanh_argument is within
+    ~2⁻¹⁰³ (every rounding error kept but products of two low parts), which e^(−|w|) magnifies by
+    |w| ≤ 600: 2⁻⁹⁴; the rest adds ~15 operations of 2⁻¹⁰⁴. Tail (w < −600): σ(w) = e^w, σ(−w) = 1,
+    so x·e^w and e^w·(1 + x·2c(1 + 3κx²))."""
+    w = _gelu_tanh_argument(x)
+    a = _dd_where(w[0] < 0, w, exact.dd_neg(w))  # −|w|
+    _, z, beyond = _dd_exp_of(a)
+    s, c = _dd_sigmoid_pair(w[0], z)
+    tail = beyond & (w[0] < 0)
+    if not derivative:
+        return _dd_tail(_dd_result(exact.dd_mul_d(s, x)), tail, a, _dd(x))
+    three_kappa = exact.dd_mul_d(_GELU_KAPPA, 3.0)
+    inner = exact.dd_add_d(exact.dd_mul(three_kappa, exact.two_product(x, x)), 1.0)
+    slope = exact.dd_mul_d(exact.dd_mul(_GELU_TWO_C, inner), x)  # x·2u'
+    second = exact.dd_mul(slope, c)
+    value = _dd_result(exact.dd_mul(s, exact.dd_add_d(second, 1.0)), s[0] * (1.0 + np.abs(second[0])))
+    return _dd_tail(value, tail, a, exact.dd_add_d(slope, 1.0))
+
+
 def gelu_tanh(x):
     r"""gelu_tanh(x) = x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (approximate='tanh').
 
@@ -1059,7 +1223,7 @@ def gelu_tanh(x):
             return u / (1 + mp.exp(-2 * w))
 
         return rounding.extended_path(x, lambda v: v * _sigmoid_pair_long(h, lo)[0], exact,
-                                      lambda t: np.where(t > 0, t, -0.0))
+                                      lambda t: np.where(t > 0, t, -0.0), refine=_dd_gelu_tanh)
 
     high, low = _gelu_tanh_argument(x)
     return _mul_limit(x, _sigmoid_of_sum(high, low))
@@ -1113,7 +1277,8 @@ def gelu_tanh_derivative(x):
             s = 1 / (1 + mp.exp(-2 * w))
             return s * (1 + 2 * u * c * (1 + 3 * mp.mpf("0.044715") * u ** 2) * (1 - s))
 
-        return rounding.extended_path(x, approx, exact, lambda t: np.where(t > 0, 1.0, 0.0))
+        return rounding.extended_path(x, approx, exact, lambda t: np.where(t > 0, 1.0, 0.0),
+                                      refine=lambda t: _dd_gelu_tanh(t, derivative=True))
 
     high, low = _gelu_tanh_argument(x)
     kappa = _GELU_KAPPA[0]
@@ -1455,7 +1620,7 @@ def squareplus(x, b):
 
         return rounding.extended_path(
             x, approx, lambda mp, u: (u + mp.sqrt(u * u + mp.mpf(b))) / 2,
-            lambda t: np.where(t > 0, t, 0.0))
+            lambda t: np.where(t > 0, t, 0.0), refine=lambda t: _dd_squareplus(t, b))
 
     s = np.hypot(x, math.sqrt(b))
     return np.where(x < 0, b / (2.0 * (s - x)), 0.5 * x + 0.5 * s)
@@ -1474,7 +1639,7 @@ def squareplus_derivative(x, b):
 
         return rounding.extended_path(
             x, approx, lambda mp, u: (1 + u / mp.sqrt(u * u + mp.mpf(b))) / 2,
-            lambda t: np.where(t > 0, 1.0, 0.0))
+            lambda t: np.where(t > 0, 1.0, 0.0), refine=lambda t: _dd_squareplus(t, b, True))
 
     s = np.hypot(x, math.sqrt(b))
     ratio = np.where(np.isinf(x), np.sign(x), x / s)
@@ -1500,7 +1665,7 @@ def softsign(x):
 
     if rounding.extended(x):
         return rounding.extended_path(x, lambda v: v / (1 + np.abs(v)),
-                                      lambda mp, u: u / (1 + abs(u)), np.sign)
+                                      lambda mp, u: u / (1 + abs(u)), np.sign, refine=_dd_softsign)
 
     return np.where(np.isinf(x), np.sign(x), x / (1.0 + np.abs(x)))
 
@@ -1511,7 +1676,8 @@ def softsign_derivative(x):
 
     if rounding.extended(x):
         return rounding.extended_path(x, lambda v: 1 / ((1 + np.abs(v)) * (1 + np.abs(v))),
-                                      lambda mp, u: 1 / (1 + abs(u)) ** 2, lambda t: np.zeros_like(t))
+                                      lambda mp, u: 1 / (1 + abs(u)) ** 2, lambda t: np.zeros_like(t),
+                                      refine=lambda t: _dd_softsign(t, derivative=True))
 
     return 1.0 / ((1.0 + np.abs(x)) * (1.0 + np.abs(x)))
 
@@ -1538,7 +1704,8 @@ def logsigmoid(x):
 
         return rounding.extended_path(
             x, approx, lambda mp, u: -mp.log1p(mp.exp(-u)) if u > 0 else u - mp.log1p(mp.exp(u)),
-            lambda t: np.minimum(t, 0.0) - np.log1p(np.exp(-np.abs(t))))
+            lambda t: np.minimum(t, 0.0) - np.log1p(np.exp(-np.abs(t))),
+            refine=lambda t: _dd_negated(_softplus_dd(1.0, math.inf)(-t)))  # −softplus(−x)
 
     return np.minimum(x, 0.0) - np.log1p(np.exp(-np.abs(x)))
 
@@ -1553,7 +1720,7 @@ def logsigmoid_derivative(x):
             return np.where(v <= 0, 1 / (1 + z), z / (1 + z))
 
         return rounding.extended_path(x, approx, lambda mp, u: 1 / (1 + mp.exp(u)),
-                                      lambda t: _sigmoid(-t))
+                                      lambda t: _sigmoid(-t), refine=lambda t: _sigmoid_dd(-t))
 
     return _sigmoid(-x)
 
@@ -1577,7 +1744,8 @@ def hardsigmoid(x):
     if rounding.extended(x):
         return rounding.extended_path(x, lambda v: np.clip(v + 3, 0, 6) / 6,
                                       lambda mp, u: min(max(u + 3, 0), 6) / 6,
-                                      lambda t: np.clip(t + 3.0, 0.0, 6.0) / 6.0)
+                                      lambda t: np.clip(t + 3.0, 0.0, 6.0) / 6.0,
+                                      refine=lambda t: _dd_linear_over_six(t, 1.0, 1.0))
 
     return np.clip(x + 3.0, 0.0, 6.0) / 6.0
 
@@ -1643,7 +1811,10 @@ def hardswish(x):
 
         return rounding.extended_path(
             x, approx, lambda mp, u: 0 if u <= -3 else (u if u >= 3 else u * (u + 3) / 6),
-            lambda t: np.where(t <= -3, 0.0, t))
+            lambda t: np.where(t <= -3, 0.0, t),
+            refine=lambda t: _dd_pieces(t, (
+                _dd(0 * t), exact.dd_div(exact.dd_mul_d(_dd_shifted(t, 1.0, 3.0), t), _SIX), _dd(t)),
+                (-3.0, 3.0)))
 
     return np.where(x <= -3, 0.0, np.where(x >= 3, x, x * (x + 3.0) / 6.0))
 
@@ -1658,7 +1829,8 @@ def hardswish_derivative(x):
 
         return rounding.extended_path(
             x, approx, lambda mp, u: 0 if u <= -3 else (1 if u >= 3 else (2 * u + 3) / 6),
-            lambda t: np.where(t <= -3, 0.0, 1.0))
+            lambda t: np.where(t <= -3, 0.0, 1.0),
+            refine=lambda t: _dd_linear_over_six(t, 2.0, 1.0))
 
     return np.where(x <= -3, 0.0, np.where(x >= 3, 1.0, (2.0 * x + 3.0) / 6.0))
 
@@ -1707,7 +1879,7 @@ def tanhshrink(x):
             return np.where(np.abs(v) < 2, near, v - np.tanh(v))
 
         return rounding.extended_path(x, approx, lambda mp, u: u - mp.tanh(u),
-                                      lambda t: t - np.tanh(t), ulps=16.0)
+                                      lambda t: t - np.tanh(t), ulps=16.0, refine=_dd_tanhshrink)
 
     square = x * x
     series = np.zeros_like(x)
@@ -1723,7 +1895,7 @@ def tanhshrink_derivative(x):
 
     if rounding.extended(x):
         return rounding.extended_path(x, lambda v: np.tanh(v) ** 2, lambda mp, u: mp.tanh(u) ** 2,
-                                      lambda t: np.ones_like(t))
+                                      lambda t: np.ones_like(t), refine=_dd_tanh_squared)
 
     t = np.tanh(x)
     return t * t
@@ -1829,6 +2001,13 @@ register(
 )
 
 
+def _dd_sparse_plus(x):
+    """(x + 1)²/4 with x + 1 exact: one product (2⁻¹⁰⁴)."""
+    s = _dd_shifted(x, 1.0, 1.0)
+    square = exact.dd_mul(s, s)
+    return _dd_pieces(x, (_dd(0 * x), (0.25 * square[0], 0.25 * square[1]), _dd(x)), (-1.0, 1.0))
+
+
 def sparse_plus(x):
     r"""sparse_plus(x) = 0 if x ≤ −1, (x + 1)²/4 if −1 < x < 1, x if x ≥ 1 (JAX)."""
     from dlcalc import rounding
@@ -1837,7 +2016,7 @@ def sparse_plus(x):
         return rounding.extended_path(
             x, lambda v: np.where(v <= -1, 0, np.where(v >= 1, v, (v + 1) * (v + 1) / 4)),
             lambda mp, u: 0 if u <= -1 else (u if u >= 1 else (u + 1) ** 2 / 4),
-            lambda t: np.where(t > 0, t, 0.0))
+            lambda t: np.where(t > 0, t, 0.0), refine=_dd_sparse_plus)
 
     return np.where(x <= -1, 0.0, np.where(x >= 1, x, 0.25 * (x + 1.0) * (x + 1.0)))
 

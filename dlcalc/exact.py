@@ -131,6 +131,14 @@ def fixed_grid_pieces(d: np.ndarray) -> list[np.ndarray]:
 # the second stage of Ziv's strategy, on the ~1% of elements the long double cannot decide.
 
 
+def dd_sqrt(a):
+    """√(a_hi + a_lo) for a > 0: one Newton step from s = √a_hi in float64, s + (a − s²)/(2s),
+    with a − s² exact (two_product): relative error ~2⁻¹⁰⁴ (quadratic convergence from 2⁻⁵³)."""
+    s = np.sqrt(a[0])
+    r = dd_add(a, dd_neg(two_product(s, s)))
+    return fast_two_sum(s, r[0] / (2.0 * s))
+
+
 def fast_two_sum(a, b):
     """a + b = s + e exactly, for |a| ≥ |b| (or a = 0)."""
     s = a + b
@@ -181,7 +189,7 @@ def dd_div(a, b):
     return dd_add_d((s, e), q3)
 
 
-def _dd_constant(numerator: int, denominator: int):
+def dd_constant(numerator: int, denominator: int):
     """numerator/denominator as a double-double, by integer arithmetic (Python's int/int is
     correctly rounded): hi = the rounded quotient, lo = the rounded remainder."""
     hi = numerator / denominator
@@ -238,8 +246,8 @@ def _tables():
     first use (a few milliseconds)."""
     if not _TABLES:
         _TABLES["ln2"] = _ln2_parts()
-        _TABLES["factorials"] = [_dd_constant(1, math.factorial(k)) for k in range(14)]
-        _TABLES["odds"] = [_dd_constant(1, 2 * k + 1) for k in range(40)]
+        _TABLES["factorials"] = [dd_constant(1, math.factorial(k)) for k in range(14)]
+        _TABLES["odds"] = [dd_constant(1, 2 * k + 1) for k in range(40)]
         _TABLES["powers"] = _powers_of_two_root()
     return _TABLES
 

@@ -5,14 +5,15 @@ float64) with a known relative error bound of a few long-double ulps, then round
 float64 (`round_once`). The result is the correctly rounded value unless the long-double value
 lies within its error bound of a float64 rounding boundary: then the interval
 [approx·(1 − bound), approx·(1 + bound)] rounds to two different floats. Those elements (about
-bound·2^-9.5 of them: 1% for a bound of 8 ulps) go to a second stage where the function has one
-(`refine`: sigmoid, tanh, silu, mish, softplus and their derivatives): the same formula in
-double-double, NumPy array operations on the doubtful subset only (`refined`, error ≤ 2^-90),
-which decides all but ~2^-36 of them; those, and e^(−|x|) below e^-600, are recomputed exactly
-with mpmath (`correctly_rounded`: rising precision until the rounding is certain), each distinct
-x once, in arrays of any size. Functions without a second stage send their doubtful elements to
-mpmath directly, up to MAX_EXACT of them per call in arrays of up to MAX_EXACT_SIZE elements;
-a larger array (a batch block) keeps the long-double rounding for those (within 0.5 + 2^-9 ulp).
+bound·2^-9.5 of them: 1% for a bound of 8 ulps) go to a second stage (`refine`: every registry
+function that calls `extended_path` has one, in dlcalc/activations.py): the same formula in
+double-double, NumPy array operations on the doubtful subset only (`refined`, error ≤ 2^-90,
+exact midpoints decided where the form proves its value exact), which decides all but ~2^-36 of
+them; those, and results below 2^-960, are recomputed exactly with mpmath (`correctly_rounded`:
+rising precision until the rounding is certain), each distinct x once, in arrays of any size.
+A caller without a second stage sends its doubtful elements to mpmath directly, up to MAX_EXACT
+of them per call in arrays of up to MAX_EXACT_SIZE elements; a larger array (a batch block)
+keeps the long-double rounding for those (within 0.5 + 2^-9 ulp).
 mpmath is imported only when such an element occurs, so `dlcalc activate sigmoid 1` imports
 neither SymPy nor mpmath unless its one value is doubtful.
 
@@ -119,7 +120,8 @@ def refined(refine: Callable, xs: np.ndarray) -> np.ndarray:
     scale) or (hi, lo, scale, k), where it is certain; NaN where it is not (or where hi is NaN:
     outside the form's domain).
 
-    hi + lo is within REFINE_BOUND·|scale| (scale None: |hi|) of the exact value's 2^-k. In units
+    hi + lo is within REFINE_BOUND·|scale| (scale None: |hi|) of the exact value's 2^-k; scale 0
+    says it is the exact value, so that an exact midpoint is decided (ties to even). In units
     of the result's float64 spacing 2^q (q = e − 52 for 2^e ≤ |value| < 2^(e+1), at least −1074:
     subnormals too) the value is u = 2^(k−q)·(hi + lo), whose two parts scale exactly; the rounded
     result is n·2^q with n the integer nearest u, certain when u's distance from n stays below
@@ -141,10 +143,13 @@ def refined(refine: Callable, xs: np.ndarray) -> np.ndarray:
         shift = k - q
         u_hi, u_lo = np.ldexp(hi, shift), np.ldexp(lo, shift)
         n = np.rint(u_hi + u_lo)
-        distance = np.abs((u_hi - n) + u_lo)
+        distance, error = exact.two_sum(u_hi - n, u_lo)
+        distance = np.abs(distance)
         size = np.abs(hi) if scale is None else np.abs(np.asarray(scale, dtype=np.float64))
         margin = np.ldexp(size, shift) * (2.0 * REFINE_BOUND)
-        sure = usable & (distance + margin < 0.5) & np.isfinite(margin) & (q + 53 <= 1024)
+        # scale 0: hi + lo is exact, and an exact midpoint is a tie, rounded to even by rint
+        tie = (margin == 0) & (distance == 0.5) & (error == 0) & (n % 2 == 0)
+        sure = usable & ((distance + margin < 0.5) | tie) & np.isfinite(margin) & (q + 53 <= 1024)
         y = np.ldexp(n, q)
         sure &= np.isfinite(y)
     return np.where(sure, y, np.nan)
