@@ -284,12 +284,12 @@ def _is_registry_word(word: str) -> bool:
 
 def properties_report(chosen: Sequence[Any], ratio: float) -> Report:
     """The notes' sigmoid-versus-tanh comparison for resolved functions."""
-    from dlcalc import activations
+    from dlcalc import properties
 
     if len(chosen) > MAX_PROPERTIES:
         raise DlcalcError(f"{len(chosen):,} functions to compare: at most {MAX_PROPERTIES} "
                           "are compared at once")
-    found = [activations.properties(c.activation, c.params, saturation=ratio) for c in chosen]
+    found = [properties.properties(c.activation, c.params, saturation=ratio) for c in chosen]
     saturation = [", ".join(zone.text() for zone in p.saturation) or "none" for p in found]
     centred = [p.zero_centred for p in found]
     return Report(
@@ -894,13 +894,13 @@ def _curve_values(method: Any, x: np.ndarray) -> np.ndarray:
 
 def function_curve(chosen: Any, x: np.ndarray, deriv: bool, annotate: bool) -> Any:
     """One function's samples and annotations, computed by the core for the plotting module."""
-    from dlcalc import activations, plotting
+    from dlcalc import plotting, properties
 
     saturation: tuple = ()
     peak = None
     if annotate:
         try:
-            found = activations.properties(chosen.activation, chosen.params)
+            found = properties.properties(chosen.activation, chosen.params)
         except DlcalcError as error:  # a pole or a gap (1/x, log(x)): drawn, nothing to annotate
             if _out_of_time(error):
                 raise

@@ -14,15 +14,8 @@ from conftest import examples
 from dlcalc import activations as activations_module
 from dlcalc import exact as exact_arithmetic
 from dlcalc import special
-from dlcalc.activations import (
-    REGISTRY,
-    Interval,
-    bind_parameters,
-    evaluate,
-    kink_points,
-    lookup,
-    properties,
-)
+from dlcalc.activations import REGISTRY, bind_parameters, evaluate, kink_points, lookup
+from dlcalc.properties import Interval, properties
 from dlcalc.errors import DlcalcError
 
 mp = mpmath.mp
