@@ -45,5 +45,12 @@ def _quiet_exit(code: int) -> None:
     os._exit(code)
 
 
+# Armed at import too: the console script imports `run` and then calls it, and a Ctrl-C between
+# the two would otherwise print Python's KeyboardInterrupt traceback. This module is only the
+# program's entry (the API never imports it), so the handler is the program's from here on.
+import _signal  # noqa: E402 - after the functions it installs
+
+_signal.signal(_signal.SIGINT, _interrupted)
+
 if __name__ == "__main__":
     run()
