@@ -27,6 +27,7 @@ import difflib
 import functools
 import math
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,8 +55,9 @@ __all__ = [
 # Registry records
 
 
-@dataclass(frozen=True)
-class Parameter:
+# Small immutable records are NamedTuples: a frozen dataclass costs about a millisecond of every
+# command's start-up to create, and this module is on every activate's path.
+class Parameter(NamedTuple):
     name: str  # PyTorch's name, e.g. "negative_slope", "beta", "threshold", "lambd", "min_val"
     default: float
     description: str = ""
@@ -205,8 +207,7 @@ def _constant(high: float, low: float, dtype) -> tuple:
     return high32, float(np.float32((high - high32) + low))
 
 
-@dataclass(frozen=True)
-class _RootExpansion:
+class _RootExpansion(NamedTuple):
     """A derivative's Taylor series at its zero: f'(root + h) = Σ_k c_k·h^k, |h| ≤ radius.
 
     ``root`` and every c_k are double-doubles (high, low), computed with mpmath at 500 bits;
@@ -2090,8 +2091,7 @@ register(
 # Expressions and `dlcalc grad`: each entry's SymPy function, built from the entry on demand
 
 
-@dataclass(frozen=True)
-class SymbolicHelper:
+class SymbolicHelper(NamedTuple):
     """A function of expressions that is not an activation (Φ and φ, which gelu' is made of)."""
 
     name: str

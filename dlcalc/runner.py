@@ -221,10 +221,15 @@ class Warnings:
         self.say(f"the result contains {kind}{cause}", line)
 
 
-@dataclass
 class _Kind:
-    count: int = 0
-    held: str | None = None
+    """How often a kind of warning was said, and the last one held back (a plain class: a
+    dataclass costs a millisecond of every command's start-up)."""
+
+    __slots__ = ("count", "held")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.held: str | None = None
 
 
 class Progress:

@@ -20,8 +20,7 @@ from __future__ import annotations
 import os
 import re
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterator, NamedTuple
 
 from dlcalc.errors import DlcalcError
 from dlcalc.vectors import parse_number, split_vector_text
@@ -35,8 +34,7 @@ _NOT_ONE_NUMBER = re.compile(r"[\s,;\[\]]")
 _LOOKS_LIKE_PATH = re.compile(r".*(/|\\|\.[A-Za-z][A-Za-z0-9]*$).*", re.DOTALL)
 
 
-@dataclass
-class Csv:
+class Csv(NamedTuple):
     """How to read CSV: a header line, and the columns of the vector and of the operand."""
 
     header: bool = False
