@@ -171,15 +171,37 @@ COMMANDS = [
 ]
 
 
-def test_different_commands_never_share_a_default_file_and_a_command_keeps_its_own(dl):
+# Drawn for real (the others are built and saved, but their layout and PNG drawing are skipped:
+# their names are the point here, and each option's drawing is tested where the option is).
+DRAWN = (["sigmoid"], ["softmax", "--logits", "2", "1", "0.1"], ["x^2 + y^2"])
+
+
+def test_different_commands_never_share_a_default_file_and_a_command_keeps_its_own(dl, monkeypatch):
+    draw, freeze = plotting.save_figure_to, plotting._freeze_layout
+
+    def save_figure_to(fig, stream, fmt):
+        if drawn:
+            draw(fig, stream, fmt)
+        else:
+            stream.write(b"not drawn")
+
+    def _freeze_layout(fig, *args, **kwargs):
+        if drawn:
+            return freeze(fig, *args, **kwargs)
+
+    monkeypatch.setattr(plotting, "save_figure_to", save_figure_to)
+    monkeypatch.setattr(plotting, "_freeze_layout", _freeze_layout)
     paths = []
     for args in COMMANDS:
+        drawn = args in DRAWN
         run = dl("plot", *args, "--dpi", "30") if "--dpi" not in args else dl("plot", *args)
         assert run.code == 0, (args, run.err)
         paths.append(run.out.strip())
     assert len(set(paths)) == len(paths), paths
     assert all(p.startswith("plots/") and p.endswith(".png") for p in paths)
     assert all(Path(p).is_file() for p in paths)
+    assert [Path(p).read_bytes().startswith(b"\x89PNG") for p in paths] == [a in DRAWN for a in COMMANDS]
+    drawn = True
     again = dl("plot", "softmax", "--logits", "2", "1", "0.1", "--dpi", "30")
     assert again.out.strip() == paths[COMMANDS.index(["softmax", "--logits", "2", "1", "0.1"])]
 
