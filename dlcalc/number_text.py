@@ -72,11 +72,7 @@ def plain_lines(matrix: np.ndarray) -> bytes | None:
     if b"e" in text:  # not expected (orjson's positional range covers repr's): fix it anyway
         text = _EXPONENT.sub(_as_repr, text)
     if spliced:
-        pieces = text.split(b"null")
-        joined: list[bytes] = [b""] * (2 * len(pieces) - 1)
-        joined[0::2] = pieces
-        joined[1::2] = " ".join(map(repr, matrix[exponent_form].tolist())).encode().split(b" ")
-        text = b"".join(joined)
+        text = _splice_nulls(text, [repr(x).encode() for x in matrix[exponent_form].tolist()])
     if np.any((matrix == np.floor(matrix)) & ~exponent_form):  # orjson writes 2.0, we write 2
         text = text.replace(b".0,", b",").replace(b".0]", b"]")
     return b"\n".join(text[2:-2].split(b"],[")).replace(b",", b" ") + b"\n"
@@ -86,6 +82,16 @@ def plain_lines(matrix: np.ndarray) -> bytes | None:
 _EXPONENT = re.compile(rb"(?<=[\[,])-?[0-9.]+e[-+]?[0-9]+(?=[,\]])")
 _OPT_SERIALIZE_NUMPY = 0
 _dumps: Any = None
+
+
+def _splice_nulls(text: bytes, replacements: list[bytes]) -> bytes:
+    """`text` (orjson's output, where the numbers it must not write were NaN) with its n-th
+    `null` replaced by `replacements[n]`."""
+    pieces = text.split(b"null")
+    joined: list[bytes] = [b""] * (2 * len(pieces) - 1)
+    joined[0::2] = pieces
+    joined[1::2] = replacements
+    return b"".join(joined)
 
 
 def _as_repr(match: "re.Match[bytes]") -> bytes:
@@ -201,11 +207,7 @@ def _json_number_rows(values: np.ndarray, dtype: str, dumps: Any) -> list[bytes]
         if b"e" in text:  # not expected (orjson's positional range covers repr's): fix it anyway
             text = _EXPONENT.sub(_as_repr, text)
         if spliced:
-            pieces = text.split(b"null")
-            joined: list[bytes] = [b""] * (2 * len(pieces) - 1)
-            joined[0::2] = pieces
-            joined[1::2] = [_json_special(x) for x in numbers[special].tolist()]
-            text = b"".join(joined)
+            text = _splice_nulls(text, [_json_special(x) for x in numbers[special].tolist()])
     else:
         return None
     text = text.replace(b",", b", ")
