@@ -391,6 +391,7 @@ def _run_batch(command: VectorCommand, style: Style, operand: np.ndarray | None,
     keep = style.keep_lines
     progress = Progress(err) if not style.quiet and is_terminal(err) else None
     said.progress = progress
+    apart = _apart(out, err)
     done = 0
     for block in read_blocks(stream):
         chunk = parse_block(block, fast=FAST)
@@ -415,16 +416,20 @@ def _run_batch(command: VectorCommand, style: Style, operand: np.ndarray | None,
         numbers = (range(block.first, block.first + block.count) if keep
                    else sorted(reports.keys() | errors.keys() | lines.keys()))
         ready: list[str] = []  # output lines not yet written: one write per run between errors
+        held: list[str] = []  # error lines not yet written, when stdout and stderr are apart
         for number in numbers:
             if number in errors:
                 failed = True
-                if ready:
-                    out.write("\n".join(ready) + "\n")
-                    ready.clear()
-                out.flush()
-                if progress is not None:
-                    progress.clear()
-                print(f"error: line {number}: {errors[number]}", file=err)
+                if apart:
+                    held.append(f"error: line {number}: {errors[number]}\n")
+                else:  # one place: each error right after the results before it
+                    if ready:
+                        out.write("\n".join(ready) + "\n")
+                        ready.clear()
+                    out.flush()
+                    if progress is not None:
+                        progress.clear()
+                    print(f"error: line {number}: {errors[number]}", file=err)
                 if keep:
                     ready.append("")
                 continue
@@ -442,6 +447,11 @@ def _run_batch(command: VectorCommand, style: Style, operand: np.ndarray | None,
         if ready:
             out.write("\n".join(ready) + "\n")
         out.flush()
+        if held:
+            if progress is not None:
+                progress.clear()
+            err.write("".join(held))
+            err.flush()
         said.release(out)
         if progress is not None:
             progress.update(done)
@@ -452,6 +462,19 @@ def _run_batch(command: VectorCommand, style: Style, operand: np.ndarray | None,
         raise DlcalcError(f"no {command.what} given: "
                           f"{getattr(stdin, 'description', 'standard input')} had no numbers")
     return 2 if failed else 0
+
+
+def _apart(out: Any, err: Any) -> bool:
+    """Whether stdout and stderr lead to different places (files, pipes, terminals). Then no one
+    sees the order between them, and a block's error lines are written together after its
+    results; in one place (a terminal, `2>&1`) each error follows the results before it."""
+    import os
+
+    try:
+        a, b = os.fstat(out.fileno()), os.fstat(err.fileno())
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        return False
+    return (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino)
 
 
 def _in_order(texts: list[tuple[list[int], bytes]]) -> bool:

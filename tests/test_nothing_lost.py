@@ -115,6 +115,20 @@ def test_every_answered_line_gives_one_answer_or_one_numbered_error_in_order(mix
                     for number, kind, line in expected]
 
 
+def test_with_stdout_and_stderr_apart_the_same_answers_and_errors_are_written(mixed, answers):
+    """In two places (`> out 2> err`) no one sees the order between them: a block's errors are
+    written together after its results. Every answer and every numbered error is still there,
+    each in input order on its own stream."""
+    data, expected = mixed
+    run = subprocess.run([sys.executable, "-m", "dlcalc", "ce"], input=data, capture_output=True,
+                         timeout=300)
+    assert run.returncode == 2
+    errors = [line for line in run.stderr.decode().splitlines() if line.startswith("error: line ")]
+    assert [_numbered(line) for line in errors] == [n for n, kind, _ in expected if kind == "bad"]
+    good = run.stdout.decode().splitlines(keepends=True)
+    assert good == [answers[line] for _, kind, line in expected if kind != "bad"]
+
+
 def test_json_batch_numbers_every_answer_and_error_in_order(mixed):
     data, expected = mixed
     head = b"\n".join(data.split(b"\n")[:20_000]) + b"\n"  # JSON is slower per line: a fifth
