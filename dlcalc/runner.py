@@ -25,6 +25,7 @@ lines, other formats) takes the line-by-line parser and one `Report` per line.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import warnings
@@ -468,8 +469,6 @@ def _apart(out: Any, err: Any) -> bool:
     """Whether stdout and stderr lead to different places (files, pipes, terminals). Then no one
     sees the order between them, and a block's error lines are written together after its
     results; in one place (a terminal, `2>&1`) each error follows the results before it."""
-    import os
-
     try:
         a, b = os.fstat(out.fileno()), os.fstat(err.fileno())
     except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError

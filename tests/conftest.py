@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -53,6 +54,36 @@ LONG_TESTS = os.environ.get("DLCALC_LONG_TESTS", "").strip().lower() in ("1", "t
 settings.register_profile("dlcalc", max_examples=25, deadline=None)
 settings.register_profile("dlcalc-long", max_examples=100, deadline=None)
 settings.load_profile("dlcalc-long" if LONG_TESTS else "dlcalc")
+
+
+def read_terminal(master: int, process: subprocess.Popen) -> bytes:
+    """Everything a child wrote to the pseudo-terminal whose master end is `master`, until it
+    closed; then wait for the child and close the master."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the other end closed (Linux: EIO)
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(timeout=60)
+    os.close(master)
+    return b"".join(chunks)
+
+
+@functools.cache
+def bench_accuracy():
+    """bench/accuracy.py as a module: its mpmath references of every registry function."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "accuracy.py"
+    spec = importlib.util.spec_from_file_location("dlcalc_bench_accuracy", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def examples(n: int) -> int:

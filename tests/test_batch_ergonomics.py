@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import assert_user_error
+from conftest import assert_user_error, read_terminal
 from dlcalc import runner
 
 
@@ -150,18 +150,7 @@ def _stderr_on_terminal(args: list[str], feed) -> bytes:
     os.close(slave)
     feed(process.stdin)
     process.stdin.close()
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    process.wait(timeout=60)
-    os.close(master)
-    return b"".join(chunks)
+    return read_terminal(master, process)
 
 
 def _slow_input(stdin) -> None:

@@ -6,18 +6,16 @@ with dlcalc.rounding.to_float64 (itself checked against Python's correctly round
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import examples, strict_json, ulps
+from conftest import bench_accuracy, examples, strict_json, ulps
 from dlcalc import rounding
 from dlcalc.exact import EXTENDED as EXTENDED_PATH
 from dlcalc.activations import REGISTRY
@@ -140,17 +138,9 @@ def test_vectorised_expression_is_correctly_rounded_elementwise(xs):
 # ---------------------------------------------------------------- registry, a fast sample
 
 
-def _references():
-    path = Path(__file__).resolve().parents[1] / "bench" / "accuracy.py"
-    spec = importlib.util.spec_from_file_location("dlcalc_bench_accuracy", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.skipif(not EXTENDED_PATH, reason="the float64 forms off x86 are within a few ulp")
 def test_registry_functions_are_correctly_rounded_on_a_sample():
-    bench = _references()
+    bench = bench_accuracy()
     rng = np.random.default_rng(11)
     x = np.concatenate([rng.uniform(-40, 40, 60), -np.geomspace(1e-20, 745, 30),
                         np.geomspace(1e-20, 745, 30), [0.5, -1000.0, 1000.0, -720.0]])

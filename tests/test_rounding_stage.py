@@ -10,16 +10,15 @@ doubtful (within 8 long-double ulps of a float64 midpoint), tails to ±1000, sub
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import bench_accuracy
 from dlcalc import exact, rounding
 from dlcalc.activations import REGISTRY
 
@@ -37,15 +36,7 @@ REFINED = ["sigmoid", "tanh", "silu", "mish", "softplus",
 CONSTANT = {"rrelu'", "hardsigmoid'", "sparse_plus'"}
 
 
-def _bench():
-    path = Path(__file__).resolve().parents[1] / "bench" / "accuracy.py"
-    spec = importlib.util.spec_from_file_location("dlcalc_bench_accuracy_stage", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-BENCH = _bench()
+BENCH = bench_accuracy()
 
 
 def _expected(reference, x: float, params: dict) -> float:

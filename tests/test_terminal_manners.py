@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import _run_in_process, assert_user_error, run_process
+from conftest import _run_in_process, assert_user_error, read_terminal, run_process
 from dlcalc import output, reports
 from dlcalc.activations import REGISTRY
 
@@ -26,18 +26,7 @@ def on_terminal(*args: str, columns: int = 80, env: dict[str, str] | None = None
     process = subprocess.Popen([sys.executable, "-m", "dlcalc", *args], stdout=slave,
                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=environment)
     os.close(slave)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # the other end closed (Linux: EIO)
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    process.wait(timeout=60)
-    os.close(master)
-    return b"".join(chunks).decode().replace("\r\n", "\n")
+    return read_terminal(master, process).decode().replace("\r\n", "\n")
 
 
 @pytest.mark.parametrize("args", [["kl", "0.5", "0.5", "--q", "1", "0"], ["softmax", "inf", "0", "inf"]])
