@@ -49,12 +49,16 @@ def plain_lines(matrix: np.ndarray) -> bytes | None:
 
     The bytes are exactly what `render_plain` gives for each row (numbers by `plain_number`,
     single spaces, a newline after every row). orjson writes each float with the shortest
-    digits that round-trip, as repr does, and positionally from 1e-4 up to 1e16 as repr does;
-    only the layout differs, and is fixed here: the numbers repr writes in exponent form
-    (nonzero below 1e-4 in magnitude, or from 1e16 on: `1e-05`, `1e+16`) are written by repr
-    itself, spliced in where orjson wrote a placeholder (`null`, for NaN), and a trailing `.0`
-    is dropped as `plain_number` does. Declines non-finite values (JSON has no inf or nan) and
-    matrices that are not 2-D float64.
+    digits that round-trip, as repr does; only the layout differs, and is fixed here:
+    - repr's exponent form (nonzero below 1e-4 in magnitude, or from 1e16 on): orjson writes it
+      too below 1e-5 and from 1e16 on, with a shorter exponent (`1e-7`, `1.5e16` for repr's
+      `1e-07`, `1.5e+16`), which `_repr_exponents` rewrites; in [1e-5, 1e-4) it writes the
+      number positionally, so those are written by repr itself, spliced in where orjson wrote
+      a placeholder (`null`, for NaN). Should an orjson version write other numbers in
+      exponent form, repr rewrites every number orjson wrote so (slower, as exact);
+    - integers: orjson writes `2.0` and `-0.0`, plain_number `2` and `-0`. A few are spliced
+      too; when they are many (a ReLU's zeros), every `.0` before a separator is dropped.
+    Declines non-finite values (JSON has no inf or nan) and matrices that are not 2-D float64.
     """
     dumps = _orjson_dumps()
     if not dumps or not isinstance(matrix, np.ndarray) or matrix.dtype != np.float64 \
@@ -66,16 +70,44 @@ def plain_lines(matrix: np.ndarray) -> bytes | None:
         return None
     size = np.abs(matrix)
     exponent_form = ((size < 1e-4) & (size > 0)) | (size >= 1e16)
-    spliced = bool(exponent_form.any())
-    text = dumps(np.where(exponent_form, np.nan, matrix) if spliced else np.ascontiguousarray(matrix),
-                 option=_OPT_SERIALIZE_NUMPY)
-    if b"e" in text:  # not expected (orjson's positional range covers repr's): fix it anyway
-        text = _EXPONENT.sub(_as_repr, text)
-    if spliced:
-        text = _splice_nulls(text, [repr(x).encode() for x in matrix[exponent_form].tolist()])
-    if np.any((matrix == np.floor(matrix)) & ~exponent_form):  # orjson writes 2.0, we write 2
+    band = exponent_form & (size >= 1e-5) & (size < 1e-4)
+    integral = (matrix == np.floor(matrix)) & ~exponent_form
+    few_integers = np.count_nonzero(integral) * 16 <= matrix.size
+    spliced = band | integral if few_integers else band
+    text = _dumps_with_nulls(dumps, matrix, spliced)
+    if b"e" in text:
+        if text.count(b"e") == np.count_nonzero(exponent_form & ~band) and b".0e" not in text:
+            text = _repr_exponents(text)
+        else:  # not orjson's layout as we know it: repr rewrites each number in exponent form
+            text = _EXPONENT.sub(_as_repr, text)
+    if spliced.any():  # finite floats: plain_number's text is repr's, minus the .0 of an integer
+        shown = zip(matrix[spliced].tolist(), integral[spliced].tolist())
+        text = _splice_nulls(text, [b"%r" % x if not whole else (b"%r" % x)[:-2] for x, whole in shown])
+    if not few_integers:  # orjson writes 2.0, we write 2
         text = text.replace(b".0,", b",").replace(b".0]", b"]")
     return b"\n".join(text[2:-2].split(b"],[")).replace(b",", b" ") + b"\n"
+
+
+def _dumps_with_nulls(dumps: Any, matrix: np.ndarray, nulls: np.ndarray) -> bytes:
+    """orjson's JSON of `matrix`, with `null` (NaN) where `nulls` is true."""
+    if nulls.any():
+        matrix = np.where(nulls, np.nan, matrix)
+    return dumps(np.ascontiguousarray(matrix), option=_OPT_SERIALIZE_NUMPY)
+
+
+def _repr_exponents(text: bytes) -> bytes:
+    """orjson's exponents (`e-7`, `e16`, `e-300`) as repr writes them (`e-07`, `e+16`, `e-300`):
+    a sign always, at least two digits."""
+    pieces = text.split(b"e")
+    for i in range(1, len(pieces)):
+        piece = pieces[i]
+        if piece[:1] == b"-":
+            if not piece[2:3].isdigit():
+                pieces[i] = b"-0" + piece[1:]
+        else:
+            digits = piece[1:] if piece[:1] == b"+" else piece
+            pieces[i] = (b"+" if digits[1:2].isdigit() else b"+0") + digits
+    return b"e".join(pieces)
 
 
 # a number in exponent form in orjson's output (1e16, 2.5e-7; repr writes 1e+16, 2.5e-07)

@@ -160,7 +160,9 @@ class ActivateCommand:
 
             check_explained(x.shape[-1], "x values")
         if self.function.label in activations.REGISTRY:  # NumPy code: fast, no budget (no SymPy)
-            return x, self.function.function(x), self.function.derivative(x) if self.derivative else None
+            if self.derivative:  # f(x) only when a format shows it (`_values`): plain shows f'
+                return [x, None, self.function.derivative(x)]
+            return x, self.function.function(x), None
         from dlcalc import symbolic
 
         # An expression's values are exact (mpmath per element): the one work budget bounds
@@ -170,8 +172,15 @@ class ActivateCommand:
             y = self.function.function(x)
             return x, y, self.function.derivative(x) if self.derivative or self.explain else None
 
+    def _values(self, result: tuple | list) -> np.ndarray:
+        """f at every x: computed here, once, when `compute` left it for later (a registry
+        function, which warns of nothing, so computing it outside `compute` loses nothing)."""
+        if result[1] is None:
+            result[1] = self.function.function(result[0])
+        return result[1]
+
     def report(self, result: tuple, row: int) -> Report:
-        x, y, dy = result
+        x, y, dy = result[0], self._values(result), result[2]
         report = activation_report(self.function.label, self.function.params, x[row], y[row],
                                    dy[row] if dy is not None and self.derivative else None)
         if self.explain:
@@ -187,7 +196,7 @@ class ActivateCommand:
     def json_rows(self, result: tuple) -> JsonRows | None:
         if self.explain:
             return None
-        x, y, dy = result
+        x, y, dy = result[0], self._values(result), result[2]
         fields: list[tuple[str, Any]] = [("function", self.function.label),
                                          ("params", self.function.params), ("x", Rows(x)),
                                          ("y", Rows(y))]

@@ -262,6 +262,36 @@ def test_plain_lines_round_trip_random_bit_patterns_exactly():
         render_plain(Report({}, row, {})) + "\n" for row in sample)
 
 
+def _plain_of_each_row(matrix):
+    return "".join(render_plain(Report({}, row, {})) + "\n" for row in matrix)
+
+
+def test_plain_lines_with_many_integers_and_every_exponent_layout():
+    """The paths of the formatter: a few integers spliced, many (a ReLU's zeros) by dropping
+    `.0`; exponents of one and three digits, both signs; the band [1e-5, 1e-4) by repr."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2000, 10)) * 10.0 ** rng.integers(-320, 300, (2000, 10))
+    relu = np.maximum(rng.standard_normal((2000, 10)), 0.0)  # half of them 0
+    band = rng.uniform(1e-5, 1e-4, (50, 10)) * rng.choice([-1, 1], (50, 10))
+    edges = np.array([[1e-5, -1e-5, 9.999999999999999e-05, 1e-4, 1e16, -1e16, 9999999999999998.0,
+                       5e-324, -0.0, 0.0]])
+    for matrix in (x, relu, band, edges, np.vstack([x[:100], np.round(x[100:200])])):
+        assert plain_lines(matrix).decode() == _plain_of_each_row(matrix)
+
+
+def test_plain_lines_trust_no_other_exponent_layout(monkeypatch):
+    """An orjson that wrote other numbers in exponent form (here 0.25 as `2.5e-1`): the
+    formatter notices (one `e` too many) and lets repr write them all."""
+    dumps = number_text._orjson_dumps()
+
+    def other_dumps(matrix, option=None):
+        return dumps(matrix, option=option).replace(b"0.25", b"2.5e-1")
+
+    monkeypatch.setattr(number_text, "_dumps", other_dumps)
+    matrix = np.array([[5e-05, 1e16, 2.0, 0.5], [1.5e-300, -3e-7, 0.25, -0.0]])
+    assert plain_lines(matrix).decode() == _plain_of_each_row(matrix)
+
+
 def test_plain_lines_decline_what_json_cannot_say():
     assert plain_lines(np.array([[1.0, np.nan]])) is None
     assert plain_lines(np.array([[np.inf]])) is None
