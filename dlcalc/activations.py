@@ -1521,15 +1521,16 @@ def softplus(x, beta, threshold):
         exact_product = not low.any()  # β·x exact (β = 1): the low-part terms below are 0
 
         def approx(v):
-            z = _exp_minus_abs_long(h)
-            value = np.maximum(h, 0)
+            z = _exp_minus_abs_long(high)
+            value = np.maximum(high, 0).astype(rounding.LONG)  # exact in float64
             if not exact_product:
                 z *= 1 - np.sign(h) * lo
                 value += np.where(h > 0, lo, 0)
             value += np.log1p(z, out=z)
             if beta != 1:
                 value /= rounding.LONG(beta)
-            return np.where(high > threshold, v, value)
+            above = high > threshold
+            return np.where(above, v, value) if above.any() else value
 
         def exact(mp, u):
             if float(u) * beta > threshold:
@@ -1553,12 +1554,15 @@ def softplus_derivative(x, beta, threshold):
     if rounding.extended(x):
 
         high, low = _two_product(x, np.asarray(beta, dtype=x.dtype))
-        h, lo = high.astype(rounding.LONG), low.astype(rounding.LONG)
+        exact_product = not low.any()  # β·x exact (β = 1): no correction for the low part
 
-        def sigma(v):  # σ(h + lo) in long double, lo ≪ h
-            z = _exp_minus_abs_long(h)
-            z *= 1 - np.sign(h) * lo
-            return np.where(high > threshold, 1, _sigmoid_long(high, z))
+        def sigma(v):  # σ(high + low) in long double, low ≪ high
+            z = _exp_minus_abs_long(high)
+            if not exact_product:
+                z *= 1 - np.sign(high) * low.astype(rounding.LONG)
+            value = _sigmoid_long(high, z)
+            above = high > threshold
+            return np.where(above, 1, value) if above.any() else value
 
         def exact(mp, u):
             if float(u) * beta > threshold:
