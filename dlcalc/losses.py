@@ -575,9 +575,61 @@ def _series(x, coef):
 
 def _rounded(total, ln_base: float) -> np.ndarray:
     """An extended-precision result divided by ln(base) there, then rounded to float64 once."""
-    if ln_base != 1.0:
-        total = total / _LN2_L
-    return total.astype(np.float64)
+    return _in_base(total, ln_base).astype(np.float64)
+
+
+def _in_base(total, ln_base: float):
+    """An extended-precision result divided by ln(base) there (two more roundings: ln 2 and
+    the quotient, 1 long-double ulp in all)."""
+    return total / _LN2_L if ln_base != 1.0 else total
+
+
+# The definitions in mpmath, for the results the long double cannot round with certainty
+# (`rounding.round_each`): each takes the row's numbers as one flat argument list.
+
+def _mp_base(value, ln_base: float):
+    import mpmath
+
+    return value / mpmath.log(2) if ln_base != 1.0 else value
+
+
+def _mp_neg_xlogy(n: int, ln_base: float):
+    """−Σ p_i·log q_i of args (p_1 … p_n, q_1 … q_n), 0·log 0 = 0."""
+    def value(*args):
+        import mpmath
+
+        return _mp_base(-mpmath.fsum(a * mpmath.log(b) for a, b in zip(args[:n], args[n:]) if a), ln_base)
+    return value
+
+
+def _mp_kl(n: int, ln_base: float):
+    """Σ p_i·log(p_i/q_i) of args (p, q); its clamp at 0 is applied after rounding."""
+    def value(*args):
+        import mpmath
+
+        return _mp_base(mpmath.fsum(a * mpmath.log(a / b) for a, b in zip(args[:n], args[n:]) if a), ln_base)
+    return value
+
+
+def _mp_kl_term(ln_base: float):
+    def value(a, b):
+        import mpmath
+
+        return _mp_base(a * mpmath.log(a / b), ln_base)
+    return value
+
+
+def _mp_js(n: int, ln_base: float):
+    """½ Σ p·log(p/m) + ½ Σ q·log(q/m), m = (p + q)/2 exactly, of args (p, q)."""
+    def value(*args):
+        import mpmath
+
+        total = mpmath.mpf(0)
+        for a, b in zip(args[:n], args[n:]):
+            m = (a + b) / 2
+            total += (a * mpmath.log(a / m) if a else 0) + (b * mpmath.log(b / m) if b else 0)
+        return _mp_base(total / 2, ln_base)
+    return value
 
 
 def _flat2(a: np.ndarray) -> np.ndarray:
@@ -585,17 +637,26 @@ def _flat2(a: np.ndarray) -> np.ndarray:
 
 
 def _neg_xlogy_sum_ext(p: np.ndarray, q: np.ndarray, ln_base: float) -> np.ndarray:
-    """−Σ p_i·log q_i (H(P) with q = p, H(P,Q) otherwise): every term ≥ 0, so the extended sum
-    of terms each within ~2^-64 is rounded once to the correctly rounded value (almost always).
+    """−Σ p_i·log q_i (H(P) with q = p, H(P,Q) otherwise), rounded once.
+
+    Every term is ≥ 0: each is within 2.5 long-double ulps (logl within 2, the product ½), the
+    n − 1 additions add ½ ulp each of a partial sum no larger than the total, ÷ ln 2 one more:
+    within n + 4 ulps; n + 8 is the bound the doubtful test uses (`rounding.round_each`).
     p_i = 0 contributes 0 even where q_i = 0; p_i > 0 = q_i gives inf."""
+    from dlcalc import rounding
+
     shape = p.shape[:-1]
     p2, q2 = _flat2(p), _flat2(q)
-    out = np.empty(p2.shape[0])
+    rows, n = p2.shape
+    total = np.empty(rows, dtype=_L)
     with np.errstate(all="ignore"):
-        for b in row_blocks(*p2.shape):
+        for b in row_blocks(rows, n):
             pb = p2[b].astype(_L)
             terms = np.where(pb == 0, 0, -pb * np.log(q2[b].astype(_L)))
-            out[b] = _rounded(terms.sum(axis=-1), ln_base)
+            total[b] = _in_base(terms.sum(axis=-1), ln_base)
+    exact_value = _mp_neg_xlogy(n, ln_base)
+    out = rounding.round_each(total, lambda i: (exact_value, p2[i].tolist() + q2[i].tolist()),
+                              ulps=n + 8, inputs=p2.size)
     return out.reshape(shape)
 
 
@@ -637,48 +698,151 @@ def _kl_core_ext(p: np.ndarray, q: np.ndarray, ln_base: float = 1.0):
 
     A KL that comes out slightly negative only because ΣP ≠ ΣQ in float64 rounding (possible
     when P ≈ Q: the exact Σ p·log(p/q) of such inputs can be below 0) is clamped to 0.
+
+    Bounds for the doubtful test (`rounding.round_each`), in long-double ulps: a term
+    p·log(p/q) is within 4 (the quotient or log1p's argument ½, the log 2, the product ½, ÷ ln 2
+    1). KL's Σ g_i has non-negative terms, each within ~45 ulps of itself: where ψ is
+    (1 + u)·log1p(u) − u (0.1 < |u| ≤ 1) the formula cancels up to 22-fold, and elsewhere g_i =
+    terms − (p − q) with |p − q| ≤ 7·g_i; Σ (p − q) is exact for the near elements and within
+    ½ ulp per addition of 7·Σ g for the far ones. So KL is within 64 + 2n ulps of 8·Σ g + |Σ d|.
     """
+    from dlcalc import rounding
+
     shape = p.shape
     p2, q2 = _flat2(p), _flat2(q)
     rows, n = p2.shape
-    terms_out = np.empty((rows, n))
-    kl_out = np.empty(rows)
+    terms_long = np.empty((rows, n), dtype=_L)
+    total = np.empty(rows, dtype=_L)
+    scale = np.empty(rows, dtype=_L)
     with np.errstate(all="ignore"):
         for b in row_blocks(rows, n):
             terms, g, d = _kl_block_ext(p2[b], q2[b])
-            total = g + d
-            kl_out[b] = _rounded(np.maximum(total, 0), ln_base)
-            terms_out[b] = _rounded(terms, ln_base)
-    return terms_out.reshape(shape), kl_out.reshape(shape[:-1])
+            total[b] = _in_base(g + d, ln_base)
+            scale[b] = _in_base(8 * g + np.abs(d), ln_base)
+            terms_long[b] = _in_base(terms, ln_base)
+    term = _mp_kl_term(ln_base)
+    terms_out = rounding.round_each(terms_long, lambda i: (term, [p2.flat[i], q2.flat[i]]), ulps=8,
+                                    inputs=p2.size)
+    kl = _mp_kl(n, ln_base)
+    kl_out = rounding.round_each(total, lambda i: (kl, p2[i].tolist() + q2[i].tolist()), ulps=64 + 2 * n,
+                                 scale=scale, inputs=p2.size)
+    return terms_out.reshape(shape), np.maximum(kl_out, 0).reshape(shape[:-1])
 
 
 def _js_ext(p: np.ndarray, q: np.ndarray, ln_base: float = 1.0) -> np.ndarray:
     """JS = ½ D(P‖M) + ½ D(Q‖M), rounded once. M = (P + Q)/2 rounded to float64 costs nothing at
     first order when the divergences are the generalized ones, Σ g_i (with the −p_i + m_i terms,
-    and no Σ (p_i − m_i)): for any M', ½ Σ g(P‖M') + ½ Σ g(Q‖M') = JS + Σ m'·ψ(m/m' − 1) ≥ 0."""
+    and no Σ (p_i − m_i)): for any M', ½ Σ g(P‖M') + ½ Σ g(Q‖M') = JS + Σ m'·ψ(m/m' − 1) ≥ 0.
+    The second-order remainder Σ m'·ψ(m/m' − 1) is below 2⁻¹⁰⁷·Σ m' ≤ 2⁻¹⁰⁶ (|m/m' − 1| ≤ 2⁻⁵³),
+    an absolute term the doubtful test adds to the bound of the two Σ g (see `_kl_core_ext`).
+    """
+    from dlcalc import rounding
+
     m = _mixture(p, q)
     p2, q2, m2 = _flat2(p), _flat2(q), _flat2(m)
-    out = np.empty(p2.shape[0])
+    rows, n = p2.shape
+    ulps = 64 + 2 * n
+    total = np.empty(rows, dtype=_L)
+    scale = np.empty(rows, dtype=_L)
     with np.errstate(all="ignore"):
-        for b in row_blocks(*p2.shape):
-            total = _kl_block_ext(p2[b], m2[b])[1] + _kl_block_ext(q2[b], m2[b])[1]  # Σ g only
-            out[b] = _rounded(np.maximum(total / 2, 0), ln_base)
-    return out.reshape(p.shape[:-1])
+        for b in row_blocks(rows, n):
+            g = _kl_block_ext(p2[b], m2[b])[1] + _kl_block_ext(q2[b], m2[b])[1]  # Σ g only
+            total[b] = _in_base(g / 2, ln_base)
+            scale[b] = _in_base(4 * g + _L(2.0 ** -43) / ulps, ln_base)
+    js = _mp_js(n, ln_base)
+    out = rounding.round_each(total, lambda i: (js, p2[i].tolist() + q2[i].tolist()), ulps=ulps,
+                              scale=scale, inputs=p2.size)
+    return np.maximum(out, 0).reshape(p.shape[:-1])
 
 
-def _kl_logits_ext(lp, lp_low, lq, lq_low, ln_base: float = 1.0):
+def _mp_log_softmax(z):
+    import mpmath
+
+    top = max(z)
+    lse = top + mpmath.log(mpmath.fsum(mpmath.exp(v - top) for v in z))
+    return [v - lse for v in z]
+
+
+def _mp_from_logits(n: int, ln_base: float, what: str, i: int = 0, row: list | None = None,
+                    memo: dict | None = None):
+    """A result of `kl_divergence_from_logits` of args (zp, zq), by its definition:
+    p = softmax(zp), q = softmax(zq); `what` is kl, h_pq, h_p, js or term (p_i·log(p_i/q_i)).
+    For the terms, the row's numbers are `row` instead of args (the function takes none), and
+    `memo` keeps the row's log-probabilities at each precision for all its terms."""
+    def value(*args):
+        import mpmath
+
+        found = memo.get(mpmath.mp.prec) if memo is not None else None
+        if found is None:
+            z = [mpmath.mpf(v) for v in row] if row is not None else args
+            lp, lq = _mp_log_softmax(z[:n]), _mp_log_softmax(z[n:])
+            found = lp, lq, [mpmath.exp(v) for v in lp], [mpmath.exp(v) for v in lq]
+            if memo is not None:
+                memo[mpmath.mp.prec] = found
+        lp, lq, p, q = found
+        if what == "kl":
+            total = mpmath.fsum(a * (la - lb) for a, la, lb in zip(p, lp, lq))
+        elif what == "h_pq":
+            total = -mpmath.fsum(a * lb for a, lb in zip(p, lq))
+        elif what == "h_p":
+            total = -mpmath.fsum(a * la for a, la in zip(p, lp))
+        elif what == "js":
+            total = mpmath.fsum(a * mpmath.log(2 * a / (a + b)) + b * mpmath.log(2 * b / (a + b))
+                                for a, b in zip(p, q)) / 2
+        else:
+            total = p[i] * (lp[i] - lq[i])
+        return _mp_base(total, ln_base)
+    return value
+
+
+def _exact_rows(approx: np.ndarray, zp: np.ndarray, zq: np.ndarray, ln_base: float, what: str) -> np.ndarray:
+    """`approx` (float64, one per row, no error bound) replaced by the correctly rounded value of
+    `what` (see `_mp_from_logits`) in every row, for a call small enough (rounding.round_each's
+    limits); a larger call keeps it."""
+    from dlcalc import rounding
+
+    zp2, zq2 = _flat2(zp), _flat2(zq)
+    rows, n = zp2.shape
+    out = np.array(approx, dtype=np.float64).reshape(-1)
+    if zp2.size > rounding.MAX_EXACT_SIZE or rows > rounding.MAX_EXACT:
+        return out.reshape(np.shape(approx))
+    value = _mp_from_logits(n, ln_base, what)
+    for i in range(rows):
+        if np.isfinite(zp2[i]).all() and np.isfinite(zq2[i]).all():
+            rounded = rounding.correctly_rounded(value, zp2[i].tolist() + zq2[i].tolist())
+            if rounded is not None:
+                out[i] = rounded
+    return out.reshape(np.shape(approx))
+
+
+def _kl_logits_ext(lp, lp_low, lq, lq_low, ln_base: float = 1.0, zp=None, zq=None):
     """(terms, KL(P‖Q), H(P,Q), H(P)) from log-probabilities given as float64 high + low pairs
     (the extended log-softmax of :class:`dlcalc.softmax_core._Core`), each rounded once.
 
     With δ_i = log p_i − log q_i and Σp = Σq = 1, KL = Σ p_i·φ(δ_i), φ(x) = x + e^{−x} − 1 ≥ 0:
     no cancellation when P ≈ Q (φ by its series for |δ| ≤ 1/4, else p·δ + q − p). An error
     common to all δ_i (each log-softmax's log-sum-exp) changes the sum only at second order.
+
+    Bounds for the doubtful test (`rounding.round_each`, with the logits zp, zq: the definition
+    is evaluated from them), in long-double ulps (2⁻⁶³) of a scale. log p_i = LP_i is within
+    2⁻⁶¹·|LP_i| (the log-softmax pair: its log1p(s) within 2 ulps, |log1p(s)| ≤ |LP_i|; the sum in
+    long double ½), so P_i = e^(LP_i) within 2⁻⁶¹·|LP_i| + 2⁻⁶² relatively; δ_i within ½ ulp of
+    itself plus the error common to the row, which changes Σ f only at second order. The terms
+    of f = P·δ + (Q − P) may cancel (up to 35-fold near |δ| = ¼), so the bound is relative to
+    their magnitudes: Σ (P_i·(|δ_i| + 1) + Q_i)·(|LP_i| + |LQ_i| + 2), within n + 4 ulps of it
+    (the sums add ½ ulp each). H(P,Q) = −Σ P·LQ and H(P) = −Σ P·LP have terms of one sign,
+    each within (|LP_i| + 2) ulps: Σ P_i·|LQ_i|·(|LP_i| + 2), n + 4 ulps. A term P_i·δ_i:
+    within 8 ulps of P_i·(|δ_i|·(|LP_i| + 2) + |LP_i| + |LQ_i|).
     """
+    from dlcalc import rounding
+
     shape = lp.shape
     a, al, c, cl = _flat2(lp), _flat2(lp_low), _flat2(lq), _flat2(lq_low)
     rows, n = a.shape
-    terms_out = np.empty((rows, n))
-    kl_out, hpq_out, hp_out = np.empty(rows), np.empty(rows), np.empty(rows)
+    terms_out = np.empty((rows, n), dtype=_L)
+    terms_scale = np.empty((rows, n), dtype=_L)
+    kl_out, hpq_out, hp_out = (np.empty(rows, dtype=_L) for _ in range(3))
+    kl_scale, hpq_scale, hp_scale = (np.empty(rows, dtype=_L) for _ in range(3))
     with np.errstate(all="ignore"):
         for b in row_blocks(rows, n):
             LP = a[b].astype(_L) + al[b]
@@ -689,12 +853,37 @@ def _kl_logits_ext(lp, lp_low, lq, lq_low, ln_base: float = 1.0):
             small = np.abs(delta) <= 0.25
             if small.any():
                 f[small] = P[small] * _series(delta[small], _PHI_COEF)
-            kl_out[b] = _rounded(np.maximum(f.sum(axis=-1), 0), ln_base)
-            terms_out[b] = _rounded(P * delta, ln_base)
-            hpq_out[b] = _rounded(-(P * LQ).sum(axis=-1), ln_base)
-            hp_out[b] = _rounded(-(P * LP).sum(axis=-1), ln_base)
+            spread = np.abs(LP) + np.abs(LQ) + 2
+            kl_out[b] = _in_base(np.maximum(f.sum(axis=-1), 0), ln_base)
+            kl_scale[b] = _in_base(((P * (np.abs(delta) + 1) + Q) * spread).sum(axis=-1), ln_base)
+            terms_out[b] = _in_base(P * delta, ln_base)
+            terms_scale[b] = _in_base(P * (np.abs(delta) * (np.abs(LP) + 2) + spread), ln_base)
+            hpq_out[b] = _in_base(-(P * LQ).sum(axis=-1), ln_base)
+            hpq_scale[b] = _in_base((P * np.abs(LQ) * (np.abs(LP) + 2)).sum(axis=-1), ln_base)
+            hp_out[b] = _in_base(-(P * LP).sum(axis=-1), ln_base)
+            hp_scale[b] = _in_base((P * np.abs(LP) * (np.abs(LP) + 2)).sum(axis=-1), ln_base)
+    zp2, zq2 = _flat2(zp), _flat2(zq)
+
+    def rounded(approx, what, ulps, scale):
+        if what == "term":
+            memos: dict[int, dict] = {}
+
+            def exact_at(i):
+                r = i // n
+                row = zp2[r].tolist() + zq2[r].tolist()
+                return _mp_from_logits(n, ln_base, what, i % n, row, memos.setdefault(r, {})), []
+        else:
+            value = _mp_from_logits(n, ln_base, what)
+
+            def exact_at(i):
+                return value, zp2[i].tolist() + zq2[i].tolist()
+        return rounding.round_each(approx, exact_at, ulps=ulps, scale=scale, inputs=zp2.size)
+
     lead = shape[:-1]
-    return terms_out.reshape(shape), kl_out.reshape(lead), hpq_out.reshape(lead), hp_out.reshape(lead)
+    return (rounded(terms_out, "term", 8, terms_scale).reshape(shape),
+            np.maximum(rounded(kl_out, "kl", n + 4, kl_scale), 0).reshape(lead),
+            rounded(hpq_out, "h_pq", n + 4, hpq_scale).reshape(lead),
+            rounded(hp_out, "h_p", n + 4, hp_scale).reshape(lead))
 
 
 def entropy(p, base: str = "e", normalize: bool = False) -> np.ndarray:
@@ -902,6 +1091,8 @@ def kl_divergence_from_logits(zp, zq, base: str = "e", symmetric: bool = False) 
         with np.errstate(all="ignore"):
             lm = np.logaddexp(lp, lq) - dt.type(math.log(2))
         js = scale(dt.type(0.5) * (kl_logs(p, lp, m, lm)[1] + kl_logs(q, lq, m, lm)[1]))
+        if dt == np.float64:  # no error bound to test: a small call takes the exact value
+            js = _exact_rows(js, cp.z, cq.z, ln_base, "js")
     # rows whose log-probabilities are all finite, where long double is x87 extended: the φ form
     # from the extended log-softmax, divided by ln(base) and rounded once; the other rows (and
     # float32, and other platforms) take the float64 formulas
@@ -920,8 +1111,10 @@ def kl_divergence_from_logits(zp, zq, base: str = "e", symmetric: bool = False) 
     if ok.any():
         lows = (cp.log_softmax_low, cq.log_softmax_low)
         sel = (lambda a: a) if ok.all() else (lambda a: a[ok])
-        t_e, kl_e, hpq_e, hp_e = _kl_logits_ext(sel(lp), sel(lows[0]), sel(lq), sel(lows[1]), ln_base)
-        klr_e = _kl_logits_ext(sel(lq), sel(lows[1]), sel(lp), sel(lows[0]), ln_base)[1] if symmetric else None
+        zs = (sel(np.broadcast_to(cp.z, lp.shape)), sel(np.broadcast_to(cq.z, lq.shape)))
+        t_e, kl_e, hpq_e, hp_e = _kl_logits_ext(sel(lp), sel(lows[0]), sel(lq), sel(lows[1]), ln_base, *zs)
+        klr_e = _kl_logits_ext(sel(lq), sel(lows[1]), sel(lp), sel(lows[0]), ln_base,
+                               *zs[::-1])[1] if symmetric else None
         if ok.all():
             terms, kl, h_pq, h_p, kl_rev = t_e, kl_e, hpq_e, hp_e, klr_e
         else:

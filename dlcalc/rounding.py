@@ -316,3 +316,28 @@ def extended_path(x: np.ndarray, approx: Callable, exact: Callable, fallback: Ca
         scale = None if scale is None else np.asarray(scale).reshape(())
     y = round_once(xs, value, exact, ulps, scale, refine)
     return y if every else np.where(finite, y, fallback(x))
+
+
+def round_each(approx: np.ndarray, exact_at: Callable[[int], tuple[Callable, Sequence[float]]],
+               ulps: float, scale: np.ndarray | None = None, inputs: int | None = None) -> np.ndarray:
+    """`approx` (long double, any shape, error ≤ `ulps` long-double ulps of |approx|, or of
+    `scale` when given) rounded to float64 once; where that rounding is doubtful, the element at
+    flat index i is recomputed as the correctly rounded value of `exact_at(i)` = (f, args), f a
+    function of mpmath numbers and args its float arguments — for a call that read at most
+    MAX_EXACT_SIZE numbers (`inputs`, default approx.size) with at most MAX_EXACT doubtful
+    elements, as for the registry functions without a second stage (the losses: one mpmath
+    evaluation costs a logarithm per class). A larger call keeps the long-double rounding."""
+    approx = np.atleast_1d(np.asarray(approx, dtype=LONG))
+    y = np.array(approx.astype(np.float64), copy=True)
+    if not y.size or (y.size if inputs is None else inputs) > MAX_EXACT_SIZE:
+        return y
+    with np.errstate(all="ignore"):
+        doubtful = np.flatnonzero(_doubtful(approx, y, ulps, scale))
+    if 0 < doubtful.size <= MAX_EXACT:
+        flat = y.reshape(-1)
+        for i in doubtful.tolist():
+            function, args = exact_at(i)
+            value = correctly_rounded(function, args)
+            if value is not None:
+                flat[i] = value
+    return y
