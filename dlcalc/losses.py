@@ -478,6 +478,8 @@ def binary_cross_entropy_with_logits(logits, labels, base: str = "e") -> BinaryC
             losses = (losses / dt.type(ln_base)).astype(dt)
             grad = (grad / dt.type(ln_base)).astype(dt)
         loss = losses.mean(axis=-1, dtype=dt)
+        if _extended_ok(z):
+            losses, loss, grad = _bce_logits_ext(z, y, ln_base, losses, loss, grad)
     for row, idx in _rows(z.shape, where=~np.isfinite(losses).all(axis=-1)):
         zr, lr = z[idx], losses[idx]
         i = int(np.flatnonzero(~np.isfinite(lr))[0])
@@ -528,6 +530,8 @@ def binary_cross_entropy(probs, labels, base: str = "e") -> BinaryCrossEntropy:
             losses = (losses / dt.type(ln_base)).astype(dt)
             grad = (grad / dt.type(ln_base)).astype(dt)
         loss = losses.mean(axis=-1, dtype=dt)
+        if _extended_ok(p):
+            losses, loss, grad = _bce_probs_ext(p, y, ln_base, losses, loss, grad)
     for row, idx in _rows(p.shape, where=~np.isfinite(grad).all(axis=-1)):
         gr = grad[idx]
         i = int(np.flatnonzero(~np.isfinite(gr))[0])
@@ -536,6 +540,111 @@ def binary_cross_entropy(probs, labels, base: str = "e") -> BinaryCrossEntropy:
         _warn(msg, row)
     return BinaryCrossEntropy(losses=losses, loss=np.asarray(loss, dtype=dt), probs=np.array(p), grad=grad,
                               labels=np.array(y), base="2" if ln_base != 1.0 else "e")
+
+
+def _mp_bce_logits(ln_base: float):
+    def value(z, y):
+        import mpmath
+
+        return _mp_base(max(z, 0) - z * y + mpmath.log1p(mpmath.exp(-abs(z))), ln_base)
+    return value
+
+
+def _mp_bce_probs(ln_base: float):
+    def value(p, y):
+        import mpmath
+
+        first = 0 if y == 0 else -y * max(mpmath.log(p) if p else -mpmath.inf, -100)
+        second = 0 if y == 1 else -(1 - y) * max(mpmath.log1p(-p) if p != 1 else -mpmath.inf, -100)
+        return _mp_base(first + second, ln_base)
+    return value
+
+
+def _mp_mean(element, n: int):
+    """The mean of `element`(a_i, b_i) over args (a_1 … a_n, b_1 … b_n)."""
+    def value(*args):
+        import mpmath
+
+        return mpmath.fsum(element(a, b) for a, b in zip(args[:n], args[n:])) / n
+    return value
+
+
+def _mp_bce_logits_grad(ln_base: float):
+    def value(z, y):
+        import mpmath
+
+        return _mp_base(1 / (1 + mpmath.exp(-z)) - y, ln_base)
+    return value
+
+
+def _mp_bce_probs_grad(ln_base: float):
+    def value(p, y):
+        return _mp_base((p - y) / (p * (1 - p)), ln_base)
+    return value
+
+
+def _round_bce(z, y, ell, grad, grad_scale, rows_ok, losses, loss, grad_out, exact_loss, exact_grad):
+    """The long-double losses ℓ (each within 8 long-double ulps), their means over the rows
+    `rows_ok` (n + 10: the n − 1 additions ½ each, the division ½) and the gradients (within 8
+    ulps of `grad_scale`: the difference may cancel), rounded once, replacing the float64
+    (losses, loss, grad) where finite; the doubtful ones of a small call by mpmath."""
+    from dlcalc import rounding
+
+    n = z.shape[-1]
+    z2, y2 = _flat2(z), _flat2(np.broadcast_to(y, z.shape))
+    size = z2.size
+
+    def element(function):
+        return lambda i: (function, [z2.flat[i], y2.flat[i]])
+
+    finite = np.isfinite(ell) & np.isfinite(z)
+    rounded = rounding.round_each(ell, element(exact_loss), ulps=8, inputs=size).reshape(z.shape)
+    losses = np.where(finite, rounded, losses)
+    finite = np.isfinite(grad) & np.isfinite(z)
+    rounded = rounding.round_each(grad, element(exact_grad), ulps=8, scale=grad_scale, inputs=size)
+    grad_out = np.where(finite, rounded.reshape(z.shape), grad_out)
+    if rows_ok.any():
+        mean = _mp_mean(exact_loss, n)
+        rows = _flat2(ell).sum(axis=-1) / n
+        rounded = rounding.round_each(rows, lambda i: (mean, z2[i].tolist() + y2[i].tolist()), ulps=n + 10,
+                                      inputs=size)
+        loss = np.where(rows_ok, rounded.reshape(np.shape(loss)), loss)
+    return losses, loss, grad_out
+
+
+def _bce_logits_ext(z, y, ln_base, losses, loss, grad):
+    """`binary_cross_entropy_with_logits` in x87 long double, rounded once: ℓ = a +
+    log1p(e^(−|z|)) with a = z·(1 − y) or −z·y (≥ 0: the sum does not cancel, 4 ulps with expl
+    and log1pl within 2 each) and σ(z) − y, or (1 − y) − σ(−z), relative to σ + y."""
+    y = np.broadcast_to(y, z.shape)
+    finite = np.isfinite(z)
+    zf = np.where(finite, z, 0.0)
+    Z, Y = zf.astype(_L), y.astype(_L)
+    positive = zf >= 0
+    t = np.exp(-np.abs(Z))
+    a = np.where(positive, Z * (1 - Y), -Z * Y)
+    ell = _in_base(a + np.log1p(t), ln_base)
+    s, s_neg = np.where(positive, 1, t) / (1 + t), np.where(positive, t, 1) / (1 + t)
+    upper = positive & (y >= 0.5)
+    g = _in_base(np.where(upper, (1 - Y) - s_neg, s - Y), ln_base)
+    g_scale = _in_base(np.where(upper, (1 - Y) + s_neg, s + Y), ln_base)
+    return _round_bce(z, y, ell, g, g_scale, finite.all(axis=-1), losses, loss, grad,
+                      _mp_bce_logits(ln_base), _mp_bce_logits_grad(ln_base))
+
+
+def _bce_probs_ext(p, y, ln_base, losses, loss, grad):
+    """`binary_cross_entropy` in x87 long double, rounded once: ℓ = −[y·max(log p,
+    −100) + (1 − y)·max(log1p(−p), −100)] (two terms ≥ 0, 4 ulps), and (p − y)/(p·(1 − p)) for
+    0 < p < 1 (p − y and 1 − p rounded once each, the product and quotient: 2.5 ulps)."""
+    y = np.broadcast_to(y, p.shape)
+    P, Y = p.astype(_L), y.astype(_L)
+    lp = np.maximum(np.log(P), -100)
+    l1p = np.maximum(np.log1p(-P), -100)
+    ell = _in_base(np.where(y == 0, 0, -Y * lp) + np.where(y == 1, 0, -(1 - Y) * l1p), ln_base)
+    inside = (p > 0) & (p < 1)
+    g = _in_base(np.where(inside, (P - Y) / (P * (1 - P)), np.nan), ln_base)
+    return _round_bce(p, y, ell, g, np.abs(g), np.ones(p.shape[:-1], dtype=bool), losses, loss, grad,
+                      _mp_bce_probs(ln_base), _mp_bce_probs_grad(ln_base))
 
 
 # ----------------------------------------------------------------------------------------------
