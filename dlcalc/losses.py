@@ -419,7 +419,11 @@ def cross_entropy_from_probs(probs, target=None, target_probs=None, label_smooth
             if ln_base != 1.0:
                 loss = loss / dt.type(ln_base)
         if ln_base != 1.0:
-            grad = grad / dt.type(ln_base)
+            if _extended_ok(p) and y.dtype == np.float64:  # −y/(p·ln 2), rounded once
+                exact_grad = np.where(y == 0, 0.0, _divided_by_ln2(-y, p))
+                grad = np.where(np.isfinite(grad), exact_grad, grad / dt.type(ln_base))
+            else:
+                grad = grad / dt.type(ln_base)
     loss = np.asarray(loss, dtype=dt)
     _ce_warnings(y, logp, loss, "p")
     return CrossEntropy(loss=loss, probs=np.array(p), grad=grad, target_distribution=y, target=t,
@@ -540,6 +544,24 @@ def binary_cross_entropy(probs, labels, base: str = "e") -> BinaryCrossEntropy:
         _warn(msg, row)
     return BinaryCrossEntropy(losses=losses, loss=np.asarray(loss, dtype=dt), probs=np.array(p), grad=grad,
                               labels=np.array(y), base="2" if ln_base != 1.0 else "e")
+
+
+def _mp_ratio_in_bits(a, b):
+    import mpmath
+
+    return a / (b * mpmath.log(2))
+
+
+def _divided_by_ln2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a/(b·ln 2) rounded once (long double: three roundings, 1.5 ulps; doubtful ones of a small
+    call by mpmath)."""
+    from dlcalc import rounding
+
+    a, b = np.broadcast_arrays(a, b)
+    with np.errstate(all="ignore"):
+        approx = a.astype(_L) / b.astype(_L) / _LN2_L
+    return rounding.round_each(approx, lambda i: (_mp_ratio_in_bits, [a.flat[i], b.flat[i]]), ulps=4,
+                               inputs=a.size).reshape(a.shape)
 
 
 def _mp_bce_logits(ln_base: float):
