@@ -279,6 +279,109 @@ def loss_rows(points: int):
     return results
 
 
+def _divergence_rows(rng, n, rows):
+    """Random 3- and 5-class (P, Q), logits and labels, half of them hard: P ≈ Q (the divergences
+    cancel) and labels a hair from σ(z) (the binary gradient cancels)."""
+    z = rng.normal(scale=3.0, size=(rows, n))
+    zq = np.where(np.arange(rows)[:, None] % 2 == 1, z + 1e-6 * rng.standard_normal((rows, n)),
+                  rng.normal(scale=3.0, size=(rows, n)))
+    p = rng.dirichlet(np.ones(n), rows)
+    q = np.where(np.arange(rows)[:, None] % 2 == 1, p * (1 + 1e-7 * rng.standard_normal((rows, n))),
+                 rng.dirichlet(np.ones(n), rows))
+    q = q / q.sum(axis=1, keepdims=True)
+    with mpmath.workprec(BITS):
+        near = np.array([[float(sig(mpmath.mpf(float(v))) * (1 + mpmath.mpf(1e-12))) for v in row] for row in z])
+    labels = np.where(np.arange(rows)[:, None] % 2 == 1, np.minimum(near, 1.0), rng.random((rows, n)))
+    return p, q, z, zq, labels
+
+
+def divergence_rows(points: int):
+    """(label, results, correctly rounded, worst ulps, the same in a large call) for the terms of
+    KL, JS, KL from logits, binary cross-entropy and ce --probs in bits. One call per row (a
+    command line); "large call": the same rows as a batch block of more than 16,384 numbers
+    gets them (rounding.MAX_EXACT_SIZE set to 0: the long-double rounding alone)."""
+    from dlcalc import losses
+
+    rng = np.random.default_rng(2)
+    rows = max(points // 10, 50)
+    results = []
+    for n in (3, 5):
+        p, q, z, zq, labels = _divergence_rows(rng, n, rows)
+
+        def mp_log_softmax(v):
+            top = max(v)
+            lse = top + mpmath.log(mpmath.fsum(mpmath.exp(a - top) for a in v))
+            return [a - lse for a in v]
+
+        def js(P, Q):
+            return mpmath.fsum((a * mpmath.log(2 * a / (a + b)) if a else 0) + (b * mpmath.log(2 * b / (a + b)) if b else 0)
+                               for a, b in zip(P, Q)) / 2
+
+        def exact(i):
+            with mpmath.workprec(BITS):
+                P, Q, Z, ZQ, Y = ([mpmath.mpf(float(v)) for v in a[i]] for a in (p, q, z, zq, labels))
+                LP, LQ = mp_log_softmax(Z), mp_log_softmax(ZQ)
+                PL, QL = [mpmath.exp(v) for v in LP], [mpmath.exp(v) for v in LQ]
+                ell = [max(a, 0) - a * b + mpmath.log1p(mpmath.exp(-abs(a))) for a, b in zip(Z, Y)]
+                p_ell = [(0 if b == 0 else -b * max(mpmath.log(a), -100)) + (0 if b == 1 else -(1 - b) * mpmath.log1p(-a))
+                         for a, b in zip(P, Y)]
+                return {
+                    "KL terms p·log(p/q)": [a * mpmath.log(a / b) for a, b in zip(P, Q)],
+                    "JS(P,Q)": [js(P, Q)],
+                    "KL from logits": [mpmath.fsum(a * (u - v) for a, u, v in zip(PL, LP, LQ))],
+                    "KL terms from logits": [a * (u - v) for a, u, v in zip(PL, LP, LQ)],
+                    "H(P,Q) from logits": [-mpmath.fsum(a * v for a, v in zip(PL, LQ))],
+                    "JS from logits": [js(PL, QL)],
+                    "BCE with logits, losses": ell,
+                    "BCE with logits, mean": [mpmath.fsum(ell) / n],
+                    "BCE with logits, gradient": [sig(a) - b for a, b in zip(Z, Y)],
+                    "BCE of probabilities, losses": p_ell,
+                    "BCE of probabilities, mean": [mpmath.fsum(p_ell) / n],
+                    "BCE of probabilities, gradient": [(a - b) / (a * (1 - a)) for a, b in zip(P, Y)],
+                    "ce --probs gradient in bits": [-b / (a * mpmath.log(2)) for a, b in zip(P, Q)],
+                }
+
+        def computed(i):
+            kl = losses.kl_divergence(p[i], q[i], symmetric=True)
+            logits = losses.kl_divergence_from_logits(z[i], zq[i], symmetric=True)
+            bce = losses.binary_cross_entropy_with_logits(z[i], labels[i])
+            bce_p = losses.binary_cross_entropy(p[i], labels[i])
+            ce = losses.cross_entropy_from_probs(p[i], target_probs=q[i], base="2")
+            return {
+                "KL terms p·log(p/q)": kl.terms, "JS(P,Q)": [kl.js],
+                "KL from logits": [logits.kl], "KL terms from logits": logits.terms,
+                "H(P,Q) from logits": [logits.cross_entropy], "JS from logits": [logits.js],
+                "BCE with logits, losses": bce.losses, "BCE with logits, mean": [bce.loss],
+                "BCE with logits, gradient": bce.grad,
+                "BCE of probabilities, losses": bce_p.losses, "BCE of probabilities, mean": [bce_p.loss],
+                "BCE of probabilities, gradient": bce_p.grad, "ce --probs gradient in bits": ce.grad,
+            }
+
+        exacts = [exact(i) for i in range(rows)]
+        small = [computed(i) for i in range(rows)]
+        limit = rounding.MAX_EXACT_SIZE
+        rounding.MAX_EXACT_SIZE = 0
+        try:
+            large = [computed(i) for i in range(rows)]
+        finally:
+            rounding.MAX_EXACT_SIZE = limit
+        for label in exacts[0]:
+            tallies = []
+            for got in (small, large):
+                good = total = 0
+                worst = 0.0
+                for i in range(rows):
+                    for y, e in zip(np.asarray(got[i][label], dtype=float).reshape(-1).tolist(), exacts[i][label]):
+                        total += 1
+                        if y == to_float64(e):
+                            good += 1
+                        else:
+                            worst = max(worst, ulp_error(y, e))
+                tallies += [good, worst]
+            results.append((f"{label}, {n} classes", total, *tallies))
+    return results
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=4000)
@@ -301,6 +404,13 @@ def main(argv=None) -> int:
         lines += ["", "| quantity | rows | correctly rounded | worst error (ulp) |", "|---|---:|---:|---:|"]
         for label, total, good, worst in loss_rows(args.points):
             line = f"| {label} | {total} | {100 * good / total:.3f}% | {worst:.3g} |"
+            lines.append(line)
+            print(line, flush=True)
+        lines += ["", "| quantity | results | correctly rounded | worst error (ulp) "
+                  "| large call: correctly rounded | large call: worst (ulp) |", "|---|---:|---:|---:|---:|---:|"]
+        for label, total, good, worst, large_good, large_worst in divergence_rows(args.points):
+            line = (f"| {label} | {total} | {100 * good / total:.3f}% | {worst:.3g} "
+                    f"| {100 * large_good / total:.3f}% | {large_worst:.3g} |")
             lines.append(line)
             print(line, flush=True)
     print(f"({time.time() - started:.0f} s)", file=sys.stderr)
