@@ -62,6 +62,86 @@ def _expm1_minus_x(t: np.ndarray) -> np.ndarray:
     return np.where(small, total, direct)
 
 
+def _mp_gaussian(logvar: bool, bits: bool, what: str, n: int = 1):
+    """A result of `gaussian_kl` by its definition in mpmath, of args (μ₁…, s₁…, μ₂…, s₂…)
+    (n dimensions; s: standard deviations, or log-variances with `logvar`)."""
+    def value(*args):
+        import mpmath
+
+        mu, s1, q_mu, s2 = (args[k * n:(k + 1) * n] for k in range(4))
+        if what == "sigma":
+            return mpmath.exp(s1[0] / 2)
+        ts = [a - b if logvar else 2 * mpmath.log(a / b) for a, b in zip(s1, s2)]
+        if what == "t":
+            return ts[0]
+        sd2 = [mpmath.exp(b / 2) if logvar else b for b in s2]
+        variance = [(mpmath.expm1(t) - t) / 2 for t in ts]
+        mean = [((a - b) / c) ** 2 / 2 for a, b, c in zip(mu, q_mu, sd2)]
+        found = {"variance": variance[0], "mean": mean[0], "term": variance[0] + mean[0],
+                 "kl": mpmath.fsum(variance) + mpmath.fsum(mean)}[what]
+        return found / mpmath.log(2) if bits else found
+    return value
+
+
+def _rounded_once(mu, s1, q_mu, s2, logvar: bool, bits: bool, sigma1, sigma2):
+    """(σ₁, σ₂, t, variance terms, mean terms, terms, KL) of the float64 formulas above, computed
+    in x87 long double and rounded once (`rounding.round_each`: the doubtful ones by mpmath).
+
+    Bounds in long-double ulps: e^(s/2) 2 (expl); t = 2·log1p((σ₁ − σ₂)/σ₂) or 2·ln(σ₁/σ₂) 5
+    (the difference exact, the quotient ½, the log 2 magnified at most 1.4 and 2.5 times), or
+    s₁ − s₂ ½; ½(e^t − 1 − t) 16 of itself for |t| < ½ (twice t's error, the series 2) and of
+    ½(|e^t − 1| + |t|) beyond (expm1 − t cancels up to 8.4-fold); ½((μ₁ − μ₂)/σ₂)² 8 (the
+    quotient squared); a term 16 of the sum of those scales, KL 16 + n of their total;
+    ÷ ln 2 for bits: 2 more."""
+    from dlcalc import rounding
+
+    L = np.longdouble
+    n = mu.size
+    args = mu.tolist() + s1.tolist() + q_mu.tolist() + s2.tolist()
+    extra = 2 if bits else 0
+    ln2 = np.log(L(2))
+
+    def base(value):
+        return value / ln2 if bits else value
+
+    def each(what):
+        return lambda i: (_mp_gaussian(logvar, bits and what not in ("sigma", "t"), what),
+                          [mu[i], s1[i], q_mu[i], s2[i]])
+
+    with np.errstate(all="ignore"):
+        S1, S2, D = s1.astype(L), s2.astype(L), mu.astype(L) - q_mu.astype(L)
+        if logvar:
+            T = S1 - S2
+            sd1, sd2 = (rounding.round_each(np.exp(S / 2), lambda i, k=k: (_mp_gaussian(False, False, "sigma"),
+                                                                          [0.0, args[k * n + i], 0.0, 0.0]), ulps=4)
+                        for k, S in ((1, S1), (3, S2)))
+            inverse = np.exp(-S2 / 2)
+            t = None
+        else:
+            close = np.abs(s1 - s2) < 0.5 * s2
+            T = 2 * np.where(close, np.log1p((S1 - S2) / S2), np.log(S1 / S2))
+            sd1, sd2 = sigma1, sigma2
+            inverse = 1 / S2
+            t = rounding.round_each(T, each("t"), ulps=6)
+        small = np.abs(T) < 0.5
+        series = np.zeros_like(T)
+        term = T * T / 2
+        for k in range(3, 27):  # 24 terms: below 2^-70 of the first for |t| < ½
+            series += term
+            term = term * T / k
+        em1 = np.expm1(T)
+        V = np.where(small, series, em1 - T) / 2
+        v_scale = np.where(small, V, (np.abs(em1) + np.abs(T)) / 2)
+        scaled = D * inverse
+        M = scaled * scaled / 2
+        variance = rounding.round_each(base(V), each("variance"), ulps=16 + extra, scale=base(v_scale))
+        mean = rounding.round_each(base(M), each("mean"), ulps=8 + extra)
+        terms = rounding.round_each(base(V + M), each("term"), ulps=16 + extra, scale=base(v_scale + M))
+        kl = rounding.round_each(base(np.sum(V + M)), lambda i: (_mp_gaussian(logvar, bits, "kl", n), args),
+                                 ulps=16 + n + extra, scale=base(np.sum(v_scale + M)))
+    return sd1, sd2, t, variance, mean, terms, float(kl[0])
+
+
 def _as_vector(values, name: str) -> np.ndarray:
     array = np.atleast_1d(np.asarray(values, dtype=np.float64))
     if array.ndim != 1 or array.size == 0:
@@ -115,6 +195,13 @@ def gaussian_kl(mu, sigma, q_mu=0.0, q_sigma=1.0, *, logvar: bool = False,
     if base == "2":
         variance_terms, mean_terms, terms = (a / math.log(2) for a in (variance_terms, mean_terms, terms))
         kl = kl / math.log(2)
+    from dlcalc import exact
+
+    if exact.EXTENDED:  # the same forms in x87 long double, each result rounded once
+        exact_t = t if logvar else None  # from log-variances t = s₁ − s₂ is a correctly rounded difference
+        sigma1, sigma2, t, variance_terms, mean_terms, terms, kl = _rounded_once(
+            mu, s1, q_mu, s2, logvar, base == "2", sigma1, sigma2)
+        t = t if exact_t is None else exact_t
     return GaussianKL(mu=mu, sigma=sigma1, q_mu=q_mu, q_sigma=sigma2, log_variance_ratio=t,
                       variance_terms=variance_terms, mean_terms=mean_terms, terms=terms, kl=kl,
                       base=base)

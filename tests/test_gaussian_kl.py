@@ -181,3 +181,36 @@ def test_batch_bad_lines_are_named_and_the_others_processed(dl):
     assert errors[1].startswith("error: line 4: ") and "same length" in errors[1]
     assert errors[2].startswith("error: line 5: ") and "';'" in errors[2]
     assert len(errors) == 3
+
+
+@pytest.mark.skipif(not __import__("dlcalc.exact", fromlist=["EXTENDED"]).EXTENDED,
+                    reason="correct rounding needs the x87 long double (float64 elsewhere: a few ulp)")
+def test_every_printed_number_is_correctly_rounded_against_mpmath():
+    # the float64 formulas were a few ulp off (2 of the 4 numbers of the README's example);
+    # now each is the exact value rounded once, σ₁ ≈ σ₂ and log-variances and bits included
+    from dlcalc.rounding import to_float64
+
+    rng = np.random.default_rng(12)
+    wrong = []
+    for trial in range(60):
+        n = int(rng.integers(1, 4))
+        logvar, bits = trial % 2 == 1, trial % 3 == 0
+        mu, q_mu = rng.standard_normal(n), rng.standard_normal(n)
+        s1 = rng.standard_normal(n) if logvar else np.exp(rng.standard_normal(n))
+        s2 = s1 + 1e-9 * rng.standard_normal(n) if trial % 4 == 0 else (
+            rng.standard_normal(n) if logvar else np.exp(rng.standard_normal(n)))
+        r = gaussian_kl(mu, s1, q_mu, s2, logvar=logvar, base="2" if bits else "e")
+        with mpmath.workprec(200):
+            M, S1, QM, S2 = ([mpmath.mpf(float(v)) for v in a] for a in (mu, s1, q_mu, s2))
+            ln = mpmath.log(2) if bits else 1
+            T = [a - b if logvar else 2 * mpmath.log(a / b) for a, b in zip(S1, S2)]
+            sd1 = [mpmath.exp(a / 2) if logvar else a for a in S1]
+            sd2 = [mpmath.exp(b / 2) if logvar else b for b in S2]
+            V = [(mpmath.expm1(t) - t) / 2 / ln for t in T]
+            E = [((a - b) / c) ** 2 / 2 / ln for a, b, c in zip(M, QM, sd2)]
+            expected = {"sigma": sd1, "q_sigma": sd2, "log_variance_ratio": T, "variance_terms": V,
+                        "mean_terms": E, "terms": [v + e for v, e in zip(V, E)], "kl": [mpmath.fsum(V + E)]}
+            for name, values in expected.items():
+                got = np.atleast_1d(getattr(r, name)).tolist()
+                wrong += [(trial, name, g, e) for g, e in zip(got, values) if g != to_float64(e)]
+    assert not wrong, wrong[:5]
