@@ -334,7 +334,7 @@ def divergence_rows(points: int):
                     "JS from logits": [js(PL, QL)],
                     "BCE with logits, losses": ell,
                     "BCE with logits, mean": [mpmath.fsum(ell) / n],
-                    "BCE with logits, gradient": [sig(a) - b for a, b in zip(Z, Y)],
+                    "BCE with logits, gradient": [(1 - b) - sig(-a) if a >= 0 else sig(a) - b for a, b in zip(Z, Y)],
                     "BCE of probabilities, losses": p_ell,
                     "BCE of probabilities, mean": [mpmath.fsum(p_ell) / n],
                     "BCE of probabilities, gradient": [(a - b) / (a * (1 - a)) for a, b in zip(P, Y)],

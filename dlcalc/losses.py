@@ -595,7 +595,9 @@ def _mp_bce_logits_grad(ln_base: float):
     def value(z, y):
         import mpmath
 
-        return _mp_base(1 / (1 + mpmath.exp(-z)) - y, ln_base)
+        # σ(z) − y, as (1 − y) − σ(−z) for z ≥ 0 so that no precision is spent on cancellation
+        value = (1 - y) - 1 / (1 + mpmath.exp(z)) if z >= 0 else 1 / (1 + mpmath.exp(-z)) - y
+        return _mp_base(value, ln_base)
     return value
 
 
@@ -605,39 +607,132 @@ def _mp_bce_probs_grad(ln_base: float):
     return value
 
 
-def _round_bce(z, y, ell, grad, grad_scale, rows_ok, losses, loss, grad_out, exact_loss, exact_grad):
+def _round_indexed(approx, element_exact, ulps, scale=None, refine=None, inputs=None):
+    """`rounding.round_each` of `approx`, or with a double-double second stage `refine(index)`
+    (flat indices of the doubtful elements → (hi, lo, scale), see `rounding.refined`) whatever
+    the call's size, through `rounding.round_once` with the flat index as its x."""
+    from dlcalc import rounding
+
+    if refine is None:
+        return rounding.round_each(approx, element_exact, ulps=ulps, scale=scale, inputs=inputs)
+    approx = np.asarray(approx, dtype=_L)
+
+    def exact_at(mp, u):
+        function, args = element_exact(int(u))
+        return function(*[mp.mpf(a) for a in args])
+
+    index = np.arange(approx.size, dtype=np.float64)
+    flat_scale = None if scale is None else np.asarray(scale, dtype=_L).reshape(-1)
+    return rounding.round_once(index, approx.reshape(-1), exact_at, ulps, flat_scale,
+                               lambda xs: refine(xs.astype(np.int64))).reshape(approx.shape)
+
+
+def _round_bce(z, y, ell, grad, grad_scale, rows_ok, losses, loss, grad_out, exact_loss, exact_grad,
+               refine=None):
     """The long-double losses ℓ (each within 8 long-double ulps), their means over the rows
     `rows_ok` (n + 10: the n − 1 additions ½ each, the division ½) and the gradients (within 8
     ulps of `grad_scale`: the difference may cancel), rounded once, replacing the float64
-    (losses, loss, grad) where finite; the doubtful ones of a small call by mpmath."""
-    from dlcalc import rounding
-
+    (losses, loss, grad) where finite; the doubtful ones of a small call by mpmath, or at any
+    size by `refine` = (ℓ, mean, gradient) double-double forms of flat element or row indices
+    (each entry may be None)."""
     n = z.shape[-1]
     z2, y2 = _flat2(z), _flat2(np.broadcast_to(y, z.shape))
     size = z2.size
+    refine_loss, refine_mean, refine_grad = refine or (None, None, None)
 
     def element(function):
         return lambda i: (function, [z2.flat[i], y2.flat[i]])
 
     finite = np.isfinite(ell) & np.isfinite(z)
-    rounded = rounding.round_each(ell, element(exact_loss), ulps=8, inputs=size).reshape(z.shape)
+    rounded = _round_indexed(ell, element(exact_loss), 8, None, refine_loss, size).reshape(z.shape)
     losses = np.where(finite, rounded, losses)
     finite = np.isfinite(grad) & np.isfinite(z)
-    rounded = rounding.round_each(grad, element(exact_grad), ulps=8, scale=grad_scale, inputs=size)
+    rounded = _round_indexed(grad, element(exact_grad), 8, grad_scale, refine_grad, size)
     grad_out = np.where(finite, rounded.reshape(z.shape), grad_out)
     if rows_ok.any():
         mean = _mp_mean(exact_loss, n)
         rows = _flat2(ell).sum(axis=-1) / n
-        rounded = rounding.round_each(rows, lambda i: (mean, z2[i].tolist() + y2[i].tolist()), ulps=n + 10,
-                                      inputs=size)
+        rounded = _round_indexed(rows, lambda i: (mean, z2[i].tolist() + y2[i].tolist()), n + 10, None,
+                                 refine_mean, size)
         loss = np.where(rows_ok, rounded.reshape(np.shape(loss)), loss)
     return losses, loss, grad_out
+
+
+def _dd_in_bits(value, bits: bool):
+    """A double-double divided by ln 2 (itself as a double-double) when `bits`."""
+    if not bits:
+        return value
+    ln2 = exact._tables()["ln2"]
+    return exact.dd_div(value, (ln2[0], ln2[1]))
+
+
+def _dd_bce_logits(z, y, bits: bool):
+    """(ℓ, σ(z) − y, its scale) in double-double for float64 z, y, each as (hi, lo, k): the value
+    2^k·(hi + lo), hi NaN where undecided. ℓ = a + log1p(t), t = e^(−|z|), a = z·(1 − y) for
+    z ≥ 0, else −z·y (1 − y and the products exact as double-doubles): two terms ≥ 0; σ(z) − y
+    with σ from t (`activations._dd_sigmoid_pair`), relative to σ + |y|. Beyond |z| = 600, t is
+    taken as 0 (below 2⁻⁸⁶⁵, harmless) except where it is all there is: ℓ = t where a = 0, and
+    σ(z) − y = t for z < −600, y = 0, or −t for z > 600, y = 1 (each to 1 + O(t)), t = 2^k·m
+    (exact.dd_exp_scaled); a y or 1 − y below 2⁻⁷⁰⁰ but not 0 there is left undecided."""
+    from dlcalc.activations import _dd_exp_minus_abs, _dd_sigmoid_pair
+
+    _, t, beyond = _dd_exp_minus_abs(z)
+    one_minus_y = exact.two_sum(np.ones_like(y), -y)
+    positive = z >= 0
+    a = exact.dd_mul_d(one_minus_y, np.where(positive, z, 0.0))
+    b = exact.two_product(np.where(positive, 0.0, -z), y)
+    a = (np.where(positive, a[0], b[0]), np.where(positive, a[1], b[1]))
+    ell = _dd_in_bits(exact.dd_add(a, exact.dd_log1p(t[0], t[1])), bits)
+    sigma = _dd_sigmoid_pair(z, t)[0]
+    grad = _dd_in_bits(exact.dd_add_d(sigma, -y), bits)
+    grad_scale = (sigma[0] + np.abs(y)) / (math.log(2) if bits else 1.0)
+    zero = np.zeros(z.shape, dtype=np.int64)
+    if not beyond.any():
+        return (ell[0], ell[1], zero), (grad[0], grad[1], zero), grad_scale
+    m, k = exact.dd_exp_scaled(np.where(beyond, -np.abs(z), 0.0), np.zeros_like(z))
+    m = _dd_in_bits(m, bits)
+    other = np.where(positive, one_minus_y[0], y)  # the part of σ(z) − y beside ±t
+    tail_loss = beyond & (a[0] == 0)
+    tail_grad = beyond & (other == 0)
+    sign = np.where(positive, -1.0, 1.0)
+    undecided = beyond & (other != 0) & (np.abs(other) < 2.0 ** -700)
+    ell = (np.where(tail_loss, m[0], ell[0]), np.where(tail_loss, m[1], ell[1]), np.where(tail_loss, k, 0))
+    grad = (np.where(undecided, np.nan, np.where(tail_grad, sign * m[0], grad[0])),
+            np.where(tail_grad, sign * m[1], grad[1]), np.where(tail_grad, k, 0))
+    return ell, grad, np.where(tail_grad, np.abs(m[0]), grad_scale)
+
+
+def _bce_logits_refine(z, y, bits: bool):
+    """(ℓ, mean, gradient) second stages for `_round_bce`, of flat indices into z's rows (the
+    mean: of row indices; a row with a loss in 2^k form is left to mpmath)."""
+    z2, y2 = _flat2(z), _flat2(np.broadcast_to(y, z.shape))
+    zf, yf = z2.reshape(-1), y2.reshape(-1)
+    n = z2.shape[1]
+
+    def loss(index):
+        ell, _, _ = _dd_bce_logits(zf[index], yf[index], bits)
+        return ell[0], ell[1], None, ell[2]
+
+    def grad(index):
+        _, g, scale = _dd_bce_logits(zf[index], yf[index], bits)
+        return g[0], g[1], scale, g[2]
+
+    def mean(rows):
+        ell, _, _ = _dd_bce_logits(z2[rows], y2[rows], bits)
+        total = (ell[0][:, 0], ell[1][:, 0])
+        for j in range(1, n):
+            total = exact.dd_add(total, (ell[0][:, j], ell[1][:, j]))
+        total = exact.dd_div(total, (float(n), 0.0))
+        return np.where((ell[2] != 0).any(axis=1), np.nan, total[0]), total[1], None
+
+    return loss, mean, grad
 
 
 def _bce_logits_ext(z, y, ln_base, losses, loss, grad):
     """`binary_cross_entropy_with_logits` in x87 long double, rounded once: ℓ = a +
     log1p(e^(−|z|)) with a = z·(1 − y) or −z·y (≥ 0: the sum does not cancel, 4 ulps with expl
-    and log1pl within 2 each) and σ(z) − y, or (1 − y) − σ(−z), relative to σ + y."""
+    and log1pl within 2 each) and σ(z) − y, or (1 − y) − σ(−z), relative to σ + y; the doubtful
+    ones by the double-double forms (`_dd_bce_logits`) at any size."""
     y = np.broadcast_to(y, z.shape)
     finite = np.isfinite(z)
     zf = np.where(finite, z, 0.0)
@@ -651,7 +746,8 @@ def _bce_logits_ext(z, y, ln_base, losses, loss, grad):
     g = _in_base(np.where(upper, (1 - Y) - s_neg, s - Y), ln_base)
     g_scale = _in_base(np.where(upper, (1 - Y) + s_neg, s + Y), ln_base)
     return _round_bce(z, y, ell, g, g_scale, finite.all(axis=-1), losses, loss, grad,
-                      _mp_bce_logits(ln_base), _mp_bce_logits_grad(ln_base))
+                      _mp_bce_logits(ln_base), _mp_bce_logits_grad(ln_base),
+                      _bce_logits_refine(zf, y, ln_base != 1.0))
 
 
 def _bce_probs_ext(p, y, ln_base, losses, loss, grad):

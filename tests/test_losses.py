@@ -573,6 +573,11 @@ def test_kl_of_nearly_equal_distributions_is_correctly_rounded_where_the_float64
     assert batch.kl[0] == float(exact) and batch.kl[1] == 0.0
 
 
+def _sigmoid_minus(z, y):
+    """σ(z) − y in mpmath without cancelling away its digits: (1 − y) − σ(−z) for z ≥ 0."""
+    return (1 - y) - 1 / (1 + mpmath.exp(z)) if z >= 0 else 1 / (1 + mpmath.exp(-z)) - y
+
+
 @needs_extended
 def test_binary_cross_entropy_losses_means_and_gradients_are_correctly_rounded_against_mpmath():
     # float64 formulas: a few ulp, and the gradient σ(z) − y with σ(z) ≈ y thousands of ulp off;
@@ -597,7 +602,7 @@ def test_binary_cross_entropy_losses_means_and_gradients_are_correctly_rounded_a
                       + (0 if b == 1 else -(1 - b) * max(mpmath.log1p(-a), -100))) / ln for a, b in zip(P, Y)]
             results["losses"] += [_ulp_error(g, e) for g, e in zip(logits.losses, ell)]
             results["mean"].append(_ulp_error(logits.loss, mpmath.fsum(ell) / n))
-            results["grad"] += [_ulp_error(g, (1 / (1 + mpmath.exp(-a)) - b) / ln) for g, a, b in zip(logits.grad, Z, Y)]
+            results["grad"] += [_ulp_error(g, _sigmoid_minus(a, b) / ln) for g, a, b in zip(logits.grad, Z, Y)]
             results["p losses"] += [_ulp_error(g, e) for g, e in zip(probs.losses, p_ell)]
             results["p mean"].append(_ulp_error(probs.loss, mpmath.fsum(p_ell) / n))
             results["p grad"] += [_ulp_error(g, (a - b) / (a * (1 - a)) / ln) for g, a, b in zip(probs.grad, P, Y)]
@@ -617,3 +622,30 @@ def test_cross_entropy_of_probabilities_in_bits_has_its_gradient_rounded_once():
             found += [_ulp_error(g, -mpmath.mpf(float(b)) / (mpmath.mpf(float(a)) * mpmath.log(2)))
                       for g, a, b in zip(r.grad, p, y)]
     _assert_correctly_rounded(found, "gradient in bits")
+
+
+@needs_extended
+def test_binary_cross_entropy_with_logits_is_correctly_rounded_in_a_batch_sized_call():
+    # a batch block (more than rounding.MAX_EXACT_SIZE numbers) has no mpmath step: the
+    # double-double second stage decides the doubtful losses, means and gradients, including
+    # gradients σ(z) − y that cancel (labels a hair from σ(z)) and tails beyond |z| = 600
+    rng = np.random.default_rng(21)
+    z = rng.standard_normal((5000, 4)) * 4
+    z[::97] = rng.uniform(-1000, 1000, z[::97].shape)
+    with mpmath.workprec(120):
+        near = [[float(1 / (1 + mpmath.exp(-mpmath.mpf(float(v))))) for v in row] for row in z[:2000]]
+    y = rng.random(z.shape)
+    y[:2000] = np.minimum(np.array(near) * (1 + 2e-12 * rng.standard_normal((2000, 4))), 1.0)
+    r = binary_cross_entropy_with_logits(z, y)
+    sample = np.concatenate([np.arange(0, 2000, 5), rng.integers(2000, 5000, 200), np.arange(0, 5000, 97)])
+    wrong = []
+    with mpmath.workprec(200):
+        for i in sample.tolist():
+            Z, Y = [mpmath.mpf(float(v)) for v in z[i]], [mpmath.mpf(float(v)) for v in y[i]]
+            ell = [max(a, 0) - a * b + mpmath.log1p(mpmath.exp(-abs(a))) for a, b in zip(Z, Y)]
+            grad = [_sigmoid_minus(a, b) for a, b in zip(Z, Y)]
+            wrong += [(i, "loss") for g, e in zip(r.losses[i], ell) if not _ulp_error(g, e)[1]]
+            wrong += [(i, "grad") for g, e in zip(r.grad[i], grad) if not _ulp_error(g, e)[1]]
+            if not _ulp_error(r.loss[i], mpmath.fsum(ell) / 4)[1]:
+                wrong.append((i, "mean"))
+    assert not wrong, wrong[:10]
