@@ -1022,24 +1022,61 @@ def _mp_from_logits(n: int, ln_base: float, what: str, i: int = 0, row: list | N
     return value
 
 
-def _exact_rows(approx: np.ndarray, zp: np.ndarray, zq: np.ndarray, ln_base: float, what: str) -> np.ndarray:
-    """`approx` (float64, one per row, no error bound) replaced by the correctly rounded value of
-    `what` (see `_mp_from_logits`) in every row, for a call small enough (rounding.round_each's
-    limits); a larger call keeps it."""
+# h(δ) = log(2σ(δ)) + e^(−δ)·log(2σ(−δ)) = δ²/4 − δ³/8 + …: p·h(δ) is one element of 2·JS,
+# p·log(p/m) + q·log(q/m) with q = p·e^(−δ). Taylor coefficients of δ² … δ²⁴ (mpmath, 50 digits):
+# the series is summed for |δ| ≤ ¼, where the two logarithms cancel up to 18-fold, and 23
+# terms reach 2⁻⁶⁶ of it there (the coefficients shrink like π^-k)
+_JS_COEF = [_L(c) for c in (
+    "0.25", "-0.125", "0.03125", "-0.0052083333333333333333", "0.00086805555555555555556",
+    "-0.00017361111111111111111", "0.000021701388888888888889", "5.1669973544973544974e-7",
+    "-5.1669973544973544974e-8", "-1.8945656966490299824e-7", "1.5788047472075249853e-8",
+    "1.2656533923895035006e-8", "-9.0403813742107392901e-10", "-9.8375981932529551577e-10",
+    "6.1484988707830969736e-11", "7.8053345597885115081e-11", "-4.3362969776602841712e-12",
+    "-6.3529904094180055336e-12", "3.1764952047090027668e-13", "5.2785310511817611266e-13",
+    "-2.399332295991709603e-14", "-4.4621687717157351035e-14", "1.8592369882148896265e-15")][::-1]
+
+
+def _js_logits_ext(lp, lp_low, lq, lq_low, ln_base, zp, zq) -> np.ndarray:
+    """JS(softmax(zp), softmax(zq)) from the double-double log-softmax pairs, in x87 long double,
+    rounded once (`rounding.round_each`, the doubtful ones of a small call by mpmath).
+
+    JS = ½ Σ [P·a(δ) + Q·b(δ)], δ = log p − log q, a = log(2σ(δ)) = −log1p(expm1(−δ)/2),
+    b = log(2σ(−δ)) = −log1p(expm1(δ)/2): each element ≥ 0, and P·h(δ) by its series where
+    |δ| ≤ ¼ (see _JS_COEF). Bound: an error c common to a row's log-probabilities (≤ 2⁻⁶¹ of
+    their size, as in `_kl_logits_ext`) moves an element by c·(P|a| + Q|b|) at first order, and
+    each element is within 64 ulps of P|a| + Q|b| (the logarithms cancel at most 18-fold):
+    within n + 8 ulps of Σ (P|a| + Q|b|)·(4·(|LP| + |LQ|) + 68).
+    """
     from dlcalc import rounding
 
+    a_, al, c_, cl = _flat2(lp), _flat2(lp_low), _flat2(lq), _flat2(lq_low)
+    rows, n = a_.shape
+    total = np.empty(rows, dtype=_L)
+    scale = np.empty(rows, dtype=_L)
+    with np.errstate(all="ignore"):
+        for b in row_blocks(rows, n):
+            LP = a_[b].astype(_L) + al[b]
+            LQ = c_[b].astype(_L) + cl[b]
+            delta = (a_[b].astype(_L) - c_[b]) + (al[b].astype(_L) - cl[b])
+            P, Q = np.exp(LP), np.exp(LQ)
+            first = -np.log1p(np.expm1(-delta) / 2)
+            second = -np.log1p(np.expm1(delta) / 2)
+            f = P * first + Q * second
+            small = np.abs(delta) <= 0.25
+            if small.any():
+                d = delta[small]
+                series = np.zeros_like(d)
+                for c in _JS_COEF:
+                    series = series * d + c
+                f[small] = P[small] * series * d * d
+            total[b] = _in_base(np.maximum(f.sum(axis=-1), 0) / 2, ln_base)
+            size = np.abs(P * first) + np.abs(Q * second)
+            scale[b] = _in_base((size * (4 * (np.abs(LP) + np.abs(LQ)) + 68)).sum(axis=-1), ln_base)
     zp2, zq2 = _flat2(zp), _flat2(zq)
-    rows, n = zp2.shape
-    out = np.array(approx, dtype=np.float64).reshape(-1)
-    if zp2.size > rounding.MAX_EXACT_SIZE or rows > rounding.MAX_EXACT:
-        return out.reshape(np.shape(approx))
-    value = _mp_from_logits(n, ln_base, what)
-    for i in range(rows):
-        if np.isfinite(zp2[i]).all() and np.isfinite(zq2[i]).all():
-            rounded = rounding.correctly_rounded(value, zp2[i].tolist() + zq2[i].tolist())
-            if rounded is not None:
-                out[i] = rounded
-    return out.reshape(np.shape(approx))
+    value = _mp_from_logits(n, ln_base, "js")
+    out = rounding.round_each(total, lambda i: (value, zp2[i].tolist() + zq2[i].tolist()), ulps=n + 8,
+                              scale=scale, inputs=zp2.size)
+    return np.maximum(out, 0).reshape(lp.shape[:-1])
 
 
 def _kl_logits_ext(lp, lp_low, lq, lq_low, ln_base: float = 1.0, zp=None, zq=None):
@@ -1318,8 +1355,6 @@ def kl_divergence_from_logits(zp, zq, base: str = "e", symmetric: bool = False) 
         with np.errstate(all="ignore"):
             lm = np.logaddexp(lp, lq) - dt.type(math.log(2))
         js = scale(dt.type(0.5) * (kl_logs(p, lp, m, lm)[1] + kl_logs(q, lq, m, lm)[1]))
-        if dt == np.float64:  # no error bound to test: a small call takes the exact value
-            js = _exact_rows(js, cp.z, cq.z, ln_base, "js")
     # rows whose log-probabilities are all finite, where long double is x87 extended: the φ form
     # from the extended log-softmax, divided by ln(base) and rounded once; the other rows (and
     # float32, and other platforms) take the float64 formulas
@@ -1340,6 +1375,12 @@ def kl_divergence_from_logits(zp, zq, base: str = "e", symmetric: bool = False) 
         sel = (lambda a: a) if ok.all() else (lambda a: a[ok])
         zs = (sel(np.broadcast_to(cp.z, lp.shape)), sel(np.broadcast_to(cq.z, lq.shape)))
         t_e, kl_e, hpq_e, hp_e = _kl_logits_ext(sel(lp), sel(lows[0]), sel(lq), sel(lows[1]), ln_base, *zs)
+        if symmetric:
+            js_e = _js_logits_ext(sel(lp), sel(lows[0]), sel(lq), sel(lows[1]), ln_base, *zs)
+            if ok.all():
+                js = js_e
+            else:
+                js[ok] = js_e
         klr_e = _kl_logits_ext(sel(lq), sel(lows[1]), sel(lp), sel(lows[0]), ln_base,
                                *zs[::-1])[1] if symmetric else None
         if ok.all():
