@@ -977,9 +977,67 @@ def _js_ext(p: np.ndarray, q: np.ndarray, ln_base: float = 1.0) -> np.ndarray:
             total[b] = _in_base(g / 2, ln_base)
             scale[b] = _in_base(4 * g + _L(2.0 ** -43) / ulps, ln_base)
     js = _mp_js(n, ln_base)
-    out = rounding.round_each(total, lambda i: (js, p2[i].tolist() + q2[i].tolist()), ulps=ulps,
-                              scale=scale, inputs=p2.size)
+    out = _round_indexed(total, lambda i: (js, p2[i].tolist() + q2[i].tolist()), ulps, scale,
+                         lambda rows: _dd_js_rows(p2[rows], q2[rows], ln_base != 1.0), p2.size)
     return np.maximum(out, 0).reshape(p.shape[:-1])
+
+
+def _dd_log(x):
+    """log x for a double-double x > 0 (normal): e·ln 2 + log1p(m − 1), x = 2^e·m, m ∈ [1, 2)
+    (m − 1 is exact; a hair below 0 where m rounds to 1 from below, which the series takes)."""
+    mantissa, e = np.frexp(x[0])  # x_hi = mantissa·2^e, mantissa ∈ [½, 1)
+    e = e - 1
+    m = (np.ldexp(x[0], -e), np.ldexp(x[1], -e))
+    z = exact.dd_add_d(m, -1.0)
+    ln2 = exact._tables()["ln2"]
+    return exact.dd_add(exact.dd_log1p(z[0], z[1]), exact.dd_mul_d((ln2[0], ln2[1]), e.astype(np.float64)))
+
+
+# φ(u) = (1 + u)·log1p(u) + (1 − u)·log1p(−u) = Σ_{k≥1} u^(2k)/(k(2k − 1)), all terms ≥ 0: summed
+# for |u| ≤ ½ to k = 45 (the rest below 2⁻¹⁰⁰ of u²), the terms from k = 20 on in float64 (they
+# weigh less than 2⁻³⁸ of the sum, so float64 keeps them to 2⁻⁹¹ of it)
+_PHI_EVEN = [exact.dd_constant(1, k * (2 * k - 1)) for k in range(1, 46)]
+
+
+def _dd_js_rows(p, q, bits: bool):
+    """JS of rows of float64 P, Q in double-double, with M = (P + Q)/2 exact (no rounding of M):
+    p = m(1 + u), q = m(1 − u), u = (p − q)/(p + q), so JS = ½ Σ m·φ(u) (see _PHI_EVEN), a sum
+    of non-negative terms; φ(u) = φ(|u|) by its series for |u| ≤ ½, else (1 + |u|)·log1p(|u|) +
+    (1 − |u|)·log(1 − |u|) (the two cancel at most 3.6-fold), φ(1) = 2·ln 2 (p or q = 0).
+    Returns (hi, lo, None) per row for `rounding.refined`."""
+    with np.errstate(all="ignore"):
+        total = exact.two_sum(p, q)
+        d = exact.two_sum(p, -q)
+        u = exact.dd_div(d, total)
+        u = (np.abs(u[0]), np.where(u[0] < 0, -u[1], u[1]))
+        u2 = exact.dd_mul(u, u)
+        h = np.full_like(p, _PHI_EVEN[-1][0])
+        for c in _PHI_EVEN[-2:18:-1]:
+            h = h * u2[0] + c[0]
+        series = (h, np.zeros_like(h))
+        for c in _PHI_EVEN[18::-1]:
+            series = exact.dd_add(exact.dd_mul(series, u2), c)
+        series = exact.dd_mul(series, u2)
+        large = u[0] > 0.5
+        one_minus = exact.two_sum(np.ones_like(p), -u[0])
+        one_minus = (one_minus[0], one_minus[1] - u[1])
+        inside = large & (one_minus[0] > 0)
+        safe = (np.where(inside, one_minus[0], 0.5), np.where(inside, one_minus[1], 0.0))
+        first = exact.dd_mul(exact.dd_add_d(u, 1.0), exact.dd_log1p(np.where(large, u[0], 0.0),
+                                                                    np.where(large, u[1], 0.0)))
+        direct = exact.dd_add(first, exact.dd_mul(safe, _dd_log(safe)))
+        ln2 = exact._tables()["ln2"]
+        edge = large & ~inside  # |u| = 1: φ = 2·ln 2
+        phi = (np.where(edge, 2 * ln2[0], np.where(large, direct[0], series[0])),
+               np.where(edge, 2 * ln2[1], np.where(large, direct[1], series[1])))
+        terms = exact.dd_mul(phi, (total[0] / 2, total[1] / 2))  # m·φ(u)
+        terms = (np.where(total[0] == 0, 0.0, terms[0]), np.where(total[0] == 0, 0.0, terms[1]))
+        js = (terms[0][:, 0], terms[1][:, 0])
+        for j in range(1, p.shape[1]):
+            js = exact.dd_add(js, (terms[0][:, j], terms[1][:, j]))
+        js = _dd_in_bits((js[0] / 2, js[1] / 2), bits)
+        tiny = np.abs(js[0]) < 2.0 ** -960  # its low part would be subnormal: mpmath decides
+    return np.where(tiny & (js[0] != 0), np.nan, js[0]), js[1], None
 
 
 def _mp_log_softmax(z):

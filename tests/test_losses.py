@@ -649,3 +649,42 @@ def test_binary_cross_entropy_with_logits_is_correctly_rounded_in_a_batch_sized_
             if not _ulp_error(r.loss[i], mpmath.fsum(ell) / 4)[1]:
                 wrong.append((i, "mean"))
     assert not wrong, wrong[:10]
+
+
+def test_double_double_js_is_accurate_to_2_to_the_minus_95():
+    # the second stage of JS (losses._dd_js_rows): M = (P + Q)/2 exact, JS = ½ Σ m·φ(u), near-equal
+    # rows (φ's series), far ones (its logarithms) and zeros (|u| = 1)
+    from dlcalc.losses import _dd_js_rows
+
+    rng = np.random.default_rng(1)
+    p = rng.dirichlet(np.ones(4), 200)
+    q = np.where(np.arange(200)[:, None] % 2 == 1, p * (1 + 1e-7 * rng.standard_normal((200, 4))),
+                 rng.dirichlet(np.ones(4), 200))
+    q[::7, 0] = 0
+    q /= q.sum(axis=1, keepdims=True)
+    hi, lo, _ = _dd_js_rows(p, q, False)
+    with mpmath.workprec(300):
+        for i in range(200):
+            P, Q = [mpmath.mpf(float(v)) for v in p[i]], [mpmath.mpf(float(v)) for v in q[i]]
+            exact = mpmath.fsum((a * mpmath.log(2 * a / (a + b)) if a else 0) + (b * mpmath.log(2 * b / (a + b)) if b else 0)
+                                for a, b in zip(P, Q)) / 2
+            assert abs(mpmath.mpf(hi[i]) + mpmath.mpf(lo[i]) - exact) <= exact * mpmath.mpf(2) ** -95, i
+
+
+@needs_extended
+def test_js_is_correctly_rounded_in_a_batch_sized_call():
+    # more than rounding.MAX_EXACT_SIZE numbers: no mpmath step, the double-double stage decides
+    rng = np.random.default_rng(8)
+    p = rng.dirichlet(np.ones(4), 5000)
+    q = np.where(np.arange(5000)[:, None] % 2 == 1, p * (1 + 1e-7 * rng.standard_normal((5000, 4))),
+                 rng.dirichlet(np.ones(4), 5000))
+    q /= q.sum(axis=1, keepdims=True)
+    js = kl_divergence(p, q, symmetric=True).js
+    wrong = []
+    with mpmath.workprec(200):
+        for i in range(0, 5000, 10):
+            P, Q = [mpmath.mpf(float(v)) for v in p[i]], [mpmath.mpf(float(v)) for v in q[i]]
+            exact = mpmath.fsum(a * mpmath.log(2 * a / (a + b)) + b * mpmath.log(2 * b / (a + b)) for a, b in zip(P, Q)) / 2
+            if not _ulp_error(js[i], exact)[1]:
+                wrong.append(i)
+    assert not wrong, wrong[:10]
