@@ -326,6 +326,8 @@ def divergence_rows(points: int):
                 p_ell = [(0 if b == 0 else -b * max(mpmath.log(a), -100)) + (0 if b == 1 else -(1 - b) * mpmath.log1p(-a))
                          for a, b in zip(P, Y)]
                 return {
+                    "KL(P||Q)": [max(mpmath.fsum(a * mpmath.log(a / b) for a, b in zip(P, Q)), 0)],  # clamped
+                    "H(P,Q)": [-mpmath.fsum(a * mpmath.log(b) for a, b in zip(P, Q))],
                     "KL terms p·log(p/q)": [a * mpmath.log(a / b) for a, b in zip(P, Q)],
                     "JS(P,Q)": [js(P, Q)],
                     "KL from logits": [mpmath.fsum(a * (u - v) for a, u, v in zip(PL, LP, LQ))],
@@ -348,6 +350,7 @@ def divergence_rows(points: int):
             bce_p = losses.binary_cross_entropy(p[i], labels[i])
             ce = losses.cross_entropy_from_probs(p[i], target_probs=q[i], base="2")
             return {
+                "KL(P||Q)": [kl.kl], "H(P,Q)": [kl.cross_entropy],
                 "KL terms p·log(p/q)": kl.terms, "JS(P,Q)": [kl.js],
                 "KL from logits": [logits.kl], "KL terms from logits": logits.terms,
                 "H(P,Q) from logits": [logits.cross_entropy], "JS from logits": [logits.js],

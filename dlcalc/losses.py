@@ -882,9 +882,90 @@ def _neg_xlogy_sum_ext(p: np.ndarray, q: np.ndarray, ln_base: float) -> np.ndarr
             terms = np.where(pb == 0, 0, -pb * np.log(q2[b].astype(_L)))
             total[b] = _in_base(terms.sum(axis=-1), ln_base)
     exact_value = _mp_neg_xlogy(n, ln_base)
-    out = rounding.round_each(total, lambda i: (exact_value, p2[i].tolist() + q2[i].tolist()),
-                              ulps=n + 8, inputs=p2.size)
+    out = _round_indexed(total, lambda i: (exact_value, p2[i].tolist() + q2[i].tolist()), n + 8, None,
+                         lambda rows: _dd_neg_xlogy_rows(p2[rows], q2[rows], ln_base != 1.0), p2.size)
     return out.reshape(shape)
+
+
+def _dd_row_sum(terms):
+    """Σ over the last axis of a double-double (rows, n) pair."""
+    total = (terms[0][:, 0], terms[1][:, 0])
+    for j in range(1, terms[0].shape[1]):
+        total = exact.dd_add(total, (terms[0][:, j], terms[1][:, j]))
+    return total
+
+
+def _dd_neg_xlogy_rows(p, q, bits: bool):
+    """−Σ p·log q of rows in double-double (terms ≥ 0; p = 0 contributes 0), for `rounding.refined`."""
+    with np.errstate(all="ignore"):
+        positive = p > 0
+        safe_q = np.where(positive & (q > 0), q, 1.0)
+        terms = exact.dd_mul_d(_dd_log((safe_q, np.zeros_like(q))), -p)
+        terms = (np.where(positive, terms[0], 0.0), np.where(positive, terms[1], 0.0))
+        total = _dd_in_bits(_dd_row_sum(terms), bits)
+    return _dd_tiny_undecided(total), total[1], None
+
+
+def _dd_tiny_undecided(value):
+    """hi, NaN where |value| is below 2⁻⁹⁶⁰ but not 0 (its low part would be subnormal: mpmath)."""
+    return np.where((np.abs(value[0]) < 2.0 ** -960) & (value[0] != 0), np.nan, value[0])
+
+
+# ψ(u) = Σ_{k≥2} (−1)^k·u^k/(k(k − 1)) in double-double for |u| ≤ ½: to k = 100 (the rest below
+# 2⁻¹⁰⁰ of ψ ≥ u²/2.8), the terms from u⁴⁰ on in float64 (below 2⁻⁴⁶ of ψ)
+_PSI_DD = {k: exact.dd_constant((-1) ** k, k * (k - 1)) for k in range(2, 101)}
+
+
+def _dd_psi_small(u):
+    h = np.zeros_like(u[0])
+    for k in range(100, 39, -1):
+        h = h * u[0] + _PSI_DD[k][0]
+    acc = (h, np.zeros_like(h))
+    for k in range(39, 1, -1):
+        acc = exact.dd_add(exact.dd_mul(acc, u), _PSI_DD[k])
+    return exact.dd_mul(acc, exact.dd_mul(u, u))
+
+
+def _dd_kl_parts(p, q):
+    """(terms p·log(p/q), g, p − q) per element in double-double, as `_kl_block_ext` defines them
+    (g = q·ψ(u), u = (p − q)/q, for p/q ∈ [½, 2]; p·log(p/q) − p + q elsewhere; q for p = 0), for
+    finite positive q (q = 0 < p, an infinite KL, never reaches the second stage)."""
+    with np.errstate(all="ignore"):
+        safe_q = np.where(q > 0, q, 1.0)
+        r = p / safe_q
+        near = (r >= 0.5) & (r <= 2)
+        d = exact.two_sum(p, -q)  # exact; p − q itself where near (Sterbenz)
+        u = exact.dd_div((np.where(near, d[0], 0.0), np.zeros_like(p)), (safe_q, np.zeros_like(p)))
+        small = near & (np.abs(u[0]) <= 0.5)
+        psi_small = _dd_psi_small((np.where(small, u[0], 0.0), np.where(small, u[1], 0.0)))
+        big = near & ~small  # ½ < u ≤ 1
+        ub = (np.where(big, u[0], 0.75), np.where(big, u[1], 0.0))
+        log1p_u = exact.dd_log1p(ub[0], ub[1])
+        psi_big = exact.dd_add(exact.dd_mul(exact.dd_add_d(ub, 1.0), log1p_u), exact.dd_neg(ub))
+        psi = (np.where(small, psi_small[0], psi_big[0]), np.where(small, psi_small[1], psi_big[1]))
+        g_near = exact.dd_mul_d(psi, safe_q)
+        far = ~near & (p > 0)
+        ratio = exact.dd_div((np.where(far, p, 1.0), np.zeros_like(p)), (np.where(far, safe_q, 1.0), np.zeros_like(p)))
+        log_ratio = _dd_log(ratio)
+        terms_far = exact.dd_mul_d(log_ratio, p)
+        g_far = exact.dd_add(terms_far, exact.dd_neg(d))
+        # terms: p·log1p(u) where near (u ≥ −½: the series of dd_log1p takes it)
+        terms_near = exact.dd_mul_d(exact.dd_log1p(np.where(near, u[0], 0.0), np.where(near, u[1], 0.0)), p)
+        zero = p == 0
+        terms = (np.where(zero, 0.0, np.where(near, terms_near[0], terms_far[0])),
+                 np.where(zero, 0.0, np.where(near, terms_near[1], terms_far[1])))
+        g = (np.where(zero, q, np.where(near, g_near[0], g_far[0])),
+             np.where(zero, 0.0, np.where(near, g_near[1], g_far[1])))
+    return terms, g, d
+
+
+def _dd_kl_rows(p, q, bits: bool):
+    """KL of rows in double-double: Σ g + Σ (p − q), relative to Σ g + |Σ (p − q)|."""
+    _, g, d = _dd_kl_parts(p, q)
+    g, d = _dd_row_sum(g), _dd_row_sum(d)
+    total = _dd_in_bits(exact.dd_add(g, d), bits)
+    scale = (np.abs(g[0]) + np.abs(d[0])) / (math.log(2) if bits else 1.0)
+    return _dd_tiny_undecided(total), total[1], scale
 
 
 def _kl_block_ext(pb: np.ndarray, qb: np.ndarray):
@@ -907,9 +988,9 @@ def _kl_block_ext(pb: np.ndarray, qb: np.ndarray):
     log_ratio[far] = np.log(P[far] / Q[far])
     terms = np.where(pb == 0, 0, P * log_ratio)
     psi = (1 + u) * log_ratio - u
-    small = near & (np.abs(u) <= 0.1)
+    small = near & (np.abs(u) <= 0.5)
     if small.any():
-        psi[small] = _series(u[small], _PSI_COEF)
+        psi[small] = _psi_series(u[small])
     g = np.where(near, Q * psi, terms - (P - Q))
     g = np.where(pb == 0, Q, g)
     g = np.where((qb == 0) & (pb > 0), np.inf, g)
@@ -917,7 +998,28 @@ def _kl_block_ext(pb: np.ndarray, qb: np.ndarray):
     near_d = _L(0)
     for piece in fixed_grid_pieces(d):  # largest grid first: in extended, the first sums are exact
         near_d = near_d + piece.astype(_L)
-    return terms, g.sum(axis=-1), far_d.sum(axis=-1) + near_d
+    # the error bound, in long-double ulps of g: 6 for ψ's series (u's quotient, the series 2,
+    # the product), 20 for ψ = (1 + u)·log1p(u) − u at ½ < |u| ≤ 1 (it cancels up to 8.4-fold,
+    # log1p within 2), 28 far (log within 2 of |terms| ≤ 8·g); the sums add ½ per addition of
+    # Σ g and of Σ |p − q| over the far elements (≤ 7·g each)
+    weight = np.where(small, 6, np.where(near, 20, 28))
+    n = pb.shape[-1]
+    error = np.where(np.isfinite(g), weight * g, 0).sum(axis=-1) \
+        + (n / 2 + 1) * (g.sum(axis=-1) + np.abs(far_d).sum(axis=-1))
+    return terms, g.sum(axis=-1), far_d.sum(axis=-1) + near_d, error
+
+
+def _psi_series(u):
+    """ψ(u) = Σ_{k≥2} (−1)^k·u^k/(k(k − 1)) for |u| ≤ ½ in long double, to k = 64 (the rest below
+    2⁻⁷⁰ of ψ); the terms from u¹² on weigh at most 2⁻¹⁴·⁸ of ψ and are summed in float64."""
+    uf = u.astype(np.float64)
+    tail = np.zeros_like(uf)
+    for k in range(64, 11, -1):
+        tail = tail * uf + (-1) ** k / (k * (k - 1))
+    acc = tail.astype(_L)
+    for k in range(11, 1, -1):
+        acc = acc * u + _L((-1) ** k) / _L(k * (k - 1))
+    return acc * u * u
 
 
 def _kl_core_ext(p: np.ndarray, q: np.ndarray, ln_base: float = 1.0):
@@ -928,10 +1030,7 @@ def _kl_core_ext(p: np.ndarray, q: np.ndarray, ln_base: float = 1.0):
 
     Bounds for the doubtful test (`rounding.round_each`), in long-double ulps: a term
     p·log(p/q) is within 4 (the quotient or log1p's argument ½, the log 2, the product ½, ÷ ln 2
-    1). KL's Σ g_i has non-negative terms, each within ~45 ulps of itself: where ψ is
-    (1 + u)·log1p(u) − u (0.1 < |u| ≤ 1) the formula cancels up to 22-fold, and elsewhere g_i =
-    terms − (p − q) with |p − q| ≤ 7·g_i; Σ (p − q) is exact for the near elements and within
-    ½ ulp per addition of 7·Σ g for the far ones. So KL is within 64 + 2n ulps of 8·Σ g + |Σ d|.
+    1); KL within the error `_kl_block_ext` states (+ 2 ulps of KL for the last sum and ÷ ln 2).
     """
     from dlcalc import rounding
 
@@ -943,16 +1042,22 @@ def _kl_core_ext(p: np.ndarray, q: np.ndarray, ln_base: float = 1.0):
     scale = np.empty(rows, dtype=_L)
     with np.errstate(all="ignore"):
         for b in row_blocks(rows, n):
-            terms, g, d = _kl_block_ext(p2[b], q2[b])
+            terms, g, d, error = _kl_block_ext(p2[b], q2[b])
             total[b] = _in_base(g + d, ln_base)
-            scale[b] = _in_base(8 * g + np.abs(d), ln_base)
+            scale[b] = _in_base(error + 2 * np.abs(g + d), ln_base)
             terms_long[b] = _in_base(terms, ln_base)
     term = _mp_kl_term(ln_base)
-    terms_out = rounding.round_each(terms_long, lambda i: (term, [p2.flat[i], q2.flat[i]]), ulps=8,
-                                    inputs=p2.size)
+    bits = ln_base != 1.0
+    pf, qf = p2.reshape(-1), q2.reshape(-1)
+
+    def refine_terms(index):
+        terms = _dd_in_bits(_dd_kl_parts(pf[index], qf[index])[0], bits)
+        return _dd_tiny_undecided(terms), terms[1], None
+
+    terms_out = _round_indexed(terms_long, lambda i: (term, [pf[i], qf[i]]), 8, None, refine_terms, p2.size)
     kl = _mp_kl(n, ln_base)
-    kl_out = rounding.round_each(total, lambda i: (kl, p2[i].tolist() + q2[i].tolist()), ulps=64 + 2 * n,
-                                 scale=scale, inputs=p2.size)
+    kl_out = _round_indexed(total, lambda i: (kl, p2[i].tolist() + q2[i].tolist()), 1, scale,
+                            lambda rows: _dd_kl_rows(p2[rows], q2[rows], bits), p2.size)
     return terms_out.reshape(shape), np.maximum(kl_out, 0).reshape(shape[:-1])
 
 
@@ -968,16 +1073,17 @@ def _js_ext(p: np.ndarray, q: np.ndarray, ln_base: float = 1.0) -> np.ndarray:
     m = _mixture(p, q)
     p2, q2, m2 = _flat2(p), _flat2(q), _flat2(m)
     rows, n = p2.shape
-    ulps = 64 + 2 * n
     total = np.empty(rows, dtype=_L)
     scale = np.empty(rows, dtype=_L)
     with np.errstate(all="ignore"):
         for b in row_blocks(rows, n):
-            g = _kl_block_ext(p2[b], m2[b])[1] + _kl_block_ext(q2[b], m2[b])[1]  # Σ g only
-            total[b] = _in_base(g / 2, ln_base)
-            scale[b] = _in_base(4 * g + _L(2.0 ** -43) / ulps, ln_base)
+            _, g_p, _, error_p = _kl_block_ext(p2[b], m2[b])  # Σ g only
+            _, g_q, _, error_q = _kl_block_ext(q2[b], m2[b])
+            total[b] = _in_base((g_p + g_q) / 2, ln_base)
+            # 2⁻¹⁰⁶ (M's rounding) in units of 2⁻⁶³, and 2 ulps for the last sum and ÷ ln 2
+            scale[b] = _in_base((error_p + error_q) / 2 + _L(2.0 ** -43) + 2 * (g_p + g_q), ln_base)
     js = _mp_js(n, ln_base)
-    out = _round_indexed(total, lambda i: (js, p2[i].tolist() + q2[i].tolist()), ulps, scale,
+    out = _round_indexed(total, lambda i: (js, p2[i].tolist() + q2[i].tolist()), 1, scale,
                          lambda rows: _dd_js_rows(p2[rows], q2[rows], ln_base != 1.0), p2.size)
     return np.maximum(out, 0).reshape(p.shape[:-1])
 

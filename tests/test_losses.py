@@ -688,3 +688,30 @@ def test_js_is_correctly_rounded_in_a_batch_sized_call():
             if not _ulp_error(js[i], exact)[1]:
                 wrong.append(i)
     assert not wrong, wrong[:10]
+
+
+def test_double_double_kl_terms_and_cross_entropy_are_accurate_to_2_to_the_minus_95():
+    # the second stages of KL (its rows and terms) and of H(P,Q): near-equal rows (ψ's series),
+    # ratios beyond [½, 2], zeros in P
+    from dlcalc.losses import _dd_kl_parts, _dd_kl_rows, _dd_neg_xlogy_rows
+
+    rng = np.random.default_rng(4)
+    p = rng.dirichlet(np.ones(4) * 0.5, 200)
+    q = np.where(np.arange(200)[:, None] % 2 == 1, p * (1 + 1e-7 * rng.standard_normal((200, 4))),
+                 rng.dirichlet(np.ones(4), 200))
+    p[::9, 1] = 0
+    q = np.where(q > 0, q, 1e-3)
+    terms, _, _ = _dd_kl_parts(p, q)
+    kl_hi, kl_lo, kl_scale = _dd_kl_rows(p, q, False)
+    h_hi, h_lo, _ = _dd_neg_xlogy_rows(p, q, True)
+    bound = mpmath.mpf(2) ** -95
+    with mpmath.workprec(300):
+        for i in range(200):
+            P, Q = [mpmath.mpf(float(v)) for v in p[i]], [mpmath.mpf(float(v)) for v in q[i]]
+            exact_terms = [a * mpmath.log(a / b) if a else mpmath.mpf(0) for a, b in zip(P, Q)]
+            for j, e in enumerate(exact_terms):
+                assert abs(mpmath.mpf(terms[0][i, j]) + mpmath.mpf(terms[1][i, j]) - e) <= abs(e) * bound, (i, j)
+            kl = mpmath.fsum(exact_terms)
+            assert abs(mpmath.mpf(kl_hi[i]) + mpmath.mpf(kl_lo[i]) - kl) <= mpmath.mpf(kl_scale[i]) * bound, i
+            h = -mpmath.fsum(a * mpmath.log(b) for a, b in zip(P, Q) if a) / mpmath.log(2)
+            assert abs(mpmath.mpf(h_hi[i]) + mpmath.mpf(h_lo[i]) - h) <= h * bound, i
