@@ -95,7 +95,7 @@ END_TO_END = {
     "activate mish": ["activate", "mish"], "activate mish --deriv": ["activate", "mish", "--deriv"],
     "activate gelu": ["activate", "gelu"], "activate gelu --deriv": ["activate", "gelu", "--deriv"],
     "activate softplus": ["activate", "softplus"], "activate softplus --deriv": ["activate", "softplus", "--deriv"],
-    "softmax": ["softmax"], "ce": ["ce"], "kl": None,
+    "softmax": ["softmax"], "ce": ["ce"], "kl": ["kl"],
 }
 
 
@@ -110,19 +110,25 @@ def end_to_end(checkouts: list[Path], lines: int, repeats: int, only: list[str])
     tail = rng.random((lines, 10)) < 0.02
     z[tail] = rng.uniform(-1000, 1000, tail.sum())
     folder = Path(tempfile.mkdtemp(prefix="dlcalc-compute-"))
-    plain, targeted = folder / "z.txt", folder / "zk.txt"
+    plain, targeted, pairs = folder / "z.txt", folder / "zk.txt", folder / "pq.txt"
     np.savetxt(plain, z, fmt="%.17g")
     k = rng.integers(0, 10, lines)
     with open(targeted, "w") as f:
         for row, t in zip(np.loadtxt(plain, ndmin=2).tolist(), k):
             f.write(" ".join(repr(v) for v in row) + f" ; {t}\n")
+    clipped = np.clip(z, -30, 30)  # P, Q: softmaxes of the logits and of their reverse, as CHILD's
+    p = np.exp(clipped - clipped.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    with open(pairs, "w") as f:
+        for a, b in zip(p.tolist(), p[:, ::-1].tolist()):
+            f.write(" ".join(map(repr, a)) + " ; " + " ".join(map(repr, b)) + "\n")
     rows = [f"{lines:,} lines × 10 numbers (x = 4·N(0,1), 2% ±U(0,1000)), child CPU seconds, best of {repeats}",
             "", "| command | this | other | ratio this/other |", "|---|---:|---:|---:|"]
     for name in only:
         argv = END_TO_END.get(name)
         if argv is None:
             continue
-        source = targeted if name == "ce" else plain
+        source = {"ce": targeted, "kl": pairs}.get(name, plain)
         best = [float("inf")] * len(checkouts)
         for _ in range(repeats):
             for index, checkout in enumerate(checkouts):

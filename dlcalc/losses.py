@@ -911,57 +911,74 @@ def _dd_tiny_undecided(value):
     return np.where((np.abs(value[0]) < 2.0 ** -960) & (value[0] != 0), np.nan, value[0])
 
 
-# ψ(u) = Σ_{k≥2} (−1)^k·u^k/(k(k − 1)) in double-double for |u| ≤ ½: to k = 100 (the rest below
-# 2⁻¹⁰⁰ of ψ ≥ u²/2.8), the terms from u⁴⁰ on in float64 (below 2⁻⁴⁶ of ψ)
-_PSI_DD = {k: exact.dd_constant((-1) ** k, k * (k - 1)) for k in range(2, 101)}
+# ψ(u) = Σ_{k≥2} (−1)^k·u^k/(k(k − 1)) in double-double for |u| ≤ ⅛: to k = 40 (the rest below
+# 2⁻¹¹⁰ of ψ ≥ u²/2.2), the terms from u¹⁶ on in float64 (below 2⁻⁴⁶ of ψ)
+_PSI_DD = {k: exact.dd_constant((-1) ** k, k * (k - 1)) for k in range(2, 41)}
+_PSI_DD_RANGE = 0.125
 
 
 def _dd_psi_small(u):
     h = np.zeros_like(u[0])
-    for k in range(100, 39, -1):
+    for k in range(40, 15, -1):
         h = h * u[0] + _PSI_DD[k][0]
     acc = (h, np.zeros_like(h))
-    for k in range(39, 1, -1):
+    for k in range(15, 1, -1):
         acc = exact.dd_add(exact.dd_mul(acc, u), _PSI_DD[k])
     return exact.dd_mul(acc, exact.dd_mul(u, u))
 
 
-def _dd_kl_parts(p, q):
+def _dd_kl_parts(p, q, terms_wanted: bool = True, g_wanted: bool = True):
     """(terms p·log(p/q), g, p − q) per element in double-double, as `_kl_block_ext` defines them
-    (g = q·ψ(u), u = (p − q)/q, for p/q ∈ [½, 2]; p·log(p/q) − p + q elsewhere; q for p = 0), for
-    finite positive q (q = 0 < p, an infinite KL, never reaches the second stage)."""
+    (g = q·ψ(u), u = (p − q)/q, for p/q ∈ [½, 2], ψ by its series for |u| ≤ ⅛; p·log(p/q) − p + q
+    elsewhere; q for p = 0), for
+    finite positive q (q = 0 < p, an infinite KL, never reaches the second stage). Each form is
+    computed on the elements it applies to only; what is not wanted is None."""
+    shape = p.shape
+    p, q = p.reshape(-1), q.reshape(-1)
+    d = exact.two_sum(p, -q)  # exact; p − q itself where p/q ∈ [½, 2] (Sterbenz)
     with np.errstate(all="ignore"):
-        safe_q = np.where(q > 0, q, 1.0)
-        r = p / safe_q
-        near = (r >= 0.5) & (r <= 2)
-        d = exact.two_sum(p, -q)  # exact; p − q itself where near (Sterbenz)
-        u = exact.dd_div((np.where(near, d[0], 0.0), np.zeros_like(p)), (safe_q, np.zeros_like(p)))
-        small = near & (np.abs(u[0]) <= 0.5)
-        psi_small = _dd_psi_small((np.where(small, u[0], 0.0), np.where(small, u[1], 0.0)))
-        big = near & ~small  # ½ < u ≤ 1
-        ub = (np.where(big, u[0], 0.75), np.where(big, u[1], 0.0))
-        log1p_u = exact.dd_log1p(ub[0], ub[1])
-        psi_big = exact.dd_add(exact.dd_mul(exact.dd_add_d(ub, 1.0), log1p_u), exact.dd_neg(ub))
-        psi = (np.where(small, psi_small[0], psi_big[0]), np.where(small, psi_small[1], psi_big[1]))
-        g_near = exact.dd_mul_d(psi, safe_q)
-        far = ~near & (p > 0)
-        ratio = exact.dd_div((np.where(far, p, 1.0), np.zeros_like(p)), (np.where(far, safe_q, 1.0), np.zeros_like(p)))
-        log_ratio = _dd_log(ratio)
-        terms_far = exact.dd_mul_d(log_ratio, p)
-        g_far = exact.dd_add(terms_far, exact.dd_neg(d))
-        # terms: p·log1p(u) where near (u ≥ −½: the series of dd_log1p takes it)
-        terms_near = exact.dd_mul_d(exact.dd_log1p(np.where(near, u[0], 0.0), np.where(near, u[1], 0.0)), p)
-        zero = p == 0
-        terms = (np.where(zero, 0.0, np.where(near, terms_near[0], terms_far[0])),
-                 np.where(zero, 0.0, np.where(near, terms_near[1], terms_far[1])))
-        g = (np.where(zero, q, np.where(near, g_near[0], g_far[0])),
-             np.where(zero, 0.0, np.where(near, g_near[1], g_far[1])))
-    return terms, g, d
+        r = p / np.where(q > 0, q, 1.0)
+    near = (q > 0) & (r >= 0.5) & (r <= 2)
+    far = ~near & (p > 0)
+    terms = (np.zeros_like(p), np.zeros_like(p)) if terms_wanted else None
+    g = (np.where(p == 0, q, 0.0), np.zeros_like(p)) if g_wanted else None
+
+    def put(target, index, value):
+        target[0][index], target[1][index] = value
+
+    i = np.flatnonzero(near & (p > 0))
+    if i.size:
+        u = exact.dd_div((d[0][i], np.zeros(i.size)), (q[i], np.zeros(i.size)))
+        if terms_wanted:  # p·log1p(u), u ≥ −½ (the series of dd_log1p takes it)
+            put(terms, i, exact.dd_mul_d(exact.dd_log1p(u[0], u[1]), p[i]))
+        if g_wanted:
+            small = np.abs(u[0]) <= _PSI_DD_RANGE
+            psi = [np.empty(i.size), np.empty(i.size)]
+            k = np.flatnonzero(small)
+            if k.size:
+                put(psi, k, _dd_psi_small((u[0][k], u[1][k])))
+            k = np.flatnonzero(~small)  # ⅛ < |u| ≤ 1: ψ = (1 + u)·log1p(u) − u, cancelling ≤ 19-fold
+            if k.size:
+                uk = (u[0][k], u[1][k])
+                put(psi, k, exact.dd_add(exact.dd_mul(exact.dd_add_d(uk, 1.0), exact.dd_log1p(*uk)),
+                                         exact.dd_neg(uk)))
+            put(g, i, exact.dd_mul_d((psi[0], psi[1]), q[i]))
+    i = np.flatnonzero(far)
+    if i.size:
+        zeros = np.zeros(i.size)
+        log_ratio = _dd_log(exact.dd_div((p[i], zeros), (q[i], zeros)))
+        far_terms = exact.dd_mul_d(log_ratio, p[i])
+        if terms_wanted:
+            put(terms, i, far_terms)
+        if g_wanted:
+            put(g, i, exact.dd_add(far_terms, exact.dd_neg((d[0][i], d[1][i]))))
+    reshape = (lambda v: None if v is None else (v[0].reshape(shape), v[1].reshape(shape)))
+    return reshape(terms), reshape(g), reshape(d)
 
 
 def _dd_kl_rows(p, q, bits: bool):
     """KL of rows in double-double: Σ g + Σ (p − q), relative to Σ g + |Σ (p − q)|."""
-    _, g, d = _dd_kl_parts(p, q)
+    _, g, d = _dd_kl_parts(p, q, terms_wanted=False)
     g, d = _dd_row_sum(g), _dd_row_sum(d)
     total = _dd_in_bits(exact.dd_add(g, d), bits)
     scale = (np.abs(g[0]) + np.abs(d[0])) / (math.log(2) if bits else 1.0)
@@ -998,14 +1015,15 @@ def _kl_block_ext(pb: np.ndarray, qb: np.ndarray):
     near_d = _L(0)
     for piece in fixed_grid_pieces(d):  # largest grid first: in extended, the first sums are exact
         near_d = near_d + piece.astype(_L)
-    # the error bound, in long-double ulps of g: 6 for ψ's series (u's quotient, the series 2,
-    # the product), 20 for ψ = (1 + u)·log1p(u) − u at ½ < |u| ≤ 1 (it cancels up to 8.4-fold,
-    # log1p within 2), 28 far (log within 2 of |terms| ≤ 8·g); the sums add ½ per addition of
-    # Σ g and of Σ |p − q| over the far elements (≤ 7·g each)
-    weight = np.where(small, 6, np.where(near, 20, 28))
+    # the error bound, in long-double ulps: 6 of g for ψ's series (u's quotient, the series 2,
+    # the products), 20 of g for ψ = (1 + u)·log1p(u) − u at ½ < |u| ≤ 1 (it cancels up to
+    # 8.4-fold, log1p within 2); far, 3 of |terms| (the quotient ½, log 2, the product ½) and 1
+    # of |p − q|; the sums add ½ per addition of Σ g and of Σ |p − q| over the far elements
+    # (an upper bound, so computed in float64 and raised by 1%)
+    g64, far64 = g.astype(np.float64), np.abs(far_d.astype(np.float64))
+    element = np.where(small, 6 * g64, np.where(near, 20 * g64, 3 * np.abs(terms.astype(np.float64)) + far64))
     n = pb.shape[-1]
-    error = np.where(np.isfinite(g), weight * g, 0).sum(axis=-1) \
-        + (n / 2 + 1) * (g.sum(axis=-1) + np.abs(far_d).sum(axis=-1))
+    error = 1.01 * (np.where(np.isfinite(g64), element, 0).sum(axis=-1) + (n / 2) * (g64.sum(axis=-1) + far64.sum(axis=-1)))
     return terms, g.sum(axis=-1), far_d.sum(axis=-1) + near_d, error
 
 
@@ -1022,7 +1040,7 @@ def _psi_series(u):
     return acc * u * u
 
 
-def _kl_core_ext(p: np.ndarray, q: np.ndarray, ln_base: float = 1.0):
+def _kl_core_ext(p: np.ndarray, q: np.ndarray, ln_base: float = 1.0, with_terms: bool = True):
     """(terms p_i·log(p_i/q_i), KL), both divided by ln(base) and rounded once from extended.
 
     A KL that comes out slightly negative only because ΣP ≠ ΣQ in float64 rounding (possible
@@ -1051,14 +1069,17 @@ def _kl_core_ext(p: np.ndarray, q: np.ndarray, ln_base: float = 1.0):
     pf, qf = p2.reshape(-1), q2.reshape(-1)
 
     def refine_terms(index):
-        terms = _dd_in_bits(_dd_kl_parts(pf[index], qf[index])[0], bits)
+        terms = _dd_in_bits(_dd_kl_parts(pf[index], qf[index], g_wanted=False)[0], bits)
         return _dd_tiny_undecided(terms), terms[1], None
 
-    terms_out = _round_indexed(terms_long, lambda i: (term, [pf[i], qf[i]]), 8, None, refine_terms, p2.size)
+    terms_out = None
+    if with_terms:
+        terms_out = _round_indexed(terms_long, lambda i: (term, [pf[i], qf[i]]), 8, None, refine_terms,
+                                   p2.size).reshape(shape)
     kl = _mp_kl(n, ln_base)
     kl_out = _round_indexed(total, lambda i: (kl, p2[i].tolist() + q2[i].tolist()), 1, scale,
                             lambda rows: _dd_kl_rows(p2[rows], q2[rows], bits), p2.size)
-    return terms_out.reshape(shape), np.maximum(kl_out, 0).reshape(shape[:-1])
+    return terms_out, np.maximum(kl_out, 0).reshape(shape[:-1])
 
 
 def _js_ext(p: np.ndarray, q: np.ndarray, ln_base: float = 1.0) -> np.ndarray:
@@ -1421,14 +1442,16 @@ class KL:
     base: str = "e"
 
 
-def _kl_from_distributions(p, q, ln_base, symmetric) -> KL:
+def _kl_from_distributions(p, q, ln_base, symmetric, kl_only: bool = False) -> KL:
+    """The KL of validated P, Q; `kl_only`: D_KL alone (cross_entropy, entropy and terms None),
+    where only it is printed (a batch's plain output)."""
     base_name = "2" if ln_base != 1.0 else "e"
     dt = p.dtype
     kl_rev = js = None
     if _extended_ok(p):  # every result divided by ln(base) before its one rounding
-        terms, kl = _kl_core_ext(p, q, ln_base)
-        h_pq = _neg_xlogy_sum_ext(p, q, ln_base)
-        h_p = _neg_xlogy_sum_ext(p, p, ln_base)
+        terms, kl = _kl_core_ext(p, q, ln_base, with_terms=not kl_only)
+        h_pq = None if kl_only else _neg_xlogy_sum_ext(p, q, ln_base)
+        h_p = None if kl_only else _neg_xlogy_sum_ext(p, p, ln_base)
         if symmetric:
             _, kl_rev = _kl_core_ext(q, p, ln_base)
             js = _js_ext(p, q, ln_base)
@@ -1452,7 +1475,8 @@ def _kl_from_distributions(p, q, ln_base, symmetric) -> KL:
     return res
 
 
-def kl_divergence(p, q, base: str = "e", symmetric: bool = False, normalize: bool = False) -> KL:
+def kl_divergence(p, q, base: str = "e", symmetric: bool = False, normalize: bool = False,
+                  kl_only: bool = False) -> KL:
     r"""D_KL(P‖Q) = Σ_i p_i·log(p_i/q_i) = H(P,Q) − H(P), over the last axis.
 
     P and Q are validated distributions of the same length (``normalize`` divides each by its
@@ -1467,11 +1491,13 @@ def kl_divergence(p, q, base: str = "e", symmetric: bool = False, normalize: boo
 
     Clamp: P and Q that each sum to 1 only within float64 rounding can have an exact
     Σ p·log(p/q) a hair below 0 when P ≈ Q (−Σ (q − p) dominates); KL is then reported as 0.
+
+    ``kl_only`` computes D_KL alone (``cross_entropy``, ``entropy`` and ``terms`` are None).
     """
     p = validate_distribution(p, "P", normalize=normalize)
     q = validate_distribution(q, "Q", normalize=normalize)
     p, q = _same_length(p, q, "P", "Q")
-    return _kl_from_distributions(p, q, validate_base(base), symmetric)
+    return _kl_from_distributions(p, q, validate_base(base), symmetric, kl_only and not symmetric)
 
 
 def kl_divergence_from_logits(zp, zq, base: str = "e", symmetric: bool = False) -> KL:

@@ -704,10 +704,30 @@ class KLCommand:
             return found, x, operands  # the logits as given, for --explain
         if self.logits:
             return losses.kl_divergence_from_logits(x, operands, base=self.base, symmetric=self.symmetric)
+        if not (self.symmetric or self.explain):  # plain output shows D_KL alone: the rest when asked
+            return [losses.kl_divergence(x, operands, base=self.base, normalize=self.normalize, kl_only=True),
+                    x, operands]
         return losses.kl_divergence(x, operands, base=self.base, symmetric=self.symmetric,
                                     normalize=self.normalize)
 
+    def _full(self, computed: Any) -> Any:
+        """The whole KL (cross-entropy, entropy, terms) where `compute` left all but D_KL for
+        later: computed here, once, its warnings already said by `compute`."""
+        if not isinstance(computed, list):
+            return computed
+        if computed[0].terms is None:
+            import warnings
+
+            from dlcalc import losses
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                computed[0] = losses.kl_divergence(computed[1], computed[2], base=self.base,
+                                                   normalize=self.normalize)
+        return computed[0]
+
     def report(self, computed: Any, row: int) -> Report:
+        computed = self._full(computed)
         result, logits = (computed[0], computed[1:]) if isinstance(computed, tuple) else (computed, ())
         steps: Any = ()
         if self.explain:
@@ -721,12 +741,13 @@ class KLCommand:
         return kl_report(result, row, unit=self.unit, steps=steps)
 
     def plain_rows(self, computed: Any) -> np.ndarray | None:
-        result = computed[0] if isinstance(computed, tuple) else computed
+        result = computed[0] if isinstance(computed, (tuple, list)) else computed
         return None if self.explain or self.symmetric else result.kl[:, None]
 
     def json_rows(self, computed: Any) -> JsonRows | None:
         if self.explain:
             return None
+        computed = self._full(computed)
         result = computed[0] if isinstance(computed, tuple) else computed
         fields: list[tuple[str, Any]] = [
             ("kl", Rows(result.kl)), ("cross_entropy", Rows(result.cross_entropy)),
