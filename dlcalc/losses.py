@@ -447,7 +447,8 @@ class BinaryCrossEntropy:
     base: str = "e"
 
 
-def binary_cross_entropy_with_logits(logits, labels, base: str = "e") -> BinaryCrossEntropy:
+def binary_cross_entropy_with_logits(logits, labels, base: str = "e",
+                                     loss_only: bool = False) -> BinaryCrossEntropy:
     r"""torch.nn.functional.binary_cross_entropy_with_logits, element by element.
 
     ℓ_i = −[y_i·log σ(z_i) + (1 − y_i)·log(1 − σ(z_i))], computed stably as
@@ -461,6 +462,9 @@ def binary_cross_entropy_with_logits(logits, labels, base: str = "e") -> BinaryC
 
     z = ±inf gives the limit: loss 0 when the label agrees exactly (y = 1 for +inf, y = 0 for
     −inf), +inf otherwise (with a NumericWarning).
+
+    ``loss_only``: the mean ``loss`` alone is exact (``losses`` are float64's, ``probs`` and
+    ``grad`` None), for a batch that prints only it.
     """
     from dlcalc.activations import sigmoid
 
@@ -470,17 +474,24 @@ def binary_cross_entropy_with_logits(logits, labels, base: str = "e") -> BinaryC
     z = np.broadcast_to(z, y.shape)
     dt = z.dtype
     one = dt.type(1)
+    # where the long double gives every loss (finite z), no float64 pass is needed for them
+    long_double_only = _extended_ok(z) and loss_only and bool(np.isfinite(z).all())
     with np.errstate(all="ignore"):
-        a = np.where(z >= 0, z * (one - y), -z * y)
-        a = np.where(np.where(z >= 0, one - y, y) == 0, 0, a)  # inf·0: the label agrees with the limit
-        losses = (a + np.log1p(np.exp(-np.abs(z)))).astype(dt)
-        losses = np.where(np.isnan(z), np.nan, losses).astype(dt)
-        sig = sigmoid(z)  # the registry's σ (its formula; NaN is handled here)
-        sig_neg = sigmoid(-z)
-        grad = np.where((z >= 0) & (y >= 0.5), (one - y) - sig_neg, sig - y).astype(dt)
+        if long_double_only:
+            losses = np.zeros(z.shape)
+        else:
+            a = np.where(z >= 0, z * (one - y), -z * y)
+            a = np.where(np.where(z >= 0, one - y, y) == 0, 0, a)  # inf·0: the label agrees with the limit
+            losses = (a + np.log1p(np.exp(-np.abs(z)))).astype(dt)
+            losses = np.where(np.isnan(z), np.nan, losses).astype(dt)
+        sig = grad = None
+        if not loss_only:
+            sig = sigmoid(z)  # the registry's σ (its formula; NaN is handled here)
+            sig_neg = sigmoid(-z)
+            grad = np.where((z >= 0) & (y >= 0.5), (one - y) - sig_neg, sig - y).astype(dt)
         if ln_base != 1.0:
             losses = (losses / dt.type(ln_base)).astype(dt)
-            grad = (grad / dt.type(ln_base)).astype(dt)
+            grad = None if loss_only else (grad / dt.type(ln_base)).astype(dt)
         loss = losses.mean(axis=-1, dtype=dt)
         if _extended_ok(z):
             losses, loss, grad = _bce_logits_ext(z, y, ln_base, losses, loss, grad)
@@ -497,7 +508,7 @@ def binary_cross_entropy_with_logits(logits, labels, base: str = "e") -> BinaryC
                               labels=np.array(y), base="2" if ln_base != 1.0 else "e")
 
 
-def binary_cross_entropy(probs, labels, base: str = "e") -> BinaryCrossEntropy:
+def binary_cross_entropy(probs, labels, base: str = "e", loss_only: bool = False) -> BinaryCrossEntropy:
     r"""torch.nn.functional.binary_cross_entropy, element by element, with PyTorch's clamp.
 
     ℓ_i = −[y_i·max(log p_i, −100) + (1 − y_i)·max(log1p(−p_i), −100)]: like PyTorch, each log
@@ -508,7 +519,8 @@ def binary_cross_entropy(probs, labels, base: str = "e") -> BinaryCrossEntropy:
     as (p − y) / (p·(1 − p)) (no cancellation when p ≈ y), per element and NOT divided by n.
     It is ±inf where the loss is clamped (p = 0 with y > 0, p = 1 with y < 1), with a
     NumericWarning; PyTorch instead divides by max(p·(1 − p), 1e-12), which also makes it wrong
-    for tiny p (p = 1e-20, y = 0: exact 1, PyTorch 1e-8).
+    for tiny p (p = 1e-20, y = 0: exact 1, PyTorch 1e-8). ``loss_only``: as in
+    :func:`binary_cross_entropy_with_logits`.
     """
     p = as_float_array(probs, "p")
     bad = ~np.isfinite(p) | (p < 0) | (p > 1)
@@ -535,15 +547,17 @@ def binary_cross_entropy(probs, labels, base: str = "e") -> BinaryCrossEntropy:
             grad = (grad / dt.type(ln_base)).astype(dt)
         loss = losses.mean(axis=-1, dtype=dt)
         if _extended_ok(p):
-            losses, loss, grad = _bce_probs_ext(p, y, ln_base, losses, loss, grad)
+            losses, loss, exact_grad = _bce_probs_ext(p, y, ln_base, losses, loss, None if loss_only else grad)
+            grad = grad if loss_only else exact_grad
     for row, idx in _rows(p.shape, where=~np.isfinite(grad).all(axis=-1)):
         gr = grad[idx]
         i = int(np.flatnonzero(~np.isfinite(gr))[0])
         msg = (f"p[{i}] = {format_value(p[idx][i])} with label {format_value(y[idx][i])}: the gradient "
                f"−y/p + (1−y)/(1−p) is infinite (the loss is clamped at 100 per element, as in PyTorch)")
         _warn(msg, row)
-    return BinaryCrossEntropy(losses=losses, loss=np.asarray(loss, dtype=dt), probs=np.array(p), grad=grad,
-                              labels=np.array(y), base="2" if ln_base != 1.0 else "e")
+    return BinaryCrossEntropy(losses=losses, loss=np.asarray(loss, dtype=dt), probs=np.array(p),
+                              grad=None if loss_only else grad, labels=np.array(y),
+                              base="2" if ln_base != 1.0 else "e")
 
 
 def _mp_ratio_in_bits(a, b):
@@ -643,12 +657,13 @@ def _round_bce(z, y, ell, grad, grad_scale, rows_ok, losses, loss, grad_out, exa
     def element(function):
         return lambda i: (function, [z2.flat[i], y2.flat[i]])
 
-    finite = np.isfinite(ell) & np.isfinite(z)
-    rounded = _round_indexed(ell, element(exact_loss), 8, None, refine_loss, size).reshape(z.shape)
-    losses = np.where(finite, rounded, losses)
-    finite = np.isfinite(grad) & np.isfinite(z)
-    rounded = _round_indexed(grad, element(exact_grad), 8, grad_scale, refine_grad, size)
-    grad_out = np.where(finite, rounded.reshape(z.shape), grad_out)
+    if grad_out is not None:  # else the mean alone is wanted (`loss_only`)
+        finite = np.isfinite(ell) & np.isfinite(z)
+        rounded = _round_indexed(ell, element(exact_loss), 8, None, refine_loss, size).reshape(z.shape)
+        losses = np.where(finite, rounded, losses)
+        finite = np.isfinite(grad) & np.isfinite(z)
+        rounded = _round_indexed(grad, element(exact_grad), 8, grad_scale, refine_grad, size)
+        grad_out = np.where(finite, rounded.reshape(z.shape), grad_out)
     if rows_ok.any():
         mean = _mp_mean(exact_loss, n)
         rows = _flat2(ell).sum(axis=-1) / n
@@ -736,15 +751,19 @@ def _bce_logits_ext(z, y, ln_base, losses, loss, grad):
     y = np.broadcast_to(y, z.shape)
     finite = np.isfinite(z)
     zf = np.where(finite, z, 0.0)
+    from dlcalc.activations import _exp_minus_abs_long
+
     Z, Y = zf.astype(_L), y.astype(_L)
     positive = zf >= 0
-    t = np.exp(-np.abs(Z))
-    a = np.where(positive, Z * (1 - Y), -Z * Y)
+    t = _exp_minus_abs_long(zf)
+    a = Z * np.where(positive, 1 - Y, -Y)  # z·(1 − y) for z ≥ 0, −z·y below
     ell = _in_base(a + np.log1p(t), ln_base)
-    s, s_neg = np.where(positive, 1, t) / (1 + t), np.where(positive, t, 1) / (1 + t)
-    upper = positive & (y >= 0.5)
-    g = _in_base(np.where(upper, (1 - Y) - s_neg, s - Y), ln_base)
-    g_scale = _in_base(np.where(upper, (1 - Y) + s_neg, s + Y), ln_base)
+    g = g_scale = None
+    if grad is not None:
+        s, s_neg = np.where(positive, 1, t) / (1 + t), np.where(positive, t, 1) / (1 + t)
+        upper = positive & (y >= 0.5)
+        g = _in_base(np.where(upper, (1 - Y) - s_neg, s - Y), ln_base)
+        g_scale = _in_base(np.where(upper, (1 - Y) + s_neg, s + Y), ln_base)
     return _round_bce(z, y, ell, g, g_scale, finite.all(axis=-1), losses, loss, grad,
                       _mp_bce_logits(ln_base), _mp_bce_logits_grad(ln_base),
                       _bce_logits_refine(zf, y, ln_base != 1.0))
@@ -759,10 +778,12 @@ def _bce_probs_ext(p, y, ln_base, losses, loss, grad):
     lp = np.maximum(np.log(P), -100)
     l1p = np.maximum(np.log1p(-P), -100)
     ell = _in_base(np.where(y == 0, 0, -Y * lp) + np.where(y == 1, 0, -(1 - Y) * l1p), ln_base)
-    inside = (p > 0) & (p < 1)
-    g = _in_base(np.where(inside, (P - Y) / (P * (1 - P)), np.nan), ln_base)
-    return _round_bce(p, y, ell, g, np.abs(g), np.ones(p.shape[:-1], dtype=bool), losses, loss, grad,
-                      _mp_bce_probs(ln_base), _mp_bce_probs_grad(ln_base))
+    g = None
+    if grad is not None:
+        inside = (p > 0) & (p < 1)
+        g = _in_base(np.where(inside, (P - Y) / (P * (1 - P)), np.nan), ln_base)
+    return _round_bce(p, y, ell, g, None if g is None else np.abs(g), np.ones(p.shape[:-1], dtype=bool),
+                      losses, loss, grad, _mp_bce_probs(ln_base), _mp_bce_probs_grad(ln_base))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -556,7 +556,9 @@ class CrossEntropyCommand:
         if self.binary:
             function = (losses.binary_cross_entropy if self.probs
                         else losses.binary_cross_entropy_with_logits)
-            return x, operands, function(x, chosen["labels"], base=self.base)
+            # plain output without --grad shows the mean loss alone: the rest when asked (`_full`)
+            loss_only = not (self.grad or self.explain)
+            return [x, operands, function(x, chosen["labels"], base=self.base, loss_only=loss_only)]
         if not self.probs and x.shape[-1] > 1:
             looks = np.all((x >= 0) & (x <= 1), axis=-1) & (np.abs(x.sum(axis=-1) - 1) <= 1e-6)
             if looks.any():
@@ -576,8 +578,23 @@ class CrossEntropyCommand:
             x, **chosen, label_smoothing=self.label_smoothing, base=self.base,
             normalize_target=self.normalize)
 
+    def _full(self, computed: tuple | list) -> tuple | list:
+        """A binary result with its losses, probabilities and gradients, where `compute` left
+        them for later: computed here, once, its warnings already said by `compute`."""
+        if isinstance(computed, list) and computed[2].grad is None:
+            import warnings
+
+            from dlcalc import losses
+
+            function = (losses.binary_cross_entropy if self.probs
+                        else losses.binary_cross_entropy_with_logits)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                computed[2] = function(computed[0], computed[1], base=self.base)
+        return computed
+
     def report(self, computed: tuple, row: int) -> Report:
-        x, operands, result = computed
+        x, operands, result = self._full(computed)
         steps: Any = ()
         if self.binary:
             if self.explain:
@@ -622,7 +639,7 @@ class CrossEntropyCommand:
     def json_rows(self, computed: tuple) -> JsonRows | None:
         if self.explain:
             return None
-        x, operands, result = computed
+        x, operands, result = self._full(computed)
         plain = result.grad if self.grad else result.loss[:, None]
         if self.binary:
             return [("loss", Rows(result.loss)), ("losses", Rows(result.losses)),
