@@ -35,7 +35,7 @@ import numpy as np
 from dlcalc.errors import DlcalcError
 from dlcalc import exact
 from dlcalc.exact import finite_error, two_product, two_sum
-from dlcalc.special import erfcx, ndtr, normal_extended
+from dlcalc.special import erfcx, ndtr, normal_long, normal_ratio_dd
 
 __all__ = [
     "Activation",
@@ -220,14 +220,15 @@ class _RootExpansion(NamedTuple):
     coefficients: tuple[tuple[float, float], ...]
 
 
-def _taylor_at_root(x, expansion: _RootExpansion):
-    """Σ c_k·h^k for h = x − root, by compensated Horner (Graillat, Langlois & Louvet 2005).
+def _taylor_parts(x, expansion: _RootExpansion):
+    """Σ c_k·h^k for h = x − root, as total + correction, by compensated Horner (Graillat,
+    Langlois & Louvet 2005).
 
     h = x − root is carried exactly as h + h_low (two-sum, then the root's low part), the
     rounding error of every product and sum of the Horner loop is collected in a second
-    polynomial, and h_low enters through the first-order term p'(h)·h_low. The result is as
-    accurate as Horner's rule in twice the working precision, then rounded once: within an ulp
-    or so of the exact f'(x) even where f'(x) → 0, where Φ(x) + x·φ(x) and its kind cancel.
+    polynomial (the correction), and h_low enters through the first-order term p'(h)·h_low. The
+    sum is as accurate as Horner's rule in twice the working precision: rounded once, within an
+    ulp or so of the exact f'(x) even where f'(x) → 0, where Φ(x) + x·φ(x) and its kind cancel.
     """
     dtype = x.dtype
     root_high, root_low = _constant(*expansion.root, dtype)
@@ -241,7 +242,13 @@ def _taylor_at_root(x, expansion: _RootExpansion):
         total, sum_error = _two_sum(product, np.asarray(high, dtype=dtype))
         error = error * h + (product_error + sum_error + low)
     slope = coefficients[1][0] + 2.0 * coefficients[2][0] * h  # p'(h) to the accuracy h_low needs
-    return total + (error + slope * h_low)
+    return total, error + slope * h_low
+
+
+def _taylor_at_root(x, expansion: _RootExpansion):
+    """Σ c_k·h^k for h = x − root (`_taylor_parts`), rounded once."""
+    total, correction = _taylor_parts(x, expansion)
+    return total + correction
 
 
 def _near_root(x, value, expansion: _RootExpansion):
@@ -1067,21 +1074,59 @@ register(
 )
 
 
+# GELU in two stages (dlcalc.rounding): Φ(x) and φ(x) in x87 long double (dlcalc.special
+# ._normal_long), rounded once, and for the elements that rounding cannot decide, Φ = φ·R in
+# double-double (R = Φ/φ from dlcalc.special.normal_ratio_dd, φ from the double-double exp).
+#
+# The first stage's error bound, in long-double ulps (2⁻⁶³) of |value|, or for gelu' of
+# Φ + |x|·φ (the sum's terms cancel): Cody's rational approximations of erf and erfcx err by at
+# most 0.011·2⁻⁵³ = 11.3·2⁻⁶³ (measured with mpmath: special.py), the rest of the long-double
+# evaluation (Horner sums of positive terms, e^(−x²/2) from the exact x², a few products) by a
+# few 2⁻⁶³ more; measured against the double-double second stage on 2.2 million points of
+# [−40, 40] (dense around the formula switches |x| = 0.66291 and 5.65685, the tails, the grid
+# edges of R): at most _GELU_MEASURED_ULPS. The bound used is 2.5 times that.
+_GELU_MEASURED_ULPS = 13.0
+_GELU_ULPS = 2.5 * _GELU_MEASURED_ULPS
+_GELU_LIMIT = 40.0  # beyond: Φ = 0 or 1 to 2⁻⁵⁰⁰ and φ·x is below the subnormals
+_INV_SQRT_2PI_DD = (0.3989422804014327, -2.49232720227773e-17)  # 1/√(2π)
+
+
 def _gelu_long(x, cdf, pdf):
     return x * cdf
 
 
-def gelu(x):
-    r"""gelu(x) = x·Φ(x), Φ the standard normal CDF (exact GELU, approximate='none').
+def _gelu_first_stage(v):
+    """x·Φ(x) in long double, x itself beyond 40."""
+    x = v.astype(np.float64)
+    return np.where(x > _GELU_LIMIT, v, normal_long(x, _gelu_long, density=False))
 
-    float64 on x86-64: x·Φ(x) in x87 long double, rounded once (dlcalc.special.normal_extended),
-    so correctly rounded in ~99.7% of cases: gelu(−10) = −7.619853024160526e-23, torch's −0.
-    Elsewhere, and for float32: Φ from erfc, or from erfcx·e^(−x²/2) for x < −1, within 2 ulp.
-    """
-    if x.dtype == np.float64 and exact.EXTENDED:
-        # beyond 40, Φ(x) = 1 in long double and float64 alike, and normal_extended clamps x
-        return np.where(x > 40.0, x, normal_extended(x, _gelu_long, density=False))
-    return np.copysign(_mul_limit(x, ndtr(x)), x)  # sign of x, also when Φ(x) underflows: −0
+
+def _dd_normal(x):
+    """φ(x) = 2^k·m (double-double m, integer k) and R(−|x|) = Φ(−|x|)/φ(x) in double-double,
+    for |x| ≤ 40: x² is exact (two-product), so e^(−x²/2) is within ~2⁻¹⁰² (exact.dd_exp_scaled),
+    and R within 2⁻⁹⁵ (special.normal_ratio_dd)."""
+    square, square_low = two_product(x, x)
+    m, k = exact.dd_exp_scaled(-0.5 * square, -0.5 * square_low)
+    return exact.dd_mul(m, _INV_SQRT_2PI_DD), k, normal_ratio_dd(-np.abs(x))
+
+
+def _gelu_dd(x):
+    """x·φ(x)·R(x) for x < 0; x·(1 − φ(x)·R(−x)) for x ≥ 0, where φ(x)·R(−x) = 1 − Φ(x) ≤ ½
+    does not cancel: no operation cancels, so the bound is relative to the value (~15 operations
+    of 2⁻¹⁰⁴ after R's 2⁻⁹⁵). Returned as 2^k·(hi + lo) with x = 2^e·f, f in [½, 1), taken as f
+    and its 2^e put into k, so that hi stays near 1 for the smallest x and the subnormal results
+    too. NaN beyond ±40, where the first stage is never in doubt."""
+    inside = np.abs(x) <= _GELU_LIMIT
+    x = np.where(inside, x, 0.0)
+    f, e = np.frexp(x)
+    m, k, r = _dd_normal(x)
+    m_r = exact.dd_mul(m, r)
+    upper = (np.ldexp(m_r[0], k), np.ldexp(m_r[1], k))  # 1 − Φ(x): underflows only below 2⁻¹⁰⁰⁰
+    positive = exact.dd_mul_d(exact.dd_add_d(exact.dd_neg(upper), 1.0), f)
+    negative = exact.dd_mul_d(m_r, f)
+    below = x < 0
+    hi, lo = _dd_where(below, negative, positive)
+    return np.where(inside, hi, np.nan), lo, None, e.astype(np.int64) + np.where(below, k, 0)
 
 
 _GELU_DERIVATIVE_ROOT = _RootExpansion(  # generated with mpmath at 500 bits
@@ -1105,23 +1150,100 @@ _GELU_DERIVATIVE_ROOT = _RootExpansion(  # generated with mpmath at 500 bits
 
 
 def _gelu_derivative_long(x, cdf, pdf):
-    return cdf + x * pdf
+    """Φ + x·φ, and Φ + |x|·φ: the scale of its error."""
+    term = x * pdf
+    return cdf + term, cdf + np.abs(term)
+
+
+# Within this distance of gelu''s zero, the first stage takes the Taylor series at the zero
+# (error ~2⁻¹⁰⁰ of the value: compensated Horner, truncation below 2⁻¹⁰⁰ of the value for
+# |x − x₀| ≤ 0.25); outside it Φ + x·φ cancels by at most 4.8 (at x = −1.0).
+_GELU_DERIVATIVE_SERIES_RADIUS = 0.25
+
+
+def _gelu_derivative_first_stage(v):
+    """Φ(x) + x·φ(x) in long double and its scale; the series at the zero x₀ near it."""
+    x = v.astype(np.float64)
+    value, scale = normal_long(x, _gelu_derivative_long)
+    near = np.abs(x - _GELU_DERIVATIVE_ROOT.root[0]) <= _GELU_DERIVATIVE_SERIES_RADIUS
+    if near.any():
+        total, correction = _taylor_parts(x[near], _GELU_DERIVATIVE_ROOT)
+        value[near] = total.astype(np.longdouble) + correction
+        scale[near] = np.abs(value[near])
+    return value, scale
+
+
+def _gelu_derivative_dd(x):
+    """φ(x)·(R(x) + x) for x < 0, as 2^k·m·(R(x) + x): the bracket cancels near x₀ = −0.75, so
+    the bound is relative to m·(R(x) + |x|). 1 + φ(x)·(x − R(−x)) for x ≥ 0 (the value is at
+    least ½, the bracket's product at most ~0.3): bound relative to 1 + φ(x)·(x + R(−x)). NaN
+    beyond ±40."""
+    inside = np.abs(x) <= _GELU_LIMIT
+    x = np.where(inside, x, 0.0)
+    m, k, r = _dd_normal(x)
+    below = x < 0
+    negative = exact.dd_mul(m, exact.dd_add_d(r, x))
+    negative_scale = m[0] * (r[0] + np.abs(x))
+    phi = (np.ldexp(m[0], k), np.ldexp(m[1], k))
+    positive = exact.dd_add_d(exact.dd_mul(phi, exact.dd_add_d(exact.dd_neg(r), x)), 1.0)
+    positive_scale = 1.0 + phi[0] * (x + r[0])
+    hi, lo = _dd_where(below, negative, positive)
+    scale = np.where(below, negative_scale, positive_scale)
+    return np.where(inside, hi, np.nan), lo, scale, np.where(below, k, 0)
+
+
+def gelu(x):
+    r"""gelu(x) = x·Φ(x), Φ the standard normal CDF (exact GELU, approximate='none').
+
+    float64 on x86-64: correctly rounded (gelu(−10) = −7.619853024160526e-23, torch's −0): x·Φ(x)
+    in x87 long double within _GELU_ULPS long-double ulps, rounded once, and the ~4% of elements
+    within that bound of a rounding boundary again in double-double (`_gelu_dd`), the rare ones
+    it cannot decide in mpmath (dlcalc.rounding). Elsewhere, and for float32: Φ from erfc, or from
+    erfcx·e^(−x²/2) for x < −1, within 2 ulp.
+    """
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        return rounding.extended_path(
+            x, _gelu_first_stage, lambda mp, u: u * mp.ncdf(u), _quiet(_gelu_float64), ulps=_GELU_ULPS,
+            refine=_gelu_dd)
+    return _gelu_float64(x)
+
+
+def _gelu_float64(x):
+    return np.copysign(_mul_limit(x, ndtr(x)), x)  # sign of x, also when Φ(x) underflows: −0
+
+
+def _quiet(form):
+    """`form` for extended_path's fallback (the values at ±∞), without its 0·∞ warnings."""
+    def quiet(x):
+        with np.errstate(invalid="ignore"):
+            return form(x)
+    return quiet
 
 
 def gelu_derivative(x):
     r"""gelu'(x) = Φ(x) + x·φ(x), φ the standard normal density.
 
-    float64 on x86-64: Φ(x) + x·φ(x) in x87 long double, rounded once (dlcalc.special
-    .normal_extended): the sum cancels by at most x²/(x² − 1) ≤ 3.3 for x ≤ −1.2, well within
-    long double's 11 spare bits, so 99.9% of results are correctly rounded. Elsewhere, and for
-    float32: for x < −1, Φ(x) + x·φ(x) = e^(−x²/2)·(erfcx(−x/√2)/2 + x/√(2π)), one Gaussian
+    float64 on x86-64: correctly rounded, as gelu: Φ(x) + x·φ(x) in x87 long double, within
+    _GELU_ULPS long-double ulps of Φ + |x|·φ (the sum cancels by at most 4.8 outside
+    |x − x₀| ≤ 0.25, x₀ = −0.75179 its zero; inside, the Taylor series at x₀ in compensated
+    arithmetic), then `_gelu_derivative_dd` and mpmath for the elements in doubt. Elsewhere, and
+    for float32: for x < −1, Φ(x) + x·φ(x) = e^(−x²/2)·(erfcx(−x/√2)/2 + x/√(2π)), one Gaussian
     factor times a bracket that does not cancel (its two terms differ by a factor x² ≥ 1).
-    Around the zero x₀ = −0.75179 the two terms cancel (200-fold at x₀ ± 0.002, without bound
-    closer in), so on both paths, for |x − x₀| ≤ 0.45, the Taylor series at x₀ is summed in
-    compensated arithmetic instead.
+    Around x₀ the two terms cancel (200-fold at x₀ ± 0.002, without bound closer in), so for
+    |x − x₀| ≤ 0.45, the Taylor series at x₀ is summed in compensated arithmetic instead.
     """
-    if x.dtype == np.float64 and exact.EXTENDED:
-        return _near_root(x, normal_extended(x, _gelu_derivative_long), _GELU_DERIVATIVE_ROOT)
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        return rounding.extended_path(
+            x, _gelu_derivative_first_stage, lambda mp, u: mp.ncdf(u) + u * mp.npdf(u),
+            _quiet(_gelu_derivative_float64), ulps=_GELU_ULPS, refine=_gelu_derivative_dd)
+    return _gelu_derivative_float64(x)
+
+
+def _gelu_derivative_float64(x):
     cdf, pdf = _normal_cdf_and_pdf(x)
     value = np.array(cdf + _mul_limit(x, pdf), dtype=x.dtype)
     far = x < -1.0
