@@ -220,15 +220,14 @@ class _RootExpansion(NamedTuple):
     coefficients: tuple[tuple[float, float], ...]
 
 
-def _taylor_parts(x, expansion: _RootExpansion):
-    """Σ c_k·h^k for h = x − root, as total + correction, by compensated Horner (Graillat,
-    Langlois & Louvet 2005).
+def _taylor_at_root(x, expansion: _RootExpansion):
+    """Σ c_k·h^k for h = x − root, by compensated Horner (Graillat, Langlois & Louvet 2005).
 
     h = x − root is carried exactly as h + h_low (two-sum, then the root's low part), the
     rounding error of every product and sum of the Horner loop is collected in a second
-    polynomial (the correction), and h_low enters through the first-order term p'(h)·h_low. The
-    sum is as accurate as Horner's rule in twice the working precision: rounded once, within an
-    ulp or so of the exact f'(x) even where f'(x) → 0, where Φ(x) + x·φ(x) and its kind cancel.
+    polynomial, and h_low enters through the first-order term p'(h)·h_low. The result is as
+    accurate as Horner's rule in twice the working precision, then rounded once: within an ulp
+    or so of the exact f'(x) even where f'(x) → 0, where Φ(x) + x·φ(x) and its kind cancel.
     """
     dtype = x.dtype
     root_high, root_low = _constant(*expansion.root, dtype)
@@ -242,13 +241,7 @@ def _taylor_parts(x, expansion: _RootExpansion):
         total, sum_error = _two_sum(product, np.asarray(high, dtype=dtype))
         error = error * h + (product_error + sum_error + low)
     slope = coefficients[1][0] + 2.0 * coefficients[2][0] * h  # p'(h) to the accuracy h_low needs
-    return total, error + slope * h_low
-
-
-def _taylor_at_root(x, expansion: _RootExpansion):
-    """Σ c_k·h^k for h = x − root (`_taylor_parts`), rounded once."""
-    total, correction = _taylor_parts(x, expansion)
-    return total + correction
+    return total + (error + slope * h_low)
 
 
 def _near_root(x, value, expansion: _RootExpansion):
@@ -1079,14 +1072,17 @@ register(
 # double-double (R = Φ/φ from dlcalc.special.normal_ratio_dd, φ from the double-double exp).
 #
 # The first stage's error bound, in long-double ulps (2⁻⁶³) of |value|, or for gelu' of
-# Φ + |x|·φ (the sum's terms cancel): Cody's rational approximations of erf and erfcx err by at
-# most 0.011·2⁻⁵³ = 11.3·2⁻⁶³ (measured with mpmath: special.py), the rest of the long-double
-# evaluation (Horner sums of positive terms, e^(−x²/2) from the exact x², a few products) by a
-# few 2⁻⁶³ more; measured against the double-double second stage on 2.2 million points of
-# [−40, 40] (dense around the formula switches |x| = 0.66291 and 5.65685, the tails, the grid
-# edges of R): at most _GELU_MEASURED_ULPS. The bound used is 2.5 times that.
-_GELU_MEASURED_ULPS = 13.0
-_GELU_ULPS = 2.5 * _GELU_MEASURED_ULPS
+# Φ + |x|·φ (the sum's terms cancel). By the argument: Cody's rational approximations of erf and
+# erfcx err by at most 0.011·2⁻⁵³ = 11.3·2⁻⁶³ (C/D, 0.47 < |x|/√2 ≤ 4; P/Q 5.1, A/B 3.1:
+# measured with mpmath, dlcalc/special.py), their evaluation adds about 2⁻¹⁰⁰ (double-double)
+# or at most ~2 ulps (long-double Horner sums of positive terms), and the rest is about six
+# roundings of half an ulp (expl within 0.6) on terms that do not cancel: ≲ 15 ulps. Measured
+# against the double-double second stage on 45 million points of [−40, 40] (dense around the
+# formula switches |x| = 0.66291 and 5.65685, the worst stretch −3 < x < −1.5, gelu''s zero,
+# the tails): at most _GELU_MEASURED_ULPS (gelu, at x ≈ −2.19; gelu' 6.4). The bound used is
+# twice that, above the argument's too.
+_GELU_MEASURED_ULPS = 13.3
+_GELU_ULPS = 2.0 * _GELU_MEASURED_ULPS
 _GELU_LIMIT = 40.0  # beyond: Φ = 0 or 1 to 2⁻⁵⁰⁰ and φ·x is below the subnormals
 _INV_SQRT_2PI_DD = (0.3989422804014327, -2.49232720227773e-17)  # 1/√(2π)
 
@@ -1095,10 +1091,13 @@ def _gelu_long(x, cdf, pdf):
     return x * cdf
 
 
-def _gelu_first_stage(v):
-    """x·Φ(x) in long double, x itself beyond 40."""
-    x = v.astype(np.float64)
-    return np.where(x > _GELU_LIMIT, v, normal_long(x, _gelu_long, density=False))
+def _gelu_first_stage(x):
+    """x·Φ(x) in long double for float64 x, x itself beyond 40; the limits at ±∞ and NaN too."""
+    value = normal_long(x, _gelu_long, density=False)
+    beyond = x > _GELU_LIMIT
+    if beyond.any():
+        value[beyond] = x[beyond]
+    return value
 
 
 def _dd_normal(x):
@@ -1155,24 +1154,6 @@ def _gelu_derivative_long(x, cdf, pdf):
     return cdf + term, cdf + np.abs(term)
 
 
-# Within this distance of gelu''s zero, the first stage takes the Taylor series at the zero
-# (error ~2⁻¹⁰⁰ of the value: compensated Horner, truncation below 2⁻¹⁰⁰ of the value for
-# |x − x₀| ≤ 0.25); outside it Φ + x·φ cancels by at most 4.8 (at x = −1.0).
-_GELU_DERIVATIVE_SERIES_RADIUS = 0.25
-
-
-def _gelu_derivative_first_stage(v):
-    """Φ(x) + x·φ(x) in long double and its scale; the series at the zero x₀ near it."""
-    x = v.astype(np.float64)
-    value, scale = normal_long(x, _gelu_derivative_long)
-    near = np.abs(x - _GELU_DERIVATIVE_ROOT.root[0]) <= _GELU_DERIVATIVE_SERIES_RADIUS
-    if near.any():
-        total, correction = _taylor_parts(x[near], _GELU_DERIVATIVE_ROOT)
-        value[near] = total.astype(np.longdouble) + correction
-        scale[near] = np.abs(value[near])
-    return value, scale
-
-
 def _gelu_derivative_dd(x):
     """φ(x)·(R(x) + x) for x < 0, as 2^k·m·(R(x) + x): the bracket cancels near x₀ = −0.75, so
     the bound is relative to m·(R(x) + |x|). 1 + φ(x)·(x − R(−x)) for x ≥ 0 (the value is at
@@ -1196,7 +1177,7 @@ def gelu(x):
     r"""gelu(x) = x·Φ(x), Φ the standard normal CDF (exact GELU, approximate='none').
 
     float64 on x86-64: correctly rounded (gelu(−10) = −7.619853024160526e-23, torch's −0): x·Φ(x)
-    in x87 long double within _GELU_ULPS long-double ulps, rounded once, and the ~4% of elements
+    in x87 long double within _GELU_ULPS long-double ulps, rounded once, and the ~3.5% of elements
     within that bound of a rounding boundary again in double-double (`_gelu_dd`), the rare ones
     it cannot decide in mpmath (dlcalc.rounding). Elsewhere, and for float32: Φ from erfc, or from
     erfcx·e^(−x²/2) for x < −1, within 2 ulp.
@@ -1204,9 +1185,8 @@ def gelu(x):
     from dlcalc import rounding
 
     if rounding.extended(x):
-        return rounding.extended_path(
-            x, _gelu_first_stage, lambda mp, u: u * mp.ncdf(u), _quiet(_gelu_float64), ulps=_GELU_ULPS,
-            refine=_gelu_dd)
+        return rounding.round_once(x, _gelu_first_stage(x), lambda mp, u: u * mp.ncdf(u),
+                                   _GELU_ULPS, refine=_gelu_dd)
     return _gelu_float64(x)
 
 
@@ -1214,32 +1194,24 @@ def _gelu_float64(x):
     return np.copysign(_mul_limit(x, ndtr(x)), x)  # sign of x, also when Φ(x) underflows: −0
 
 
-def _quiet(form):
-    """`form` for extended_path's fallback (the values at ±∞), without its 0·∞ warnings."""
-    def quiet(x):
-        with np.errstate(invalid="ignore"):
-            return form(x)
-    return quiet
-
-
 def gelu_derivative(x):
     r"""gelu'(x) = Φ(x) + x·φ(x), φ the standard normal density.
 
     float64 on x86-64: correctly rounded, as gelu: Φ(x) + x·φ(x) in x87 long double, within
-    _GELU_ULPS long-double ulps of Φ + |x|·φ (the sum cancels by at most 4.8 outside
-    |x − x₀| ≤ 0.25, x₀ = −0.75179 its zero; inside, the Taylor series at x₀ in compensated
-    arithmetic), then `_gelu_derivative_dd` and mpmath for the elements in doubt. Elsewhere, and
-    for float32: for x < −1, Φ(x) + x·φ(x) = e^(−x²/2)·(erfcx(−x/√2)/2 + x/√(2π)), one Gaussian
-    factor times a bracket that does not cancel (its two terms differ by a factor x² ≥ 1).
-    Around x₀ the two terms cancel (200-fold at x₀ ± 0.002, without bound closer in), so for
-    |x − x₀| ≤ 0.45, the Taylor series at x₀ is summed in compensated arithmetic instead.
+    _GELU_ULPS long-double ulps of Φ + |x|·φ, rounded once; the elements in doubt, among them
+    all those close to the zero x₀ = −0.75179, where the sum cancels (200-fold at x₀ ± 0.002,
+    without bound closer in), go to `_gelu_derivative_dd` and the few it cannot decide to
+    mpmath. Elsewhere, and for float32: for x < −1, Φ(x) + x·φ(x) = e^(−x²/2)·(erfcx(−x/√2)/2 +
+    x/√(2π)), one Gaussian factor times a bracket that does not cancel (its two terms differ by
+    a factor x² ≥ 1); for |x − x₀| ≤ 0.45 the Taylor series at x₀, summed in compensated
+    arithmetic, within an ulp or so where the sum cancels.
     """
     from dlcalc import rounding
 
     if rounding.extended(x):
-        return rounding.extended_path(
-            x, _gelu_derivative_first_stage, lambda mp, u: mp.ncdf(u) + u * mp.npdf(u),
-            _quiet(_gelu_derivative_float64), ulps=_GELU_ULPS, refine=_gelu_derivative_dd)
+        value, scale = normal_long(x, _gelu_derivative_long)  # ±∞: the values at ±40, 1 and −0
+        return rounding.round_once(x, value, lambda mp, u: mp.ncdf(u) + u * mp.npdf(u),
+                                   _GELU_ULPS, scale, refine=_gelu_derivative_dd)
     return _gelu_derivative_float64(x)
 
 

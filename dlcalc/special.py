@@ -531,8 +531,10 @@ _RATIO_TABLE = (
 )
 # Terms of the Taylor series at a grid point, |t| ≤ 1/8: the first one left out weighs below
 # 2⁻¹⁰⁸ of R at every grid point (measured with mpmath at 400 bits; at c = 0, where R's
-# coefficients fall slowest, 24 terms are needed; at c = −40, 13).
+# coefficients fall slowest, 24 terms are needed; at c = −40, 13). Those from t¹³ on weigh
+# together below 2⁻⁵⁶ of R(c) (measured alike): they are summed in float64 (2⁻¹⁰⁸ of R).
 _RATIO_TERMS = 24
+_RATIO_DD_TERMS = 13
 
 
 @functools.cache
@@ -562,9 +564,13 @@ def normal_ratio_dd(v):
     j = np.rint(v * -(1 / _RATIO_STEP)).astype(np.int64)
     t = v + _RATIO_STEP * j
     hi, lo = _ratio_coefficients()
-    p = (hi[-1][j], lo[-1][j])
-    for n in range(_RATIO_TERMS - 2, -1, -1):
-        p = exact.dd_add(exact.dd_mul_d(p, t), (hi[n][j], lo[n][j]))
+    tail = hi[-1][j]
+    for n in range(_RATIO_TERMS - 2, _RATIO_DD_TERMS - 1, -1):
+        tail = tail * t + hi[n][j]
+    p, t_split = (tail, np.zeros_like(tail)), split(t)
+    for n in range(_RATIO_DD_TERMS - 1, -1, -1):  # p·t + r_n, p·t as in exact.dd_mul_d
+        product, error = two_product(p[0], t, t_split)
+        p = exact.dd_add(exact.fast_two_sum(product, error + p[1] * t), (hi[n][j], lo[n][j]))
     return p
 
 
