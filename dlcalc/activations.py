@@ -1120,7 +1120,7 @@ def _gelu_dd(x):
     f, e = np.frexp(x)
     m, k, r = _dd_normal(x)
     m_r = exact.dd_mul(m, r)
-    upper = (np.ldexp(m_r[0], k), np.ldexp(m_r[1], k))  # 1 − Φ(x): underflows only below 2⁻¹⁰⁰⁰
+    upper = (np.ldexp(m_r[0], k), np.ldexp(m_r[1], k))  # 1 − Φ(x): subnormal only when ≪ 2⁻¹⁰⁶
     positive = exact.dd_mul_d(exact.dd_add_d(exact.dd_neg(upper), 1.0), f)
     negative = exact.dd_mul_d(m_r, f)
     below = x < 0

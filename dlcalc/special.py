@@ -26,11 +26,14 @@ Where this module differs from CALERF is in how those formulas are evaluated, fo
   subnormal range (26.55 < x < 27.3) is rounded once from a full-precision value instead of being
   computed from an e^(−x²) that has already lost its low bits (SciPy returns 0 beyond 26.64).
 
-Φ on x86-64 (``dlcalc.exact.EXTENDED``): Φ(x), φ(x) and short formulas in them (gelu's x·Φ and Φ + x·φ, via
-``normal_extended``) are evaluated in x87 long double (64-bit mantissa, a hardware format there)
-and rounded once: correctly rounded for 99.7% of 50,000 random points over [−38, 0] (gelu' 99.9%),
-never more than 0.52 ulp off, subnormal results included; what is left is Cody's approximation
-error (≤ 0.011·2⁻⁵³). About 1.2x the time of the float64 path for |x| < 6, 2.4x in the far tail.
+Φ on x86-64 (``dlcalc.exact.EXTENDED``): Φ(x), φ(x) and short formulas in them (gelu's x·Φ and
+Φ + x·φ, via ``normal_long``) are evaluated in x87 long double (64-bit mantissa, a hardware
+format there), within ~13 long-double ulps (Cody's approximation error, ≤ 0.011·2⁻⁵³, is most of
+it), and rounded once: correctly rounded for 99.7% of 50,000 random points over [−38, 0] (gelu'
+99.9%), never more than 0.52 ulp off, subnormal results included. gelu and gelu' decide the
+elements in doubt again with Φ = φ·R in double-double (``normal_ratio_dd``, dlcalc.rounding),
+so they are correctly rounded; ``ndtr`` is not. About 1.2x the time of the float64 path for
+|x| < 6, 2.4x in the far tail.
 
 Accuracy of the float64 path (against mpmath at 200 bits on ~220,000 points per function over
 [−30, 30] (Φ: [−40, 40]) plus the tails and the region boundaries; tests/test_special.py checks
