@@ -1076,13 +1076,17 @@ register(
 # erfcx err by at most 0.011·2⁻⁵³ = 11.3·2⁻⁶³ (C/D, 0.47 < |x|/√2 ≤ 4; P/Q 5.1, A/B 3.1:
 # measured with mpmath, dlcalc/special.py), their evaluation adds about 2⁻¹⁰⁰ (double-double)
 # or at most ~2 ulps (long-double Horner sums of positive terms), and the rest is about six
-# roundings of half an ulp (expl within 0.6) on terms that do not cancel: ≲ 15 ulps. Measured
-# against the double-double second stage on 45 million points of [−40, 40] (dense around the
-# formula switches |x| = 0.66291 and 5.65685, the worst stretch −3 < x < −1.5, gelu''s zero,
-# the tails): at most _GELU_MEASURED_ULPS (gelu, at x ≈ −2.19; gelu' 6.4). The bound used is
-# twice that, above the argument's too.
+# roundings of half an ulp (expl within 0.6) on terms that do not cancel: ≲ 15 ulps for gelu;
+# for gelu' Cody's error enters through Φ alone, at most 0.55 of Φ + |x|·φ where it is largest
+# (x ≤ −0.66): ≲ 10 ulps. Measured against the double-double second stage on 45 million points
+# of [−40, 40] (dense around the formula switches |x| = 0.66291 and 5.65685, the worst
+# stretches −3 < x < −1.5 and −1 < x < −0.4, gelu''s zero, the tails): at most 13.3 (gelu, at
+# x ≈ −2.19) and 6.4 (gelu', at x ≈ −0.663). The bounds used are twice those, above the
+# argument's too.
 _GELU_MEASURED_ULPS = 13.3
+_GELU_DERIVATIVE_MEASURED_ULPS = 6.4
 _GELU_ULPS = 2.0 * _GELU_MEASURED_ULPS
+_GELU_DERIVATIVE_ULPS = 2.0 * _GELU_DERIVATIVE_MEASURED_ULPS
 _GELU_LIMIT = 40.0  # beyond: Φ = 0 or 1 to 2⁻⁵⁰⁰ and φ·x is below the subnormals
 _INV_SQRT_2PI_DD = (0.3989422804014327, -2.49232720227773e-17)  # 1/√(2π)
 
@@ -1177,10 +1181,10 @@ def gelu(x):
     r"""gelu(x) = x·Φ(x), Φ the standard normal CDF (exact GELU, approximate='none').
 
     float64 on x86-64: correctly rounded (gelu(−10) = −7.619853024160526e-23, torch's −0): x·Φ(x)
-    in x87 long double within _GELU_ULPS long-double ulps, rounded once, and the ~3.5% of elements
-    within that bound of a rounding boundary again in double-double (`_gelu_dd`), the rare ones
-    it cannot decide in mpmath (dlcalc.rounding). Elsewhere, and for float32: Φ from erfc, or from
-    erfcx·e^(−x²/2) for x < −1, within 2 ulp.
+    in x87 long double within _GELU_ULPS long-double ulps, rounded once, and the ~3.5% of
+    elements within that bound of a rounding boundary again in double-double (`_gelu_dd`), the
+    rare ones it cannot decide in mpmath (dlcalc.rounding). Elsewhere, and for float32: Φ from
+    erfc, or from erfcx·e^(−x²/2) for x < −1, within 2 ulp.
     """
     from dlcalc import rounding
 
@@ -1198,20 +1202,20 @@ def gelu_derivative(x):
     r"""gelu'(x) = Φ(x) + x·φ(x), φ the standard normal density.
 
     float64 on x86-64: correctly rounded, as gelu: Φ(x) + x·φ(x) in x87 long double, within
-    _GELU_ULPS long-double ulps of Φ + |x|·φ, rounded once; the elements in doubt, among them
-    all those close to the zero x₀ = −0.75179, where the sum cancels (200-fold at x₀ ± 0.002,
-    without bound closer in), go to `_gelu_derivative_dd` and the few it cannot decide to
-    mpmath. Elsewhere, and for float32: for x < −1, Φ(x) + x·φ(x) = e^(−x²/2)·(erfcx(−x/√2)/2 +
-    x/√(2π)), one Gaussian factor times a bracket that does not cancel (its two terms differ by
-    a factor x² ≥ 1); for |x − x₀| ≤ 0.45 the Taylor series at x₀, summed in compensated
-    arithmetic, within an ulp or so where the sum cancels.
+    _GELU_DERIVATIVE_ULPS long-double ulps of Φ + |x|·φ, rounded once; the elements in doubt
+    (~3%), among them all those close to the zero x₀ = −0.75179, where the sum cancels (200-fold
+    at x₀ ± 0.002, without bound closer in), go to `_gelu_derivative_dd` and the few it cannot
+    decide to mpmath. Elsewhere, and for float32: for x < −1, Φ(x) + x·φ(x) =
+    e^(−x²/2)·(erfcx(−x/√2)/2 + x/√(2π)), one Gaussian factor times a bracket that does not
+    cancel (its two terms differ by a factor x² ≥ 1); for |x − x₀| ≤ 0.45 the Taylor series at
+    x₀, summed in compensated arithmetic, within an ulp or so where the sum cancels.
     """
     from dlcalc import rounding
 
     if rounding.extended(x):
         value, scale = normal_long(x, _gelu_derivative_long)  # ±∞: the values at ±40, 1 and −0
         return rounding.round_once(x, value, lambda mp, u: mp.ncdf(u) + u * mp.npdf(u),
-                                   _GELU_ULPS, scale, refine=_gelu_derivative_dd)
+                                   _GELU_DERIVATIVE_ULPS, scale, refine=_gelu_derivative_dd)
     return _gelu_derivative_float64(x)
 
 
