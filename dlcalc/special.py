@@ -566,14 +566,14 @@ def normal_ratio_dd(v):
     """
     j = np.rint(v * -(1 / _RATIO_STEP)).astype(np.int64)
     t = v + _RATIO_STEP * j
-    hi, lo = _ratio_coefficients()
-    tail = hi[-1][j]
+    hi, lo = (c[:, j] for c in _ratio_coefficients())  # row n: r_n at each element's c
+    tail = hi[-1]
     for n in range(_RATIO_TERMS - 2, _RATIO_DD_TERMS - 1, -1):
-        tail = tail * t + hi[n][j]
+        tail = tail * t + hi[n]
     p, t_split = (tail, np.zeros_like(tail)), split(t)
     for n in range(_RATIO_DD_TERMS - 1, -1, -1):  # p·t + r_n, p·t as in exact.dd_mul_d
         product, error = two_product(p[0], t, t_split)
-        p = exact.dd_add(exact.fast_two_sum(product, error + p[1] * t), (hi[n][j], lo[n][j]))
+        p = exact.dd_add(exact.fast_two_sum(product, error + p[1] * t), (hi[n], lo[n]))
     return p
 
 
