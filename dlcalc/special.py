@@ -440,7 +440,7 @@ def normal_extended(x, formula, density=True):
 
 
 # ---------------------------------------------------------------------------------------------
-# Φ in double-double: the second stage of gelu's rounding (dlcalc.rounding), for the ~1% of
+# Φ in double-double: the second stage of gelu's rounding (dlcalc.rounding), for the ~3% of
 # elements whose long-double value the first stage above cannot round with certainty.
 
 # For x ≤ 0 the ratio R(x) = Φ(x)/φ(x) (Mills' ratio at −x) is smooth and slowly varying:
