@@ -35,7 +35,7 @@ import numpy as np
 from dlcalc.errors import DlcalcError
 from dlcalc import exact
 from dlcalc.exact import finite_error, two_product, two_sum
-from dlcalc.special import erfcx, ndtr, normal_extended
+from dlcalc.special import erfcx, ndtr, normal_long, normal_ratio_dd
 
 __all__ = [
     "Activation",
@@ -1067,21 +1067,69 @@ register(
 )
 
 
+# GELU in two stages (dlcalc.rounding): Φ(x) and φ(x) in x87 long double (dlcalc.special
+# ._normal_long), rounded once, and for the elements that rounding cannot decide, Φ = φ·R in
+# double-double (R = Φ/φ from dlcalc.special.normal_ratio_dd, φ from the double-double exp).
+#
+# The first stage's error bound, in long-double ulps (2⁻⁶³) of |value|, or for gelu' of
+# Φ + |x|·φ (the sum's terms cancel). By the argument: Cody's rational approximations of erf and
+# erfcx err by at most 0.011·2⁻⁵³ = 11.3·2⁻⁶³ (C/D, 0.47 < |x|/√2 ≤ 4; P/Q 5.1, A/B 3.1:
+# measured with mpmath, dlcalc/special.py), their evaluation adds about 2⁻¹⁰⁰ (double-double)
+# or at most ~2 ulps (long-double Horner sums of positive terms), and the rest is about six
+# roundings of half an ulp (expl within 0.6) on terms that do not cancel: ≲ 15 ulps for gelu;
+# for gelu' Cody's error enters through Φ alone, at most 0.55 of Φ + |x|·φ where it is largest
+# (x ≤ −0.66): ≲ 10 ulps. Measured against the double-double second stage on 45 million points
+# of [−40, 40] (dense around the formula switches |x| = 0.66291 and 5.65685, the worst
+# stretches −3 < x < −1.5 and −1 < x < −0.4, gelu''s zero, the tails): at most 13.3 (gelu, at
+# x ≈ −2.19) and 6.4 (gelu', at x ≈ −0.663). The bounds used are twice those, above the
+# argument's too.
+_GELU_MEASURED_ULPS = 13.3
+_GELU_DERIVATIVE_MEASURED_ULPS = 6.4
+_GELU_ULPS = 2.0 * _GELU_MEASURED_ULPS
+_GELU_DERIVATIVE_ULPS = 2.0 * _GELU_DERIVATIVE_MEASURED_ULPS
+_GELU_LIMIT = 40.0  # beyond: Φ = 0 or 1 to 2⁻⁵⁰⁰ and φ·x is below the subnormals
+_INV_SQRT_2PI_DD = (0.3989422804014327, -2.49232720227773e-17)  # 1/√(2π)
+
+
 def _gelu_long(x, cdf, pdf):
     return x * cdf
 
 
-def gelu(x):
-    r"""gelu(x) = x·Φ(x), Φ the standard normal CDF (exact GELU, approximate='none').
+def _gelu_first_stage(x):
+    """x·Φ(x) in long double for float64 x, x itself beyond 40; the limits at ±∞ and NaN too."""
+    value = normal_long(x, _gelu_long, density=False)
+    beyond = x > _GELU_LIMIT
+    if beyond.any():
+        value[beyond] = x[beyond]
+    return value
 
-    float64 on x86-64: x·Φ(x) in x87 long double, rounded once (dlcalc.special.normal_extended),
-    so correctly rounded in ~99.7% of cases: gelu(−10) = −7.619853024160526e-23, torch's −0.
-    Elsewhere, and for float32: Φ from erfc, or from erfcx·e^(−x²/2) for x < −1, within 2 ulp.
-    """
-    if x.dtype == np.float64 and exact.EXTENDED:
-        # beyond 40, Φ(x) = 1 in long double and float64 alike, and normal_extended clamps x
-        return np.where(x > 40.0, x, normal_extended(x, _gelu_long, density=False))
-    return np.copysign(_mul_limit(x, ndtr(x)), x)  # sign of x, also when Φ(x) underflows: −0
+
+def _dd_normal(x):
+    """φ(x) = 2^k·m (double-double m, integer k) and R(−|x|) = Φ(−|x|)/φ(x) in double-double,
+    for |x| ≤ 40: x² is exact (two-product), so e^(−x²/2) is within ~2⁻¹⁰² (exact.dd_exp_scaled),
+    and R within 2⁻⁹⁵ (special.normal_ratio_dd)."""
+    square, square_low = two_product(x, x)
+    m, k = exact.dd_exp_scaled(-0.5 * square, -0.5 * square_low)
+    return exact.dd_mul(m, _INV_SQRT_2PI_DD), k, normal_ratio_dd(-np.abs(x))
+
+
+def _gelu_dd(x):
+    """x·φ(x)·R(x) for x < 0; x·(1 − φ(x)·R(−x)) for x ≥ 0, where φ(x)·R(−x) = 1 − Φ(x) ≤ ½
+    does not cancel: no operation cancels, so the bound is relative to the value (~15 operations
+    of 2⁻¹⁰⁴ after R's 2⁻⁹⁵). Returned as 2^k·(hi + lo) with x = 2^e·f, f in [½, 1), taken as f
+    and its 2^e put into k, so that hi stays near 1 for the smallest x and the subnormal results
+    too. NaN beyond ±40, where the first stage is never in doubt."""
+    inside = np.abs(x) <= _GELU_LIMIT
+    x = np.where(inside, x, 0.0)
+    f, e = np.frexp(x)
+    m, k, r = _dd_normal(x)
+    m_r = exact.dd_mul(m, r)
+    upper = (np.ldexp(m_r[0], k), np.ldexp(m_r[1], k))  # 1 − Φ(x): subnormal only when ≪ 2⁻¹⁰⁶
+    positive = exact.dd_mul_d(exact.dd_add_d(exact.dd_neg(upper), 1.0), f)
+    negative = exact.dd_mul_d(m_r, f)
+    below = x < 0
+    hi, lo = _dd_where(below, negative, positive)
+    return np.where(inside, hi, np.nan), lo, None, e.astype(np.int64) + np.where(below, k, 0)
 
 
 _GELU_DERIVATIVE_ROOT = _RootExpansion(  # generated with mpmath at 500 bits
@@ -1105,23 +1153,73 @@ _GELU_DERIVATIVE_ROOT = _RootExpansion(  # generated with mpmath at 500 bits
 
 
 def _gelu_derivative_long(x, cdf, pdf):
-    return cdf + x * pdf
+    """Φ + x·φ, and Φ + |x|·φ: the scale of its error."""
+    term = x * pdf
+    return cdf + term, cdf + np.abs(term)
+
+
+def _gelu_derivative_dd(x):
+    """φ(x)·(R(x) + x) for x < 0, as 2^k·m·(R(x) + x): the bracket cancels near x₀ = −0.75, so
+    the bound is relative to m·(R(x) + |x|). 1 + φ(x)·(x − R(−x)) for x ≥ 0 (the value is at
+    least ½, the bracket's product at most ~0.3): bound relative to 1 + φ(x)·(x + R(−x)). NaN
+    beyond ±40."""
+    inside = np.abs(x) <= _GELU_LIMIT
+    x = np.where(inside, x, 0.0)
+    m, k, r = _dd_normal(x)
+    below = x < 0
+    negative = exact.dd_mul(m, exact.dd_add_d(r, x))
+    negative_scale = m[0] * (r[0] + np.abs(x))
+    phi = (np.ldexp(m[0], k), np.ldexp(m[1], k))
+    positive = exact.dd_add_d(exact.dd_mul(phi, exact.dd_add_d(exact.dd_neg(r), x)), 1.0)
+    positive_scale = 1.0 + phi[0] * (x + r[0])
+    hi, lo = _dd_where(below, negative, positive)
+    scale = np.where(below, negative_scale, positive_scale)
+    return np.where(inside, hi, np.nan), lo, scale, np.where(below, k, 0)
+
+
+def gelu(x):
+    r"""gelu(x) = x·Φ(x), Φ the standard normal CDF (exact GELU, approximate='none').
+
+    float64 on x86-64: correctly rounded (gelu(−10) = −7.619853024160526e-23, torch's −0): x·Φ(x)
+    in x87 long double within _GELU_ULPS long-double ulps, rounded once, and the ~3.5% of
+    elements within that bound of a rounding boundary again in double-double (`_gelu_dd`), the
+    rare ones it cannot decide in mpmath (dlcalc.rounding). Elsewhere, and for float32: Φ from
+    erfc, or from erfcx·e^(−x²/2) for x < −1, within 2 ulp.
+    """
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        return rounding.round_once(x, _gelu_first_stage(x), lambda mp, u: u * mp.ncdf(u),
+                                   _GELU_ULPS, refine=_gelu_dd)
+    return _gelu_float64(x)
+
+
+def _gelu_float64(x):
+    return np.copysign(_mul_limit(x, ndtr(x)), x)  # sign of x, also when Φ(x) underflows: −0
 
 
 def gelu_derivative(x):
     r"""gelu'(x) = Φ(x) + x·φ(x), φ the standard normal density.
 
-    float64 on x86-64: Φ(x) + x·φ(x) in x87 long double, rounded once (dlcalc.special
-    .normal_extended): the sum cancels by at most x²/(x² − 1) ≤ 3.3 for x ≤ −1.2, well within
-    long double's 11 spare bits, so 99.9% of results are correctly rounded. Elsewhere, and for
-    float32: for x < −1, Φ(x) + x·φ(x) = e^(−x²/2)·(erfcx(−x/√2)/2 + x/√(2π)), one Gaussian
-    factor times a bracket that does not cancel (its two terms differ by a factor x² ≥ 1).
-    Around the zero x₀ = −0.75179 the two terms cancel (200-fold at x₀ ± 0.002, without bound
-    closer in), so on both paths, for |x − x₀| ≤ 0.45, the Taylor series at x₀ is summed in
-    compensated arithmetic instead.
+    float64 on x86-64: correctly rounded, as gelu: Φ(x) + x·φ(x) in x87 long double, within
+    _GELU_DERIVATIVE_ULPS long-double ulps of Φ + |x|·φ, rounded once; the elements in doubt
+    (~3%), among them all those close to the zero x₀ = −0.75179, where the sum cancels (200-fold
+    at x₀ ± 0.002, without bound closer in), go to `_gelu_derivative_dd` and the few it cannot
+    decide to mpmath. Elsewhere, and for float32: for x < −1, Φ(x) + x·φ(x) =
+    e^(−x²/2)·(erfcx(−x/√2)/2 + x/√(2π)), one Gaussian factor times a bracket that does not
+    cancel (its two terms differ by a factor x² ≥ 1); for |x − x₀| ≤ 0.45 the Taylor series at
+    x₀, summed in compensated arithmetic, within an ulp or so where the sum cancels.
     """
-    if x.dtype == np.float64 and exact.EXTENDED:
-        return _near_root(x, normal_extended(x, _gelu_derivative_long), _GELU_DERIVATIVE_ROOT)
+    from dlcalc import rounding
+
+    if rounding.extended(x):
+        value, scale = normal_long(x, _gelu_derivative_long)  # ±∞: the values at ±40, 1 and −0
+        return rounding.round_once(x, value, lambda mp, u: mp.ncdf(u) + u * mp.npdf(u),
+                                   _GELU_DERIVATIVE_ULPS, scale, refine=_gelu_derivative_dd)
+    return _gelu_derivative_float64(x)
+
+
+def _gelu_derivative_float64(x):
     cdf, pdf = _normal_cdf_and_pdf(x)
     value = np.array(cdf + _mul_limit(x, pdf), dtype=x.dtype)
     far = x < -1.0

@@ -143,6 +143,10 @@ def refined(refine: Callable, xs: np.ndarray) -> np.ndarray:
         shift = k - q
         u_hi, u_lo = np.ldexp(hi, shift), np.ldexp(lo, shift)
         n = np.rint(u_hi + u_lo)
+        # below 2^52 (a subnormal result) u_hi can be a half-integer that only u_lo decides,
+        # which u_hi + u_lo loses: step n to the side u_lo says
+        side = (u_hi - n) + u_lo
+        n += np.where(np.abs(side) > 0.5, np.sign(side), 0.0)
         distance, error = exact.two_sum(u_hi - n, u_lo)
         distance = np.abs(distance)
         size = np.abs(hi) if scale is None else np.abs(np.asarray(scale, dtype=np.float64))

@@ -26,11 +26,14 @@ Where this module differs from CALERF is in how those formulas are evaluated, fo
   subnormal range (26.55 < x < 27.3) is rounded once from a full-precision value instead of being
   computed from an e^(−x²) that has already lost its low bits (SciPy returns 0 beyond 26.64).
 
-Φ on x86-64 (``dlcalc.exact.EXTENDED``): Φ(x), φ(x) and short formulas in them (gelu's x·Φ and Φ + x·φ, via
-``normal_extended``) are evaluated in x87 long double (64-bit mantissa, a hardware format there)
-and rounded once: correctly rounded for 99.7% of 50,000 random points over [−38, 0] (gelu' 99.9%),
-never more than 0.52 ulp off, subnormal results included; what is left is Cody's approximation
-error (≤ 0.011·2⁻⁵³). About 1.2x the time of the float64 path for |x| < 6, 2.4x in the far tail.
+Φ on x86-64 (``dlcalc.exact.EXTENDED``): Φ(x), φ(x) and short formulas in them (gelu's x·Φ and
+Φ + x·φ, via ``normal_long``) are evaluated in x87 long double (64-bit mantissa, a hardware
+format there), within ~13 long-double ulps (Cody's approximation error, ≤ 0.011·2⁻⁵³, is most of
+it), and rounded once: correctly rounded for 99.7% of 50,000 random points over [−38, 0] (gelu'
+99.9%), never more than 0.52 ulp off, subnormal results included. gelu and gelu' decide the
+elements in doubt again with Φ = φ·R in double-double (``normal_ratio_dd``, dlcalc.rounding),
+so they are correctly rounded; ``ndtr`` is not. About 1.2x the time of the float64 path for
+|x| < 6, 2.4x in the far tail.
 
 Accuracy of the float64 path (against mpmath at 200 bits on ~220,000 points per function over
 [−30, 30] (Φ: [−40, 40]) plus the tails and the region boundaries; tests/test_special.py checks
@@ -43,6 +46,8 @@ for x < −26.63, as the exact value overflows), Φ(−∞) = 0, Φ(+∞) = 1.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -404,8 +409,9 @@ def _normal_long(x, density=True):
     return x_long, cdf, pdf
 
 
-def normal_extended(x, formula, density=True):
-    r"""formula(x, Φ(x), φ(x)) evaluated in x87 long double and rounded once to float64.
+def normal_long(x, formula, density=True, dtype=_LONG):
+    r"""formula(x, Φ(x), φ(x)) evaluated in x87 long double, returned as ``dtype`` (a formula
+    may return a tuple of arrays: a tuple of them is returned).
 
     Only where ``exact.EXTENDED``. ``x`` is float64 (any shape); the formula receives it clamped to
     [−40, 40], beyond which Φ is 0 or 1 and φ is 0 in float64, so the caller decides what a
@@ -414,12 +420,161 @@ def normal_extended(x, formula, density=True):
     """
     x = np.asarray(x, dtype=np.float64)
     flat = x.reshape(-1)
-    out = np.empty_like(flat)
+    outputs = None
     with np.errstate(all="ignore"):
-        for start in range(0, flat.size, _LONG_BLOCK):
+        for start in range(0, max(flat.size, 1), _LONG_BLOCK):
             block = slice(start, start + _LONG_BLOCK)
-            out[block] = formula(*_normal_long(flat[block], density))
-    return out.reshape(x.shape)
+            result = formula(*_normal_long(flat[block], density))
+            parts = result if isinstance(result, tuple) else (result,)
+            if outputs is None:
+                outputs = [np.empty(flat.shape, dtype=dtype) for _ in parts]
+            for out, part in zip(outputs, parts):
+                out[block] = part
+    outputs = tuple(out.reshape(x.shape) for out in outputs)
+    return outputs if isinstance(result, tuple) else outputs[0]
+
+
+def normal_extended(x, formula, density=True):
+    r"""formula(x, Φ(x), φ(x)) in x87 long double (``normal_long``), rounded once to float64."""
+    return normal_long(x, formula, density, dtype=np.float64)
+
+
+# ---------------------------------------------------------------------------------------------
+# Φ in double-double: the second stage of gelu's rounding (dlcalc.rounding), for the ~3% of
+# elements whose long-double value the first stage above cannot round with certainty.
+
+# For x ≤ 0 the ratio R(x) = Φ(x)/φ(x) (Mills' ratio at −x) is smooth and slowly varying:
+# R(0) = √(π/2), R(x) ≈ −1/x for x ≪ 0, and it solves R' = 1 + x·R. So Φ(x) = φ(x)·R(x) and
+# 1 − Φ(x) = φ(x)·R(−x), with φ from the double-double exp: no cancellation anywhere, and no
+# underflow (φ is carried as 2^k·m). R at the grid points c = −j/4, j = 0…160, as double-doubles,
+# generated with mpmath at 400 bits: mpmath.ncdf(c)/mpmath.npdf(c).
+_RATIO_STEP = 0.25
+_RATIO_TABLE = (
+    (1.2533141373155003, -9.164289990229583e-17), (1.0378245758537268, 2.9418983665054666e-17),
+    (0.8763644564536923, 2.6901721135929454e-17), (0.7525711790634081, -3.9647853211372663e-17),
+    (0.6556795424187984, 2.7085254871687876e-17), (0.5784303460476311, -2.8765876624875867e-17),
+    (0.5158156382179634, -3.528415937755258e-17), (0.4643069280394422, -1.495278970479824e-17),
+    (0.4213692292880545, -7.739186451304797e-18), (0.3851482907984346, 2.3171140941615155e-17),
+    (0.35426511132979366, 8.527077771281615e-18), (0.32767831469055203, 2.3630961402662745e-17),
+    (0.3045902987101033, 4.686976714853152e-18), (0.28438214674849294, -1.1933650842076596e-17),
+    (0.26656776896822376, -4.5084582405083935e-18), (0.250761111443965, 1.4228148072538475e-17),
+    (0.23665238291356067, 4.601651392113041e-18), (0.2239905946538288, -3.4126223208598258e-18),
+    (0.21257058044203178, 8.960360377148602e-18), (0.20222323663305466, -1.2547854615584719e-17),
+    (0.19280810471531576, 5.8739635339263636e-18), (0.1842076773079702, 3.2533691993125387e-18),
+    (0.1763229857571027, 3.382210133633106e-18), (0.16907015040769408, 4.6065207078835e-19),
+    (0.16237766089686745, 1.3401099889373892e-17), (0.15618421503397592, -4.207893804089461e-18),
+    (0.1504369887362691, -1.0673215026481142e-17), (0.14509024128913092, 7.02542459913377e-18),
+    (0.14010418345305023, 1.213086183905418e-17), (0.13544405309676344, 3.3389136583220417e-18),
+    (0.13107935580449176, 3.992111477367273e-18), (0.12698323748543697, -6.616009506731492e-18),
+    (0.1231319632579323, -1.2907689212373612e-18), (0.11950448239925296, 4.993712578185998e-18),
+    (0.11608206338598229, 3.3206156948067184e-18), (0.11284798632010301, 3.871106714968944e-18),
+    (0.10978728257830829, 1.1598368542456582e-18), (0.10688651351067449, 1.6503769890599077e-19),
+    (0.10413358157959825, 4.0729606838847e-18), (0.1015175685681028, 2.8655999365756664e-18),
+    (0.09902859647173193, -6.412997983307998e-18), (0.09665770747608192, -4.5950550845620594e-18),
+    (0.09439676005522439, -5.3120446459657326e-18), (0.09223833873763033, -9.330441118628247e-20),
+    (0.09017567550106469, -4.2658022042981625e-18), (0.08820258109597615, 1.8456627508792824e-18),
+    (0.08631338487354935, 6.811675864617694e-18), (0.08450288192189576, 2.241259419126371e-18),
+    (0.08276628650136918, 4.987585986369323e-19), (0.08109919092525537, 1.6377314667964687e-18),
+    (0.07949752916111721, -1.811674316964893e-18), (0.07795754453568719, 6.7501174853100024e-18),
+    (0.0764757610162485, -2.7590620131940063e-18), (0.07504895761704658, -4.0794589754651976e-18),
+    (0.07367414554294563, 5.993580395108733e-19), (0.07234854773633337, 2.5162717426953585e-18),
+    (0.07106958053885211, -1.9289684202823494e-18), (0.06983483721825941, -2.623176304906554e-19),
+    (0.06864207314371742, -1.6875150009032826e-18), (0.06748919242099968, 1.5084304892168426e-18),
+    (0.06637423582325018, -6.419499959463563e-18), (0.06529536987366383, 1.9201553694364468e-18),
+    (0.06425087695430573, -4.914175773829476e-18), (0.06323914633068607, -1.5587014380214346e-18),
+    (0.0622586659950262, -2.304466612492497e-18), (0.06130801524269382, 9.829144219237e-19),
+    (0.060385857906312325, 2.2197331162984225e-19), (0.05949093618077612, -3.25483584077932e-18),
+    (0.058622064980015945, -1.0262055729648969e-18), (0.05777812677301058, -1.7865204846278732e-18),
+    (0.05695806685236581, -3.0768426587393674e-18), (0.05616088899389184, -3.1607102961546647e-18),
+    (0.05538565147010074, -2.669823273794742e-18), (0.05463146338449948, -3.2610654671118305e-18),
+    (0.05389748129704106, -1.5984188562358363e-18), (0.053182906114176504, -7.265365835599476e-19),
+    (0.05248698021967636, 1.2792119740219318e-18), (0.051808984824806226, -5.860832730080557e-19),
+    (0.05114823751858488, -1.8437263281558795e-18), (0.05050409000076044, -3.0745696526507983e-18),
+    (0.04987592598183679, -3.334954870231769e-18), (0.0492631592359962, 8.421365702145532e-19),
+    (0.04866523179411518, -2.657866213614833e-19), (0.048081612265278455, -1.0971567887921724e-18),
+    (0.047511794276278115, -1.497281687466188e-18), (0.04695529501955409, -3.2806858904116677e-18),
+    (0.046411653900902836, -2.5361579078022008e-18), (0.0458804312790633, 1.3239560935158108e-18),
+    (0.0453612072899931, 1.2863426585717493e-18), (0.04485358074928212, 9.090736747348241e-19),
+    (0.044357168126722774, 2.3558180611421697e-18), (0.04387160258757271, -1.5937448444712899e-18),
+    (0.0433965330955127, 1.1265422920207716e-18), (0.04293162357272532, -2.9449497187374373e-18),
+    (0.042476552112902514, -1.8526243957644837e-18), (0.04203101024333804, 2.872637009863447e-18),
+    (0.041594702232575505, 6.673921001619848e-19), (0.04116734444036965, 2.202643278087237e-18),
+    (0.04074866470697912, -1.3589451281883212e-18), (0.040338401779046185, 4.753604509844864e-19),
+    (0.039936304769535594, -1.299465955750242e-18), (0.03954213264940163, -1.7325836049112022e-18),
+    (0.039155653768833176, -1.1366372213975109e-18), (0.03877664540609097, 1.7090606911283793e-18),
+    (0.03840489334210213, 8.278827288136532e-19), (0.03804019145911481, -2.225284721291585e-18),
+    (0.037682341361842536, 1.1849733665691617e-18), (0.03733115201964339, 8.709140471241637e-19),
+    (0.03698643942838582, -2.89451236292712e-18), (0.036648026290750584, 4.703961466566364e-19),
+    (0.036315741713808115, 1.7778022983957687e-18), (0.0359894209227933, 1.904898529995876e-18),
+    (0.035668904990075766, -2.2015533729628458e-18), (0.03535404057839387, -1.210349538903383e-18),
+    (0.03504467969748535, 1.3916353223334166e-19), (0.03474067947330702, -3.051058065585007e-18),
+    (0.034441901929091245, 2.1626826684222576e-19), (0.03414821377753766, -3.347368399196334e-18),
+    (0.033859486223485676, 3.175138076008411e-18), (0.03357559477645696, -5.758594027006487e-20),
+    (0.03329641907249721, 3.0477411418409902e-18), (0.03302184270478412, -2.1631005813741872e-19),
+    (0.03275175306250282, 1.6328220728984132e-18), (0.03248604117752237, 1.9178437307253614e-18),
+    (0.032224601578436665, 6.400157368383987e-19), (0.03196733215156061, 2.4524918748218663e-18),
+    (0.03171413400849854, -2.6422382764664027e-18), (0.031464911359925275, 1.8255555362791513e-18),
+    (0.031219571395243034, 6.758330584579146e-19), (0.030978024167797547, -9.260367704801598e-19),
+    (0.030740182485356538, 1.4549739574707939e-18), (0.03050596180557142, -1.0972765964986219e-18),
+    (0.030275280136159863, -1.6536291193994112e-18), (0.030048057939562677, -1.4287260163806192e-18),
+    (0.029824218041842893, 1.3366350425064663e-18), (0.029603685545608674, -9.430983514568063e-19),
+    (0.02938638774675435, 1.1658082056019873e-18), (0.029172254054825927, 3.7282610391663464e-20),
+    (0.028961215916828355, 9.244987121509524e-19), (0.028753206744302488, 1.6583829410125356e-18),
+    (0.02854816184350927, 5.411038865943174e-19), (0.028346018348567908, 1.08636287250423e-18),
+    (0.028146715157403385, 1.723110889470113e-18), (0.02795019287036659, 1.4369283714597004e-18),
+    (0.027756393731398026, -7.065316922570875e-19), (0.027565261571613014, 1.3305842732112324e-19),
+    (0.02737674175519304, 1.1571877533075695e-18), (0.027190781127474035, -4.432368693991392e-19),
+    (0.027007327965128336, 6.304283361332647e-20), (0.026826331928342526, 1.4635596564217215e-18),
+    (0.02664774401489855, 1.6734491437786357e-18), (0.026471516516070357, -1.2461494426608223e-18),
+    (0.026297602974252963, 1.5678749274765259e-18), (0.026125958142245102, -1.424680170741356e-18),
+    (0.02595653794411066, -4.178892710415769e-19), (0.025789299437548076, -8.754642113273645e-19),
+    (0.025624200777700307, 1.4299808950501e-18), (0.025461201182341537, -7.722874476002863e-19),
+    (0.025300260898379886, -6.427079996630902e-20), (0.025141341169618556, 1.4866902472381127e-18),
+    (0.02498440420572057, 3.7330316278653e-19),
+)
+# Terms of the Taylor series at a grid point, |t| ≤ 1/8: the first one left out weighs below
+# 2⁻¹⁰⁸ of R at every grid point (measured with mpmath at 400 bits; at c = 0, where R's
+# coefficients fall slowest, 24 terms are needed; at c = −40, 13). Those from t¹³ on weigh
+# together below 2⁻⁵⁶ of R(c) (measured alike): they are summed in float64 (2⁻¹⁰⁸ of R).
+_RATIO_TERMS = 24
+_RATIO_DD_TERMS = 13
+
+
+@functools.cache
+def _ratio_coefficients():
+    """R's Taylor coefficients r_n at every grid point c, as two arrays (hi, lo) of shape
+    (_RATIO_TERMS, 161): r_0 = R(c), r_1 = 1 + c·r_0, (n + 1)·r_{n+1} = c·r_n + r_{n−1} (from
+    R' = 1 + x·R), in double-double; built on first use (~2 ms)."""
+    c = -_RATIO_STEP * np.arange(len(_RATIO_TABLE), dtype=np.float64)
+    r0 = (np.array([h for h, _ in _RATIO_TABLE]), np.array([lo for _, lo in _RATIO_TABLE]))
+    coefficients = [r0, exact.dd_add_d(exact.dd_mul_d(r0, c), 1.0)]
+    for n in range(1, _RATIO_TERMS - 1):
+        following = exact.dd_add(exact.dd_mul_d(coefficients[n], c), coefficients[n - 1])
+        coefficients.append(exact.dd_mul(following, exact.dd_constant(1, n + 1)))
+    return (np.array([hi for hi, _ in coefficients]), np.array([lo for _, lo in coefficients]))
+
+
+def normal_ratio_dd(v):
+    r"""R(v) = Φ(v)/φ(v) for float64 −40 ≤ v ≤ 0, in double-double (hi, lo).
+
+    The Taylor series of R at the nearest grid point c = −j/4, summed by Horner in double-double
+    in t = v − c (exact: Sterbenz, or c = 0), |t| ≤ 1/8. Error: the table's rounding (2⁻¹⁰⁶),
+    the truncation (< 2⁻¹⁰⁸) and the double-double operations (a few 2⁻¹⁰⁴ each), of which
+    those in the coefficients propagate like solutions of R' = x·R, by e^(c·t + t²/2) ≤ e^(|c|/8)
+    relative to R(v): at most 148 = 2^7.2 at c = −40, so within 2⁻⁹⁵ there and 2⁻¹⁰⁰ for
+    |v| ≤ 10 (tests/test_rounding_stage.py measures it against mpmath).
+    """
+    j = np.rint(v * -(1 / _RATIO_STEP)).astype(np.int64)
+    t = v + _RATIO_STEP * j
+    hi, lo = (c[:, j] for c in _ratio_coefficients())  # row n: r_n at each element's c
+    tail = hi[-1]
+    for n in range(_RATIO_TERMS - 2, _RATIO_DD_TERMS - 1, -1):
+        tail = tail * t + hi[n]
+    p, t_split = (tail, np.zeros_like(tail)), split(t)
+    for n in range(_RATIO_DD_TERMS - 1, -1, -1):  # p·t + r_n, p·t as in exact.dd_mul_d
+        product, error = two_product(p[0], t, t_split)
+        p = exact.dd_add(exact.fast_two_sum(product, error + p[1] * t), (hi[n], lo[n]))
+    return p
 
 
 def _cdf(x, cdf, pdf):

@@ -30,7 +30,7 @@ EXTENDED_ONLY = pytest.mark.skipif(not exact.EXTENDED, reason="the second stage 
 # from bench/accuracy.py.
 REFINED = ["sigmoid", "tanh", "silu", "mish", "softplus",
            "rrelu", "elu", "selu", "celu", "logsigmoid", "softsign", "hardsigmoid", "hardswish",
-           "sparse_plus", "squareplus", "tanhshrink", "gelu_tanh"]
+           "sparse_plus", "squareplus", "tanhshrink", "gelu_tanh", "gelu"]
 # Without an extended path (exact in float64 as they stand: one rounding, then a halving or a
 # constant): nothing is refined.
 CONSTANT = {"rrelu'", "hardsigmoid'", "sparse_plus'"}
@@ -149,6 +149,132 @@ def test_hardsigmoid_ties_are_decided_without_mpmath(monkeypatch):
     assert ties > 100
 
 
+# ------------------------------------------------------------------ GELU's Φ = φ·R in double-double
+
+GELU_ROOT = -0.7517915246935645  # the zero of gelu', rounded
+
+
+def _gelu_reference(x):
+    return x * mpmath.ncdf(x)
+
+
+def _gelu_derivative_reference(x):
+    return mpmath.ncdf(x) + x * mpmath.npdf(x)
+
+
+def _ratio_grid_edges():
+    """The points halfway between R's grid points, where the Taylor series reaches farthest
+    (|t| = 1/8), and their neighbours on either side."""
+    from dlcalc import special
+
+    middles = -special._RATIO_STEP * (np.arange(len(special._RATIO_TABLE) - 1) + 0.5)
+    return np.concatenate([middles, np.nextafter(middles, 0), np.nextafter(middles, -np.inf)])
+
+
+def test_normal_ratio_table_holds_mpmaths_values():
+    from dlcalc import special
+
+    with mpmath.workprec(400):
+        for j, (hi, lo) in enumerate(special._RATIO_TABLE):
+            c = -j * mpmath.mpf(special._RATIO_STEP)
+            assert _relative_error(hi, lo, mpmath.ncdf(c) / mpmath.npdf(c)) < 2.0 ** -105, j
+
+
+def test_normal_ratio_in_double_double_is_accurate_to_2_to_the_minus_95():
+    """R = Φ/φ from the Taylor series at the grid: 2⁻⁹⁵ (its docstring's bound) everywhere,
+    2⁻¹⁰⁰ for |v| ≤ 10, where the coefficients' errors grow least."""
+    from dlcalc import special
+
+    rng = np.random.default_rng(20)
+    v = np.concatenate([-rng.uniform(0, 40, 600), -rng.uniform(0, 1, 100), _ratio_grid_edges(),
+                        [0.0, -0.0, -1e-300, -5e-324, -40.0]])
+    hi, lo = special.normal_ratio_dd(v)
+    for i, vi in enumerate(v.tolist()):
+        with mpmath.workprec(400):
+            u = mpmath.mpf(vi)
+            error = _relative_error(hi[i], lo[i], mpmath.ncdf(u) / mpmath.npdf(u))
+        assert error < (2.0 ** -100 if vi >= -10 else 2.0 ** -95), vi
+
+
+def _gelu_dense_points(rng):
+    """[−40, 40] at random, R's grid edges on both sides of 0, around gelu''s zero (to its
+    neighbouring floats), the subnormal tail, Φ → 1, tiny |x|."""
+    edges = _ratio_grid_edges()
+    root = GELU_ROOT + np.arange(-8, 9) * 2.0 ** -53
+    return np.concatenate([rng.uniform(-40, 40, 600), edges[::3], -edges[1::3], root,
+                           rng.uniform(-0.76, -0.74, 60), rng.uniform(-40, -37, 60),
+                           rng.uniform(6, 40, 60), [1e-300, -1e-300, 5e-324, -5e-324, 40.0, -40.0]])
+
+
+@pytest.mark.parametrize("name", ["gelu", "gelu'"])
+def test_gelu_double_double_forms_are_within_the_refine_bound(name):
+    """(hi, lo, scale, k) of `_gelu_dd` and `_gelu_derivative_dd` against mpmath: within
+    REFINE_BOUND/16 of |value| (or of the scale, where gelu' cancels); measured 2⁻¹⁰⁰, 2⁻¹⁰⁴."""
+    from dlcalc import activations
+
+    form, reference = ((activations._gelu_dd, _gelu_reference) if name == "gelu"
+                       else (activations._gelu_derivative_dd, _gelu_derivative_reference))
+    x = _gelu_dense_points(np.random.default_rng(21))
+    hi, lo, scale, k = form(x)
+    for i, xi in enumerate(x.tolist()):
+        with mpmath.workprec(400):
+            value = mpmath.ldexp(mpmath.mpf(hi[i]) + mpmath.mpf(lo[i]), int(k[i]))
+            size = abs(value) if scale is None else mpmath.ldexp(abs(mpmath.mpf(scale[i])), int(k[i]))
+            error = abs(value - reference(mpmath.mpf(xi)))
+            assert error <= size * rounding.REFINE_BOUND / 16, (name, xi)
+
+
+@EXTENDED_ONLY
+def test_gelu_first_stage_is_within_its_measured_bound():
+    """The long-double first stage against the double-double second (checked against mpmath
+    above), on a dense sample: within _GELU_MEASURED_ULPS long-double ulps of |gelu|, and
+    _GELU_DERIVATIVE_MEASURED_ULPS of Φ + |x|·φ for gelu' (the bounds rounding uses are twice
+    those)."""
+    from dlcalc import activations, special
+
+    long = rounding.LONG
+    rng = np.random.default_rng(22)
+    switches = [0.6629126073623883, 5.656854249492381]  # where _normal_long changes formula
+    x = np.concatenate([np.linspace(-40, 40, 200001), rng.uniform(-3, 3, 100000)]
+                       + [s + rng.uniform(-1e-3, 1e-3, 10000) for s in switches + [-s for s in switches]]
+                       + [GELU_ROOT + rng.uniform(-1e-2, 1e-2, 10000)])
+    for first, second, measured in (
+            (activations._gelu_first_stage, activations._gelu_dd, activations._GELU_MEASURED_ULPS),
+            (lambda u: special.normal_long(u, activations._gelu_derivative_long),
+             activations._gelu_derivative_dd, activations._GELU_DERIVATIVE_MEASURED_ULPS)):
+        value = first(x)
+        value, scale = value if isinstance(value, tuple) else (value, value)
+        hi, lo, _, k = second(x)
+        power = np.exp2(-k.astype(long))
+        with np.errstate(invalid="ignore"):  # 0/0 at x = 0
+            ulps = np.abs((value * power - hi) - lo) / (np.abs(scale) * power) / long(2.0 ** -63)
+        assert np.nanmax(ulps) <= measured, second.__name__
+
+
+@EXTENDED_ONLY
+@pytest.mark.parametrize("name", ["gelu", "gelu'"])
+def test_gelu_in_a_batch_block_is_correctly_rounded(name, monkeypatch):
+    """50,000 elements, as the batch reader hands the core, many of them doubtful (x in [8, 9]:
+    x·Φ(x) lies just below x, near the midpoint below it; around gelu''s zero, the sum
+    cancels): every element the first stage flags, and a sample of the rest, against mpmath."""
+    entry = REGISTRY["gelu"]
+    fn, reference = ((entry.function, _gelu_reference) if name == "gelu"
+                     else (entry.derivative, _gelu_derivative_reference))
+    rng = np.random.default_rng(23)
+    x = np.concatenate([4 * rng.standard_normal(35000), rng.uniform(8, 9, 5000),
+                        rng.uniform(-0.8, -0.7, 5000), rng.uniform(-40, 40, 4000),
+                        rng.uniform(-39, -37, 1000)])
+    seen = _spy(monkeypatch)
+    got = fn(x)
+    flagged = np.concatenate(seen)
+    assert flagged.size > 1000
+    position = {v: i for i, v in enumerate(x.tolist())}
+    for xi in np.unique(np.concatenate([flagged, rng.choice(x, 500)])).tolist():
+        with mpmath.workprec(320):
+            expected = rounding.to_float64(reference(mpmath.mpf(xi)))
+        assert got[position[xi]] == expected, (name, xi)
+
+
 # ------------------------------------------------------------------ the functions
 
 
@@ -159,7 +285,8 @@ def _adversarial(rng):
         rng.uniform(-760, -700, 100), rng.uniform(-700, -590, 100), rng.uniform(-380, -290, 50),
         np.geomspace(1e-310, 1e-3, 60), -np.geomspace(1e-310, 1e-3, 60),
         rng.uniform(-1.4, -1.1, 200),  # near the zeros of silu' and mish' (cancellation)
-        rng.uniform(-0.9, -0.6, 100),  # near the zero of gelu_tanh'
+        rng.uniform(-0.9, -0.6, 100),  # near the zeros of gelu_tanh' and gelu'
+        rng.uniform(-39, -37, 60),  # gelu's subnormal results
         rng.uniform(-80, -15, 200),  # the tails of gelu_tanh (2u < −600) and of celu (x/α < −600)
         rng.choice([-1.0, 1.0], 60) * np.geomspace(1e100, 1e308, 60),  # squareplus's far side
         [0.0, -0.0, np.inf, -np.inf, np.nan, 1000.0, -1000.0, 600.0, -600.0, 300.0, -300.0,
