@@ -147,45 +147,232 @@ def _two_diff(a, b):
 
 
 # x87 extended precision (a 64-bit mantissa, 11 bits more than float64) is a hardware format on
-# x86-64: done in it, the exponentials, their sum and log1p are accurate to about 2^-63, so the
-# final rounding to float64 is almost always the correct rounding of the exact value. Where long
-# double is IEEE quad (aarch64 Linux: software, tens of times slower), double-double (PowerPC)
-# or plain double (MSVC, macOS arm64), the float64 path is used instead: a few ulp, not
-# correctly rounded. dlcalc.exact decides (exact.EXTENDED) and sizes the blocks.
+# x86-64: done in it, the exponentials, their sum and log1p are accurate to a few 2^-64, so the
+# final rounding to float64 is the correct rounding of the exact value except near a float64
+# midpoint, which `_extended_values` detects (Ziv's strategy, as dlcalc.rounding for the
+# registry functions). Where long double is IEEE quad (aarch64 Linux: software, tens of times
+# slower), double-double (PowerPC) or plain double (MSVC, macOS arm64), the float64 path is used
+# instead: a few ulp, not correctly rounded. dlcalc.exact decides (exact.EXTENDED) and sizes the
+# blocks.
+#
+# The error bound of the long-double values, in units u = 2^-64 (half a long-double ulp of 1:
+# the relative error of one rounded operation), for a row of n logits:
+#   term e^{d}·(1 + e): expl within 1 ulp = 2u (glibc's x87 expl), the product and sum 1u more,
+#     the dropped e²/2 below 2^-79 (|e| ≤ ulp(d)/2 ≤ 2^-39 for |d| < 16,384; beyond, e^d is 0):
+#     3.1u relative;
+#   s = Σ_{j≠k} terms (positive, summed one by one): 3.1u + (n − 2)u relative to s, so 1 + s
+#     within (n + 1.1)u·s/(1 + s) + 1u ≤ (n + 2.1)u of 1 + s;
+#   softmax_i = term/(1 + s): 3.1u + (n + 2.1)u + 1u = (n + 6.2)u;
+#   s/(1 + s): s's error enters only as δ/(1 + s), so (n + 1.1)u + 1u + 1u = (n + 3.1)u;
+#   1 − softmax_i (i ≠ k, softmax_i ≤ ½): (n + 6.2)u of softmax_i ≤ ½ plus 1u: (n + 7.2)u of
+#     the result (≥ ½);
+#   log1p(s): s's relative error δ moves it by s·δ/(1 + s) ≤ δ·log1p(s), glibc's log1pl within
+#     2 ulp = 4u: (n + 5.1)u relative;
+#   log_softmax_i = (d + e) − log1p(s), two terms ≤ 0: (n + 5.1)u + 2u (the two roundings);
+#   logsumexp = m + log1p(s): (n + 5.1)u·log1p(s) + 2u·|result|, within (n + 7.1)u of
+#     |m| + log1p(s) (m and log1p(s) may cancel: that is the scale).
+# All within (n + 8)u = (n/2 + 4) long-double ulps; `_ulps` doubles the constant for the
+# libm bounds, which are glibc's measured maxima rather than proofs.
 
 
-def _extended_sums(ex_d, e, hot):
-    """softmax, ``s/(1 + s)`` and log1p(s) as a float64 pair, from ``z − m = d + e``, in x87.
+def _ulps(n: int) -> float:
+    """The long-double values' error bound in long-double ulps (2^-63) for rows of n logits."""
+    return 0.5 * n + 8.0
 
-    ``ex_d`` is d = z − m (rounded), ``e`` its rounding error, ``hot`` the argmax, all of shape
-    (rows, n). e^{d + e} is taken as e^d·(1 + e): |e| ≤ ulp(d)/2, so the neglected e²/2 is
-    below 2^-87. Softmax and the complement are rounded once from extended to float64 (a double
-    rounding, wrong only when the extended value lands within ~2^-63 of a float64 midpoint);
-    log1p(s) is returned as high + low float64 parts, for the caller's exact float64 sums.
+
+# Quantities the core can make correctly rounded; `need` names a subset (with an optional mask
+# of the elements that matter), so each caller tests and refines only what it prints.
+QUANTITIES = ("softmax", "complement", "log_softmax", "lse")
+
+
+def _split(value, high, low):
+    """high = value rounded to float64, low = what that lost (exact: a long double has 11 bits
+    more), both written into the given float64 arrays."""
+    high[...] = value
+    low[...] = value - high
+
+
+def _extended_values(d, e, hot, m, need):
+    """softmax, 1 − softmax, log-softmax (rows, n) and logsumexp (rows,), each as a float64 and its
+    low part (the long double's remainder), from z − m = d + e, in x87, in blocks of rows; and
+    for the quantities in ``need`` (name → mask of the elements that matter, or None for all)
+    which elements are doubtful: within the bound of a float64 rounding boundary.
+
+    ``hot`` is the argmax; e^{d + e} is taken as e^d·(1 + e). 1 − softmax is s/(1 + s) at the
+    argmax (no cancellation), 1 − softmax_i elsewhere (softmax_i ≤ ½). The errors are bounded in
+    the notes above (`_ulps`).
     """
+    from dlcalc import rounding
+
     L = np.longdouble
-    rows, n = ex_d.shape
-    softmax = np.empty_like(ex_d)
-    complement = np.empty(rows)
-    log1p_high = np.empty(rows)
-    log1p_low = np.empty(rows)
+    rows, n = d.shape
+    ulps = _ulps(n)
+    values = {name: (np.empty((rows, n)), np.empty((rows, n))) for name in QUANTITIES[:3]}
+    values["lse"] = (np.empty(rows), np.empty(rows))
+    doubtful = {name: np.zeros(values[name][0].shape, dtype=bool) for name in need}
+
+    def test(name, b, approx, scale=None):
+        if name in need:
+            doubt = rounding._doubtful(approx, values[name][0][b], ulps, scale)
+            mask = need[name]
+            doubtful[name][b] = doubt if mask is None else doubt & mask[b]
+
     for b in row_blocks(rows, n):
-        ex = np.exp(ex_d[b].astype(L))
+        ex = np.exp(d[b].astype(L))
         ex += ex * e[b].astype(L)
         s = np.sum(ex, axis=-1, where=~hot[b])
         one_s = 1 + s
-        softmax[b] = ex / one_s[:, None]
-        complement[b] = s / one_s
+        softmax = ex / one_s[:, None]
+        _split(softmax, *(part[b] for part in values["softmax"]))
+        test("softmax", b, softmax)
+        complement = np.where(hot[b], (s / one_s)[:, None], 1 - softmax)
+        _split(complement, *(part[b] for part in values["complement"]))
+        test("complement", b, complement)
         l1s = np.log1p(s)
-        log1p_high[b] = l1s
-        log1p_low[b] = l1s - log1p_high[b]
-    return softmax, complement, log1p_high, log1p_low
+        high, low = np.empty(l1s.shape), np.empty(l1s.shape)
+        _split(l1s, high, low)
+        # (d + e) − (high + low) and m + (high + low), each rounded once: the exact part by
+        # two-sum, every small part added to its error; the long-double sum of the two parts
+        # (within 2^-64 of the pair) is the doubtful test's value
+        t, t_err = _two_diff(d[b], high[:, None])
+        small = (t_err + e[b]) - low[:, None]
+        y, rest = (part[b] for part in values["log_softmax"])
+        y[...] = t + small
+        rest[...] = small - (y - t)  # exact: |small| ≤ |t|
+        if "log_softmax" in need:
+            test("log_softmax", b, t.astype(L) + small)
+        mb = m[b]
+        t, t_err = _two_diff(mb, -high)
+        small = t_err + low
+        y, rest = (part[b] for part in values["lse"])
+        y[...], rest[...] = two_sum(t, small)  # t may be the smaller where m and log1p(s) cancel
+        if "lse" in need:
+            test("lse", b, t.astype(L) + (t_err.astype(L) + low), np.abs(mb) + l1s)
+    return values, doubtful
+
+
+
+# The second stage, for the rows with a doubtful element: the same formulas in double-double
+# (dlcalc.exact), all columns of those rows at once. Each term e^{d_j + e_j} = 2^{k_j}·m_j
+# (exact.dd_exp_scaled: m_j in [1, 2), no underflow); s = 2^K·σ with K the largest k_j of the
+# terms j ≠ argmax, σ = Σ 2^{k_j − K}·m_j summed pairwise (the error grows with log2 n, not n:
+# 3u²·⌈log2 n⌉ ≤ 2^-100 for rows of up to 2^20 logits, u = 2^-53), so that a tiny s keeps its
+# relative accuracy for the complement s/(1 + s). Every quantity is then a few dd operations on
+# positive terms (log-softmax: two terms ≤ 0; logsumexp: m + log S, scaled by |m| + log S),
+# within rounding.REFINE_BOUND.
+_D_FLOOR = -2000.0  # e^-2000 < 2^-2885: such a softmax value rounds to 0 and adds nothing to S
+_S_TINY = -860  # s < 2^-859·n: log1p(s) = s·(1 − s/2 …) is s to 2^-850 (dd_log1p wants s ≥ e^-600)
+
+
+def _pairwise_dd_sum(hi, lo):
+    """Σ over the last axis of the double-doubles (hi, lo) ≥ 0, halving the columns each step."""
+    while hi.shape[-1] > 1:
+        if hi.shape[-1] % 2:
+            zero = np.zeros(hi.shape[:-1] + (1,))
+            hi, lo = np.concatenate([hi, zero], axis=-1), np.concatenate([lo, zero], axis=-1)
+        half = hi.shape[-1] // 2
+        hi, lo = exact.dd_add((hi[..., :half], lo[..., :half]), (hi[..., half:], lo[..., half:]))
+    return hi[..., 0], lo[..., 0]
+
+
+def _dd_rows(d, e, hot, m):
+    """The second stage for rows (r, n) with z − m = d + e: each quantity as (hi, lo, scale, k),
+    the value 2^k·(hi + lo) within REFINE_BOUND·|scale or hi| (the form `rounding.refined`
+    takes). ``m`` (r,) is the max; −inf logits (d = −inf) give softmax 0, log-softmax −inf."""
+    live = d > -np.inf
+    low = d >= _D_FLOOR
+    (mh, ml), k = exact.dd_exp_scaled(np.maximum(d, _D_FLOOR), np.where(low, e, 0.0))
+    mh, ml = np.where(live, mh, 0.0), np.where(live, ml, 0.0)
+    rest = live & ~hot & low
+    big = np.iinfo(np.int64).min // 2
+    top = np.max(np.where(rest, k, big), axis=-1)  # K; `big` when no term: s = 0
+    shift = np.where(rest, np.maximum(k - top[:, None], -1100), 0)
+    sh, sl = _pairwise_dd_sum(np.where(rest, np.ldexp(mh, shift), 0.0), np.where(rest, np.ldexp(ml, shift), 0.0))
+    none = top == big
+    top = np.where(none, 0, top)
+    tiny = (top < _S_TINY) | none
+    s = (np.ldexp(sh, top), np.ldexp(sl, top))  # low part subnormal only where s is tiny against 1
+    S = exact.dd_add_d(s, 1.0)
+    Sc = (S[0][:, None], S[1][:, None])
+    softmax = exact.dd_div((mh, ml), Sc)
+    complement_k = exact.dd_div((sh, sl), S)
+    # 1 − softmax_i for i ≠ argmax: softmax_i ≤ ½, no cancellation; 2^k·softmax unscaled (its
+    # low part may underflow, far below the result's ≥ ½ precision needs)
+    complement = exact.dd_add_d((-np.ldexp(softmax[0], k), -np.ldexp(softmax[1], k)), 1.0)
+    # log S: s itself when tiny; log1p(s) for s ≤ 1; q·ln 2 + log1p(M − 1) for S = 2^q·M
+    ln2 = exact._tables()["ln2"]
+    small = tiny | (s[0] <= 1.0)
+    z_hi, z_lo = np.where(tiny | ~small, 0.5, s[0]), np.where(tiny | ~small, 0.0, s[1])
+    log_small = exact.dd_log1p(z_hi, z_lo)
+    q = np.where(small, 1, np.frexp(S[0])[1] - 1).astype(np.float64)
+    M1 = exact.dd_add_d((np.ldexp(S[0], -q.astype(np.int64)), np.ldexp(S[1], -q.astype(np.int64))), -1.0)
+    log_big = exact.dd_add(exact.dd_add_d(exact.two_product(q, ln2[0]), q * ln2[1]), exact.dd_log1p(*M1))
+    log_S = tuple(np.where(tiny, si, np.where(small, a, b)) for si, a, b in zip(s, log_small, log_big))
+    log_softmax = exact.dd_add((d, np.where(live, e, 0.0)), (-log_S[0][:, None], -log_S[1][:, None]))
+    # at the argmax with s tiny: −log1p(s) = −2^K·σ, kept scaled (it may be far below 2^-960)
+    at_k = hot & tiny[:, None]
+    ls_k = np.where(at_k, top[:, None], 0)
+    ls_hi = np.where(at_k, -sh[:, None], log_softmax[0])
+    ls_lo = np.where(at_k, -sl[:, None], log_softmax[1])
+    lse = exact.dd_add_d(log_S, m)
+    return {
+        "softmax": (softmax[0], softmax[1], None, k),
+        "complement": (np.where(hot, complement_k[0][:, None], complement[0]),
+                       np.where(hot, complement_k[1][:, None], complement[1]), None,
+                       np.where(hot, top[:, None], 0)),
+        "log_softmax": (ls_hi, ls_lo, None, ls_k),
+        "lse": (lse[0], lse[1], np.abs(m) + log_S[0], np.zeros(m.shape, dtype=np.int64)),
+        "log_S": log_S,
+        "s_positive": ~none,  # log S > 0, even where it underflows to 0 (s < 2^-1074)
+    }
+
+
+def _log_softmax_at_midpoint(d, e, log_s, positive):
+    """log-softmax (d + e) − log S where d + e (exact: z_i − m) is a float64 midpoint and
+    log S ≥ 0 is far below its spacing: rounded by the sign alone; NaN elsewhere.
+
+    This is common, not rare: z_i − m needs the finer ulp of the two logits, so its rounding
+    error e is an exact half-ulp for one difference in 2^(exponent gap); when the max dominates
+    (s < 2^-80), the exact value lies within log S ≈ s of that midpoint, closer than any
+    double-double can tell apart. mid − log S lies just below the midpoint: the lower neighbour.
+    """
+    r, err = two_sum(d, e)
+    gap = np.abs(np.nextafter(r, np.where(err > 0, np.inf, -np.inf)) - r)
+    mid = (err != 0) & (np.abs(err) == 0.5 * gap)
+    value = np.where(positive, np.where(err > 0, r, r + 2.0 * err), r)  # log S = 0: exact, ties to even
+    return np.where((mid & (log_s < 2.0 ** -60 * gap)) | ~positive, value, np.nan)
+
+
+def _mp_quantity(name: str, i: int):
+    """The exact definition of quantity `name` at column i, as a function of the row's logits
+    in mpmath (for the elements the double-double cannot decide)."""
+    import mpmath
+
+    def value(*zs):
+        top = max(zs)
+        terms = [mpmath.exp(v - top) for v in zs]
+        total = mpmath.fsum(terms)
+        if name == "softmax":
+            return terms[i] / total
+        if name == "complement":
+            return mpmath.fsum(terms[:i] + terms[i + 1:]) / total
+        if name == "log_softmax":
+            return (zs[i] - top) - mpmath.log(total)
+        return top + mpmath.log(total)
+
+    return value
 
 
 class _Core:
-    """All the pieces of softmax for a batch of logits (already divided by the temperature)."""
+    """All the pieces of softmax for a batch of logits (already divided by the temperature).
 
-    def __init__(self, z: np.ndarray):
+    On the x87 path, the quantities named in ``need`` (a dict: name in QUANTITIES → boolean mask
+    of the elements that matter, broadcastable to z's shape, or None for all; default: every
+    quantity everywhere) are correctly rounded: the doubtful ones are decided by the second
+    stage and mpmath. ``rounded_product`` makes products of them correctly rounded too.
+    """
+
+    def __init__(self, z: np.ndarray, need: dict | None = None):
         self.z = z
         n = z.shape[-1]
         dt = z.dtype
@@ -213,23 +400,33 @@ class _Core:
             m_safe = np.where(np.isfinite(m), m, 0).astype(dt, copy=False) if special else m
             d, e = _two_diff(zc, m_safe)
             onehot_k = np.arange(n) == k[..., None]
+            self._values = None
 
             if dt == np.float64 and exact.EXTENDED:
-                softmax, complement_k, l1s, l1s_low = _extended_sums(
-                    d.reshape(-1, n), e.reshape(-1, n), onehot_k.reshape(-1, n))
-                self.softmax = softmax.reshape(z.shape)
-                complement_k = complement_k.reshape(lead + (1,))
-                l1s, l1s_low = l1s.reshape(lead + (1,)), l1s_low.reshape(lead + (1,))
-                # (d + e) − (l1s + l1s_low) and m + (l1s + l1s_low), each rounded once: the exact
-                # part by two-sum, every small part added to its error
-                t, t_err = _two_diff(d, l1s)
-                small = (t_err + e) - l1s_low
-                self.log_softmax = t + small
-                # what rounding log_softmax lost (|small| ≤ |t|, so this is exact): soft-target
-                # cross-entropy sums y·(log_softmax + low) in extended precision
-                self.log_softmax_low = small - (self.log_softmax - t)
-                t, t_err = _two_diff(m_safe, -l1s)
-                self.lse = (t + (t_err + l1s_low))[..., 0]
+                if need is None:
+                    need = dict.fromkeys(QUANTITIES)
+                flat_need = {name: None if mask is None else
+                             np.broadcast_to(mask, (z.shape if name != "lse" else lead)).reshape(-1, n)
+                             for name, mask in need.items()}
+                self._d, self._e, self._hot = d.reshape(-1, n), e.reshape(-1, n), onehot_k.reshape(-1, n)
+                self._m, self._zc = m_safe.reshape(-1), zc.reshape(-1, n)
+                values, doubtful = _extended_values(self._d, self._e, self._hot, self._m, flat_need)
+                self._values = values
+                rows = np.zeros(self._m.shape, dtype=bool)
+                for name, mask in doubtful.items():
+                    rows |= mask if mask.ndim == 1 else mask.any(axis=-1)
+                if special:  # rows patched below
+                    rows &= ~(self.row_nan_or_multi | self.row_one_posinf).reshape(-1)
+                rows = np.flatnonzero(rows)
+                if rows.size:
+                    self._second_stage(rows, doubtful)
+                self.softmax = values["softmax"][0].reshape(z.shape)
+                self.complement = values["complement"][0].reshape(z.shape)
+                self.log_softmax = values["log_softmax"][0].reshape(z.shape)
+                # what rounding log_softmax lost: soft-target cross-entropy sums
+                # y·(log_softmax + low) in extended precision
+                self.log_softmax_low = values["log_softmax"][1].reshape(z.shape)
+                self.lse = values["lse"][0].reshape(lead)
             else:
                 self.log_softmax_low = None
                 ex = np.exp(d)
@@ -239,13 +436,12 @@ class _Core:
                 self.lse = (m_safe + l1s)[..., 0]
                 self.log_softmax = (d - l1s) + e
                 self.softmax = ex / (1 + s)
-                complement_k = s / (1 + s)
+                # 1 − ŷ_i: at the argmax as s/(1+s) (exact form), elsewhere ŷ_i ≤ 1/2 so
+                # 1 − ŷ_i ≥ 1/2 loses little
+                self.complement = np.where(onehot_k, s / (1 + s), 1 - self.softmax).astype(dt, copy=False)
 
             self.k = k
             self.onehot_k = onehot_k
-            # 1 − ŷ_i: at the argmax as s/(1+s) (exact form), elsewhere ŷ_i ≤ 1/2 so 1 − ŷ_i ≥ 1/2
-            # is the correctly rounded complement of ŷ_i
-            self.complement = np.where(onehot_k, complement_k, 1 - self.softmax).astype(dt, copy=False)
 
             if special:
                 one = self.row_one_posinf[..., None]
@@ -261,6 +457,39 @@ class _Core:
                 self.log_softmax = np.where(bad, np.nan, self.log_softmax).astype(dt, copy=False)
                 self.lse = np.where(self.row_nan, np.nan, self.lse).astype(dt, copy=False)
         self.n = n
+
+    def _second_stage(self, rows: np.ndarray, doubtful: dict) -> None:
+        """Decide the doubtful elements of `rows` in double-double, the rest in mpmath; each
+        decided element's low part becomes the double-double's remainder."""
+        from dlcalc import rounding
+
+        n = self._d.shape[1]
+        dd = _dd_rows(self._d[rows], self._e[rows], self._hot[rows], self._m[rows])
+        for name, mask in doubtful.items():
+            local = np.flatnonzero(mask[rows])
+            if not local.size:
+                continue
+            y, low = (part.reshape(-1) for part in self._values[name])
+            if name == "lse":
+                where, row, col = rows[local], local, None
+            else:
+                row, col = np.divmod(local, n)
+                where = rows[row] * n + col
+            hi, lo, scale, k = (None if part is None else np.asarray(part).reshape(-1)[local]
+                                for part in dd[name])
+            value = rounding.refined(lambda _: (hi, lo, scale, k), None)
+            if name == "log_softmax" and np.isnan(value).any():
+                undecided = np.isnan(value)
+                value[undecided] = _log_softmax_at_midpoint(
+                    self._d[rows[row[undecided]], col[undecided]], self._e[rows[row[undecided]], col[undecided]],
+                    dd["log_S"][0][row[undecided]], dd["s_positive"][row[undecided]])
+            for i in np.flatnonzero(np.isnan(value)):
+                definition = _mp_quantity(name, 0 if col is None else int(col[i]))
+                decided = rounding.correctly_rounded(definition, self._zc[rows[row[i]]].tolist())
+                value[i] = y[where[i]] if decided is None else decided
+            y[where] = value
+            with np.errstate(all="ignore"):
+                low[where] = (np.ldexp(hi, k) - value) + np.ldexp(lo, k)
 
     # why a row's result is not finite, in the user's words
     def reason(self, idx, what: str) -> str | None:
