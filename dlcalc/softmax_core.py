@@ -193,10 +193,11 @@ def _split(value, high, low):
 
 
 def _extended_values(d, e, hot, m, need):
-    """softmax, 1 − softmax, log-softmax (rows, n) and logsumexp (rows,), each as a float64 and its
-    low part (the long double's remainder), from z − m = d + e, in x87, in blocks of rows; and
-    for the quantities in ``need`` (name → mask of the elements that matter, or None for all)
-    which elements are doubtful: within the bound of a float64 rounding boundary.
+    """The quantities named in ``need`` (name → mask of the elements that matter, or None for
+    all): softmax, 1 − softmax, log-softmax (rows, n) and logsumexp (rows,), each as a float64
+    and its low part (the long double's remainder), from z − m = d + e, in x87, in blocks of
+    rows; and which of the elements that matter are doubtful: within the error bound of a
+    float64 rounding boundary.
 
     ``hot`` is the argmax; e^{d + e} is taken as e^d·(1 + e). 1 − softmax is s/(1 + s) at the
     argmax (no cancellation), 1 − softmax_i elsewhere (softmax_i ≤ ½). The errors are bounded in
@@ -207,49 +208,52 @@ def _extended_values(d, e, hot, m, need):
     L = np.longdouble
     rows, n = d.shape
     ulps = _ulps(n)
-    values = {name: (np.empty((rows, n)), np.empty((rows, n))) for name in QUANTITIES[:3]}
-    values["lse"] = (np.empty(rows), np.empty(rows))
+    values = {name: (np.empty((rows, n) if name != "lse" else rows),
+                     np.empty((rows, n) if name != "lse" else rows)) for name in need}
     doubtful = {name: np.zeros(values[name][0].shape, dtype=bool) for name in need}
 
-    def test(name, b, approx, scale=None):
-        if name in need:
-            doubt = rounding._doubtful(approx, values[name][0][b], ulps, scale)
-            mask = need[name]
-            doubtful[name][b] = doubt if mask is None else doubt & mask[b]
+    def keep(name, b, approx, high=None, low=None, scale=None):
+        """Store approx (or the exact pair high + low, approx their long-double sum) and test it."""
+        y, rest = (part[b] for part in values[name])
+        if high is None:
+            _split(approx, y, rest)
+        else:
+            y[...], rest[...] = high, low
+        doubt = rounding._doubtful(approx, y, ulps, scale)
+        mask = need[name]
+        doubtful[name][b] = doubt if mask is None else doubt & mask[b]
 
     for b in row_blocks(rows, n):
         ex = np.exp(d[b].astype(L))
         ex += ex * e[b].astype(L)
         s = np.sum(ex, axis=-1, where=~hot[b])
-        one_s = 1 + s
-        softmax = ex / one_s[:, None]
-        _split(softmax, *(part[b] for part in values["softmax"]))
-        test("softmax", b, softmax)
-        complement = np.where(hot[b], (s / one_s)[:, None], 1 - softmax)
-        _split(complement, *(part[b] for part in values["complement"]))
-        test("complement", b, complement)
+        if "softmax" in need or "complement" in need:
+            one_s = 1 + s
+            softmax = ex / one_s[:, None]
+            if "softmax" in need:
+                keep("softmax", b, softmax)
+            if "complement" in need:
+                keep("complement", b, np.where(hot[b], (s / one_s)[:, None], 1 - softmax))
+        if "log_softmax" not in need and "lse" not in need:
+            continue
         l1s = np.log1p(s)
         high, low = np.empty(l1s.shape), np.empty(l1s.shape)
         _split(l1s, high, low)
         # (d + e) − (high + low) and m + (high + low), each rounded once: the exact part by
         # two-sum, every small part added to its error; the long-double sum of the two parts
         # (within 2^-64 of the pair) is the doubtful test's value
-        t, t_err = _two_diff(d[b], high[:, None])
-        small = (t_err + e[b]) - low[:, None]
-        y, rest = (part[b] for part in values["log_softmax"])
-        y[...] = t + small
-        rest[...] = small - (y - t)  # exact: |small| ≤ |t|
         if "log_softmax" in need:
-            test("log_softmax", b, t.astype(L) + small)
-        mb = m[b]
-        t, t_err = _two_diff(mb, -high)
-        small = t_err + low
-        y, rest = (part[b] for part in values["lse"])
-        y[...], rest[...] = two_sum(t, small)  # t may be the smaller where m and log1p(s) cancel
+            t, t_err = _two_diff(d[b], high[:, None])
+            small = (t_err + e[b]) - low[:, None]
+            y = t + small
+            keep("log_softmax", b, t.astype(L) + small, y, small - (y - t))  # exact: |small| ≤ |t|
         if "lse" in need:
-            test("lse", b, t.astype(L) + (t_err.astype(L) + low), np.abs(mb) + l1s)
+            mb = m[b]
+            t, t_err = _two_diff(mb, -high)
+            small = t_err + low
+            # two-sum: t may be the smaller where m and log1p(s) cancel
+            keep("lse", b, t.astype(L) + (t_err.astype(L) + low), *two_sum(t, small), np.abs(mb) + l1s)
     return values, doubtful
-
 
 
 # The second stage, for the rows with a doubtful element: the same formulas in double-double
@@ -275,10 +279,11 @@ def _pairwise_dd_sum(hi, lo):
     return hi[..., 0], lo[..., 0]
 
 
-def _dd_rows(d, e, hot, m):
-    """The second stage for rows (r, n) with z − m = d + e: each quantity as (hi, lo, scale, k),
-    the value 2^k·(hi + lo) within REFINE_BOUND·|scale or hi| (the form `rounding.refined`
-    takes). ``m`` (r,) is the max; −inf logits (d = −inf) give softmax 0, log-softmax −inf."""
+def _dd_rows(d, e, hot, m, need=QUANTITIES):
+    """The second stage for rows (r, n) with z − m = d + e: each quantity named in ``need`` as
+    (hi, lo, scale, k), the value 2^k·(hi + lo) within REFINE_BOUND·|scale or hi| (the form
+    `rounding.refined` takes). ``m`` (r,) is the max; −inf logits (d = −inf) give softmax 0,
+    log-softmax −inf."""
     live = d > -np.inf
     low = d >= _D_FLOOR
     (mh, ml), k = exact.dd_exp_scaled(np.maximum(d, _D_FLOOR), np.where(low, e, 0.0))
@@ -293,38 +298,43 @@ def _dd_rows(d, e, hot, m):
     tiny = (top < _S_TINY) | none
     s = (np.ldexp(sh, top), np.ldexp(sl, top))  # low part subnormal only where s is tiny against 1
     S = exact.dd_add_d(s, 1.0)
-    Sc = (S[0][:, None], S[1][:, None])
-    softmax = exact.dd_div((mh, ml), Sc)
-    complement_k = exact.dd_div((sh, sl), S)
-    # 1 − softmax_i for i ≠ argmax: softmax_i ≤ ½, no cancellation; 2^k·softmax unscaled (its
-    # low part may underflow, far below the result's ≥ ½ precision needs)
-    complement = exact.dd_add_d((-np.ldexp(softmax[0], k), -np.ldexp(softmax[1], k)), 1.0)
+    out = {}
+    if "softmax" in need or "complement" in need:
+        softmax = exact.dd_div((mh, ml), (S[0][:, None], S[1][:, None]))
+        out["softmax"] = (softmax[0], softmax[1], None, k)
+    if "complement" in need:
+        complement_k = exact.dd_div((sh, sl), S)
+        # 1 − softmax_i for i ≠ argmax: softmax_i ≤ ½, no cancellation; 2^k·softmax unscaled
+        # (its low part may underflow, far below what the result (≥ ½) needs)
+        complement = exact.dd_add_d((-np.ldexp(softmax[0], k), -np.ldexp(softmax[1], k)), 1.0)
+        out["complement"] = (np.where(hot, complement_k[0][:, None], complement[0]),
+                             np.where(hot, complement_k[1][:, None], complement[1]), None,
+                             np.where(hot, top[:, None], 0))
+    if "log_softmax" not in need and "lse" not in need:
+        return out
     # log S: s itself when tiny; log1p(s) for s ≤ 1; q·ln 2 + log1p(M − 1) for S = 2^q·M
     ln2 = exact._tables()["ln2"]
     small = tiny | (s[0] <= 1.0)
     z_hi, z_lo = np.where(tiny | ~small, 0.5, s[0]), np.where(tiny | ~small, 0.0, s[1])
     log_small = exact.dd_log1p(z_hi, z_lo)
-    q = np.where(small, 1, np.frexp(S[0])[1] - 1).astype(np.float64)
-    M1 = exact.dd_add_d((np.ldexp(S[0], -q.astype(np.int64)), np.ldexp(S[1], -q.astype(np.int64))), -1.0)
+    q = np.where(small, 1, np.frexp(S[0])[1] - 1)
+    M1 = exact.dd_add_d((np.ldexp(S[0], -q), np.ldexp(S[1], -q)), -1.0)
+    q = q.astype(np.float64)
     log_big = exact.dd_add(exact.dd_add_d(exact.two_product(q, ln2[0]), q * ln2[1]), exact.dd_log1p(*M1))
     log_S = tuple(np.where(tiny, si, np.where(small, a, b)) for si, a, b in zip(s, log_small, log_big))
-    log_softmax = exact.dd_add((d, np.where(live, e, 0.0)), (-log_S[0][:, None], -log_S[1][:, None]))
-    # at the argmax with s tiny: −log1p(s) = −2^K·σ, kept scaled (it may be far below 2^-960)
-    at_k = hot & tiny[:, None]
-    ls_k = np.where(at_k, top[:, None], 0)
-    ls_hi = np.where(at_k, -sh[:, None], log_softmax[0])
-    ls_lo = np.where(at_k, -sl[:, None], log_softmax[1])
-    lse = exact.dd_add_d(log_S, m)
-    return {
-        "softmax": (softmax[0], softmax[1], None, k),
-        "complement": (np.where(hot, complement_k[0][:, None], complement[0]),
-                       np.where(hot, complement_k[1][:, None], complement[1]), None,
-                       np.where(hot, top[:, None], 0)),
-        "log_softmax": (ls_hi, ls_lo, None, ls_k),
-        "lse": (lse[0], lse[1], np.abs(m) + log_S[0], np.zeros(m.shape, dtype=np.int64)),
-        "log_S": log_S,
-        "s_positive": ~none,  # log S > 0, even where it underflows to 0 (s < 2^-1074)
-    }
+    out["log_S"] = log_S
+    out["s_positive"] = ~none  # log S > 0, even where it underflows to 0 (s < 2^-1074)
+    if "log_softmax" in need:
+        log_softmax = exact.dd_add((d, np.where(live, e, 0.0)), (-log_S[0][:, None], -log_S[1][:, None]))
+        # at the argmax with s tiny: −log1p(s) = −2^K·σ, kept scaled (it may be far below 2^-960)
+        at_k = hot & tiny[:, None]
+        out["log_softmax"] = (np.where(at_k, -sh[:, None], log_softmax[0]),
+                              np.where(at_k, -sl[:, None], log_softmax[1]), None,
+                              np.where(at_k, top[:, None], 0))
+    if "lse" in need:
+        lse = exact.dd_add_d(log_S, m)
+        out["lse"] = (lse[0], lse[1], np.abs(m) + log_S[0], np.zeros(m.shape, dtype=np.int64))
+    return out
 
 
 def _log_softmax_at_midpoint(d, e, log_s, positive):
@@ -401,6 +411,7 @@ class _Core:
             d, e = _two_diff(zc, m_safe)
             onehot_k = np.arange(n) == k[..., None]
             self._values = None
+            self._second = None  # the largest d_j off the argmax, per row, when asked for
 
             if dt == np.float64 and exact.EXTENDED:
                 if need is None:
@@ -420,13 +431,15 @@ class _Core:
                 rows = np.flatnonzero(rows)
                 if rows.size:
                     self._second_stage(rows, doubtful)
-                self.softmax = values["softmax"][0].reshape(z.shape)
-                self.complement = values["complement"][0].reshape(z.shape)
-                self.log_softmax = values["log_softmax"][0].reshape(z.shape)
+                # the quantities not asked for are None
+                shaped = {name: (values[name][0].reshape(z.shape if name != "lse" else lead)
+                                 if name in values else None) for name in QUANTITIES}
+                self.softmax, self.complement = shaped["softmax"], shaped["complement"]
+                self.log_softmax, self.lse = shaped["log_softmax"], shaped["lse"]
                 # what rounding log_softmax lost: soft-target cross-entropy sums
                 # y·(log_softmax + low) in extended precision
-                self.log_softmax_low = values["log_softmax"][1].reshape(z.shape)
-                self.lse = values["lse"][0].reshape(lead)
+                self.log_softmax_low = (values["log_softmax"][1].reshape(z.shape)
+                                        if "log_softmax" in values else None)
             else:
                 self.log_softmax_low = None
                 ex = np.exp(d)
@@ -446,50 +459,128 @@ class _Core:
             if special:
                 one = self.row_one_posinf[..., None]
                 hot = posinf
-                self.softmax = np.where(one, hot.astype(dt), self.softmax)
-                self.complement = np.where(one, (~hot).astype(dt), self.complement)
-                self.log_softmax = np.where(one, np.where(hot, 0, -np.inf).astype(dt), self.log_softmax)
-                self.lse = np.where(self.n_posinf >= 1, np.inf, self.lse).astype(dt, copy=False)
-                self.lse = np.where(self.row_allneg, -np.inf, self.lse).astype(dt, copy=False)
                 bad = self.row_nan_or_multi[..., None]
-                self.softmax = np.where(bad, np.nan, self.softmax).astype(dt, copy=False)
-                self.complement = np.where(bad, np.nan, self.complement).astype(dt, copy=False)
-                self.log_softmax = np.where(bad, np.nan, self.log_softmax).astype(dt, copy=False)
-                self.lse = np.where(self.row_nan, np.nan, self.lse).astype(dt, copy=False)
+
+                def patch(value, at_one):
+                    if value is None:  # not asked for
+                        return None
+                    return np.where(bad, np.nan, np.where(one, at_one, value)).astype(dt, copy=False)
+
+                self.softmax = patch(self.softmax, hot.astype(dt))
+                self.complement = patch(self.complement, (~hot).astype(dt))
+                self.log_softmax = patch(self.log_softmax, np.where(hot, 0, -np.inf).astype(dt))
+                if self.lse is not None:
+                    self.lse = np.where(self.n_posinf >= 1, np.inf, self.lse).astype(dt, copy=False)
+                    self.lse = np.where(self.row_allneg, -np.inf, self.lse).astype(dt, copy=False)
+                    self.lse = np.where(self.row_nan, np.nan, self.lse).astype(dt, copy=False)
         self.n = n
 
     def _second_stage(self, rows: np.ndarray, doubtful: dict) -> None:
-        """Decide the doubtful elements of `rows` in double-double, the rest in mpmath; each
-        decided element's low part becomes the double-double's remainder."""
+        """Decide the doubtful elements of `rows` in double-double, the rest in mpmath. The low
+        part of every element of those rows becomes the double-double's remainder: a consumer
+        of y + low (KL from logits) then sees one error per row, as from the long double,
+        not two."""
         from dlcalc import rounding
 
         n = self._d.shape[1]
-        dd = _dd_rows(self._d[rows], self._e[rows], self._hot[rows], self._m[rows])
+        dd = _dd_rows(self._d[rows], self._e[rows], self._hot[rows], self._m[rows], tuple(doubtful))
         for name, mask in doubtful.items():
-            local = np.flatnonzero(mask[rows])
-            if not local.size:
-                continue
             y, low = (part.reshape(-1) for part in self._values[name])
-            if name == "lse":
-                where, row, col = rows[local], local, None
-            else:
-                row, col = np.divmod(local, n)
-                where = rows[row] * n + col
-            hi, lo, scale, k = (None if part is None else np.asarray(part).reshape(-1)[local]
-                                for part in dd[name])
-            value = rounding.refined(lambda _: (hi, lo, scale, k), None)
-            if name == "log_softmax" and np.isnan(value).any():
-                undecided = np.isnan(value)
-                value[undecided] = _log_softmax_at_midpoint(
-                    self._d[rows[row[undecided]], col[undecided]], self._e[rows[row[undecided]], col[undecided]],
-                    dd["log_S"][0][row[undecided]], dd["s_positive"][row[undecided]])
-            for i in np.flatnonzero(np.isnan(value)):
-                definition = _mp_quantity(name, 0 if col is None else int(col[i]))
-                decided = rounding.correctly_rounded(definition, self._zc[rows[row[i]]].tolist())
-                value[i] = y[where[i]] if decided is None else decided
-            y[where] = value
+            hi, lo, scale, k = (None if part is None else np.asarray(part).reshape(-1) for part in dd[name])
+            where = rows if name == "lse" else (rows[:, None] * n + np.arange(n)).reshape(-1)
+            local = np.flatnonzero(mask[rows])
+            if local.size:
+                row, col = (local, None) if name == "lse" else np.divmod(local, n)
+                value = rounding.refined(lambda _: (hi[local], lo[local], None if scale is None else scale[local],
+                                                    k[local]), None)
+                if name == "log_softmax" and np.isnan(value).any():
+                    undecided = np.isnan(value)
+                    value[undecided] = _log_softmax_at_midpoint(
+                        self._d[rows[row[undecided]], col[undecided]], self._e[rows[row[undecided]], col[undecided]],
+                        dd["log_S"][0][row[undecided]], dd["s_positive"][row[undecided]])
+                for i in np.flatnonzero(np.isnan(value)):
+                    definition = _mp_quantity(name, 0 if col is None else int(col[i]))
+                    decided = rounding.correctly_rounded(definition, self._zc[rows[row[i]]].tolist())
+                    value[i] = y[where[local[i]]] if decided is None else decided
+                y[where[local]] = value
             with np.errstate(all="ignore"):
-                low[where] = (np.ldexp(hi, k) - value) + np.ldexp(lo, k)
+                rest = (np.ldexp(hi, k) - y[where]) + np.ldexp(lo, k)
+            low[where] = np.where(np.isfinite(rest), rest, low[where])
+
+    def rounded_product(self, rows, factors, sign=1.0, divisor=None) -> np.ndarray:
+        """sign·Π factor / divisor for a flat list of elements, correctly rounded (x87 path).
+
+        ``rows`` indexes the flattened rows; ``factors`` is a list of (quantity name, column
+        indices), each quantity one this core computed; ``divisor`` is None, ("T", t) or
+        ("ln2",). The product of the long-double values (each y + low, within `_ulps`) is
+        within the sum of their bounds plus one rounding per operation; its doubtful elements are
+        recomputed from the second stage's double-doubles of their rows (each within ~2^-97: the
+        product stays within REFINE_BOUND), the rest in mpmath. A factor near or below float64's
+        subnormal range (whose low part is not exact) is always doubtful unless it is certainly
+        below 2^-1154."""
+        from dlcalc import rounding
+
+        L = np.longdouble
+        n = self._d.shape[1]
+        sign = np.broadcast_to(np.asarray(sign, dtype=np.float64), rows.shape)
+        approx = sign.astype(L)
+        ulps = 0.0
+        unsure = np.zeros(rows.shape, dtype=bool)
+        for name, cols in factors:
+            y, low = self._values[name]
+            value, rest = y[rows, cols], low[rows, cols]
+            approx *= value.astype(L) + np.where(np.isfinite(rest), rest, 0.0)
+            ulps += _ulps(n) + 0.5
+            small = np.abs(value) < 2.0 ** -1020
+            if small.any():  # how large it can be: e^{d_i}, or the row's s at the argmax
+                if self._second is None:
+                    self._second = np.max(np.where(self._hot, -np.inf, self._d), axis=-1, initial=-np.inf)
+                at_k = self._hot[rows, cols]
+                largest = np.where(at_k, self._second[rows] + np.log(n), self._d[rows, cols])
+                if name == "complement":
+                    largest = np.where(at_k, largest, 0.0)
+                unsure |= small & (largest > -800.0)
+        if divisor is not None:
+            ln2 = exact._tables()["ln2"]
+            approx /= L(divisor[1]) if divisor[0] == "T" else L(ln2[0]) + L(ln2[1])
+            ulps += 1.5
+        result = approx.astype(np.float64)
+        special = (self.row_nan_or_multi | self.row_one_posinf).reshape(-1)[rows]  # the caller patches these
+        doubtful = np.flatnonzero((rounding._doubtful(approx, result, ulps, None) | unsure) & ~special)
+        if not doubtful.size:
+            return result
+        names = tuple(name for name, _ in factors)
+        rows_d, where = np.unique(rows[doubtful], return_inverse=True)
+        dd = _dd_rows(self._d[rows_d], self._e[rows_d], self._hot[rows_d], self._m[rows_d], names)
+        hi, lo = sign[doubtful].copy(), np.zeros(doubtful.size)
+        k = np.zeros(doubtful.size, dtype=np.int64)
+        for name, cols in factors:
+            f_hi, f_lo, _, f_k = dd[name]
+            at = (where, cols[doubtful])
+            hi, lo = exact.dd_mul((hi, lo), (f_hi[at], f_lo[at]))
+            k += f_k[at]
+        if divisor is not None:
+            ln2 = exact._tables()["ln2"]
+            d_hi, d_lo = (divisor[1], 0.0) if divisor[0] == "T" else ln2[:2]
+            hi, lo = exact.dd_div((hi, lo), (np.full(hi.shape, d_hi), np.full(hi.shape, d_lo)))
+        value = rounding.refined(lambda _: (hi, lo, None, k), None)
+        for i in np.flatnonzero(np.isnan(value)):
+            definitions = [_mp_quantity(name, int(cols[doubtful[i]])) for name, cols in factors]
+
+            def product(*zs, definitions=definitions, s=float(sign[doubtful[i]])):
+                import mpmath
+
+                total = mpmath.mpf(s)
+                for definition in definitions:
+                    total *= definition(*zs)
+                if divisor is not None:
+                    total /= mpmath.mpf(divisor[1]) if divisor[0] == "T" else mpmath.ln2
+                return total
+
+            decided = rounding.correctly_rounded(product, self._zc[rows[doubtful[i]]].tolist())
+            value[i] = result[doubtful[i]] if decided is None else decided
+        result[doubtful] = value
+        return result
 
     # why a row's result is not finite, in the user's words
     def reason(self, idx, what: str) -> str | None:
@@ -577,7 +668,7 @@ def logsumexp(z, axis: int = -1) -> np.ndarray:
     z = as_float_array(z, "z")
     if axis not in (-1, z.ndim - 1):
         z = np.moveaxis(z, axis, -1)
-    core = _Core(z)
+    core = _Core(z, {"lse": None})
     core.warn(core.lse, "logsumexp")
     return core.lse
 
@@ -599,7 +690,7 @@ def softmax_all(z, temperature: float = 1.0) -> SoftmaxResult:
     logsumexp is that of the tempered logits ``z / T``.
     """
     z, t, offset, shifted = _tempered(z, temperature)
-    core = _Core(z)
+    core = _Core(z, dict.fromkeys(("softmax", "log_softmax", "lse")))
     lse = core.lse if offset is None else core.lse + offset
     if shifted is not None:
         for row, idx in _rows(z.shape, where=shifted):
@@ -632,7 +723,7 @@ def softmax(z, temperature: float = 1.0) -> np.ndarray:
     NumericWarning.
     """
     z, _ = _prepare(z, temperature)
-    core = _Core(z)
+    core = _Core(z, {"softmax": None})
     core.warn(core.softmax, "softmax")
     return core.softmax
 
@@ -645,9 +736,29 @@ def log_softmax(z, temperature: float = 1.0) -> np.ndarray:
     two ``+inf`` or all ``-inf`` give nan (each non-finite row with a NumericWarning).
     """
     z, _ = _prepare(z, temperature)
-    core = _Core(z)
+    core = _Core(z, {"log_softmax": None})
     core.warn(core.log_softmax, "log-softmax")
     return core.log_softmax
+
+
+def _exact_entries(core: _Core, jac: np.ndarray, t: float, off, diagonal) -> np.ndarray:
+    """jac (..., n, n) with its entries correctly rounded on the x87 path: `off` and `diagonal`
+    are the (factors, sign) of the off-diagonal and diagonal entries for `rounded_product`, as
+    functions of the entry's (row, i, j) indices. Rows with a NaN or +inf logit keep the float64
+    formula's values (nan, or the one-hot limit's exact 0s and ±1s)."""
+    if core._values is None:
+        return jac
+    n = core.n
+    rows, i, j = (index.reshape(-1) for index in np.indices((core._d.shape[0], n, n)))
+    flat = jac.reshape(-1)
+    plain = flat.copy()
+    divisor = None if t == 1.0 else ("T", t)
+    for part, (factors, sign) in ((i != j, off), (i == j, diagonal)):
+        r, a, b = rows[part], i[part], j[part]
+        flat[part] = core.rounded_product(r, factors(a, b), sign, divisor)
+    special = np.repeat((core.row_nan_or_multi | core.row_one_posinf).reshape(-1), n * n)
+    flat[special] = plain[special]
+    return jac
 
 
 def softmax_jacobian(z, temperature: float = 1.0) -> np.ndarray:
@@ -658,7 +769,7 @@ def softmax_jacobian(z, temperature: float = 1.0) -> np.ndarray:
     stays correct to the last digits when one class dominates (e.g. ``ŷ_k = 1 − 1e-20``).
     """
     z, t = _prepare(z, temperature)
-    core = _Core(z)
+    core = _Core(z, {"softmax": None, "complement": None})
     core.warn(core.softmax, "softmax")
     y = core.softmax
     jac = -y[..., :, None] * y[..., None, :]
@@ -667,7 +778,8 @@ def softmax_jacobian(z, temperature: float = 1.0) -> np.ndarray:
     jac[..., idx, idx] = diag
     if t != 1.0:
         jac = jac / z.dtype.type(t)
-    return jac
+    return _exact_entries(core, jac, t, (lambda i, j: [("softmax", i), ("softmax", j)], -1.0),
+                          (lambda i, j: [("softmax", i), ("complement", i)], 1.0))
 
 
 def log_softmax_jacobian(z, temperature: float = 1.0) -> np.ndarray:
@@ -677,13 +789,15 @@ def log_softmax_jacobian(z, temperature: float = 1.0) -> np.ndarray:
     ``−ŷ`` plus the identity), times ``1/T`` for a temperature.
     """
     z, t = _prepare(z, temperature)
-    core = _Core(z)
+    core = _Core(z, {"softmax": None, "complement": None})
     core.warn(core.softmax, "softmax")
     y = core.softmax
     n = core.n
     jac = np.broadcast_to(-y[..., None, :], y.shape[:-1] + (n, n)).copy()
     idx = np.arange(n)
     jac[..., idx, idx] = core.complement
-    if t != 1.0:
-        jac = jac / z.dtype.type(t)
-    return jac
+    if t == 1.0:  # the entries are the core's values, correctly rounded already
+        return jac
+    jac = jac / z.dtype.type(t)
+    return _exact_entries(core, jac, t, (lambda i, j: [("softmax", j)], -1.0),
+                          (lambda i, j: [("complement", i)], 1.0))
