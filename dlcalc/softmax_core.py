@@ -221,9 +221,13 @@ def _extended_values(d, e, hot, m, need):
             _split(approx, y, rest)
         else:
             y[...], rest[...] = high, low
-        doubt = rounding._doubtful(approx, y, 1.0, bound(y))
         mask = need[name]
-        doubtful[name][b] = doubt if mask is None else doubt & mask[b]
+        if mask is None:
+            doubtful[name][b] = rounding._doubtful(approx, y, 1.0, bound(y))
+        else:  # only the elements that matter (one per row for cross-entropy's loss)
+            at = np.flatnonzero(mask[b])
+            size = np.broadcast_to(bound(y), y.shape).reshape(-1)[at]
+            doubtful[name][b].reshape(-1)[at] = rounding._doubtful(approx.reshape(-1)[at], y.reshape(-1)[at], 1.0, size)
 
     sigma = 3.0 + 0.5 * n
     for b in row_blocks(rows, n):
@@ -241,8 +245,7 @@ def _extended_values(d, e, hot, m, need):
             if "complement" in need:
                 hot_b = hot[b]
                 keep("complement", b, np.where(hot_b, c[:, None], 1 - softmax),
-                     lambda y: np.where(hot_b, y * (sigma * (1.0 - ck) + 1.0),
-                                        (1.0 - y) * factor + 0.5 * y))
+                     lambda y: np.where(hot_b, y * (sigma * (1.0 - ck) + 1.0), (1.0 - y) * factor + 0.5 * y))
         if "log_softmax" not in need and "lse" not in need:
             continue
         l1s = np.log1p(s)
@@ -260,7 +263,8 @@ def _extended_values(d, e, hot, m, need):
             t, t_err = _two_diff(d[b], high[:, None])
             small = (t_err + e[b]) - low[:, None]
             y = t + small
-            keep("log_softmax", b, t.astype(L) + small, lambda y: log_bound[:, None] + 0.6 * np.abs(y),
+            keep("log_softmax", b, t.astype(L) + small,
+                 lambda y: log_bound[:, None] + 0.6 * np.abs(y),
                  y, small - (y - t))  # exact: |small| ≤ |t|
         if "lse" in need:
             mb = m[b]
@@ -351,6 +355,31 @@ def _dd_rows(d, e, hot, m, need=QUANTITIES):
         lse = exact.dd_add_d(log_S, m)
         out["lse"] = (lse[0], lse[1], np.abs(m) + log_S[0], np.zeros(m.shape, dtype=np.int64))
     return out
+
+
+def _decide(hi, lo, scale, k) -> np.ndarray:
+    """`rounding.refined` of the double-doubles 2^k·(hi + lo) (scale None: error bound relative
+    to the value), and where it leaves a result in float64's subnormal range undecided, the same
+    decision on the subnormal grid: there u = 2^(k + 1074)·(hi + lo) has a fraction in its high
+    part, which refined's u_hi + u_lo rounds away (one result in two in the top binade of
+    subnormals); splitting off the integer part first keeps it. NaN where still undecided."""
+    from dlcalc import rounding
+
+    value = rounding.refined(lambda _: (hi, lo, scale, k), None)
+    undecided = np.flatnonzero(np.isnan(value))
+    if undecided.size and scale is None:
+        h, l, kk = hi[undecided], lo[undecided], k[undecided]
+        with np.errstate(all="ignore"):
+            tiny = np.isfinite(h) & (np.abs(h) >= 2.0 ** -960) & (kk + np.frexp(h)[1] <= -1021)
+            u, ul = np.ldexp(h, kk + 1074), np.ldexp(l, kk + 1074)
+            whole = np.floor(u)
+            t, t_err = two_sum(u - whole, ul)  # u − whole is exact; t within (−1, 2)
+            n = np.rint(t)
+            distance = np.abs((t - n) + t_err)
+            margin = np.abs(u) * (2.0 * rounding.REFINE_BOUND)
+            sure = tiny & (distance + margin < 0.5)
+        value[undecided[sure]] = np.ldexp(whole[sure] + n[sure], -1074)
+    return value
 
 
 def _log_softmax_at_midpoint(d, e, log_s, positive):
@@ -508,8 +537,7 @@ class _Core:
             local = np.flatnonzero(mask[rows])
             if local.size:
                 row, col = (local, None) if name == "lse" else np.divmod(local, n)
-                value = rounding.refined(lambda _: (hi[local], lo[local], None if scale is None else scale[local],
-                                                    k[local]), None)
+                value = _decide(hi[local], lo[local], None if scale is None else scale[local], k[local])
                 if name == "log_softmax" and np.isnan(value).any():
                     undecided = np.isnan(value)
                     value[undecided] = _log_softmax_at_midpoint(
@@ -580,7 +608,7 @@ class _Core:
             ln2 = exact._tables()["ln2"]
             d_hi, d_lo = (divisor[1], 0.0) if divisor[0] == "T" else ln2[:2]
             hi, lo = exact.dd_div((hi, lo), (np.full(hi.shape, d_hi), np.full(hi.shape, d_lo)))
-        value = rounding.refined(lambda _: (hi, lo, None, k), None)
+        value = _decide(hi, lo, None, k)
         for i in np.flatnonzero(np.isnan(value)):
             definitions = [_mp_quantity(name, int(cols[doubtful[i]])) for name, cols in factors]
 
