@@ -212,40 +212,55 @@ def _extended_values(d, e, hot, m, need):
     values = {name: (np.empty((rows, n) if name != "lse" else rows),
                      np.empty((rows, n) if name != "lse" else rows)) for name in need}
     doubtful = {name: np.zeros(values[name][0].shape, dtype=bool) for name in need}
+    for name, mask in need.items():
+        if mask is not None:  # computed only where it matters: NaN elsewhere
+            values[name][0].fill(np.nan)
+            values[name][1].fill(np.nan)
 
-    def keep(name, b, approx, bound, high=None, low=None):
-        """Store approx (or the exact pair high + low, approx their long-double sum) and test it,
-        its error within `bound`·U."""
+    def keep(name, b, at, approx, bound, high=None, low=None):
+        """Store approx (or the exact pair high + low, approx their long-double sum) at the
+        elements `at` of block b (None: all) and test it, its error within `bound`·U."""
         y, rest = (part[b] for part in values[name])
+        if at is None:
+            if high is None:
+                _split(approx, y, rest)
+            else:
+                y[...], rest[...] = high, low
+            doubtful[name][b] = rounding._doubtful(approx, y, 1.0, bound)
+            return
         if high is None:
-            _split(approx, y, rest)
-        else:
-            y[...], rest[...] = high, low
-        mask = need[name]
-        if mask is None:
-            doubtful[name][b] = rounding._doubtful(approx, y, 1.0, bound(y))
-        else:  # only the elements that matter (one per row for cross-entropy's loss)
-            at = np.flatnonzero(mask[b])
-            size = np.broadcast_to(bound(y), y.shape).reshape(-1)[at]
-            doubtful[name][b].reshape(-1)[at] = rounding._doubtful(approx.reshape(-1)[at], y.reshape(-1)[at], 1.0, size)
+            high = approx.astype(np.float64)
+            low = (approx - high).astype(np.float64)
+        y[at], rest[at] = high, low
+        doubtful[name][b][at] = rounding._doubtful(approx, high, 1.0, bound)
 
     sigma = 3.0 + 0.5 * n
     for b in row_blocks(rows, n):
+        # the elements that matter of a masked quantity (one per row for cross-entropy's loss)
+        at = {name: None if mask is None else np.nonzero(mask[b]) for name, mask in need.items()}
         ex = np.exp(d[b].astype(L))
         ex += ex * e[b].astype(L)
         s = np.sum(ex, axis=-1, where=~hot[b])
         if "softmax" in need or "complement" in need:
             one_s = 1 + s
             c = s / one_s
-            ck = c.astype(np.float64)[:, None]
-            factor = 4.0 + sigma * ck  # F
+            ck = c.astype(np.float64)
+            factor = 4.0 + sigma * ck  # F, per row
             softmax = ex / one_s[:, None]
             if "softmax" in need:
-                keep("softmax", b, softmax, lambda y: np.abs(y) * factor)
+                y = softmax.astype(np.float64)
+                keep("softmax", b, None, softmax, np.abs(y) * factor[:, None], y, (softmax - y).astype(np.float64))
             if "complement" in need:
-                hot_b = hot[b]
-                keep("complement", b, np.where(hot_b, c[:, None], 1 - softmax),
-                     lambda y: np.where(hot_b, y * (sigma * (1.0 - ck) + 1.0), (1.0 - y) * factor + 0.5 * y))
+                where = at["complement"]
+                if where is None:
+                    hot_c, c_c, ck_c, factor_c, softmax_c = hot[b], c[:, None], ck[:, None], factor[:, None], softmax
+                else:
+                    hot_c, c_c, ck_c, factor_c = hot[b][where], c[where[0]], ck[where[0]], factor[where[0]]
+                    softmax_c = softmax[where]
+                approx = np.where(hot_c, c_c, 1 - softmax_c)
+                y = approx.astype(np.float64)
+                bound = np.where(hot_c, y * (sigma * (1.0 - ck_c) + 1.0), (1.0 - y) * factor_c + 0.5 * y)
+                keep("complement", b, where, approx, bound, y, (approx - y).astype(np.float64))
         if "log_softmax" not in need and "lse" not in need:
             continue
         l1s = np.log1p(s)
@@ -260,19 +275,22 @@ def _extended_values(d, e, hot, m, need):
         # two-sum, every small part added to its error; the long-double sum of the two parts
         # (within 2^-64 of the pair) is the doubtful test's value
         if "log_softmax" in need:
-            t, t_err = _two_diff(d[b], high[:, None])
-            small = (t_err + e[b]) - low[:, None]
+            where = at["log_softmax"]
+            if where is None:
+                db, eb, hb, lb, bound_b = d[b], e[b], high[:, None], low[:, None], log_bound[:, None]
+            else:
+                db, eb, hb, lb, bound_b = d[b][where], e[b][where], high[where[0]], low[where[0]], log_bound[where[0]]
+            t, t_err = _two_diff(db, hb)
+            small = (t_err + eb) - lb
             y = t + small
-            keep("log_softmax", b, t.astype(L) + small,
-                 lambda y: log_bound[:, None] + 0.6 * np.abs(y),
+            keep("log_softmax", b, where, t.astype(L) + small, bound_b + 0.6 * np.abs(y),
                  y, small - (y - t))  # exact: |small| ≤ |t|
         if "lse" in need:
             mb = m[b]
             t, t_err = _two_diff(mb, -high)
-            small = t_err + low
-            # two-sum: t may be the smaller where m and log1p(s) cancel
-            keep("lse", b, t.astype(L) + (t_err.astype(L) + low),
-                 lambda y: log_bound + 0.6 * np.abs(y) + 2.0 ** -30 * np.abs(mb), *two_sum(t, small))
+            y, rest = two_sum(t, t_err + low)  # two-sum: t may be the smaller where m and log1p(s) cancel
+            keep("lse", b, None, t.astype(L) + (t_err.astype(L) + low),
+                 log_bound + 0.6 * np.abs(y) + 2.0 ** -30 * np.abs(mb), y, rest)
     return values, doubtful
 
 
@@ -335,13 +353,13 @@ def _dd_rows(d, e, hot, m, need=QUANTITIES):
     # log S: s itself when tiny; log1p(s) for s ≤ 1; q·ln 2 + log1p(M − 1) for S = 2^q·M
     ln2 = exact._tables()["ln2"]
     small = tiny | (s[0] <= 1.0)
-    z_hi, z_lo = np.where(tiny | ~small, 0.5, s[0]), np.where(tiny | ~small, 0.0, s[1])
-    log_small = exact.dd_log1p(z_hi, z_lo)
-    q = np.where(small, 1, np.frexp(S[0])[1] - 1)
+    q = np.where(small, 0, np.frexp(S[0])[1] - 1)
     M1 = exact.dd_add_d((np.ldexp(S[0], -q), np.ldexp(S[1], -q)), -1.0)
+    arg = (np.where(tiny, 0.5, np.where(small, s[0], M1[0])), np.where(tiny, 0.0, np.where(small, s[1], M1[1])))
+    log1p = exact.dd_log1p(*arg)
     q = q.astype(np.float64)
-    log_big = exact.dd_add(exact.dd_add_d(exact.two_product(q, ln2[0]), q * ln2[1]), exact.dd_log1p(*M1))
-    log_S = tuple(np.where(tiny, si, np.where(small, a, b)) for si, a, b in zip(s, log_small, log_big))
+    log_big = exact.dd_add(exact.dd_add_d(exact.two_product(q, ln2[0]), q * ln2[1]), log1p)
+    log_S = tuple(np.where(tiny, si, np.where(small, a, b)) for si, a, b in zip(s, log1p, log_big))
     out["log_S"] = log_S
     out["s_positive"] = ~none  # log S > 0, even where it underflows to 0 (s < 2^-1074)
     if "log_softmax" in need:
