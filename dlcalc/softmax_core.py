@@ -171,7 +171,8 @@ def _two_diff(a, b):
 #   log_softmax_i = (d + e) − log1p(s) as an exact float64 pair but for log1p(s), summed once
 #     in long double for the test: (σ + G)·log1p(s) + 0.6·|value| absolute, in U;
 #   logsumexp = m + log1p(s), the same, plus 2^-30·|m| for the float64 pair's roundings;
-#   where log1p(s) is below 2^-1000 the pairs are not exact: those rows are doubtful.
+#   where log1p(s) is below 2^-1000 the pair is within 2^-1074 of it (2^-1011 U more), and
+#   the values that are ±log1p(s) itself are tested on the long double instead.
 # Rows of n logits are within `_ulps(n)` of every value (F ≤ 7 + n/2 …), the bound
 # `rounded_product` takes for its factors.
 
@@ -217,22 +218,28 @@ def _extended_values(d, e, hot, m, need):
             values[name][0].fill(np.nan)
             values[name][1].fill(np.nan)
 
-    def keep(name, b, at, approx, bound, high=None, low=None):
-        """Store approx (or the exact pair high + low, approx their long-double sum) at the
-        elements `at` of block b (None: all) and test it, its error within `bound`·U."""
-        y, rest = (part[b] for part in values[name])
+    def keep(name, b, at, approx, y, low, ulps, bound):
+        """Store the float64 y and low part of approx (long double) at the elements `at` of
+        block b (None: all) and test which are doubtful: approx's error is within bound·U
+        (bound(i) at the flat indices i), which is at most ulps·U relative. The relative test
+        (`rounding._doubtful`, fast) picks the candidates, the exact one decides on those."""
+        target, rest = (part[b] for part in values[name])
         if at is None:
-            if high is None:
-                _split(approx, y, rest)
-            else:
-                y[...], rest[...] = high, low
-            doubtful[name][b] = rounding._doubtful(approx, y, 1.0, bound)
-            return
-        if high is None:
-            high = approx.astype(np.float64)
-            low = (approx - high).astype(np.float64)
-        y[at], rest[at] = high, low
-        doubtful[name][b][at] = rounding._doubtful(approx, high, 1.0, bound)
+            target[...], rest[...] = y, low
+        else:
+            target[at], rest[at] = y, low
+        if ulps is None:
+            doubt = rounding._doubtful(approx, y, 1.0, bound(slice(None)))
+        else:
+            doubt = rounding._doubtful(approx, y, ulps, None)
+            candidates = np.flatnonzero(doubt)
+            if candidates.size:
+                doubt.reshape(-1)[candidates] = rounding._margin_test(
+                    approx.reshape(-1)[candidates], 1.0, bound(candidates))
+        if at is None:
+            doubtful[name][b] = doubt
+        else:
+            doubtful[name][b][at] = doubt
 
     sigma = 3.0 + 0.5 * n
     for b in row_blocks(rows, n):
@@ -246,10 +253,12 @@ def _extended_values(d, e, hot, m, need):
             c = s / one_s
             ck = c.astype(np.float64)
             factor = 4.0 + sigma * ck  # F, per row
+            top = 4.0 + sigma * float(ck.max(initial=0.0))  # the largest F: a relative bound
             softmax = ex / one_s[:, None]
             if "softmax" in need:
                 y = softmax.astype(np.float64)
-                keep("softmax", b, None, softmax, np.abs(y) * factor[:, None], y, (softmax - y).astype(np.float64))
+                keep("softmax", b, None, softmax, y, (softmax - y).astype(np.float64), top,
+                     lambda i, y=y: np.abs(y.reshape(-1)[i]) * factor[i // n])
             if "complement" in need:
                 where = at["complement"]
                 if where is None:
@@ -259,18 +268,25 @@ def _extended_values(d, e, hot, m, need):
                     softmax_c = softmax[where]
                 approx = np.where(hot_c, c_c, 1 - softmax_c)
                 y = approx.astype(np.float64)
-                bound = np.where(hot_c, y * (sigma * (1.0 - ck_c) + 1.0), (1.0 - y) * factor_c + 0.5 * y)
-                keep("complement", b, where, approx, bound, y, (approx - y).astype(np.float64))
+
+                def bound(i, y=y, hot_c=hot_c, ck_c=ck_c, factor_c=factor_c):
+                    y, hot_i = y.reshape(-1)[i], np.broadcast_to(hot_c, y.shape).reshape(-1)[i]
+                    ck_i = np.broadcast_to(ck_c, hot_c.shape).reshape(-1)[i]
+                    factor_i = np.broadcast_to(factor_c, hot_c.shape).reshape(-1)[i]
+                    return np.where(hot_i, y * (sigma * (1.0 - ck_i) + 1.0), (1.0 - y) * factor_i + 0.5 * y)
+
+                keep("complement", b, where, approx, y, (approx - y).astype(np.float64), max(top + 0.5, sigma + 1.0),
+                     bound)
         if "log_softmax" not in need and "lse" not in need:
             continue
         l1s = np.log1p(s)
         high, low = np.empty(l1s.shape), np.empty(l1s.shape)
         _split(l1s, high, low)
-        log_bound = (sigma + 4.0) * high
-        # log1p(s) near or below float64's subnormal range (its low part below 2^-1064): the
-        # pairs lose its digits (log-softmax at the argmax is −log1p(s), logsumexp at m = 0 is
-        # log1p(s)), so those rows go to the second stage
-        log_bound[(l1s < 2.0 ** -1000) & (l1s > 2.0 ** -1080)] = np.inf
+        # the float64 pair (high, low) is within 2^-1074 of log1p(s) (exact above 2^-1000):
+        # 2^-1011 U more; where log1p(s) itself is smaller, the values at the argmax (−log1p(s))
+        # and logsumexp at m = 0 (log1p(s)) take the long double directly
+        log_bound = (sigma + 4.0) * high + 2.0 ** -1011
+        tiny = np.flatnonzero((l1s < 2.0 ** -1000) & (l1s > 0))
         # (d + e) − (high + low) and m + (high + low), each rounded once: the exact part by
         # two-sum, every small part added to its error; the long-double sum of the two parts
         # (within 2^-64 of the pair) is the doubtful test's value
@@ -283,14 +299,28 @@ def _extended_values(d, e, hot, m, need):
             t, t_err = _two_diff(db, hb)
             small = (t_err + eb) - lb
             y = t + small
-            keep("log_softmax", b, where, t.astype(L) + small, bound_b + 0.6 * np.abs(y),
-                 y, small - (y - t))  # exact: |small| ≤ |t|
+            rest = small - (y - t)  # exact: |small| ≤ |t|
+            approx = t.astype(L) + small
+            if tiny.size:
+                row_of = np.broadcast_to(np.arange(db.shape[0])[:, None], db.shape) if where is None else where[0]
+                top = np.isin(row_of, tiny) & (db == 0)
+                approx[top] = -np.broadcast_to(l1s[:, None] if where is None else l1s[where[0]], db.shape)[top]
+                y[top] = approx[top]
+                rest[top] = approx[top] - y[top]
+            keep("log_softmax", b, where, approx, y, rest, sigma + 4.61,
+                 lambda i, y=y, bound_b=bound_b: np.broadcast_to(bound_b, y.shape).reshape(-1)[i]
+                 + 0.6 * np.abs(y.reshape(-1)[i]))
         if "lse" in need:
             mb = m[b]
             t, t_err = _two_diff(mb, -high)
             y, rest = two_sum(t, t_err + low)  # two-sum: t may be the smaller where m and log1p(s) cancel
-            keep("lse", b, None, t.astype(L) + (t_err.astype(L) + low),
-                 log_bound + 0.6 * np.abs(y) + 2.0 ** -30 * np.abs(mb), y, rest)
+            approx = t.astype(L) + (t_err.astype(L) + low)
+            if tiny.size:
+                approx[tiny] = mb[tiny].astype(L) + l1s[tiny]
+                y[tiny] = approx[tiny]
+                rest[tiny] = approx[tiny] - y[tiny]
+            keep("lse", b, None, approx, y, rest, None,
+                 lambda i, y=y: log_bound + 0.6 * np.abs(y) + 2.0 ** -30 * np.abs(mb))
     return values, doubtful
 
 
