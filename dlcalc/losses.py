@@ -340,12 +340,12 @@ def cross_entropy(logits, target=None, target_probs=None, label_smoothing: float
         # on the x87 path the core rounds correctly what is printed: ŷ, and at the target
         # log ŷ_t (the loss) and 1 − ŷ_t (the gradient ŷ_t − 1)
         at_t = np.arange(n) == np.broadcast_to(t, y.shape[:-1])[..., None]
-        core = _Core(z, {"softmax": None, "complement": at_t, "log_softmax": at_t})
+        core = _Core(z, {"softmax": None, "complement": at_t, "log_softmax": at_t}, lows=ln_base != 1.0)
     else:
         core = _Core(z, dict.fromkeys(("softmax", "complement", "log_softmax")))
     logp = core.log_softmax
     with np.errstate(all="ignore"):
-        if core.log_softmax_low is None or one_hot:
+        if not core.extended or one_hot:
             loss = _xlogy_neg(y, logp).sum(axis=-1)  # one-hot: one term, exact
         else:
             # soft targets: Σ y_i·(−log ŷ_i) has terms of one sign; summed in x87 extended with
@@ -357,12 +357,12 @@ def cross_entropy(logits, target=None, target_probs=None, label_smoothing: float
         prob = core.softmax
         # at the most probable class (1 − y_k) − (1 − ŷ_k), both complements exact; on the x87
         # path with a one-hot target, ŷ_t − 1 = −(1 − ŷ_t) at the target, correctly rounded
-        accurate = (core.onehot_k | (one_hot and core.log_softmax_low is not None)) & (y >= 0.5)
+        accurate = (core.onehot_k | (one_hot and core.extended)) & (y >= 0.5)
         grad = np.where(accurate, comp - core.complement, prob - y).astype(dt)
         grad = np.where(core.row_nan_or_multi[..., None], np.nan, grad).astype(dt)
         if ln_base != 1.0:
             plain_loss, plain_grad = loss / dt.type(ln_base), grad / dt.type(ln_base)
-            if one_hot and core.log_softmax_low is not None:
+            if one_hot and core.extended:
                 # the exact loss and gradient divided by ln 2, each rounded once
                 loss, grad = _in_bits(core, at_t, plain_loss, plain_grad)
             else:

@@ -188,6 +188,11 @@ def _ulps(n: int) -> float:
 QUANTITIES = ("softmax", "complement", "log_softmax", "lse")
 
 
+def _low(approx, y):
+    """What rounding the long double approx to the float64 y lost (exact: 11 bits more)."""
+    return (approx - y).astype(np.float64)
+
+
 def _split(value, high, low):
     """high = value rounded to float64, low = what that lost (exact: a long double has 11 bits
     more), both written into the given float64 arrays."""
@@ -195,7 +200,7 @@ def _split(value, high, low):
     low[...] = value - high
 
 
-def _extended_values(d, e, hot, m, need):
+def _extended_values(d, e, hot, m, need, lows=True):
     """The quantities named in ``need`` (name → mask of the elements that matter, or None for
     all): softmax, 1 − softmax, log-softmax (rows, n) and logsumexp (rows,), each as a float64
     and its low part (the long double's remainder), from z − m = d + e, in x87, in blocks of
@@ -210,24 +215,30 @@ def _extended_values(d, e, hot, m, need):
 
     L = np.longdouble
     rows, n = d.shape
-    values = {name: (np.empty((rows, n) if name != "lse" else rows),
-                     np.empty((rows, n) if name != "lse" else rows)) for name in need}
-    doubtful = {name: np.zeros(values[name][0].shape, dtype=bool) for name in need}
+    shapes = {name: (rows, n) if name != "lse" else rows for name in need}
+    values = {name: (np.empty(shape), np.empty(shape) if lows else None) for name, shape in shapes.items()}
+    doubtful = {name: np.zeros(shape, dtype=bool) for name, shape in shapes.items()}
     for name, mask in need.items():
         if mask is not None:  # computed only where it matters: NaN elsewhere
-            values[name][0].fill(np.nan)
-            values[name][1].fill(np.nan)
+            for part in values[name]:
+                if part is not None:
+                    part.fill(np.nan)
 
     def keep(name, b, at, approx, y, low, ulps, bound):
         """Store the float64 y and low part of approx (long double) at the elements `at` of
         block b (None: all) and test which are doubtful: approx's error is within bound·U
         (bound(i) at the flat indices i), which is at most ulps·U relative. The relative test
         (`rounding._doubtful`, fast) picks the candidates, the exact one decides on those."""
-        target, rest = (part[b] for part in values[name])
+        target, rest = values[name]
         if at is None:
-            target[...], rest[...] = y, low
+            target[b] = y
         else:
-            target[at], rest[at] = y, low
+            target[b][at] = y
+        if lows:
+            if at is None:
+                rest[b] = low(approx, y) if callable(low) else low
+            else:
+                rest[b][at] = low(approx, y) if callable(low) else low
         if ulps is None:
             doubt = rounding._doubtful(approx, y, 1.0, bound(slice(None)))
         else:
@@ -257,7 +268,7 @@ def _extended_values(d, e, hot, m, need):
             softmax = ex / one_s[:, None]
             if "softmax" in need:
                 y = softmax.astype(np.float64)
-                keep("softmax", b, None, softmax, y, (softmax - y).astype(np.float64), top,
+                keep("softmax", b, None, softmax, y, _low, top,
                      lambda i, y=y: np.abs(y.reshape(-1)[i]) * factor[i // n])
             if "complement" in need:
                 where = at["complement"]
@@ -275,7 +286,7 @@ def _extended_values(d, e, hot, m, need):
                     factor_i = np.broadcast_to(factor_c, hot_c.shape).reshape(-1)[i]
                     return np.where(hot_i, y * (sigma * (1.0 - ck_i) + 1.0), (1.0 - y) * factor_i + 0.5 * y)
 
-                keep("complement", b, where, approx, y, (approx - y).astype(np.float64), max(top + 0.5, sigma + 1.0),
+                keep("complement", b, where, approx, y, _low, max(top + 0.5, sigma + 1.0),
                      bound)
         if "log_softmax" not in need and "lse" not in need:
             continue
@@ -473,10 +484,11 @@ class _Core:
     On the x87 path, the quantities named in ``need`` (a dict: name in QUANTITIES → boolean mask
     of the elements that matter, broadcastable to z's shape, or None for all; default: every
     quantity everywhere) are correctly rounded: the doubtful ones are decided by the second
-    stage and mpmath. ``rounded_product`` makes products of them correctly rounded too.
+    stage and mpmath. ``rounded_product`` makes products of them correctly rounded too; it, and
+    ``log_softmax_low``, need the low parts (``lows``, default True).
     """
 
-    def __init__(self, z: np.ndarray, need: dict | None = None):
+    def __init__(self, z: np.ndarray, need: dict | None = None, lows: bool = True):
         self.z = z
         n = z.shape[-1]
         dt = z.dtype
@@ -515,7 +527,7 @@ class _Core:
                              for name, mask in need.items()}
                 self._d, self._e, self._hot = d.reshape(-1, n), e.reshape(-1, n), onehot_k.reshape(-1, n)
                 self._m, self._zc = m_safe.reshape(-1), zc.reshape(-1, n)
-                values, doubtful = _extended_values(self._d, self._e, self._hot, self._m, flat_need)
+                values, doubtful = _extended_values(self._d, self._e, self._hot, self._m, flat_need, lows)
                 self._values = values
                 rows = np.zeros(self._m.shape, dtype=bool)
                 for name, mask in doubtful.items():
@@ -533,7 +545,7 @@ class _Core:
                 # what rounding log_softmax lost: soft-target cross-entropy sums
                 # y·(log_softmax + low) in extended precision
                 self.log_softmax_low = (values["log_softmax"][1].reshape(z.shape)
-                                        if "log_softmax" in values else None)
+                                        if "log_softmax" in values and lows else None)
             else:
                 self.log_softmax_low = None
                 ex = np.exp(d)
@@ -569,6 +581,11 @@ class _Core:
                     self.lse = np.where(self.row_nan, np.nan, self.lse).astype(dt, copy=False)
         self.n = n
 
+    @property
+    def extended(self) -> bool:
+        """Whether this core took the x87 path (its values correctly rounded)."""
+        return self._values is not None
+
     def _second_stage(self, rows: np.ndarray, doubtful: dict) -> None:
         """Decide the doubtful elements of `rows` in double-double, the rest in mpmath. The low
         part of every element of those rows becomes the double-double's remainder: a consumer
@@ -579,7 +596,7 @@ class _Core:
         n = self._d.shape[1]
         dd = _dd_rows(self._d[rows], self._e[rows], self._hot[rows], self._m[rows], tuple(doubtful))
         for name, mask in doubtful.items():
-            y, low = (part.reshape(-1) for part in self._values[name])
+            y, low = (None if part is None else part.reshape(-1) for part in self._values[name])
             hi, lo, scale, k = (None if part is None else np.asarray(part).reshape(-1) for part in dd[name])
             where = rows if name == "lse" else (rows[:, None] * n + np.arange(n)).reshape(-1)
             local = np.flatnonzero(mask[rows])
@@ -596,9 +613,10 @@ class _Core:
                     decided = rounding.correctly_rounded(definition, self._zc[rows[row[i]]].tolist())
                     value[i] = y[where[local[i]]] if decided is None else decided
                 y[where[local]] = value
-            with np.errstate(all="ignore"):
-                rest = (np.ldexp(hi, k) - y[where]) + np.ldexp(lo, k)
-            low[where] = np.where(np.isfinite(rest), rest, low[where])
+            if low is not None:
+                with np.errstate(all="ignore"):
+                    rest = (np.ldexp(hi, k) - y[where]) + np.ldexp(lo, k)
+                low[where] = np.where(np.isfinite(rest), rest, low[where])
 
     def rounded_product(self, rows, factors, sign=1.0, divisor=None) -> np.ndarray:
         """sign·Π factor / divisor for a flat list of elements, correctly rounded (x87 path).
@@ -761,7 +779,7 @@ def logsumexp(z, axis: int = -1) -> np.ndarray:
     z = as_float_array(z, "z")
     if axis not in (-1, z.ndim - 1):
         z = np.moveaxis(z, axis, -1)
-    core = _Core(z, {"lse": None})
+    core = _Core(z, {"lse": None}, lows=False)
     core.warn(core.lse, "logsumexp")
     return core.lse
 
@@ -783,7 +801,7 @@ def softmax_all(z, temperature: float = 1.0) -> SoftmaxResult:
     logsumexp is that of the tempered logits ``z / T``.
     """
     z, t, offset, shifted = _tempered(z, temperature)
-    core = _Core(z, dict.fromkeys(("softmax", "log_softmax", "lse")))
+    core = _Core(z, dict.fromkeys(("softmax", "log_softmax", "lse")), lows=False)
     lse = core.lse if offset is None else core.lse + offset
     if shifted is not None:
         for row, idx in _rows(z.shape, where=shifted):
@@ -816,7 +834,7 @@ def softmax(z, temperature: float = 1.0) -> np.ndarray:
     NumericWarning.
     """
     z, _ = _prepare(z, temperature)
-    core = _Core(z, {"softmax": None})
+    core = _Core(z, {"softmax": None}, lows=False)
     core.warn(core.softmax, "softmax")
     return core.softmax
 
@@ -829,7 +847,7 @@ def log_softmax(z, temperature: float = 1.0) -> np.ndarray:
     two ``+inf`` or all ``-inf`` give nan (each non-finite row with a NumericWarning).
     """
     z, _ = _prepare(z, temperature)
-    core = _Core(z, {"log_softmax": None})
+    core = _Core(z, {"log_softmax": None}, lows=False)
     core.warn(core.log_softmax, "log-softmax")
     return core.log_softmax
 
