@@ -391,16 +391,16 @@ def _dd_rows(d, e, hot, m, need=QUANTITIES):
                              np.where(hot, top[:, None], 0))
     if "log_softmax" not in need and "lse" not in need:
         return out
-    # log S: s itself when tiny; log1p(s) for s ≤ 1; q·ln 2 + log1p(M − 1) for S = 2^q·M
-    ln2 = exact._tables()["ln2"]
-    small = tiny | (s[0] <= 1.0)
-    q = np.where(small, 0, np.frexp(S[0])[1] - 1)
-    M1 = exact.dd_add_d((np.ldexp(S[0], -q), np.ldexp(S[1], -q)), -1.0)
-    arg = (np.where(tiny, 0.5, np.where(small, s[0], M1[0])), np.where(tiny, 0.0, np.where(small, s[1], M1[1])))
-    log1p = exact.dd_log1p(*arg)
-    q = q.astype(np.float64)
-    log_big = exact.dd_add(exact.dd_add_d(exact.two_product(q, ln2[0]), q * ln2[1]), log1p)
-    log_S = tuple(np.where(tiny, si, np.where(small, a, b)) for si, a, b in zip(s, log1p, log_big))
+    # log S = log1p(s): s itself when tiny; else one Newton step from y0 = log1p(s_hi) in
+    # float64 (within 2^-52): with e^y0 = 1 + em1 in double-double, log S = y0 + log1p(δ),
+    # δ = (s − em1)/e^y0 (|δ| ≤ 2^-51: log1p(δ) = δ − δ²/2 to 2^-150). em1 and e^y0 are within
+    # ~2^-100 relative (exact.dd_expm1_parts), so δ is within 2^-100·s/(1 + s) and log S within
+    # ~2^-99 relative. (One exponential costs half of exact.dd_log1p's series.)
+    y0 = np.where(tiny, 0.5, np.log1p(s[0]))
+    em1, ea = exact.dd_expm1_parts(y0, np.zeros_like(y0))
+    delta = exact.dd_div(exact.dd_add(s, exact.dd_neg(em1)), ea)
+    delta = exact.fast_two_sum(delta[0], delta[1] - 0.5 * delta[0] * delta[0])
+    log_S = tuple(np.where(tiny, si, part) for si, part in zip(s, exact.dd_add_d(delta, y0)))
     out["log_S"] = log_S
     out["s_positive"] = ~none  # log S > 0, even where it underflows to 0 (s < 2^-1074)
     if "log_softmax" in need:
@@ -417,16 +417,19 @@ def _dd_rows(d, e, hot, m, need=QUANTITIES):
 
 
 def _decide(hi, lo, scale, k) -> np.ndarray:
-    """`rounding.refined` of the double-doubles 2^k·(hi + lo) (scale None: error bound relative
-    to the value), and where it leaves a result in float64's subnormal range undecided, the same
-    decision on the subnormal grid: there u = 2^(k + 1074)·(hi + lo) has a fraction in its high
-    part, which refined's u_hi + u_lo rounds away (one result in two in the top binade of
-    subnormals); splitting off the integer part first keeps it. NaN where still undecided."""
+    """`rounding.refined` of the double-doubles 2^k·(hi + lo), each within REFINE_BOUND of
+    |scale|, or of its own magnitude where scale is None or NaN; and where that leaves a result
+    in float64's subnormal range undecided, the same decision on the subnormal grid: there
+    u = 2^(k + 1074)·(hi + lo) has a fraction in its high part, which refined's u_hi + u_lo
+    rounds away (one result in two in the top binade of subnormals); splitting off the integer
+    part first keeps it. NaN where still undecided."""
     from dlcalc import rounding
 
-    value = rounding.refined(lambda _: (hi, lo, scale, k), None)
-    undecided = np.flatnonzero(np.isnan(value))
-    if undecided.size and scale is None:
+    relative = np.ones(hi.shape, dtype=bool) if scale is None else np.isnan(scale)
+    size = np.abs(hi) if scale is None else np.where(relative, np.abs(hi), scale)
+    value = rounding.refined(lambda _: (hi, lo, size, k), None)
+    undecided = np.flatnonzero(np.isnan(value) & relative)
+    if undecided.size:
         h, l, kk = hi[undecided], lo[undecided], k[undecided]
         with np.errstate(all="ignore"):
             tiny = np.isfinite(h) & (np.abs(h) >= 2.0 ** -960) & (kk + np.frexp(h)[1] <= -1021)
@@ -587,32 +590,43 @@ class _Core:
         return self._values is not None
 
     def _second_stage(self, rows: np.ndarray, doubtful: dict) -> None:
-        """Decide the doubtful elements of `rows` in double-double, the rest in mpmath. The low
-        part of every element of those rows becomes the double-double's remainder: a consumer
-        of y + low (KL from logits) then sees one error per row, as from the long double,
-        not two."""
+        """Decide the doubtful elements of `rows` in double-double (one `_decide` for all the
+        quantities), the rest in mpmath. With low parts, the low part of every element of
+        those rows becomes the double-double's remainder: a consumer of y + low (KL from
+        logits) then sees one error per row, as from the long double, not two."""
         from dlcalc import rounding
 
         n = self._d.shape[1]
-        dd = _dd_rows(self._d[rows], self._e[rows], self._hot[rows], self._m[rows], tuple(doubtful))
-        for name, mask in doubtful.items():
+        lows = next(iter(self._values.values()))[1] is not None
+        local = {name: np.flatnonzero(mask[rows]) for name, mask in doubtful.items()}
+        names = tuple(name for name in doubtful if lows or local[name].size)
+        dd = _dd_rows(self._d[rows], self._e[rows], self._hot[rows], self._m[rows], names)
+        parts, spans = [], {}
+        for name in names:
+            hi, lo, scale, k = (None if part is None else np.asarray(part).reshape(-1) for part in dd[name])
+            i = local[name]
+            spans[name] = (sum(part[0].size for part in parts), i.size)
+            parts.append((hi[i], lo[i], np.full(i.size, np.nan) if scale is None else scale[i], k[i]))
+        value_all = _decide(*(np.concatenate(column) for column in zip(*parts)))
+        for name in names:
             y, low = (None if part is None else part.reshape(-1) for part in self._values[name])
             hi, lo, scale, k = (None if part is None else np.asarray(part).reshape(-1) for part in dd[name])
             where = rows if name == "lse" else (rows[:, None] * n + np.arange(n)).reshape(-1)
-            local = np.flatnonzero(mask[rows])
-            if local.size:
-                row, col = (local, None) if name == "lse" else np.divmod(local, n)
-                value = _decide(hi[local], lo[local], None if scale is None else scale[local], k[local])
+            start, size = spans[name]
+            if size:
+                i = local[name]
+                value = value_all[start:start + size]
+                row, col = (i, None) if name == "lse" else np.divmod(i, n)
                 if name == "log_softmax" and np.isnan(value).any():
                     undecided = np.isnan(value)
                     value[undecided] = _log_softmax_at_midpoint(
                         self._d[rows[row[undecided]], col[undecided]], self._e[rows[row[undecided]], col[undecided]],
                         dd["log_S"][0][row[undecided]], dd["s_positive"][row[undecided]])
-                for i in np.flatnonzero(np.isnan(value)):
-                    definition = _mp_quantity(name, 0 if col is None else int(col[i]))
-                    decided = rounding.correctly_rounded(definition, self._zc[rows[row[i]]].tolist())
-                    value[i] = y[where[local[i]]] if decided is None else decided
-                y[where[local]] = value
+                for j in np.flatnonzero(np.isnan(value)):
+                    definition = _mp_quantity(name, 0 if col is None else int(col[j]))
+                    decided = rounding.correctly_rounded(definition, self._zc[rows[row[j]]].tolist())
+                    value[j] = y[where[i[j]]] if decided is None else decided
+                y[where[i]] = value
             if low is not None:
                 with np.errstate(all="ignore"):
                     rest = (np.ldexp(hi, k) - y[where]) + np.ldexp(lo, k)
