@@ -345,7 +345,9 @@ def cross_entropy(logits, target=None, target_probs=None, label_smoothing: float
         core = _Core(z, dict.fromkeys(("softmax", "complement", "log_softmax")))
     logp = core.log_softmax
     with np.errstate(all="ignore"):
-        if not core.extended or one_hot:
+        if one_hot and core.extended:  # the log-softmax at the target (computed there only)
+            loss = 0.0 - np.take_along_axis(logp, np.broadcast_to(t, y.shape[:-1])[..., None], axis=-1)[..., 0]
+        elif not core.extended or one_hot:
             loss = _xlogy_neg(y, logp).sum(axis=-1)  # one-hot: one term, exact
         else:
             # soft targets: Σ y_i·(−log ŷ_i) has terms of one sign; summed in x87 extended with

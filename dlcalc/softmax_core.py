@@ -313,8 +313,9 @@ def _extended_values(d, e, hot, m, need, lows=True):
             rest = small - (y - t)  # exact: |small| ≤ |t|
             approx = t.astype(L) + small
             if tiny.size:
-                row_of = np.broadcast_to(np.arange(db.shape[0])[:, None], db.shape) if where is None else where[0]
-                top = np.isin(row_of, tiny) & (db == 0)
+                is_tiny = np.zeros(l1s.shape, dtype=bool)
+                is_tiny[tiny] = True
+                top = (is_tiny[:, None] if where is None else is_tiny[where[0]]) & (db == 0)
                 approx[top] = -np.broadcast_to(l1s[:, None] if where is None else l1s[where[0]], db.shape)[top]
                 y[top] = approx[top]
                 rest[top] = approx[top] - y[top]
