@@ -345,7 +345,8 @@ def _extended_values(d, e, hot, m, need, lows=True):
 # positive terms (log-softmax: two terms ≤ 0; logsumexp: m + log S, scaled by |m| + log S),
 # within rounding.REFINE_BOUND.
 _D_FLOOR = -2000.0  # e^-2000 < 2^-2885: such a softmax value rounds to 0 and adds nothing to S
-_S_TINY = -860  # s < 2^-859·n: log1p(s) = s·(1 − s/2 …) is s to 2^-850 (dd_log1p wants s ≥ e^-600)
+_S_TINY = -860  # s < 2^-859·n: log1p(s) = s·(1 − s/2 …) is s to 2^-850 (and dd_expm1_parts wants
+# arguments whose low parts are normal)
 
 
 def _pairwise_dd_sum(hi, lo):
@@ -380,10 +381,11 @@ def _dd_rows(d, e, hot, m, need=QUANTITIES):
     S = exact.dd_add_d(s, 1.0)
     out = {}
     if "softmax" in need or "complement" in need:
-        softmax = exact.dd_div((mh, ml), (S[0][:, None], S[1][:, None]))
+        inverse = exact.dd_div((np.ones_like(S[0]), np.zeros_like(S[0])), S)  # 1/S once per row
+        softmax = exact.dd_mul((mh, ml), (inverse[0][:, None], inverse[1][:, None]))
         out["softmax"] = (softmax[0], softmax[1], None, k)
     if "complement" in need:
-        complement_k = exact.dd_div((sh, sl), S)
+        complement_k = exact.dd_mul((sh, sl), inverse)
         # 1 − softmax_i for i ≠ argmax: softmax_i ≤ ½, no cancellation; 2^k·softmax unscaled
         # (its low part may underflow, far below what the result (≥ ½) needs)
         complement = exact.dd_add_d((-np.ldexp(softmax[0], k), -np.ldexp(softmax[1], k)), 1.0)
