@@ -1,6 +1,6 @@
 """Accuracy of dlcalc's float64 results against mpmath: share correctly rounded, worst ulps.
 
-    PYTHONPATH=. python bench/accuracy.py [--points N] [--only NAME,...] [--results PATH]
+    PYTHONPATH=. python bench/accuracy.py [--points N] [--only NAME,...|losses] [--results PATH]
 
 For every registry function and derivative (each parameter at its default and over a sweep),
 and for the losses and divergences, the exact value of the definition is computed with mpmath at
@@ -252,7 +252,7 @@ def loss_rows(points: int):
             "H(P,Q) of ce --probs --target-probs": (
                 np.asarray(soft.loss),
                 lambda P, Q, Z: -mpmath.fsum(a * mpmath.log(b) for a, b in zip(P, Q) if a > 0)),
-            "KL(P||Q)": (np.asarray(kl.kl),
+            "KL(P‖Q)": (np.asarray(kl.kl),
                          lambda P, Q, Z: mpmath.fsum(a * mpmath.log(a / b) for a, b in zip(P, Q) if a > 0)),
             "H(P,Q) of kl": (np.asarray(kl.cross_entropy),
                              lambda P, Q, Z: -mpmath.fsum(a * mpmath.log(b) for a, b in zip(P, Q) if a > 0)),
@@ -326,7 +326,7 @@ def divergence_rows(points: int):
                 p_ell = [(0 if b == 0 else -b * max(mpmath.log(a), -100)) + (0 if b == 1 else -(1 - b) * mpmath.log1p(-a))
                          for a, b in zip(P, Y)]
                 return {
-                    "KL(P||Q)": [max(mpmath.fsum(a * mpmath.log(a / b) for a, b in zip(P, Q)), 0)],  # clamped
+                    "KL(P‖Q)": [max(mpmath.fsum(a * mpmath.log(a / b) for a, b in zip(P, Q)), 0)],  # clamped
                     "H(P,Q)": [-mpmath.fsum(a * mpmath.log(b) for a, b in zip(P, Q))],
                     "KL terms p·log(p/q)": [a * mpmath.log(a / b) for a, b in zip(P, Q)],
                     "JS(P,Q)": [js(P, Q)],
@@ -350,7 +350,7 @@ def divergence_rows(points: int):
             bce_p = losses.binary_cross_entropy(p[i], labels[i])
             ce = losses.cross_entropy_from_probs(p[i], target_probs=q[i], base="2")
             return {
-                "KL(P||Q)": [kl.kl], "H(P,Q)": [kl.cross_entropy],
+                "KL(P‖Q)": [kl.kl], "H(P,Q)": [kl.cross_entropy],
                 "KL terms p·log(p/q)": kl.terms, "JS(P,Q)": [kl.js],
                 "KL from logits": [logits.kl], "KL terms from logits": logits.terms,
                 "H(P,Q) from logits": [logits.cross_entropy], "JS from logits": [logits.js],
@@ -385,6 +385,102 @@ def divergence_rows(points: int):
     return results
 
 
+def _softmax_exact(z, temperature=1.0):
+    """softmax, 1 − softmax, log-softmax and logsumexp of the row z/T (z/T rounded to float64
+    first, as dlcalc defines the tempered logits), as mpf, at enough bits for the row's spread
+    (log-softmax's exact value may lie e^-1000 from a float64 midpoint)."""
+    zt = [float(v) for v in np.asarray(z, dtype=np.float64) / temperature]
+    bits = min(200 + 2 * int(max(zt) - min(zt)), 4000)
+    with mpmath.workprec(bits):
+        zs = [mpmath.mpf(v) for v in zt]
+        m = max(zs)
+        k = zs.index(m)
+        terms = [mpmath.exp(v - m) for v in zs]
+        total = mpmath.fsum(terms)
+        log_sum = mpmath.log1p(mpmath.fsum(terms[:k] + terms[k + 1:]))
+        # total − t_i cancels at most 1.45·(spread) bits of the 200 + 2·spread
+        return ([t / total for t in terms], [(total - t) / total for t in terms],
+                [(v - m) - log_sum for v in zs], m + log_sum)
+
+
+def softmax_rows(points: int):
+    """Every printed quantity of the softmax family and of cross-entropy from logits, every
+    element, on random rows of 3 and 10 logits (one in four with a spread of hundreds: tiny and
+    subnormal probabilities), as command-line values get them and inside one array of more
+    than rounding.MAX_EXACT_SIZE elements (the rest filler), as a batch block gets them:
+    (label, elements, correctly rounded, worst ulps, large batch: correctly rounded, worst)."""
+    from dlcalc import losses, softmax_core as softmax
+
+    rng = np.random.default_rng(2)
+    rows = max(points // 20, 50)
+    temperature = 2.5
+    results = []
+    for n in (3, 10):
+        z = rng.normal(scale=4.0, size=(rows, n))
+        z[::4] *= 60.0
+        filler = 4.0 * np.random.default_rng(3).standard_normal((rounding.MAX_EXACT_SIZE // n + 1, n))
+        targets = np.arange(rows) % n
+
+        def compute(x):
+            t = np.arange(len(x)) % n
+            r = softmax.softmax_all(x)
+            ce, bits = losses.cross_entropy(x, target=t), losses.cross_entropy(x, target=t, base="2")
+            return {"softmax": r.softmax, "log-softmax": r.log_softmax, "logsumexp": r.logsumexp[:, None],
+                    "softmax Jacobian": softmax.softmax_jacobian(x).reshape(len(x), -1),
+                    f"log-softmax Jacobian, T = {temperature:g}":
+                        softmax.log_softmax_jacobian(x, temperature).reshape(len(x), -1),
+                    f"softmax Jacobian, T = {temperature:g}":
+                        softmax.softmax_jacobian(x, temperature).reshape(len(x), -1),
+                    "ce loss (one-hot)": ce.loss[:, None], "ce gradient (one-hot)": ce.grad,
+                    "ce loss in bits": bits.loss[:, None], "ce gradient in bits": bits.grad}
+
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                small = compute(z)
+                large = {key: value[:rows] for key, value in compute(np.concatenate([z, filler])).items()}
+        exact = {key: [] for key in small}
+        for row in range(rows):
+            sm, comp, lsm, lse = _softmax_exact(z[row])
+            smt, compt, _, _ = _softmax_exact(z[row], temperature)
+            c = int(targets[row])
+            with mpmath.workprec(4200):
+                T = mpmath.mpf(temperature)
+                gradient = [-comp[i] if i == c else sm[i] for i in range(n)]
+                exact["softmax"].append(sm)
+                exact["log-softmax"].append(lsm)
+                exact["logsumexp"].append([lse])
+                exact["softmax Jacobian"].append([sm[i] * comp[i] if i == j else -sm[i] * sm[j]
+                                                  for i in range(n) for j in range(n)])
+                exact[f"log-softmax Jacobian, T = {temperature:g}"].append(
+                    [compt[i] / T if i == j else -smt[j] / T for i in range(n) for j in range(n)])
+                exact[f"softmax Jacobian, T = {temperature:g}"].append(
+                    [smt[i] * compt[i] / T if i == j else -smt[i] * smt[j] / T for i in range(n) for j in range(n)])
+                exact["ce loss (one-hot)"].append([-lsm[c]])
+                exact["ce gradient (one-hot)"].append(gradient)
+                exact["ce loss in bits"].append([-lsm[c] / mpmath.ln2])
+                exact["ce gradient in bits"].append([g / mpmath.ln2 for g in gradient])
+        for key in small:
+            count = good = batch_good = 0
+            worst = batch_worst = 0.0
+            for row in range(rows):
+                for value, batch_value, e in zip(small[key][row].tolist(), large[key][row].tolist(), exact[key][row]):
+                    nearest = to_float64(e)
+                    count += 1
+                    if value == nearest:
+                        good += 1
+                    else:
+                        worst = max(worst, ulp_error(value, e))
+                    if batch_value == nearest:
+                        batch_good += 1
+                    else:
+                        batch_worst = max(batch_worst, ulp_error(batch_value, e))
+            results.append((f"{key}, {n} classes", count, good, worst, batch_good, batch_worst))
+    return results
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=4000)
@@ -403,7 +499,7 @@ def main(argv=None) -> int:
                 f"| {100 * bgood / total:.3f}% | {bworst:.3g} |")
         lines.append(line)
         print(line, flush=True)
-    if not args.no_losses and not only:
+    if not args.no_losses and (not only or "losses" in only):  # --only losses: these alone
         lines += ["", "| quantity | rows | correctly rounded | worst error (ulp) |", "|---|---:|---:|---:|"]
         for label, total, good, worst in loss_rows(args.points):
             line = f"| {label} | {total} | {100 * good / total:.3f}% | {worst:.3g} |"
@@ -414,6 +510,14 @@ def main(argv=None) -> int:
         for label, total, good, worst, large_good, large_worst in divergence_rows(args.points):
             line = (f"| {label} | {total} | {100 * good / total:.3f}% | {worst:.3g} "
                     f"| {100 * large_good / total:.3f}% | {large_worst:.3g} |")
+            lines.append(line)
+            print(line, flush=True)
+        lines += ["", "| softmax family, cross-entropy from logits (every element) | results | correctly rounded "
+                  "| worst error (ulp) | large batch: correctly rounded | large batch: worst (ulp) |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for label, total, good, worst, bgood, bworst in softmax_rows(args.points):
+            line = (f"| {label} | {total} | {100 * good / total:.3f}% | {worst:.3g} "
+                    f"| {100 * bgood / total:.3f}% | {bworst:.3g} |")
             lines.append(line)
             print(line, flush=True)
     print(f"({time.time() - started:.0f} s)", file=sys.stderr)

@@ -293,50 +293,23 @@ def _ce_warnings(y, logp, loss, name_p, z=None, what="cross-entropy"):
         _warn(msg, row)
 
 
-def _round_target_gradient(grad: np.ndarray, core: _Core, t: np.ndarray) -> None:
-    """ŷ_t − 1 at a one-hot target t that is not the row's argmax, rounded once, in place.
-
-    ŷ_t − 1 in float64 rounds twice (ŷ_t, then the difference). Here ŷ_t = e^(log ŷ_t) from
-    the double-double log-softmax (log_softmax + log_softmax_low), in x87 long double, minus 1:
-    within 8 long-double ulps of the result (|ŷ_t − 1| ≥ ½), rounded once; the doubtful ones
-    (about 1%) are recomputed in mpmath as −Σ_{i≠t} e^{z_i} / Σ e^{z_i} when the array is small
-    enough (dlcalc.rounding's limits), as the registry functions are.
-    """
-    from dlcalc import rounding
-
-    n = grad.shape[-1]
-    flat = grad.reshape(-1, n)  # grad is a fresh array: a view
-    targets = np.broadcast_to(t, core.k.shape).reshape(-1)
-    rows = np.flatnonzero((targets != core.k.reshape(-1))
-                          & ~np.broadcast_to(core.row_nan_or_multi | core.row_one_posinf, core.k.shape).reshape(-1))
-    if rows.size == 0:
-        return
-    cols = targets[rows]
-    logp = core.log_softmax.reshape(-1, n)[rows, cols]
-    low = core.log_softmax_low.reshape(-1, n)[rows, cols]
-    L = rounding.LONG
-    with np.errstate(all="ignore"):
-        low = np.where(np.isfinite(low), low, 0.0)
-        approx = np.exp(logp.astype(L) + low.astype(L)) - 1
-    value = approx.astype(np.float64)
-    doubtful = rounding._doubtful(approx, value, 8.0, None)
-    count = int(np.count_nonzero(doubtful)) if grad.size <= rounding.MAX_EXACT_SIZE else 0
-    if 0 < count <= rounding.MAX_EXACT:
-        import mpmath
-
-        z = np.broadcast_to(core.z, grad.shape).reshape(-1, n)
-        for i in np.flatnonzero(doubtful):
-            row, col = rows[i], cols[i]
-
-            def gradient_at_target(*zs, col=col):  # ŷ_t − 1 = −Σ_{j≠t} e^{z_j} / Σ_j e^{z_j}
-                top = max(zs)
-                terms = [mpmath.exp(v - top) for v in zs]
-                return -mpmath.fsum(terms[:col] + terms[col + 1:]) / mpmath.fsum(terms)
-
-            rounded = rounding.correctly_rounded(gradient_at_target, z[row].tolist())
-            if rounded is not None:
-                value[i] = rounded
-    flat[rows, cols] = value
+def _in_bits(core: _Core, at_t: np.ndarray, plain_loss: np.ndarray, plain_grad: np.ndarray):
+    """−log ŷ_t / ln 2 and (ŷ − onehot_t) / ln 2, correctly rounded (x87 path, one-hot target):
+    the core's products with ln 2 as the divisor. Rows with a NaN or +inf logit keep the
+    float64 values (nan, inf or the one-hot limit's exact ones)."""
+    n = core.n
+    hot = np.broadcast_to(at_t, core.z.shape).reshape(-1, n)
+    rows, cols = np.nonzero(hot)
+    loss = core.rounded_product(rows, [("log_softmax", cols)], -1.0, ("ln2",))
+    grad = np.empty(hot.shape)
+    all_rows, all_cols = (index.reshape(-1) for index in np.indices(hot.shape))
+    at = hot.reshape(-1)
+    grad.reshape(-1)[~at] = core.rounded_product(all_rows[~at], [("softmax", all_cols[~at])], 1.0, ("ln2",))
+    grad.reshape(-1)[at] = core.rounded_product(all_rows[at], [("complement", all_cols[at])], -1.0, ("ln2",))
+    special = (core.row_nan_or_multi | core.row_one_posinf).reshape(-1)
+    loss = np.where(special, plain_loss.reshape(-1), loss).reshape(plain_loss.shape)
+    grad = np.where(special[:, None], plain_grad.reshape(-1, n), grad).reshape(plain_grad.shape)
+    return loss, grad
 
 
 def cross_entropy(logits, target=None, target_probs=None, label_smoothing: float = 0.0,
@@ -354,19 +327,33 @@ def cross_entropy(logits, target=None, target_probs=None, label_smoothing: float
     the most probable class ``ŷ_k − y_k`` is computed as ``(1 − y_k) − (1 − ŷ_k)`` with both
     complements exact, so a confident correct prediction gets its tiny gradient right
     (``z = [40, 0]``, target 0: −4.248e-18, where PyTorch's float64 gives −4.2e-18 ± 1.1e-16).
+
+    With a one-hot target and no smoothing, on the x87 path (see :mod:`dlcalc.softmax_core`),
+    the loss −log ŷ_t, the probabilities ŷ and the gradient (ŷ_i, and −(1 − ŷ_t) at the target)
+    are the exact values correctly rounded, in bits too (divided by ln 2 before the one
+    rounding), at any batch size. Label smoothing and soft targets sum their terms in extended
+    precision and round once (almost always correctly rounded; no second stage yet).
     """
     z = as_float_array(logits, "logits")
     ln_base = validate_base(base)
     n = z.shape[-1]
     dt = z.dtype
-    core = _Core(z)
     y, comp, t = _smoothed_targets(n, dt, z.shape, target, target_probs, label_smoothing, normalize_target)
     if y.shape != z.shape:
-        z = np.broadcast_to(z, y.shape)
-        core = _Core(np.ascontiguousarray(z))
+        z = np.ascontiguousarray(np.broadcast_to(z, y.shape))
+    one_hot = t is not None and label_smoothing == 0
+    if one_hot:
+        # on the x87 path the core rounds correctly what is printed: ŷ, and at the target
+        # log ŷ_t (the loss) and 1 − ŷ_t (the gradient ŷ_t − 1)
+        at_t = np.arange(n) == np.broadcast_to(t, y.shape[:-1])[..., None]
+        core = _Core(z, {"softmax": None, "complement": at_t, "log_softmax": at_t}, lows=ln_base != 1.0)
+    else:
+        core = _Core(z, dict.fromkeys(("softmax", "complement", "log_softmax")))
     logp = core.log_softmax
     with np.errstate(all="ignore"):
-        if core.log_softmax_low is None or (t is not None and label_smoothing == 0):
+        if one_hot and core.extended:  # the log-softmax at the target (computed there only)
+            loss = 0.0 - np.take_along_axis(logp, np.broadcast_to(t, y.shape[:-1])[..., None], axis=-1)[..., 0]
+        elif not core.extended or one_hot:
             loss = _xlogy_neg(y, logp).sum(axis=-1)  # one-hot: one term, exact
         else:
             # soft targets: Σ y_i·(−log ŷ_i) has terms of one sign; summed in x87 extended with
@@ -376,14 +363,18 @@ def cross_entropy(logits, target=None, target_probs=None, label_smoothing: float
             terms = np.where(y == 0, 0, -(y.astype(L) * (logp.astype(L) + low.astype(L))))
             loss = terms.sum(axis=-1).astype(dt)
         prob = core.softmax
-        accurate = core.onehot_k & (y >= 0.5)
+        # at the most probable class (1 − y_k) − (1 − ŷ_k), both complements exact; on the x87
+        # path with a one-hot target, ŷ_t − 1 = −(1 − ŷ_t) at the target, correctly rounded
+        accurate = (core.onehot_k | (one_hot and core.extended)) & (y >= 0.5)
         grad = np.where(accurate, comp - core.complement, prob - y).astype(dt)
         grad = np.where(core.row_nan_or_multi[..., None], np.nan, grad).astype(dt)
-        if t is not None and label_smoothing == 0 and core.log_softmax_low is not None:
-            _round_target_gradient(grad, core, t)
         if ln_base != 1.0:
-            loss = loss / dt.type(ln_base)
-            grad = grad / dt.type(ln_base)
+            plain_loss, plain_grad = loss / dt.type(ln_base), grad / dt.type(ln_base)
+            if one_hot and core.extended:
+                # the exact loss and gradient divided by ln 2, each rounded once
+                loss, grad = _in_bits(core, at_t, plain_loss, plain_grad)
+            else:
+                loss, grad = plain_loss, plain_grad
     loss = np.asarray(loss, dtype=dt)
     _ce_warnings(y, logp, loss, "ŷ", z=core.z)
     return CrossEntropy(loss=loss, probs=prob, grad=grad, target_distribution=y, target=t,

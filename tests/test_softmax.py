@@ -393,3 +393,195 @@ def test_a_tiny_temperature_that_overflows_the_logits_gives_the_one_hot_limit_wi
     assert result.logsumexp == np.inf
     near = softmax_all(np.array([[1.0, 2.0], [0.0, 3.0]]), temperature=1e-300)
     assert near.softmax.tolist() == [[0.0, 1.0], [0.0, 1.0]]
+
+
+# ---------------------------------------------------------------- every element correctly rounded (x87)
+# The long-double values are rounded once; the elements within their error bound of a float64
+# midpoint are decided in double-double and, failing that, in mpmath (softmax_core's notes).
+# The oracle: mpmath at enough bits for the row's spread (log-softmax's exact value may lie
+# e^-1000 from a midpoint), rounded once.
+
+from dlcalc import losses, rounding, softmax_core  # noqa: E402
+
+
+def exact_parts(z):
+    """softmax, 1 − softmax, log-softmax (lists) and logsumexp of the row z, as mpf, exact to
+    far below a float64 ulp whatever the spread."""
+    finite = [float(v) for v in z if np.isfinite(v)]
+    bits = 200 + 2 * int(max(finite) - min(finite))
+    with mpmath.workprec(min(bits, 4000)):
+        zs = [mpmath.mpf(float(v)) for v in z]
+        m = max(zs)
+        k = zs.index(m)
+        terms = [mpmath.exp(v - m) for v in zs]
+        total = mpmath.fsum(terms)
+        log_sum = mpmath.log1p(mpmath.fsum(terms[:k] + terms[k + 1:]))
+        softmax_ = [t / total for t in terms]
+        # total − t_i cancels at most 1.45·(spread) bits of the 200 + 2·spread
+        complement = [(total - t) / total for t in terms]
+        return softmax_, complement, [(v - m) - log_sum for v in zs], m + log_sum
+
+
+def rounded(values, scale=1):
+    with mpmath.workprec(4200):
+        return np.array([rounding.to_float64(v * scale) for v in values])
+
+
+def assert_every_element_correctly_rounded(z, temperature=1.0):
+    """softmax_all, both Jacobians and the one-hot cross-entropy (nats and bits) of the rows z
+    against the oracle, element by element."""
+    z = np.atleast_2d(z)
+    n = z.shape[-1]
+    r = softmax_all(z, temperature)
+    jac, log_jac = softmax_jacobian(z, temperature), log_softmax_jacobian(z, temperature)
+    targets = np.arange(len(z)) % n
+    ce, ce_bits = losses.cross_entropy(z, target=targets), losses.cross_entropy(z, target=targets, base="2")
+    zt = z / temperature
+    for row in range(len(z)):
+        sm, comp, lsm, lse = exact_parts(zt[row])
+        assert r.softmax[row].tolist() == rounded(sm).tolist(), (z[row], "softmax")
+        assert r.log_softmax[row].tolist() == rounded(lsm).tolist(), (z[row], "log-softmax")
+        assert r.logsumexp[row] == rounded([lse])[0], (z[row], "logsumexp")
+        with mpmath.workprec(4200):
+            t = mpmath.mpf(temperature)
+            expect = [[sm[i] * comp[i] / t if i == j else -sm[i] * sm[j] / t for j in range(n)] for i in range(n)]
+            assert jac[row].tolist() == [rounded(line).tolist() for line in expect], (z[row], "jacobian")
+            expect = [[comp[i] / t if i == j else -sm[j] / t for j in range(n)] for i in range(n)]
+            assert log_jac[row].tolist() == [rounded(line).tolist() for line in expect], (z[row], "log jacobian")
+        if temperature != 1.0:
+            continue
+        c = int(targets[row])
+        assert ce.probs[row].tolist() == rounded(sm).tolist(), (z[row], "ce probabilities")
+        with mpmath.workprec(4200):  # (−x rounds to the working precision too)
+            gradient = [-comp[i] if i == c else sm[i] for i in range(n)]
+            assert ce.loss[row] == rounded([-lsm[c]])[0], (z[row], "ce")
+            assert ce.grad[row].tolist() == rounded(gradient).tolist(), (z[row], "ce gradient")
+            assert ce_bits.loss[row] == rounded([-lsm[c] / mpmath.ln2])[0], (z[row], "ce in bits")
+            assert ce_bits.grad[row].tolist() == rounded([g / mpmath.ln2 for g in gradient]).tolist(), \
+                (z[row], "ce gradient in bits")
+
+
+def doubtful_rows(z):
+    """The rows of z with an element whose long-double value the first stage could not round
+    with certainty (softmax, its complement, log-softmax or logsumexp): the hard cases."""
+    k = np.argmax(z, axis=-1)
+    m = z[np.arange(len(z)), k]
+    d, e = softmax_core._two_diff(z, m[:, None])
+    hot = np.arange(z.shape[1]) == k[:, None]
+    _, doubtful = softmax_core._extended_values(d, e, hot, m, dict.fromkeys(softmax_core.QUANTITIES))
+    return np.flatnonzero(np.any([v if v.ndim == 1 else v.any(axis=-1) for v in doubtful.values()], axis=0))
+
+
+@needs_extended
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 50])
+def test_every_element_is_correctly_rounded_on_random_and_hard_rows(n):
+    rng = np.random.default_rng(40 + n)
+    z = rng.normal(0, 4, (400, n))
+    z[::5] *= 150  # spreads of hundreds: tiny probabilities, subnormal and zero ones
+    z[1::5] = np.round(z[1::5], 1)  # short decimals as users type them
+    hard = z[doubtful_rows(z)]
+    assert n == 1 or len(hard) >= 10  # the first stage leaves some to the second
+    sample = np.concatenate([hard[:12], z[rng.choice(len(z), 6, replace=False)]])
+    assert_every_element_correctly_rounded(sample)
+
+
+@needs_extended
+def test_extreme_rows_and_a_temperature_are_correctly_rounded():
+    rows = [row for row in EXTREME if len(row) == 3 and max(abs(v) for v in row) < 1e5]
+    rows += [[1000.0, -1000.0, 0.5], [-745.1, 0.0, 1e-20], [0.0, -708.4, -744.9], [709.8, 0.0, -36.7],
+             [310.12952881902964, 77.45313935086152, -2.0]]  # z_1 − z_0 rounds to a midpoint: decided by log S
+    assert_every_element_correctly_rounded(np.array(rows))
+    rng = np.random.default_rng(44)
+    assert_every_element_correctly_rounded(rng.normal(0, 5, (8, 4)), temperature=0.7)
+
+
+@needs_extended
+def test_a_batch_sized_array_is_correctly_rounded_in_every_element_checked():
+    # 2,500 rows × 10: a batch block's size, larger than rounding.MAX_EXACT_SIZE, where the
+    # registry's callers without a second stage would keep the long-double rounding
+    rng = np.random.default_rng(45)
+    z = 4.0 * rng.standard_normal((2500, 10))
+    tail = rng.random(z.shape) < 0.02
+    z[tail] = rng.uniform(-1000, 1000, tail.sum())
+    assert z.size > rounding.MAX_EXACT_SIZE
+    r = softmax_all(z)
+    targets = rng.integers(0, 10, len(z))
+    ce = losses.cross_entropy(z, target=targets)
+    hard = doubtful_rows(z)
+    assert len(hard) > 100
+    check = np.concatenate([hard[:40], rng.choice(len(z), 10, replace=False)])
+    for row in check:
+        sm, comp, lsm, lse = exact_parts(z[row])
+        c = int(targets[row])
+        assert r.softmax[row].tolist() == rounded(sm).tolist()
+        assert r.log_softmax[row].tolist() == rounded(lsm).tolist()
+        assert r.logsumexp[row] == rounded([lse])[0]
+        with mpmath.workprec(4200):
+            assert ce.loss[row] == rounded([-lsm[c]])[0]
+            assert ce.grad[row].tolist() == rounded([-comp[i] if i == c else sm[i] for i in range(10)]).tolist()
+    # and the batch gives each row what the row alone gives
+    for row in check[:10]:
+        alone = softmax_all(z[row])
+        assert alone.softmax.tolist() == r.softmax[row].tolist()
+        assert alone.log_softmax.tolist() == r.log_softmax[row].tolist()
+
+
+@needs_extended
+@pytest.mark.filterwarnings("ignore::dlcalc.errors.NumericWarning")  # −inf logits: probability 0
+def test_second_stage_rows_with_minus_inf_logits_and_long_rows():
+    rng = np.random.default_rng(46)
+    z = rng.normal(0, 3, (30, 6))
+    z[:, 2] = -np.inf
+    assert_every_element_correctly_rounded(z[doubtful_rows(np.where(np.isinf(z), -1e4, z))[:6]])
+    long = rng.normal(0, 3, (2, 5000))
+    r = softmax_all(long)
+    for row in range(2):
+        sm, _, lsm, lse = exact_parts(long[row])
+        picked = rng.choice(5000, 50, replace=False)
+        assert r.softmax[row][picked].tolist() == rounded([sm[i] for i in picked]).tolist()
+        assert r.log_softmax[row][picked].tolist() == rounded([lsm[i] for i in picked]).tolist()
+        assert r.logsumexp[row] == rounded([lse])[0]
+
+
+@needs_extended
+def test_the_long_double_values_stay_within_their_stated_error_bounds(monkeypatch):
+    # every element made a candidate, so that the exact test sees every value with its bound;
+    # the second stage's double-doubles (within 2^-90) are the reference
+    L = np.longdouble
+    seen = []
+    from dlcalc import rounding as r
+
+    exact_test = r._margin_test
+
+    def every(approx, y, ulps, scale):
+        if scale is not None:  # logsumexp: its bound is given directly
+            seen.append((approx.reshape(-1).copy(), np.broadcast_to(scale, approx.shape).reshape(-1) * ulps))
+        return np.ones(approx.shape, dtype=bool)
+
+    def record(approx, ulps, scale):
+        seen.append((approx.copy(), np.asarray(scale, dtype=float) * ulps))
+        return exact_test(approx, ulps, scale)
+
+    monkeypatch.setattr(r, "_doubtful", every)
+    monkeypatch.setattr(r, "_margin_test", record)
+    rng = np.random.default_rng(47)
+    for n in (2, 10, 60):
+        for spread in (1.0, 5.0, 40.0, 300.0):
+            z = rng.normal(0, spread, (300, n))
+            k = np.argmax(z, axis=-1)
+            m = z[np.arange(len(z)), k]
+            d, e = softmax_core._two_diff(z, m[:, None])
+            hot = np.arange(n) == k[:, None]
+            dd = softmax_core._dd_rows(d, e, hot, m)
+            for name in softmax_core.QUANTITIES:
+                seen.clear()
+                softmax_core._extended_values(d, e, hot, m, {name: None})
+                approx = np.concatenate([a for a, _ in seen])
+                bound = np.concatenate([b for _, b in seen])
+                hi, lo, _, scale_k = dd[name]
+                with np.errstate(all="ignore"):
+                    error = np.abs((approx - np.ldexp(hi.astype(L), scale_k).reshape(-1))
+                                   - np.ldexp(lo.astype(L), scale_k).reshape(-1))
+                    ratio = error / (bound.astype(L) * L(2.0 ** -63))
+                ratio = ratio[np.isfinite(ratio)]
+                assert ratio.size and ratio.max() < 0.9, (name, n, spread, float(ratio.max()))
