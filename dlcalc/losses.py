@@ -301,19 +301,21 @@ def _in_bits(core: _Core, at_t: np.ndarray, plain_loss: np.ndarray, plain_grad: 
     hot = np.broadcast_to(at_t, core.z.shape).reshape(-1, n)
     rows, cols = np.nonzero(hot)
     loss = core.rounded_product(rows, [("log_softmax", cols)], -1.0, ("ln2",))
+    special = (core.row_nan_or_multi | core.row_one_posinf).reshape(-1)
+    if plain_grad is None:  # the loss alone (`loss_only`)
+        return np.where(special, plain_loss.reshape(-1), loss).reshape(plain_loss.shape), None
     grad = np.empty(hot.shape)
     all_rows, all_cols = (index.reshape(-1) for index in np.indices(hot.shape))
     at = hot.reshape(-1)
     grad.reshape(-1)[~at] = core.rounded_product(all_rows[~at], [("softmax", all_cols[~at])], 1.0, ("ln2",))
     grad.reshape(-1)[at] = core.rounded_product(all_rows[at], [("complement", all_cols[at])], -1.0, ("ln2",))
-    special = (core.row_nan_or_multi | core.row_one_posinf).reshape(-1)
     loss = np.where(special, plain_loss.reshape(-1), loss).reshape(plain_loss.shape)
     grad = np.where(special[:, None], plain_grad.reshape(-1, n), grad).reshape(plain_grad.shape)
     return loss, grad
 
 
 def cross_entropy(logits, target=None, target_probs=None, label_smoothing: float = 0.0,
-                  base: str = "e", normalize_target: bool = False) -> CrossEntropy:
+                  base: str = "e", normalize_target: bool = False, loss_only: bool = False) -> CrossEntropy:
     r"""torch.nn.functional.cross_entropy for one sample per row, with its gradient.
 
     L = −Σ_i y_i·log softmax(z)_i with y the one-hot ``target`` (class index per row) or the
@@ -333,6 +335,9 @@ def cross_entropy(logits, target=None, target_probs=None, label_smoothing: float
     are the exact values correctly rounded, in bits too (divided by ln 2 before the one
     rounding), at any batch size. Label smoothing and soft targets sum their terms in extended
     precision and round once (almost always correctly rounded; no second stage yet).
+
+    ``loss_only`` (one-hot targets): the loss alone (``probs`` and ``grad`` None), for a batch
+    that prints only it: the softmax of every class is then neither computed nor decided.
     """
     z = as_float_array(logits, "logits")
     ln_base = validate_base(base)
@@ -342,11 +347,13 @@ def cross_entropy(logits, target=None, target_probs=None, label_smoothing: float
     if y.shape != z.shape:
         z = np.ascontiguousarray(np.broadcast_to(z, y.shape))
     one_hot = t is not None and label_smoothing == 0
+    loss_only = loss_only and one_hot
     if one_hot:
         # on the x87 path the core rounds correctly what is printed: ŷ, and at the target
         # log ŷ_t (the loss) and 1 − ŷ_t (the gradient ŷ_t − 1)
         at_t = np.arange(n) == np.broadcast_to(t, y.shape[:-1])[..., None]
-        core = _Core(z, {"softmax": None, "complement": at_t, "log_softmax": at_t}, lows=ln_base != 1.0)
+        need = {"log_softmax": at_t} if loss_only else {"softmax": None, "complement": at_t, "log_softmax": at_t}
+        core = _Core(z, need, lows=ln_base != 1.0)
     else:
         core = _Core(z, dict.fromkeys(("softmax", "complement", "log_softmax")))
     logp = core.log_softmax
@@ -363,12 +370,17 @@ def cross_entropy(logits, target=None, target_probs=None, label_smoothing: float
             terms = np.where(y == 0, 0, -(y.astype(L) * (logp.astype(L) + low.astype(L))))
             loss = terms.sum(axis=-1).astype(dt)
         prob = core.softmax
-        # at the most probable class (1 − y_k) − (1 − ŷ_k), both complements exact; on the x87
-        # path with a one-hot target, ŷ_t − 1 = −(1 − ŷ_t) at the target, correctly rounded
-        accurate = (core.onehot_k | (one_hot and core.extended)) & (y >= 0.5)
-        grad = np.where(accurate, comp - core.complement, prob - y).astype(dt)
-        grad = np.where(core.row_nan_or_multi[..., None], np.nan, grad).astype(dt)
-        if ln_base != 1.0:
+        grad = None
+        if not loss_only:
+            # at the most probable class (1 − y_k) − (1 − ŷ_k), both complements exact; on the
+            # x87 path with a one-hot target, ŷ_t − 1 = −(1 − ŷ_t) at the target, correctly rounded
+            accurate = (core.onehot_k | (one_hot and core.extended)) & (y >= 0.5)
+            grad = np.where(accurate, comp - core.complement, prob - y).astype(dt)
+            grad = np.where(core.row_nan_or_multi[..., None], np.nan, grad).astype(dt)
+        if loss_only and ln_base != 1.0:
+            loss = _in_bits(core, at_t, loss / dt.type(ln_base), None)[0] if core.extended \
+                else loss / dt.type(ln_base)
+        elif ln_base != 1.0:
             plain_loss, plain_grad = loss / dt.type(ln_base), grad / dt.type(ln_base)
             if one_hot and core.extended:
                 # the exact loss and gradient divided by ln 2, each rounded once

@@ -552,45 +552,46 @@ class CrossEntropyCommand:
             from dlcalc.explain import check_explained
 
             check_explained(x.shape[-1], "elements")
+        # plain output without --grad shows the loss alone: the rest when a format asks (`_full`)
+        return [x, operands, self._result(x, operands, loss_only=not (self.grad or self.explain))]
+
+    def _result(self, x: np.ndarray, operands: np.ndarray, loss_only: bool) -> Any:
+        from dlcalc import losses
+
         chosen = self._split(operands, x.shape[-1])
         if self.binary:
             function = (losses.binary_cross_entropy if self.probs
                         else losses.binary_cross_entropy_with_logits)
-            # plain output without --grad shows the mean loss alone: the rest when asked (`_full`)
-            loss_only = not (self.grad or self.explain)
-            return [x, operands, function(x, chosen["labels"], base=self.base, loss_only=loss_only)]
+            return function(x, chosen["labels"], base=self.base, loss_only=loss_only)
         if not self.probs and x.shape[-1] > 1:
             looks = np.all((x >= 0) & (x <= 1), axis=-1) & (np.abs(x.sum(axis=-1) - 1) <= 1e-6)
             if looks.any():
                 _warn("the inputs look like probabilities (each in [0, 1], summing to 1) but are "
                       "read as logits", kind="looks_like_probabilities")
         if self.probs:
-            return x, operands, losses.cross_entropy_from_probs(
+            return losses.cross_entropy_from_probs(
                 x, **chosen, label_smoothing=self.label_smoothing, base=self.base,
                 normalize=self.normalize, normalize_target=self.normalize)
         if self.temperature is not None:
             from dlcalc import distillation
 
-            return x, operands, distillation.distillation_cross_entropy(
+            return distillation.distillation_cross_entropy(
                 x, self.temperature, self.scale_t2, **chosen, label_smoothing=self.label_smoothing,
                 base=self.base, normalize_target=self.normalize)
-        return x, operands, losses.cross_entropy(
+        return losses.cross_entropy(
             x, **chosen, label_smoothing=self.label_smoothing, base=self.base,
-            normalize_target=self.normalize)
+            normalize_target=self.normalize, loss_only=loss_only)
 
-    def _full(self, computed: tuple | list) -> tuple | list:
-        """A binary result with its losses, probabilities and gradients, where `compute` left
-        them for later: computed here, once, its warnings already said by `compute`."""
-        if isinstance(computed, list) and computed[2].grad is None:
+    def _full(self, computed: list) -> list:
+        """The result with its probabilities and gradients (a binary one: its losses too),
+        where `compute` left them for later: computed here, once, its warnings already said by
+        `compute`."""
+        if computed[2].grad is None:
             import warnings
 
-            from dlcalc import losses
-
-            function = (losses.binary_cross_entropy if self.probs
-                        else losses.binary_cross_entropy_with_logits)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                computed[2] = function(computed[0], computed[1], base=self.base)
+                computed[2] = self._result(computed[0], computed[1], loss_only=False)
         return computed
 
     def report(self, computed: tuple, row: int) -> Report:
