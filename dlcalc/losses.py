@@ -293,6 +293,58 @@ def _ce_warnings(y, logp, loss, name_p, z=None, what="cross-entropy"):
         _warn(msg, row)
 
 
+def _mp_soft_ce(n: int, ln_base: float, col: int | None = None):
+    """Of args (z_1 … z_n, y_1 … y_n), or (z_1 … z_n, y_col) with `col`: −Σ y_i·log softmax(z)_i,
+    or softmax(z)_col − y_col (the gradient), by their definitions."""
+    def value(*args):
+        import mpmath
+
+        log_p = _mp_log_softmax(args[:n])
+        if col is None:
+            return _mp_base(-mpmath.fsum(b * a for a, b in zip(log_p, args[n:]) if b), ln_base)
+        return _mp_base(mpmath.exp(log_p[col]) - args[n], ln_base)
+    return value
+
+
+def _soft_targets_rounded(core: _Core, y: np.ndarray, ln_base: float, total, loss, grad):
+    """Soft targets or label smoothing on the x87 path: the loss (the long-double sum `total`,
+    ÷ ln 2 there for bits) and the gradient ŷ − y, each rounded once; in a call of up to
+    16,384 numbers the doubtful ones by mpmath (`rounding.round_each`), in a larger one the
+    long double's rounding stays (no double-double stage yet). Rows with a non-finite logit
+    keep their values.
+
+    Bounds, in long-double ulps: each log ŷ_i of the core is within (n/2 + 8)·|log ŷ_i|
+    (softmax_core's bound, log1p(s) ≤ |log ŷ_i|), and the terms y_i·(−log ŷ_i) ≥ 0, so the sum
+    is within 1.5·n + 14 of itself (÷ ln 2: 2 more). ŷ is correctly rounded, so the exact
+    ŷ − y lies within ½ ulp(ŷ) of ŷ − y, which the long double gets within ½ ulp of itself."""
+    from dlcalc import rounding
+
+    L = np.longdouble
+    z2, y2 = _flat2(core.z), _flat2(y)
+    rows, n = z2.shape
+    finite = np.isfinite(z2).all(axis=-1)
+    exact_loss = _mp_soft_ce(n, ln_base)
+    found = rounding.round_each(_in_base(total.reshape(-1), ln_base),
+                                lambda i: (exact_loss, z2[i].tolist() + y2[i].tolist()),
+                                ulps=1.5 * n + 16, inputs=z2.size)
+    loss = np.where(finite, found, np.reshape(loss, -1)).reshape(np.shape(loss))
+    if grad is None:
+        return loss, grad
+    prob = _flat2(core.softmax)
+    with np.errstate(all="ignore"):
+        approx = _in_base(prob.astype(L) - y2.astype(L), ln_base)
+        half = _in_base(L(0.5) * np.spacing(np.abs(prob)).astype(L), ln_base)
+        scale = half * L(2.0 ** 63) + 4 * np.abs(approx)  # in units of 2⁻⁶³: ½ ulp(ŷ) + 2 ulps
+
+    def exact_at(i):
+        row, col = divmod(i, n)
+        return _mp_soft_ce(n, ln_base, col), z2[row].tolist() + [y2[row, col]]
+
+    found = rounding.round_each(approx, exact_at, ulps=1, scale=scale, inputs=z2.size)
+    grad = np.where(finite[:, None], found, _flat2(grad)).reshape(np.shape(grad))
+    return loss, grad
+
+
 def _in_bits(core: _Core, at_t: np.ndarray, plain_loss: np.ndarray, plain_grad: np.ndarray):
     """−log ŷ_t / ln 2 and (ŷ − onehot_t) / ln 2, correctly rounded (x87 path, one-hot target):
     the core's products with ln 2 as the divisor. Rows with a NaN or +inf logit keep the
@@ -368,7 +420,8 @@ def cross_entropy(logits, target=None, target_probs=None, label_smoothing: float
             L = np.longdouble
             low = np.where(np.isfinite(core.log_softmax_low), core.log_softmax_low, 0)
             terms = np.where(y == 0, 0, -(y.astype(L) * (logp.astype(L) + low.astype(L))))
-            loss = terms.sum(axis=-1).astype(dt)
+            total = terms.sum(axis=-1)
+            loss = total.astype(dt)
         prob = core.softmax
         grad = None
         if not loss_only:
@@ -387,6 +440,8 @@ def cross_entropy(logits, target=None, target_probs=None, label_smoothing: float
                 loss, grad = _in_bits(core, at_t, plain_loss, plain_grad)
             else:
                 loss, grad = plain_loss, plain_grad
+        if not one_hot and core.extended:
+            loss, grad = _soft_targets_rounded(core, y, ln_base, total, loss, grad)
     loss = np.asarray(loss, dtype=dt)
     _ce_warnings(y, logp, loss, "ŷ", z=core.z)
     return CrossEntropy(loss=loss, probs=prob, grad=grad, target_distribution=y, target=t,
