@@ -315,8 +315,11 @@ def _soft_targets_rounded(core: _Core, y: np.ndarray, ln_base: float, total, los
 
     Bounds, in long-double ulps: each log ŷ_i of the core is within (n/2 + 8)·|log ŷ_i|
     (softmax_core's bound, log1p(s) ≤ |log ŷ_i|), and the terms y_i·(−log ŷ_i) ≥ 0, so the sum
-    is within 1.5·n + 14 of itself (÷ ln 2: 2 more). ŷ is correctly rounded, so the exact
-    ŷ − y lies within ½ ulp(ŷ) of ŷ − y, which the long double gets within ½ ulp of itself."""
+    is within 1.5·n + 14 of itself (÷ ln 2: 2 more). The gradient starts from the core's
+    unrounded ŷ (its float64 value plus the low part it kept: long double, within (7 + n/2)·ŷ
+    ulps, or double-double where the core refined the row), minus y in long double (½ ulp),
+    ÷ ln 2 (2): the doubtful ones, where ŷ ≈ y, are decided in double-double
+    (`softmax_core._dd_rows`) at any size."""
     from dlcalc import rounding
 
     L = np.longdouble
@@ -330,17 +333,33 @@ def _soft_targets_rounded(core: _Core, y: np.ndarray, ln_base: float, total, los
     loss = np.where(finite, found, np.reshape(loss, -1)).reshape(np.shape(loss))
     if grad is None:
         return loss, grad
-    prob = _flat2(core.softmax)
+    high, low = (part.reshape(-1, n) for part in core._values["softmax"])
     with np.errstate(all="ignore"):
-        approx = _in_base(prob.astype(L) - y2.astype(L), ln_base)
-        half = _in_base(L(0.5) * np.spacing(np.abs(prob)).astype(L), ln_base)
-        scale = half * L(2.0 ** 63) + 4 * np.abs(approx)  # in units of 2⁻⁶³: ½ ulp(ŷ) + 2 ulps
+        approx = _in_base((high.astype(L) + low) - y2.astype(L), ln_base)
+        scale = _in_base((7 + n / 2) * high.astype(L), ln_base) + 3 * np.abs(approx)
+    bits = ln_base != 1.0
 
     def exact_at(i):
         row, col = divmod(i, n)
         return _mp_soft_ce(n, ln_base, col), z2[row].tolist() + [y2[row, col]]
 
-    found = rounding.round_each(approx, exact_at, ulps=1, scale=scale, inputs=z2.size)
+    def refine(index):  # ŷ − y in double-double, relative to ŷ + |y|
+        from dlcalc.softmax_core import _dd_rows
+
+        rows, cols = np.divmod(index, n)
+        hi, lo, _, k = _dd_rows(core._d[rows], core._e[rows], core._hot[rows], core._m[rows],
+                                ("softmax",))["softmax"]
+        at = np.arange(index.size)
+        hi, lo, k = hi[at, cols], lo[at, cols], k[at, cols]
+        target = y2[rows, cols]
+        value = _dd_in_bits(exact.dd_add_d((hi, lo), -np.where(k == 0, target, 0.0)), bits)
+        size = (np.abs(hi) + np.abs(target)) / (math.log(2) if bits else 1.0)
+        tiny = k != 0  # ŷ kept as 2^k·m: the gradient is ŷ itself where y = 0, else mpmath decides
+        undecided = tiny & (target != 0)
+        return (np.where(undecided, np.nan, value[0]), value[1], np.where(tiny, np.abs(value[0]), size),
+                np.where(tiny, k, 0))
+
+    found = _round_indexed(approx, exact_at, 1, scale, refine, z2.size)
     grad = np.where(finite[:, None], found, _flat2(grad)).reshape(np.shape(grad))
     return loss, grad
 

@@ -23,6 +23,7 @@ from dlcalc.losses import (
     kl_divergence_from_logits,
     validate_distribution,
 )
+from dlcalc.softmax_core import softmax as losses_softmax
 
 INF = np.inf
 LN2 = math.log(2)
@@ -739,3 +740,23 @@ def test_cross_entropy_with_soft_targets_or_label_smoothing_is_correctly_rounded
             found.append(_ulp_error(r.loss, -mpmath.fsum(b * (a - lse) for a, b in zip(Z, Y)) / ln))
             found += [_ulp_error(g, (mpmath.exp(a - lse) - b) / ln) for g, a, b in zip(r.grad, Z, Y)]
     _assert_correctly_rounded(found, "soft targets")
+
+
+@needs_extended
+def test_soft_target_gradients_are_correctly_rounded_in_a_batch_sized_call():
+    # no mpmath step above 16,384 numbers: ŷ − y from the core's unrounded ŷ, and in
+    # double-double where ŷ ≈ y (here: targets a hair from the softmax itself)
+    rng = np.random.default_rng(13)
+    z = rng.standard_normal((3000, 8)) * 3
+    y = np.asarray(losses_softmax(z)) * (1 + 1e-9 * rng.standard_normal((3000, 8)))
+    y /= y.sum(axis=1, keepdims=True)
+    r = cross_entropy(z, target_probs=y)
+    wrong = []
+    with mpmath.workprec(200):
+        for i in range(0, 3000, 15):
+            Z = [mpmath.mpf(float(v)) for v in z[i]]
+            top = max(Z)
+            total = mpmath.fsum(mpmath.exp(v - top) for v in Z)
+            wrong += [(i, j) for j in range(8)
+                      if not _ulp_error(r.grad[i, j], mpmath.exp(Z[j] - top) / total - mpmath.mpf(float(y[i, j])))[1]]
+    assert not wrong, wrong[:10]
