@@ -1362,6 +1362,41 @@ def _js_logits_ext(lp, lp_low, lq, lq_low, ln_base, zp, zq) -> np.ndarray:
     return np.maximum(out, 0).reshape(lp.shape[:-1])
 
 
+def _dd_log_softmax_rows(z):
+    """The double-double log-softmax of rows of finite logits, (hi, lo, k): 2^k·(hi + lo),
+    k ≠ 0 only at an argmax whose log-probability is below 2^-860 (`softmax_core._dd_rows`)."""
+    from dlcalc.softmax_core import _dd_rows, _two_diff
+
+    top = np.argmax(z, axis=-1)
+    m = z[np.arange(z.shape[0]), top]
+    d, e = _two_diff(z, m[:, None])
+    hot = np.arange(z.shape[1]) == top[:, None]
+    hi, lo, _, k = _dd_rows(d, e, hot, m, ("log_softmax",))["log_softmax"]
+    return hi, lo, k
+
+
+def _dd_logit_terms(zp, zq, index, bits: bool):
+    """The terms p_i·(log p_i − log q_i) of KL from logits at flat indices into rows (zp, zq),
+    in double-double: δ = log p − log q from the double-double log-softmaxes, p = e^(log p) as
+    2^k·m (exact.dd_exp_scaled). δ's error is that of the two log-sum-exps, within 2^-98 of
+    |log p| + |log q| (softmax_core: log S within 2^-99), whatever δ's size: the bound is
+    relative to m·(|δ| + 2^-8·(|log p| + |log q|)). A term at an argmax whose log-probability
+    is tiny (kept scaled) is left to mpmath."""
+    n = zp.shape[1]
+    rows, cols = np.divmod(index, n)
+    at = np.arange(index.size)
+    lp, lq = _dd_log_softmax_rows(zp[rows]), _dd_log_softmax_rows(zq[rows])
+    a = (lp[0][at, cols], lp[1][at, cols])
+    b = (lq[0][at, cols], lq[1][at, cols])
+    scaled = (lp[2][at, cols] != 0) | (lq[2][at, cols] != 0)
+    delta = exact.dd_add(a, exact.dd_neg(b))
+    m, k = exact.dd_exp_scaled(a[0], a[1])
+    term = _dd_in_bits(exact.dd_mul(m, delta), bits)
+    size = np.abs(m[0]) * (np.abs(delta[0]) + 2.0 ** -8 * (np.abs(a[0]) + np.abs(b[0])))
+    size = size / (math.log(2) if bits else 1.0)
+    return np.where(scaled, np.nan, term[0]), term[1], size, k
+
+
 def _kl_logits_ext(lp, lp_low, lq, lq_low, ln_base: float = 1.0, zp=None, zq=None):
     """(terms, KL(P‖Q), H(P,Q), H(P)) from log-probabilities given as float64 high + low pairs
     (the extended log-softmax of :class:`dlcalc.softmax_core._Core`), each rounded once.
@@ -1424,6 +1459,9 @@ def _kl_logits_ext(lp, lp_low, lq, lq_low, ln_base: float = 1.0, zp=None, zq=Non
 
             def exact_at(i):
                 return value, zp2[i].tolist() + zq2[i].tolist()
+        if what == "term":  # a double-double second stage for the terms at any size
+            return _round_indexed(approx, exact_at, ulps, scale,
+                                  lambda index: _dd_logit_terms(zp2, zq2, index, ln_base != 1.0), zp2.size)
         return rounding.round_each(approx, exact_at, ulps=ulps, scale=scale, inputs=zp2.size)
 
     lead = shape[:-1]

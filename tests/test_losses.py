@@ -760,3 +760,22 @@ def test_soft_target_gradients_are_correctly_rounded_in_a_batch_sized_call():
             wrong += [(i, j) for j in range(8)
                       if not _ulp_error(r.grad[i, j], mpmath.exp(Z[j] - top) / total - mpmath.mpf(float(y[i, j])))[1]]
     assert not wrong, wrong[:10]
+
+
+@needs_extended
+def test_kl_terms_from_near_equal_logits_are_correctly_rounded_in_a_batch_sized_call():
+    # a term p_i·(log p_i − log q_i) of near-equal logits inherits the long double's error in
+    # the two log-sum-exps against a tiny δ_i; the double-double stage decides them at any size
+    rng = np.random.default_rng(14)
+    zp = rng.standard_normal((4000, 5)) * 3
+    zq = zp + 1e-6 * rng.standard_normal((4000, 5))
+    terms = kl_divergence_from_logits(zp, zq).terms
+    wrong = []
+    with mpmath.workprec(250):
+        for i in range(0, 4000, 20):
+            a, b = [mpmath.mpf(float(v)) for v in zp[i]], [mpmath.mpf(float(v)) for v in zq[i]]
+            la = max(a) + mpmath.log(mpmath.fsum(mpmath.exp(v - max(a)) for v in a))
+            lb = max(b) + mpmath.log(mpmath.fsum(mpmath.exp(v - max(b)) for v in b))
+            wrong += [(i, j) for j in range(5)
+                      if not _ulp_error(terms[i, j], mpmath.exp(a[j] - la) * ((a[j] - la) - (b[j] - lb)))[1]]
+    assert not wrong, wrong[:10]
