@@ -1226,17 +1226,22 @@ _PHI_EVEN = [exact.dd_constant(1, k * (2 * k - 1)) for k in range(1, 46)]
 
 def _dd_js_rows(p, q, bits: bool):
     """JS of rows of float64 P, Q in double-double, with M = (P + Q)/2 exact (no rounding of M):
-    p = m(1 + u), q = m(1 − u), u = (p − q)/(p + q), so JS = ½ Σ m·φ(u) (see _PHI_EVEN), a sum
-    of non-negative terms; φ(u) = φ(|u|) by its series for |u| ≤ ½, else (1 + |u|)·log1p(|u|) +
-    (1 − |u|)·log(1 − |u|) (the two cancel at most 3.6-fold), φ(1) = 2·ln 2 (p or q = 0).
+    p = m(1 + u), q = m(1 − u), u = (p − q)/(p + q), so JS = ½ Σ m·φ(u) (`_dd_js_sum`).
     Returns (hi, lo, None) per row for `rounding.refined`."""
     with np.errstate(all="ignore"):
         total = exact.two_sum(p, q)
-        d = exact.two_sum(p, -q)
-        u = exact.dd_div(d, total)
+        u = exact.dd_div(exact.two_sum(p, -q), total)
+        return _dd_js_sum((total[0] / 2, total[1] / 2), u, bits)
+
+
+def _dd_js_sum(m, u, bits: bool):
+    """½ Σ m·φ(u) over rows of double-doubles m ≥ 0, |u| ≤ 1: φ(u) = φ(|u|) by its series for
+    |u| ≤ ½ (see _PHI_EVEN), else (1 + |u|)·log1p(|u|) + (1 − |u|)·log(1 − |u|) (the two cancel
+    at most 3.6-fold), φ(1) = 2·ln 2 (p or q = 0); a sum of non-negative terms. (hi, lo, None)."""
+    with np.errstate(all="ignore"):
         u = (np.abs(u[0]), np.where(u[0] < 0, -u[1], u[1]))
         u2 = exact.dd_mul(u, u)
-        h = np.full_like(p, _PHI_EVEN[-1][0])
+        h = np.full_like(u[0], _PHI_EVEN[-1][0])
         for c in _PHI_EVEN[-2:18:-1]:
             h = h * u2[0] + c[0]
         series = (h, np.zeros_like(h))
@@ -1244,8 +1249,8 @@ def _dd_js_rows(p, q, bits: bool):
             series = exact.dd_add(exact.dd_mul(series, u2), c)
         series = exact.dd_mul(series, u2)
         large = u[0] > 0.5
-        one_minus = exact.two_sum(np.ones_like(p), -u[0])
-        one_minus = (one_minus[0], one_minus[1] - u[1])
+        one_minus = exact.two_sum(np.ones_like(u[0]), -u[0])
+        one_minus = exact.two_sum(one_minus[0], one_minus[1] - u[1])  # 1 − |u| > 0 where |u_hi| = 1
         inside = large & (one_minus[0] > 0)
         safe = (np.where(inside, one_minus[0], 0.5), np.where(inside, one_minus[1], 0.0))
         first = exact.dd_mul(exact.dd_add_d(u, 1.0), exact.dd_log1p(np.where(large, u[0], 0.0),
@@ -1255,14 +1260,80 @@ def _dd_js_rows(p, q, bits: bool):
         edge = large & ~inside  # |u| = 1: φ = 2·ln 2
         phi = (np.where(edge, 2 * ln2[0], np.where(large, direct[0], series[0])),
                np.where(edge, 2 * ln2[1], np.where(large, direct[1], series[1])))
-        terms = exact.dd_mul(phi, (total[0] / 2, total[1] / 2))  # m·φ(u)
-        terms = (np.where(total[0] == 0, 0.0, terms[0]), np.where(total[0] == 0, 0.0, terms[1]))
-        js = (terms[0][:, 0], terms[1][:, 0])
-        for j in range(1, p.shape[1]):
-            js = exact.dd_add(js, (terms[0][:, j], terms[1][:, j]))
+        terms = exact.dd_mul(phi, m)
+        terms = (np.where(m[0] == 0, 0.0, terms[0]), np.where(m[0] == 0, 0.0, terms[1]))
+        js = _dd_row_sum(terms)
         js = _dd_in_bits((js[0] / 2, js[1] / 2), bits)
         tiny = np.abs(js[0]) < 2.0 ** -960  # its low part would be subnormal: mpmath decides
     return np.where(tiny & (js[0] != 0), np.nan, js[0]), js[1], None
+
+
+# φ(x) = x + e^(−x) − 1 = Σ_{k≥2} (−x)^k/k! for |x| ≤ ¼ in double-double: to k = 26 (the rest
+# below 2⁻¹¹⁰ of φ ≥ x²/2.4), the terms from x¹² on in float64 (below 2⁻⁴⁴ of φ)
+_EXP_SERIES = {k: exact.dd_constant((-1) ** k, math.factorial(k)) for k in range(2, 27)}
+
+
+def _dd_logit_rows(zp, zq, what: str, bits: bool):
+    """KL, H(P,Q), H(P) or JS of softmax(zp), softmax(zq) for rows of finite logits, in
+    double-double from the double-double log-softmaxes (`_dd_log_softmax_rows`), as (hi, lo,
+    scale) for `rounding.refined`: KL = Σ p·φ(δ), δ = log p − log q (φ ≥ 0 by its series for
+    |δ| ≤ ¼, else p·(δ − 1) + q, cancelling at most 35-fold near ¼; a common error in the
+    log-sum-exps moves it at second order only); H = −Σ p·log q; JS = ½ Σ m·φ_even(u) with
+    m = (p + q)/2, u = tanh(δ/2) = −expm1(−|δ|)/(2 + expm1(−|δ|)) in sign. p = e^(log p) is
+    taken as a double-double (terms below 2^-960 lose their low part: a row whose value is
+    itself below 2^-900 is left to mpmath)."""
+    lp, lq = _dd_log_softmax_rows(zp), _dd_log_softmax_rows(zq)
+    undecided = (lp[2] != 0).any(axis=-1) | (lq[2] != 0).any(axis=-1)
+    a, b = (lp[0], lp[1]), (lq[0], lq[1])
+
+    def probability(log_p):
+        m, k = exact.dd_exp_scaled(log_p[0], log_p[1])
+        return np.ldexp(m[0], k), np.ldexp(m[1], k)
+
+    p = probability(a)
+    with np.errstate(all="ignore"):
+        # p = e^(log p) is within 2^-99·|log p| relative (log p's error): the scales carry it
+        if what in ("h_pq", "h_p"):
+            logs = b if what == "h_pq" else a
+            total = _dd_row_sum(exact.dd_neg(exact.dd_mul(p, logs)))
+            scale = np.abs(total[0]) + 2.0 ** -9 * (np.abs(p[0] * logs[0]) * np.abs(a[0])).sum(axis=-1)
+        else:
+            delta = exact.dd_add(a, exact.dd_neg(b))
+            q = probability(b)
+            if what == "kl":
+                small = np.abs(delta[0]) <= 0.25
+                d = (np.where(small, delta[0], 0.0), np.where(small, delta[1], 0.0))
+                h = np.zeros_like(d[0])
+                for k in range(26, 11, -1):
+                    h = h * d[0] + _EXP_SERIES[k][0]
+                series = (h, np.zeros_like(h))
+                for k in range(11, 1, -1):
+                    series = exact.dd_add(exact.dd_mul(series, d), _EXP_SERIES[k])
+                series = exact.dd_mul(exact.dd_mul(series, d), d)
+                near = exact.dd_mul(p, series)
+                far = exact.dd_add(exact.dd_mul(p, exact.dd_add_d(delta, -1.0)), q)
+                terms = (np.where(small, near[0], far[0]), np.where(small, near[1], far[1]))
+                total = _dd_row_sum(terms)
+                magnitude = np.abs(p[0]) * (np.abs(delta[0]) + 1) + np.abs(q[0])
+                scale = np.abs(total[0]) + 2.0 ** -6 * np.where(small, 0.0, magnitude).sum(axis=-1) \
+                    + 2.0 ** -9 * (magnitude * (np.abs(a[0]) + np.abs(b[0]))).sum(axis=-1)
+            else:  # js
+                em1, _ = exact.dd_expm1_parts(np.maximum(-np.abs(delta[0]), -600.0),
+                                              np.where(np.abs(delta[0]) < 600, -np.sign(delta[0]) * delta[1], 0.0))
+                u = exact.dd_div(exact.dd_neg(em1), exact.dd_add_d(em1, 2.0))
+                m = exact.dd_add(p, q)
+                js = _dd_js_sum((m[0] / 2, m[1] / 2), u, bits)
+                # δ's error (the log-sum-exps', ~2^-99 of |log p| + |log q|) moves JS ≈ ½ Σ m·u²
+                # by m·|u|·err(u) at first order, however small u is, and m's error (the same,
+                # relative) moves each term m·φ ≤ 1.4·m: a scale that carries both
+                spread = (m[0] * (np.abs(u[0]) + 1.4) * (np.abs(a[0]) + np.abs(b[0]))).sum(axis=-1)
+                scale = (np.abs(js[0]) + 2.0 ** -8 * spread / (math.log(2) if bits else 1.0))
+                return np.where(undecided, np.nan, js[0]), js[1], scale
+    total = _dd_in_bits(total, bits)
+    if scale is not None:
+        scale = scale / (math.log(2) if bits else 1.0)
+    hi = np.where(undecided | ((np.abs(total[0]) < 2.0 ** -900) & (total[0] != 0)), np.nan, total[0])
+    return hi, total[1], scale
 
 
 def _mp_log_softmax(z):
@@ -1357,8 +1428,8 @@ def _js_logits_ext(lp, lp_low, lq, lq_low, ln_base, zp, zq) -> np.ndarray:
             scale[b] = _in_base((size * (4 * (np.abs(LP) + np.abs(LQ)) + 68)).sum(axis=-1), ln_base)
     zp2, zq2 = _flat2(zp), _flat2(zq)
     value = _mp_from_logits(n, ln_base, "js")
-    out = rounding.round_each(total, lambda i: (value, zp2[i].tolist() + zq2[i].tolist()), ulps=n + 8,
-                              scale=scale, inputs=zp2.size)
+    out = _round_indexed(total, lambda i: (value, zp2[i].tolist() + zq2[i].tolist()), n + 8, scale,
+                         lambda rows: _dd_logit_rows(zp2[rows], zq2[rows], "js", ln_base != 1.0), zp2.size)
     return np.maximum(out, 0).reshape(lp.shape[:-1])
 
 
@@ -1459,10 +1530,12 @@ def _kl_logits_ext(lp, lp_low, lq, lq_low, ln_base: float = 1.0, zp=None, zq=Non
 
             def exact_at(i):
                 return value, zp2[i].tolist() + zq2[i].tolist()
-        if what == "term":  # a double-double second stage for the terms at any size
+        bits = ln_base != 1.0
+        if what == "term":  # double-double second stages at any size
             return _round_indexed(approx, exact_at, ulps, scale,
-                                  lambda index: _dd_logit_terms(zp2, zq2, index, ln_base != 1.0), zp2.size)
-        return rounding.round_each(approx, exact_at, ulps=ulps, scale=scale, inputs=zp2.size)
+                                  lambda index: _dd_logit_terms(zp2, zq2, index, bits), zp2.size)
+        return _round_indexed(approx, exact_at, ulps, scale,
+                              lambda rows: _dd_logit_rows(zp2[rows], zq2[rows], what, bits), zp2.size)
 
     lead = shape[:-1]
     return (rounded(terms_out, "term", 8, terms_scale).reshape(shape),
