@@ -1570,14 +1570,13 @@ def mish_derivative(x):
             np.add(top, two_t, out=top)  # d = 1 + 2t + 2t² (v > 0)
             np.add(n, 2, out=n)  # n + 2 (v ≤ 0)
             denominator = np.where(positive, top, n)
-            tanh_sp = np.divide(numerator, denominator, out=numerator)
-            one_t = 1 + t
-            inner = np.where(positive, t * one_t, one_t)
-            np.divide(inner, denominator, out=inner)
-            sech2_sp = 4 * inner ** 2
-            sigma = np.where(positive, 1, t).astype(t.dtype, copy=False)
-            np.divide(sigma, one_t, out=sigma)
-            second = v * sech2_sp * sigma
+            # one division: with r = 1/D, tanh(sp) = numerator·r and x·sech²(sp)·σ(x) =
+            # 4x·(1 + t)·w·r², w = t² for v > 0 and t below (sech² = 4(1 + t)²·(t² or 1)·r², σ =
+            # (1 or t)/(1 + t)): fewer roundings than the three quotients, within the same bound
+            r = np.divide(1, denominator, out=denominator)
+            tanh_sp = np.multiply(numerator, r, out=numerator)
+            w = np.where(positive, t * t, t)
+            second = 4 * v * (1 + t) * w * r * r
             return tanh_sp + second, np.abs(tanh_sp) + np.abs(second)
 
         def exact(mp, u):

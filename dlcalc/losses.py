@@ -1015,14 +1015,21 @@ _PSI_DD = {k: exact.dd_constant((-1) ** k, k * (k - 1)) for k in range(2, 41)}
 _PSI_DD_RANGE = 0.125
 
 
+def _dd_series(x, coefficients: dict, first_float64: int):
+    """Σ_k c_k·x^k (k ≥ 2) for a double-double x, by Horner from the highest k: the terms from
+    x^first_float64 on in float64 (each series says why that is accurate enough), the rest in
+    double-double."""
+    h = np.zeros_like(x[0])
+    for k in range(max(coefficients), first_float64 - 1, -1):
+        h = h * x[0] + coefficients[k][0]
+    total = (h, np.zeros_like(h))
+    for k in range(first_float64 - 1, 1, -1):
+        total = exact.dd_add(exact.dd_mul(total, x), coefficients[k])
+    return exact.dd_mul(total, exact.dd_mul(x, x))
+
+
 def _dd_psi_small(u):
-    h = np.zeros_like(u[0])
-    for k in range(40, 15, -1):
-        h = h * u[0] + _PSI_DD[k][0]
-    acc = (h, np.zeros_like(h))
-    for k in range(15, 1, -1):
-        acc = exact.dd_add(exact.dd_mul(acc, u), _PSI_DD[k])
-    return exact.dd_mul(acc, exact.dd_mul(u, u))
+    return _dd_series(u, _PSI_DD, 16)
 
 
 def _dd_kl_parts(p, q, terms_wanted: bool = True, g_wanted: bool = True):
@@ -1303,14 +1310,7 @@ def _dd_logit_rows(zp, zq, what: str, bits: bool):
             if what == "kl":
                 small = np.abs(delta[0]) <= 0.25
                 d = (np.where(small, delta[0], 0.0), np.where(small, delta[1], 0.0))
-                h = np.zeros_like(d[0])
-                for k in range(26, 11, -1):
-                    h = h * d[0] + _EXP_SERIES[k][0]
-                series = (h, np.zeros_like(h))
-                for k in range(11, 1, -1):
-                    series = exact.dd_add(exact.dd_mul(series, d), _EXP_SERIES[k])
-                series = exact.dd_mul(exact.dd_mul(series, d), d)
-                near = exact.dd_mul(p, series)
+                near = exact.dd_mul(p, _dd_series(d, _EXP_SERIES, 12))
                 far = exact.dd_add(exact.dd_mul(p, exact.dd_add_d(delta, -1.0)), q)
                 terms = (np.where(small, near[0], far[0]), np.where(small, near[1], far[1]))
                 total = _dd_row_sum(terms)
