@@ -12,15 +12,18 @@ Conventions
 * ``base="e"`` gives nats, ``base="2"`` bits (every loss and gradient divided by ln 2).
 * Gradients are per sample and per element, never divided by a batch size or by n.
 
-Correct rounding of H(P), H(P,Q), KL and JS (float64, where long double is x87 extended, as in
-:mod:`dlcalc.softmax_core`): the terms, their logarithms and their sums are computed with 11 more
-bits, divided by ln 2 there for bits, and rounded to float64 once. KL uses the cancellation-free
-forms (Σ q·ψ(u) + Σ (p − q) for probabilities, Σ p·φ(δ) from logits, see :func:`kl_divergence`
-and :func:`kl_divergence_from_logits`). Measured against mpmath (200 bits) on 3,000 rows of
-lengths 2–50 (random, near-equal, one-hot P, spiky Q; seed 0): H(P) and H(P,Q) 99.97% correctly
-rounded (were 68%, up to 2.7 ulp), KL 100% of the rows with a positive exact value (was 48%;
-near-equal rows were up to 1e4 ulp off), KL from logits 99.93% and its H(P,Q), H(P) 100% (were
-23%, 53%, 54%), all within 0.51 ulp. float32, and other platforms, use the float64 formulas.
+Correct rounding (float64, where long double is x87 extended, as in :mod:`dlcalc.softmax_core`
+and the registry): every printed number — H(P), H(P,Q), KL and its terms, JS, of probabilities
+and of logits, the cross-entropies and their gradients, binary cross-entropy — is first
+computed with 11 more bits (terms, logarithms and sums; divided by ln 2 there for bits) with a
+stated error bound, and rounded to float64 once where that bound allows; the doubtful ones go
+to a double-double second stage (`_dd_*`, error ≤ rounding.REFINE_BOUND) at any size, and what
+that cannot decide (or, for the few quantities without one, everything doubtful in a call of up
+to 16,384 numbers) to mpmath (`rounding.round_each`, `_round_indexed`). KL uses the
+cancellation-free forms (Σ q·ψ(u) + Σ (p − q) for probabilities, Σ p·φ(δ) from logits, see
+:func:`kl_divergence` and :func:`kl_divergence_from_logits`), JS ½ Σ m·φ(u) with M exact.
+bench/accuracy.py measures every quantity at 100% in both call sizes. float32, and other
+platforms, use the float64 formulas (a few ulp).
 """
 
 from __future__ import annotations
@@ -404,8 +407,10 @@ def cross_entropy(logits, target=None, target_probs=None, label_smoothing: float
     With a one-hot target and no smoothing, on the x87 path (see :mod:`dlcalc.softmax_core`),
     the loss −log ŷ_t, the probabilities ŷ and the gradient (ŷ_i, and −(1 − ŷ_t) at the target)
     are the exact values correctly rounded, in bits too (divided by ln 2 before the one
-    rounding), at any batch size. Label smoothing and soft targets sum their terms in extended
-    precision and round once (almost always correctly rounded; no second stage yet).
+    rounding), at any batch size. Label smoothing and soft targets: the loss summed in extended
+    precision and the gradient ŷ − y from the unrounded ŷ, each rounded once where their bounds
+    allow (`_soft_targets_rounded`: the gradient's doubtful ones in double-double, the loss's in
+    mpmath in a call of up to 16,384 numbers).
 
     ``loss_only`` (one-hot targets): the loss alone (``probs`` and ``grad`` None), for a batch
     that prints only it: the softmax of every class is then neither computed nor decided.
@@ -1696,7 +1701,7 @@ def kl_divergence(p, q, base: str = "e", symmetric: bool = False, normalize: boo
     Accuracy: each term uses log1p((p − q)/q) when p/q ∈ [1/2, 2], and the sum is taken as
     Σ q_i·ψ((p_i − q_i)/q_i) + Σ (p_i − q_i) with ψ(u) = (1+u)log1p(u) − u ≥ 0, so KL is
     accurate even when P ≈ Q and the plain sum of terms would cancel; in x87 extended it is the
-    correctly rounded value in practice (see the module notes), else within a few ulp.
+    correctly rounded value (see the module notes), else within a few ulp.
 
     Clamp: P and Q that each sum to 1 only within float64 rounding can have an exact
     Σ p·log(p/q) a hair below 0 when P ≈ Q (−Σ (q − p) dominates); KL is then reported as 0.
@@ -1719,7 +1724,8 @@ def kl_divergence_from_logits(zp, zq, base: str = "e", symmetric: bool = False) 
     with δ_i = log p_i − log q_i and φ(x) = x + e^{−x} − 1 ≥ 0 (true because Σp = Σq = 1): no
     cancellation when P ≈ Q, and an error in either log-sum-exp, common to every δ_i, changes it
     only at second order. With the log-softmax as double-double pairs, p_i = e^{log p_i} and the
-    sums in extended, KL, H(P,Q) and H(P) are rounded once: correctly rounded in practice.
+    sums in extended, KL, H(P,Q), H(P), JS and the terms are rounded once where their bounds
+    allow, the rest decided in double-double (`_dd_logit_rows`, `_dd_logit_terms`) or mpmath.
     Elsewhere, where both distributions are representable and P ≈ Q, the probability-space
     formula (see :func:`kl_divergence`) is used for its accuracy.
     """
