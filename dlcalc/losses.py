@@ -1395,6 +1395,16 @@ _JS_COEF = [_L(c) for c in (
     "-2.399332295991709603e-14", "-4.4621687717157351035e-14", "1.8592369882148896265e-15")][::-1]
 
 
+def _long_logs(a, a_low, c, c_low):
+    """From the log-softmax pairs log p = a + a_low, log q = c + c_low (float64): log p, log q,
+    δ = log p − log q (the high parts subtracted first, exact in long double but for far
+    apart values) and p, q, all in long double."""
+    LP = a.astype(_L) + a_low
+    LQ = c.astype(_L) + c_low
+    delta = (a.astype(_L) - c) + (a_low.astype(_L) - c_low)
+    return LP, LQ, delta, np.exp(LP), np.exp(LQ)
+
+
 def _js_logits_ext(lp, lp_low, lq, lq_low, ln_base, zp, zq) -> np.ndarray:
     """JS(softmax(zp), softmax(zq)) from the double-double log-softmax pairs, in x87 long double,
     rounded once (`rounding.round_each`, the doubtful ones of a small call by mpmath).
@@ -1414,10 +1424,7 @@ def _js_logits_ext(lp, lp_low, lq, lq_low, ln_base, zp, zq) -> np.ndarray:
     scale = np.empty(rows, dtype=_L)
     with np.errstate(all="ignore"):
         for b in row_blocks(rows, n):
-            LP = a_[b].astype(_L) + al[b]
-            LQ = c_[b].astype(_L) + cl[b]
-            delta = (a_[b].astype(_L) - c_[b]) + (al[b].astype(_L) - cl[b])
-            P, Q = np.exp(LP), np.exp(LQ)
+            LP, LQ, delta, P, Q = _long_logs(a_[b], al[b], c_[b], cl[b])
             first = -np.log1p(np.expm1(-delta) / 2)
             second = -np.log1p(np.expm1(delta) / 2)
             f = P * first + Q * second
@@ -1503,10 +1510,7 @@ def _kl_logits_ext(lp, lp_low, lq, lq_low, ln_base: float = 1.0, zp=None, zq=Non
     kl_scale, hpq_scale, hp_scale = (np.empty(rows, dtype=_L) for _ in range(3))
     with np.errstate(all="ignore"):
         for b in row_blocks(rows, n):
-            LP = a[b].astype(_L) + al[b]
-            LQ = c[b].astype(_L) + cl[b]
-            delta = (a[b].astype(_L) - c[b]) + (al[b].astype(_L) - cl[b])
-            P, Q = np.exp(LP), np.exp(LQ)
+            LP, LQ, delta, P, Q = _long_logs(a[b], al[b], c[b], cl[b])
             f = P * delta + (Q - P)
             small = np.abs(delta) <= 0.25
             if small.any():
