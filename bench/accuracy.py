@@ -157,6 +157,19 @@ def ulp_error(value: float, exact) -> float:
         return float(abs(mpmath.mpf(value) - exact) / spacing)
 
 
+def tally(pairs) -> tuple[int, int, float]:
+    """(results, correctly rounded, worst ulps) of (value, exact) pairs."""
+    count = good = 0
+    worst = 0.0
+    for value, exact in pairs:
+        count += 1
+        if value == to_float64(exact):
+            good += 1
+        else:
+            worst = max(worst, ulp_error(value, exact))
+    return count, good, worst
+
+
 def exact_value(fn, *args, **params):
     """fn at BITS, 2·BITS, ... bits until two precisions agree to 2^-120 (x − tanh x at 1e-30
     cancels 200 bits); returned at the last precision."""
@@ -268,13 +281,7 @@ def loss_rows(points: int):
                            lambda P, Q, Z: mpmath.exp(Z[0]) / mpmath.fsum(mpmath.exp(v) for v in Z)),
         }
         for label, (values, ref) in quantities.items():
-            exact = exact_rows(ref)
-            good, worst = 0, 0.0
-            for y, e in zip(values.reshape(rows).tolist(), exact):
-                if y == to_float64(e):
-                    good += 1
-                else:
-                    worst = max(worst, ulp_error(y, e))
+            _, good, worst = tally(zip(values.reshape(rows).tolist(), exact_rows(ref)))
             results.append((f"{label}, {n} classes", rows, good, worst))
     return results
 
@@ -369,19 +376,11 @@ def divergence_rows(points: int):
         finally:
             rounding.MAX_EXACT_SIZE = limit
         for label in exacts[0]:
-            tallies = []
-            for got in (small, large):
-                good = total = 0
-                worst = 0.0
-                for i in range(rows):
-                    for y, e in zip(np.asarray(got[i][label], dtype=float).reshape(-1).tolist(), exacts[i][label]):
-                        total += 1
-                        if y == to_float64(e):
-                            good += 1
-                        else:
-                            worst = max(worst, ulp_error(y, e))
-                tallies += [good, worst]
-            results.append((f"{label}, {n} classes", total, *tallies))
+            tallies = [tally((y, e) for i in range(rows) for y, e in
+                             zip(np.asarray(got[i][label], dtype=float).reshape(-1).tolist(), exacts[i][label]))
+                       for got in (small, large)]
+            total, good, worst = tallies[0]
+            results.append((f"{label}, {n} classes", total, good, worst, *tallies[1][1:]))
     return results
 
 
@@ -463,20 +462,10 @@ def softmax_rows(points: int):
                 exact["ce loss in bits"].append([-lsm[c] / mpmath.ln2])
                 exact["ce gradient in bits"].append([g / mpmath.ln2 for g in gradient])
         for key in small:
-            count = good = batch_good = 0
-            worst = batch_worst = 0.0
-            for row in range(rows):
-                for value, batch_value, e in zip(small[key][row].tolist(), large[key][row].tolist(), exact[key][row]):
-                    nearest = to_float64(e)
-                    count += 1
-                    if value == nearest:
-                        good += 1
-                    else:
-                        worst = max(worst, ulp_error(value, e))
-                    if batch_value == nearest:
-                        batch_good += 1
-                    else:
-                        batch_worst = max(batch_worst, ulp_error(batch_value, e))
+            count, good, worst = tally((v, e) for row in range(rows)
+                                       for v, e in zip(small[key][row].tolist(), exact[key][row]))
+            _, batch_good, batch_worst = tally((v, e) for row in range(rows)
+                                               for v, e in zip(large[key][row].tolist(), exact[key][row]))
             results.append((f"{key}, {n} classes", count, good, worst, batch_good, batch_worst))
     return results
 
