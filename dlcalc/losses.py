@@ -19,7 +19,7 @@ computed with 11 more bits (terms, logarithms and sums; divided by ln 2 there fo
 stated error bound, and rounded to float64 once where that bound allows; the doubtful ones go
 to a double-double second stage (`_dd_*`, error ≤ rounding.REFINE_BOUND) at any size, and what
 that cannot decide (or, for the few quantities without one, everything doubtful in a call of up
-to 16,384 numbers) to mpmath (`rounding.round_each`, `_round_indexed`). KL uses the
+to 16,384 numbers) to mpmath (`rounding.round_each`). KL uses the
 cancellation-free forms (Σ q·ψ(u) + Σ (p − q) for probabilities, Σ p·φ(δ) from logits, see
 :func:`kl_divergence` and :func:`kl_divergence_from_logits`), JS ½ Σ m·φ(u) with M exact.
 bench/accuracy.py measures every quantity at 100% in both call sizes. float32, and other
@@ -362,7 +362,7 @@ def _soft_targets_rounded(core: _Core, y: np.ndarray, ln_base: float, total, los
         return (np.where(undecided, np.nan, value[0]), value[1], np.where(tiny, np.abs(value[0]), size),
                 np.where(tiny, k, 0))
 
-    found = _round_indexed(approx, exact_at, 1, scale, refine, z2.size)
+    found = rounding.round_each(approx, exact_at, 1, scale, z2.size, refine=refine)
     grad = np.where(finite[:, None], found, _flat2(grad)).reshape(np.shape(grad))
     return loss, grad
 
@@ -703,26 +703,6 @@ def _mp_bce_probs_grad(ln_base: float):
     return value
 
 
-def _round_indexed(approx, element_exact, ulps, scale=None, refine=None, inputs=None):
-    """`rounding.round_each` of `approx`, or with a double-double second stage `refine(index)`
-    (flat indices of the doubtful elements → (hi, lo, scale), see `rounding.refined`) whatever
-    the call's size, through `rounding.round_once` with the flat index as its x."""
-    from dlcalc import rounding
-
-    if refine is None:
-        return rounding.round_each(approx, element_exact, ulps=ulps, scale=scale, inputs=inputs)
-    approx = np.asarray(approx, dtype=_L)
-
-    def exact_at(mp, u):
-        function, args = element_exact(int(u))
-        return function(*[mp.mpf(a) for a in args])
-
-    index = np.arange(approx.size, dtype=np.float64)
-    flat_scale = None if scale is None else np.asarray(scale, dtype=_L).reshape(-1)
-    return rounding.round_once(index, approx.reshape(-1), exact_at, ulps, flat_scale,
-                               lambda xs: refine(xs.astype(np.int64))).reshape(approx.shape)
-
-
 def _round_bce(z, y, ell, grad, grad_scale, rows_ok, losses, loss, grad_out, exact_loss, exact_grad,
                refine=None):
     """The long-double losses ℓ (each within 8 long-double ulps), their means over the rows
@@ -731,6 +711,8 @@ def _round_bce(z, y, ell, grad, grad_scale, rows_ok, losses, loss, grad_out, exa
     (losses, loss, grad) where finite; the doubtful ones of a small call by mpmath, or at any
     size by `refine` = (ℓ, mean, gradient) double-double forms of flat element or row indices
     (each entry may be None)."""
+    from dlcalc import rounding
+
     n = z.shape[-1]
     z2, y2 = _flat2(z), _flat2(np.broadcast_to(y, z.shape))
     size = z2.size
@@ -741,16 +723,17 @@ def _round_bce(z, y, ell, grad, grad_scale, rows_ok, losses, loss, grad_out, exa
 
     if grad_out is not None:  # else the mean alone is wanted (`loss_only`)
         finite = np.isfinite(ell) & np.isfinite(z)
-        rounded = _round_indexed(ell, element(exact_loss), 8, None, refine_loss, size).reshape(z.shape)
+        rounded = rounding.round_each(ell, element(exact_loss), 8, None, size,
+                                      refine=refine_loss).reshape(z.shape)
         losses = np.where(finite, rounded, losses)
         finite = np.isfinite(grad) & np.isfinite(z)
-        rounded = _round_indexed(grad, element(exact_grad), 8, grad_scale, refine_grad, size)
+        rounded = rounding.round_each(grad, element(exact_grad), 8, grad_scale, size, refine=refine_grad)
         grad_out = np.where(finite, rounded.reshape(z.shape), grad_out)
     if rows_ok.any():
         mean = _mp_mean(exact_loss, n)
         rows = _flat2(ell).sum(axis=-1) / n
-        rounded = _round_indexed(rows, lambda i: (mean, z2[i].tolist() + y2[i].tolist()), n + 10, None,
-                                 refine_mean, size)
+        rounded = rounding.round_each(rows, lambda i: (mean, z2[i].tolist() + y2[i].tolist()), n + 10, None,
+                                      size, refine=refine_mean)
         loss = np.where(rows_ok, rounded.reshape(np.shape(loss)), loss)
     return losses, loss, grad_out
 
@@ -985,8 +968,8 @@ def _neg_xlogy_sum_ext(p: np.ndarray, q: np.ndarray, ln_base: float) -> np.ndarr
             terms = np.where(pb == 0, 0, -pb * np.log(q2[b].astype(_L)))
             total[b] = _in_base(terms.sum(axis=-1), ln_base)
     exact_value = _mp_neg_xlogy(n, ln_base)
-    out = _round_indexed(total, lambda i: (exact_value, p2[i].tolist() + q2[i].tolist()), n + 8, None,
-                         lambda rows: _dd_neg_xlogy_rows(p2[rows], q2[rows], ln_base != 1.0), p2.size)
+    out = rounding.round_each(total, lambda i: (exact_value, p2[i].tolist() + q2[i].tolist()), n + 8, None,
+                              p2.size, refine=lambda rows: _dd_neg_xlogy_rows(p2[rows], q2[rows], ln_base != 1.0))
     return out.reshape(shape)
 
 
@@ -1133,7 +1116,8 @@ def _kl_block_ext(pb: np.ndarray, qb: np.ndarray):
     g64, far64 = g.astype(np.float64), np.abs(far_d.astype(np.float64))
     element = np.where(small, 6 * g64, np.where(near, 20 * g64, 3 * np.abs(terms.astype(np.float64)) + far64))
     n = pb.shape[-1]
-    error = 1.01 * (np.where(np.isfinite(g64), element, 0).sum(axis=-1) + (n / 2) * (g64.sum(axis=-1) + far64.sum(axis=-1)))
+    sums = g64.sum(axis=-1) + far64.sum(axis=-1)
+    error = 1.01 * (np.where(np.isfinite(g64), element, 0).sum(axis=-1) + (n / 2) * sums)
     return terms, g.sum(axis=-1), far_d.sum(axis=-1) + near_d, error
 
 
@@ -1184,11 +1168,11 @@ def _kl_core_ext(p: np.ndarray, q: np.ndarray, ln_base: float = 1.0, with_terms:
 
     terms_out = None
     if with_terms:
-        terms_out = _round_indexed(terms_long, lambda i: (term, [pf[i], qf[i]]), 8, None, refine_terms,
-                                   p2.size).reshape(shape)
+        terms_out = rounding.round_each(terms_long, lambda i: (term, [pf[i], qf[i]]), 8, None, p2.size,
+                                        refine=refine_terms).reshape(shape)
     kl = _mp_kl(n, ln_base)
-    kl_out = _round_indexed(total, lambda i: (kl, p2[i].tolist() + q2[i].tolist()), 1, scale,
-                            lambda rows: _dd_kl_rows(p2[rows], q2[rows], bits), p2.size)
+    kl_out = rounding.round_each(total, lambda i: (kl, p2[i].tolist() + q2[i].tolist()), 1, scale, p2.size,
+                                 refine=lambda rows: _dd_kl_rows(p2[rows], q2[rows], bits))
     return terms_out, np.maximum(kl_out, 0).reshape(shape[:-1])
 
 
@@ -1214,8 +1198,8 @@ def _js_ext(p: np.ndarray, q: np.ndarray, ln_base: float = 1.0) -> np.ndarray:
             # 2⁻¹⁰⁶ (M's rounding) in units of 2⁻⁶³, and 2 ulps for the last sum and ÷ ln 2
             scale[b] = _in_base((error_p + error_q) / 2 + _L(2.0 ** -43) + 2 * (g_p + g_q), ln_base)
     js = _mp_js(n, ln_base)
-    out = _round_indexed(total, lambda i: (js, p2[i].tolist() + q2[i].tolist()), 1, scale,
-                         lambda rows: _dd_js_rows(p2[rows], q2[rows], ln_base != 1.0), p2.size)
+    out = rounding.round_each(total, lambda i: (js, p2[i].tolist() + q2[i].tolist()), 1, scale, p2.size,
+                              refine=lambda rows: _dd_js_rows(p2[rows], q2[rows], ln_base != 1.0))
     return np.maximum(out, 0).reshape(p.shape[:-1])
 
 
@@ -1440,8 +1424,8 @@ def _js_logits_ext(lp, lp_low, lq, lq_low, ln_base, zp, zq) -> np.ndarray:
             scale[b] = _in_base((size * (4 * (np.abs(LP) + np.abs(LQ)) + 68)).sum(axis=-1), ln_base)
     zp2, zq2 = _flat2(zp), _flat2(zq)
     value = _mp_from_logits(n, ln_base, "js")
-    out = _round_indexed(total, lambda i: (value, zp2[i].tolist() + zq2[i].tolist()), n + 8, scale,
-                         lambda rows: _dd_logit_rows(zp2[rows], zq2[rows], "js", ln_base != 1.0), zp2.size)
+    out = rounding.round_each(total, lambda i: (value, zp2[i].tolist() + zq2[i].tolist()), n + 8, scale,
+                              zp2.size, refine=lambda rows: _dd_logit_rows(zp2[rows], zq2[rows], "js", ln_base != 1.0))
     return np.maximum(out, 0).reshape(lp.shape[:-1])
 
 
@@ -1541,10 +1525,10 @@ def _kl_logits_ext(lp, lp_low, lq, lq_low, ln_base: float = 1.0, zp=None, zq=Non
                 return value, zp2[i].tolist() + zq2[i].tolist()
         bits = ln_base != 1.0
         if what == "term":  # double-double second stages at any size
-            return _round_indexed(approx, exact_at, ulps, scale,
-                                  lambda index: _dd_logit_terms(zp2, zq2, index, bits), zp2.size)
-        return _round_indexed(approx, exact_at, ulps, scale,
-                              lambda rows: _dd_logit_rows(zp2[rows], zq2[rows], what, bits), zp2.size)
+            return rounding.round_each(approx, exact_at, ulps, scale, zp2.size,
+                                       refine=lambda index: _dd_logit_terms(zp2, zq2, index, bits))
+        return rounding.round_each(approx, exact_at, ulps, scale, zp2.size,
+                                   refine=lambda rows: _dd_logit_rows(zp2[rows], zq2[rows], what, bits))
 
     lead = shape[:-1]
     return (rounded(terms_out, "term", 8, terms_scale).reshape(shape),

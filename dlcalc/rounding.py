@@ -323,15 +323,30 @@ def extended_path(x: np.ndarray, approx: Callable, exact: Callable, fallback: Ca
 
 
 def round_each(approx: np.ndarray, exact_at: Callable[[int], tuple[Callable, Sequence[float]]],
-               ulps: float, scale: np.ndarray | None = None, inputs: int | None = None) -> np.ndarray:
+               ulps: float, scale: np.ndarray | None = None, inputs: int | None = None,
+               refine: Callable | None = None) -> np.ndarray:
     """`approx` (long double, any shape, error ≤ `ulps` long-double ulps of |approx|, or of
     `scale` when given) rounded to float64 once; where that rounding is doubtful, the element at
     flat index i is recomputed as the correctly rounded value of `exact_at(i)` = (f, args), f a
-    function of mpmath numbers and args its float arguments — for a call that read at most
-    MAX_EXACT_SIZE numbers (`inputs`, default approx.size) with at most MAX_EXACT doubtful
-    elements, as for the registry functions without a second stage (the losses: one mpmath
-    evaluation costs a logarithm per class). A larger call keeps the long-double rounding."""
+    function of mpmath numbers and args its float arguments.
+
+    With `refine` (flat indices of the doubtful elements → the double-double (hi, lo, scale[,
+    k]) of `refined`), every doubtful element is decided by it at any size, and only what it
+    leaves to mpmath: `round_once` with the flat index as its x. Without it, mpmath decides them
+    in a call that read at most MAX_EXACT_SIZE numbers (`inputs`, default approx.size) with at
+    most MAX_EXACT doubtful elements, as for the registry functions without a second stage (the
+    losses: one mpmath evaluation costs a logarithm per class); a larger call keeps the
+    long-double rounding."""
     approx = np.atleast_1d(np.asarray(approx, dtype=LONG))
+    if refine is not None:
+        def exact(mp, u):
+            function, args = exact_at(int(u))
+            return function(*[mp.mpf(a) for a in args])
+
+        index = np.arange(approx.size, dtype=np.float64)
+        flat_scale = None if scale is None else np.asarray(scale, dtype=LONG).reshape(-1)
+        return round_once(index, approx.reshape(-1), exact, ulps, flat_scale,
+                          lambda xs: refine(xs.astype(np.int64))).reshape(approx.shape)
     y = np.array(approx.astype(np.float64), copy=True)
     if not y.size or (y.size if inputs is None else inputs) > MAX_EXACT_SIZE:
         return y
