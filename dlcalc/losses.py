@@ -886,11 +886,6 @@ def _series(x, coef):
     return acc * x * x
 
 
-def _rounded(total, ln_base: float) -> np.ndarray:
-    """An extended-precision result divided by ln(base) there, then rounded to float64 once."""
-    return _in_base(total, ln_base).astype(np.float64)
-
-
 def _in_base(total, ln_base: float):
     """An extended-precision result divided by ln(base) there (two more roundings: ln 2 and
     the quotient, 1 long-double ulp in all)."""
